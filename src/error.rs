@@ -1,0 +1,185 @@
+//! The crate's error type.
+//!
+//! [`Error`] is opaque: what went wrong is asked through predicates such as
+//! [`Error::is_framing`], and the underlying cause (a framer's own error enum, an
+//! [`std::io::Error`], ...) is reached through [`std::error::Error::source`] and can
+//! be downcast.
+
+use std::fmt;
+use std::io;
+
+/// A type-erased error, as used at the edges where any error may appear (user codecs,
+/// middleware).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with the crate's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error type of tendril-net.
+///
+/// It is one pointer wide and `Send + Sync`. `Display` describes only this level
+/// ("framing error", "I/O error"); the cause is available through `source()`:
+///
+/// ```
+/// use tendril_net::framer::{LineError, LineFramer, FramerSwitch};
+/// use tokio_util::codec::Decoder;
+/// use bytes::BytesMut;
+///
+/// let mut switch = FramerSwitch::new(LineFramer::new().max_length(4), LineFramer::new());
+/// let err = switch.decode(&mut BytesMut::from("too long\r\n")).unwrap_err();
+/// assert!(err.is_framing());
+/// let cause = err.framer_error::<LineError>().unwrap();
+/// assert!(matches!(cause, LineError::TooLong { limit: 4 }));
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    cause: Option<BoxError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Io,
+    Framing,
+}
+
+impl Error {
+    fn new(kind: Kind, cause: Option<BoxError>) -> Self {
+        Error {
+            inner: Box::new(Inner { kind, cause }),
+        }
+    }
+
+    /// An error produced by a framer (a decoder or an encoder), boxed as its cause.
+    pub(crate) fn framing(cause: impl Into<BoxError>) -> Self {
+        Error::new(Kind::Framing, Some(cause.into()))
+    }
+
+    /// True if a framer rejected the bytes it was given or the frame it was asked to
+    /// encode (too long, malformed, truncated, ...). The cause is the framer's own
+    /// error type: see [`Error::framer_error`].
+    pub fn is_framing(&self) -> bool {
+        self.inner.kind == Kind::Framing
+    }
+
+    /// True if the error came from the underlying I/O object.
+    pub fn is_io(&self) -> bool {
+        self.inner.kind == Kind::Io
+    }
+
+    /// The cause downcast to a concrete framer error type (for example
+    /// [`LineError`](crate::framer::LineError)), if it is one.
+    pub fn framer_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        if !self.is_framing() {
+            return None;
+        }
+        self.inner.cause.as_ref()?.downcast_ref::<E>()
+    }
+
+    /// Consumes the error, returning its cause if it has one.
+    pub fn into_cause(self) -> Option<BoxError> {
+        self.inner.cause
+    }
+
+    fn description(&self) -> &'static str {
+        match self.inner.kind {
+            Kind::Io => "I/O error",
+            Kind::Framing => "framing error",
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_tuple("tendril_net::Error");
+        d.field(&self.inner.kind);
+        if let Some(cause) = &self.inner.cause {
+            d.field(cause);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .cause
+            .as_ref()
+            .map(|cause| &**cause as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Self {
+        Error::new(Kind::Io, Some(Box::new(err)))
+    }
+}
+
+/// Implements the conversions every framer error enum has: `From<io::Error>` (the
+/// `Io` variant, required by tokio-util), `From<ThisError> for crate::Error`, and
+/// `std::error::Error` with the `Io` variant as the source.
+macro_rules! framer_error {
+    ($name:ident) => {
+        impl From<::std::io::Error> for $name {
+            fn from(err: ::std::io::Error) -> Self {
+                $name::Io(err)
+            }
+        }
+
+        impl ::std::error::Error for $name {
+            fn source(&self) -> Option<&(dyn ::std::error::Error + 'static)> {
+                match self {
+                    $name::Io(err) => Some(err),
+                    _ => None,
+                }
+            }
+        }
+
+        impl From<$name> for $crate::Error {
+            fn from(err: $name) -> Self {
+                match err {
+                    $name::Io(io) => $crate::Error::from(io),
+                    other => $crate::Error::framing(other),
+                }
+            }
+        }
+    };
+}
+pub(crate) use framer_error;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_and_one_pointer_wide() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+        assert_eq!(
+            std::mem::size_of::<Error>(),
+            std::mem::size_of::<*const ()>()
+        );
+    }
+
+    #[test]
+    fn io_errors_keep_their_cause() {
+        let err = Error::from(io::Error::new(io::ErrorKind::BrokenPipe, "gone"));
+        assert!(err.is_io());
+        assert!(!err.is_framing());
+        assert_eq!(err.to_string(), "I/O error");
+        let source = std::error::Error::source(&err).unwrap();
+        assert_eq!(
+            source.downcast_ref::<io::Error>().unwrap().kind(),
+            io::ErrorKind::BrokenPipe
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! The chunk framer: exactly `n` bytes, then hand over to the next framer.
+
+use std::fmt;
+use std::io;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::error::framer_error;
+
+/// The chunk framer: exactly `n` bytes, then hand over to the next framer.
+///
+/// ```text
+/// chunk(5), bytes arriving in two reads and more behind:
+///   read 1: | h e l |          -> frame "hel"
+///   read 2: | l o Q U I T ... | -> frame "lo", then no more frames;
+///                                 "QUIT ..." stays buffered for the next framer
+/// ```
+///
+/// It receives a body whose size is known in advance (a `Content-Length`, a `BDAT n`
+/// command) as frames of whatever size arrived, without buffering the whole body. Once
+/// `n` bytes have been passed on it produces no further frames, and the bytes behind
+/// the body stay in the buffer: switch the receive framer back
+/// (see [`FramerSwitch`](super::FramerSwitch)) and they are decoded by the next framer.
+///
+/// As an encoder it passes frames through unchanged and refuses to write more than
+/// `n` bytes in total, so a sender cannot overrun the size it announced.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tendril_net::framer::ChunkFramer;
+/// use tokio_util::codec::Decoder;
+///
+/// let mut framer = ChunkFramer::new(5);
+/// let mut buf = BytesMut::from("hel");
+/// assert_eq!(framer.decode(&mut buf).unwrap().unwrap(), "hel");
+/// buf.extend_from_slice(b"loQUIT\r\n");
+/// assert_eq!(framer.decode(&mut buf).unwrap().unwrap(), "lo");
+/// assert!(framer.is_done());
+/// assert_eq!(framer.decode(&mut buf).unwrap(), None);
+/// assert_eq!(&buf[..], b"QUIT\r\n");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkFramer {
+    decode_remaining: u64,
+    encode_remaining: u64,
+}
+
+impl ChunkFramer {
+    /// A framer for the next `n` bytes in each direction.
+    pub fn new(n: u64) -> Self {
+        ChunkFramer {
+            decode_remaining: n,
+            encode_remaining: n,
+        }
+    }
+
+    /// Bytes still to be decoded before this framer stops producing frames.
+    pub fn remaining(&self) -> u64 {
+        self.decode_remaining
+    }
+
+    /// True once all `n` bytes have been decoded.
+    pub fn is_done(&self) -> bool {
+        self.decode_remaining == 0
+    }
+}
+
+/// An error of the [`ChunkFramer`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ChunkError {
+    /// The stream ended with `remaining` bytes of the chunk still missing.
+    Truncated {
+        /// Bytes that were still expected.
+        remaining: u64,
+    },
+    /// A frame to encode is longer than what is left of the `n` bytes.
+    Overrun {
+        /// Length of the rejected frame.
+        length: usize,
+        /// Bytes that could still be written.
+        remaining: u64,
+    },
+    /// The underlying I/O failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for ChunkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChunkError::Truncated { remaining } => {
+                write!(f, "stream ended with {remaining} bytes of the chunk missing")
+            }
+            ChunkError::Overrun { length, remaining } => write!(
+                f,
+                "frame of {length} bytes exceeds the {remaining} bytes left in the chunk"
+            ),
+            ChunkError::Io(_) => f.write_str("I/O error"),
+        }
+    }
+}
+
+framer_error!(ChunkError);
+
+impl Decoder for ChunkFramer {
+    type Item = Bytes;
+    type Error = ChunkError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, ChunkError> {
+        if self.decode_remaining == 0 || src.is_empty() {
+            return Ok(None);
+        }
+        let take = usize::try_from(self.decode_remaining)
+            .map_or(src.len(), |remaining| remaining.min(src.len()));
+        self.decode_remaining -= take as u64;
+        Ok(Some(src.split_to(take).freeze()))
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, ChunkError> {
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if self.decode_remaining > 0 => Err(ChunkError::Truncated {
+                remaining: self.decode_remaining,
+            }),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<T: AsRef<[u8]>> Encoder<T> for ChunkFramer {
+    type Error = ChunkError;
+
+    fn encode(&mut self, frame: T, dst: &mut BytesMut) -> Result<(), ChunkError> {
+        let frame = frame.as_ref();
+        if frame.len() as u64 > self.encode_remaining {
+            return Err(ChunkError::Overrun {
+                length: frame.len(),
+                remaining: self.encode_remaining,
+            });
+        }
+        self.encode_remaining -= frame.len() as u64;
+        dst.put_slice(frame);
+        Ok(())
+    }
+}

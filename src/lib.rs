@@ -1,0 +1,61 @@
+//! tendril-net: frame-based networking with connection tracking, on tokio and tower.
+//!
+//! Most protocols exchange frames over a stream or datagrams. tendril-net lets an
+//! application deal only in frames. This release provides the foundation: the
+//! [`framer`] module, a library of tokio-util codecs that cut byte streams into frames
+//! and back, and [`FramerSwitch`](framer::FramerSwitch), the pair of receive and send
+//! framers a connection holds and may swap at any frame boundary without losing
+//! buffered bytes.
+//!
+//! # Framers
+//!
+//! identity, chunk(n), line (CRLF or LF), length prefix (1/2/4/8 bytes, signed or
+//! unsigned, any byte order), byte stuffing, COBS and COBS/ZPE, netstring, delimiter,
+//! and the dot-terminated body of SMTP `DATA`. Each documents its wire format, its
+//! limit and its errors; every buffering framer has a maximum frame length on by
+//! default (64 KiB for line-like framers, 8 MiB for length-prefixed ones).
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use tendril_net::framer::{LengthFramer, LengthPrefix, ByteOrder, LineFramer};
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! // Transcode a line into a length-prefixed frame.
+//! let mut lines = LineFramer::new();
+//! let mut binary = LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian);
+//! let mut input = BytesMut::from("hello\r\n");
+//! let mut output = BytesMut::new();
+//! while let Some(frame) = lines.decode(&mut input)? {
+//!     binary.encode(frame, &mut output)?;
+//! }
+//! assert_eq!(&output[..], b"\x00\x05hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Errors
+//!
+//! Framers have one error enum each (see [`framer`]); the crate-level [`Error`] is
+//! opaque, with predicates such as [`Error::is_framing`] and the cause reachable
+//! through `source()`.
+//!
+//! # Feature flags
+//!
+//! - `full`: everything (no optional parts exist yet).
+//!
+//! # Minimum supported Rust version
+//!
+//! Rust 1.85, as tokio requires.
+
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod error;
+pub mod framer;
+
+pub use error::{BoxError, Error, Result};
