@@ -90,7 +90,10 @@ impl fmt::Display for ChunkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ChunkError::Truncated { remaining } => {
-                write!(f, "stream ended with {remaining} bytes of the chunk missing")
+                write!(
+                    f,
+                    "stream ended with {remaining} bytes of the chunk missing"
+                )
             }
             ChunkError::Overrun { length, remaining } => write!(
                 f,

@@ -8,6 +8,7 @@ use memchr::memmem::Finder;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::line::DEFAULT_MAX_LINE_LENGTH;
+use super::scan::partial_match;
 use crate::error::framer_error;
 
 /// The delimiter framer: frames end at a chosen byte sequence.
@@ -158,8 +159,8 @@ impl Decoder for DelimiterFramer {
         let k = self.delimiter().len();
         let start = self.search.min(src.len());
         let Some(offset) = self.delimiter.find(&src[start..]) else {
-            // The last k - 1 bytes may be the start of the delimiter.
-            self.search = src.len().saturating_sub(k - 1);
+            // Only a tail that is the start of the delimiter may still be one.
+            self.search = src.len() - partial_match(&src[start..], self.delimiter());
             if self.search > self.max_frame_length {
                 return Err(self.too_long());
             }

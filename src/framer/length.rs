@@ -218,7 +218,10 @@ impl fmt::Display for LengthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LengthError::TooLong { length, limit } => {
-                write!(f, "frame length {length} exceeds the limit of {limit} bytes")
+                write!(
+                    f,
+                    "frame length {length} exceeds the limit of {limit} bytes"
+                )
             }
             LengthError::Negative { length } => write!(f, "negative frame length {length}"),
             LengthError::Overflow { length, max } => write!(

@@ -132,7 +132,10 @@ impl fmt::Display for LineError {
         match self {
             LineError::TooLong { limit } => write!(f, "line longer than {limit} bytes"),
             LineError::Truncated { buffered } => {
-                write!(f, "stream ended inside a line ({buffered} bytes unterminated)")
+                write!(
+                    f,
+                    "stream ended inside a line ({buffered} bytes unterminated)"
+                )
             }
             LineError::NewlineInFrame => f.write_str("frame to encode contains a line feed"),
             LineError::Io(_) => f.write_str("I/O error"),

@@ -44,6 +44,7 @@ mod identity;
 mod length;
 mod line;
 mod netstring;
+mod scan;
 mod stuffing;
 mod switch;
 

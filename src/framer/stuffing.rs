@@ -8,6 +8,7 @@ use memchr::memmem::Finder;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::line::DEFAULT_MAX_LINE_LENGTH;
+use super::scan::partial_match;
 use crate::error::framer_error;
 
 /// The byte-stuffing framer: frames between begin and end markers.
@@ -357,8 +358,9 @@ impl Decoder for StuffingFramer {
         let k = self.prefix_len();
         loop {
             let Some(offset) = self.prefix.find(&src[self.search..]) else {
-                // The last k - 1 bytes may be the start of a prefix.
-                self.search = src.len().saturating_sub(k - 1).max(self.search);
+                // Only a tail that is the start of a prefix may still be a marker.
+                let partial = partial_match(&src[self.search..], self.prefix.needle());
+                self.search = src.len() - partial;
                 self.check_limit()?;
                 return Ok(None);
             };
@@ -372,6 +374,8 @@ impl Decoder for StuffingFramer {
             let byte = src[control];
             if byte == self.end {
                 self.settle(src, p);
+                self.search = p;
+                self.check_limit()?;
                 let mut frame = src.split_to(control + 1);
                 frame.truncate(self.out);
                 self.reset();
