@@ -73,7 +73,11 @@ fn runs_around_the_block_size() {
     for len in [253, 254, 255, 508, 509] {
         let frame = vec![0x42u8; len];
         let wire = encode(&frame);
-        assert_eq!(decode(&wire).unwrap(), [frame], "run of {len}");
+        assert_eq!(
+            decode(&wire).unwrap(),
+            std::slice::from_ref(&frame),
+            "run of {len}"
+        );
         let mut with_zero = frame.clone();
         with_zero.push(0);
         assert_eq!(
