@@ -32,6 +32,51 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # A connection's framers
+//!
+//! A line protocol read from any `AsyncRead + AsyncWrite`, switching to the SMTP body
+//! framer after `DATA` and back, with replies written through the send framer:
+//!
+//! ```
+//! use futures_util::{SinkExt, StreamExt};
+//! use tendril_net::framer::{DotFramer, FramerSwitch, LineFramer};
+//! use tokio::io::{AsyncRead, AsyncWrite};
+//! use tokio_util::codec::Framed;
+//!
+//! async fn serve<T: AsyncRead + AsyncWrite + Unpin>(io: T) -> tendril_net::Result<()> {
+//!     let mut conn = Framed::new(io, FramerSwitch::symmetric(LineFramer::new()));
+//!     let mut in_body = false;
+//!     while let Some(frame) = conn.next().await {
+//!         let frame = frame?;
+//!         if in_body {
+//!             conn.codec_mut().set_recv_framer(LineFramer::new());
+//!             in_body = false;
+//!             conn.send(format!("250 got {} bytes", frame.len()).into()).await?;
+//!         } else if frame == "DATA" {
+//!             conn.codec_mut().set_recv_framer(DotFramer::new());
+//!             in_body = true;
+//!             conn.send("354 go ahead".into()).await?;
+//!         } else {
+//!             conn.send("250 OK".into()).await?;
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! # let (client, server) = tokio::io::duplex(1024);
+//! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! # rt.block_on(async move {
+//! #     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! #     let mut client = client;
+//! #     let server = tokio::spawn(serve(server));
+//! #     client.write_all(b"DATA\r\nhi\r\n.\r\nQUIT\r\n").await.unwrap();
+//! #     client.shutdown().await.unwrap();
+//! #     let mut replies = String::new();
+//! #     client.read_to_string(&mut replies).await.unwrap();
+//! #     assert_eq!(replies, "354 go ahead\r\n250 got 4 bytes\r\n250 OK\r\n");
+//! #     server.await.unwrap().unwrap();
+//! # });
+//! ```
+//!
 //! # Errors
 //!
 //! Framers have one error enum each (see [`framer`]); the crate-level [`Error`] is

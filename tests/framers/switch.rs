@@ -1,10 +1,7 @@
 use std::fmt;
-use std::future::poll_fn;
-use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
-use futures_core::Stream;
-use futures_sink::Sink;
+use futures_util::{SinkExt, StreamExt};
 use tendril_net::framer::{ChunkFramer, DotFramer, FramerSwitch, LineError, LineFramer};
 use tendril_net::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -209,19 +206,14 @@ async fn framed_transport_switches_without_losing_bytes() {
     });
     let mut frames = Vec::new();
     let mut in_body = false;
-    while let Some(frame) = poll_fn(|cx| Pin::new(&mut framed).poll_next(cx)).await {
+    while let Some(frame) = framed.next().await {
         let frame = frame.unwrap();
         on_frame(framed.codec_mut(), &frame, &mut in_body);
         let reply = Bytes::from(format!("250 got {}", frame.len()));
-        poll_fn(|cx| Pin::new(&mut framed).poll_ready(cx))
-            .await
-            .unwrap();
-        Pin::new(&mut framed).start_send(reply).unwrap();
+        framed.feed(reply).await.unwrap();
         frames.push(frame);
     }
-    poll_fn(|cx| Pin::new(&mut framed).poll_close(cx))
-        .await
-        .unwrap();
+    framed.close().await.unwrap();
     assert_eq!(frames, expected_session());
     let replies = writer.await.unwrap();
     assert_eq!(
