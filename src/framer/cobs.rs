@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use memchr::memchr;
+use memchr::{memchr, memchr_iter};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::line::DEFAULT_MAX_LINE_LENGTH;
@@ -122,33 +122,45 @@ impl CobsEngine {
 
     pub(crate) fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CobsError> {
         loop {
-            let terminator = match self.scan(src) {
-                Ok(Some(terminator)) => terminator,
-                Ok(None) => return Ok(None),
-                Err(CobsError::Malformed) => {
-                    // Drop the bad frame through its terminator so decoding can go on.
-                    let end = memchr(0, src).map_or(src.len(), |i| i + 1);
-                    src.advance(end);
-                    return Err(CobsError::Malformed);
+            let terminator = if self.cursor == 0 {
+                // A fresh frame: if it is all here, skip the incremental accounting.
+                match memchr(0, src) {
+                    Some(terminator) => terminator,
+                    None => {
+                        self.scanned = src.len();
+                        self.accounted(src)?;
+                        return Ok(None);
+                    }
                 }
-                Err(err) => return Err(err),
+            } else {
+                match self.accounted(src)? {
+                    Some(terminator) => terminator,
+                    None => return Ok(None),
+                }
             };
-            if terminator == 0 {
-                // An empty block list: an idle delimiter.
-                src.advance(1);
-                self.reset();
-                continue;
-            }
-            // The frame's final implied zero is dropped.
-            let length = self.decoded + self.pending.saturating_sub(1);
-            self.check(length)?;
             let encoded = src.split_to(terminator + 1);
             self.reset();
-            return Ok(Some(match self.variant {
-                Variant::Cobs => unpack_in_place(encoded, length),
-                Variant::Zpe => unpack_zpe(&encoded[..terminator], length),
-            }));
+            if terminator == 0 {
+                // An empty block list: an idle delimiter.
+                continue;
+            }
+            return match self.variant {
+                Variant::Cobs => unpack_in_place(encoded, self.max_frame_length),
+                Variant::Zpe => unpack_zpe(&encoded[..terminator], self.max_frame_length),
+            }
+            .map(Some);
         }
+    }
+
+    /// [`scan`](Self::scan), dropping a malformed frame through its terminator so
+    /// that decoding can go on after the error.
+    fn accounted(&mut self, src: &mut BytesMut) -> Result<Option<usize>, CobsError> {
+        self.scan(src).inspect_err(|err| {
+            if matches!(err, CobsError::Malformed) {
+                let end = memchr(0, src).map_or(src.len(), |i| i + 1);
+                src.advance(end);
+            }
+        })
     }
 
     pub(crate) fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CobsError> {
@@ -177,28 +189,51 @@ impl CobsEngine {
     }
 }
 
-/// Decodes a validated COBS frame (blocks then the terminator) within its own buffer:
-/// each block's data moves left over the code bytes, so writing never overtakes reading.
-fn unpack_in_place(mut encoded: BytesMut, length: usize) -> Bytes {
-    let end = encoded.len() - 1;
+/// Decodes a COBS frame (blocks, then the terminator) within its own buffer: each
+/// block's data moves left over the code bytes, so writing never overtakes reading.
+fn unpack_in_place(mut encoded: BytesMut, max: usize) -> Result<Bytes, CobsError> {
+    let terminator = encoded.len() - 1;
     let (mut read, mut write) = (0, 0);
-    while read < end {
+    while read < terminator {
         let (data, zeros) = Variant::Cobs.block(encoded[read]);
-        encoded.copy_within(read + 1..read + 1 + data, write);
+        let end = read + 1 + data;
+        if end > terminator {
+            return Err(CobsError::Malformed);
+        }
+        encoded.copy_within(read + 1..end, write);
         write += data;
-        read += 1 + data;
-        if zeros == 1 && read < end {
+        read = end;
+        if zeros == 1 && read < terminator {
             encoded[write] = 0;
             write += 1;
         }
     }
-    encoded.truncate(length);
-    encoded.freeze()
+    if write > max {
+        return Err(CobsError::TooLong { limit: max });
+    }
+    encoded.truncate(write);
+    Ok(encoded.freeze())
 }
 
-/// Decodes a validated COBS/ZPE frame (without its terminator) into a new buffer: pair
-/// codes can decode to more bytes than they occupy, so this cannot be done in place.
-fn unpack_zpe(encoded: &[u8], length: usize) -> Bytes {
+/// Decodes a COBS/ZPE frame (without its terminator) into a new buffer: pair codes
+/// can decode to more bytes than they occupy, so this cannot be done in place.
+fn unpack_zpe(encoded: &[u8], max: usize) -> Result<Bytes, CobsError> {
+    // First pass over the code bytes only: validate and size the frame.
+    let (mut read, mut length, mut last_zeros) = (0, 0, 0);
+    while read < encoded.len() {
+        let (data, zeros) = Variant::Zpe.block(encoded[read]);
+        read += 1 + data;
+        length += data + zeros;
+        last_zeros = zeros;
+    }
+    if read > encoded.len() {
+        return Err(CobsError::Malformed);
+    }
+    // The frame's final implied zero is dropped.
+    let length = length - last_zeros.min(1);
+    if length > max {
+        return Err(CobsError::TooLong { limit: max });
+    }
     let mut out = BytesMut::with_capacity(length + 1);
     let mut read = 0;
     while read < encoded.len() {
@@ -208,31 +243,27 @@ fn unpack_zpe(encoded: &[u8], length: usize) -> Bytes {
         read += 1 + data;
     }
     out.truncate(length);
-    out.freeze()
+    Ok(out.freeze())
 }
 
 /// Canonical COBS: runs of up to 254 non-zero bytes; no `01` after a final full block.
 fn encode_cobs(frame: &[u8], dst: &mut BytesMut) {
     dst.reserve(frame.len() + frame.len() / 254 + 2);
-    let mut rest = frame;
-    loop {
-        let window = &rest[..rest.len().min(254)];
-        let run = memchr(0, window).unwrap_or(window.len());
-        if run == 254 {
+    let mut start = 0;
+    // Each run ends at a zero, or at the end of the frame (the implied final zero).
+    for end in memchr_iter(0, frame).chain([frame.len()]) {
+        let mut run = &frame[start..end];
+        let full_blocks = !run.is_empty() && run.len() % 254 == 0;
+        while run.len() >= 254 {
             dst.put_u8(0xFF);
-            dst.put_slice(&rest[..254]);
-            rest = &rest[254..];
-            if rest.is_empty() {
-                break;
-            }
-            continue;
+            dst.put_slice(&run[..254]);
+            run = &run[254..];
         }
-        dst.put_u8(run as u8 + 1);
-        dst.put_slice(&rest[..run]);
-        if run == rest.len() {
-            break;
+        if !(end == frame.len() && full_blocks) {
+            dst.put_u8(run.len() as u8 + 1);
+            dst.put_slice(run);
         }
-        rest = &rest[run + 1..];
+        start = end + 1;
     }
     dst.put_u8(0);
 }
@@ -241,44 +272,46 @@ fn encode_cobs(frame: &[u8], dst: &mut BytesMut) {
 /// two zeros (the frame's implied final zero counts as one).
 fn encode_zpe(frame: &[u8], dst: &mut BytesMut) {
     dst.reserve(frame.len() + frame.len() / 223 + 2);
-    let mut rest = frame;
+    let mut zeros = memchr_iter(0, frame).peekable();
+    let mut start = 0;
     loop {
-        let window = &rest[..rest.len().min(223)];
-        let run = memchr(0, window).unwrap_or(window.len());
-        if run == 223 {
+        let zero = zeros.next();
+        let mut run = &frame[start..zero.unwrap_or(frame.len())];
+        let full_blocks = !run.is_empty() && run.len() % 223 == 0;
+        while run.len() >= 223 {
             dst.put_u8(0xE0);
-            dst.put_slice(&rest[..223]);
-            rest = &rest[223..];
-            if rest.is_empty() {
-                break;
+            dst.put_slice(&run[..223]);
+            run = &run[223..];
+        }
+        let Some(zero) = zero else {
+            // The run ends the frame: one implied (final) zero, unless full blocks
+            // ended it.
+            if !full_blocks {
+                dst.put_u8(run.len() as u8 + 1);
+                dst.put_slice(run);
             }
-            continue;
-        }
-        if run == rest.len() {
-            // The run ends the frame: one implied (final) zero.
-            dst.put_u8(run as u8 + 1);
-            dst.put_slice(rest);
             break;
-        }
-        // rest[run] is a zero; is a second one next (or the implied final zero)?
-        let final_pair = run + 1 == rest.len();
-        if run <= 30 && (final_pair || rest[run + 1] == 0) {
-            dst.put_u8(0xE1 + run as u8);
-            dst.put_slice(&rest[..run]);
+        };
+        let final_pair = zero + 1 == frame.len();
+        let real_pair = zeros.peek() == Some(&(zero + 1));
+        if run.len() <= 30 && (final_pair || real_pair) {
+            dst.put_u8(0xE1 + run.len() as u8);
+            dst.put_slice(run);
             if final_pair {
                 break;
             }
-            rest = &rest[run + 2..];
+            zeros.next();
+            start = zero + 2;
         } else {
-            dst.put_u8(run as u8 + 1);
-            dst.put_slice(&rest[..run]);
-            rest = &rest[run + 1..];
+            dst.put_u8(run.len() as u8 + 1);
+            dst.put_slice(run);
+            start = zero + 1;
         }
     }
     dst.put_u8(0);
 }
 
-/// The COBS framer (Consistent Overhead Byte Stuffing), and the engine it shares with
+/// The COBS framer (Consistent Overhead Byte Stuffing); see also
 /// [`CobsZpeFramer`](super::CobsZpeFramer).
 ///
 /// ```text

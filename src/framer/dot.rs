@@ -3,13 +3,18 @@
 
 use std::fmt;
 use std::io;
+use std::sync::LazyLock;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use memchr::{memchr, memmem};
+use memchr::memchr;
+use memchr::memmem::Finder;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::length::DEFAULT_MAX_FRAME_LENGTH;
 use crate::error::framer_error;
+
+/// Where a line starting with a dot begins (other than at the start of the frame).
+static CRLF_DOT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n."));
 
 /// The dot framer: a body ended by a line holding only `.`, with dot-unstuffing, as
 /// SMTP `DATA` (RFC 5321 §4.5.2), POP3 and NNTP multi-line responses use.
@@ -219,7 +224,7 @@ impl<T: AsRef<[u8]>> Encoder<T> for DotFramer {
             dst.put_u8(b'.');
         }
         // Every line after a CRLF that starts with a dot gets another one.
-        for crlf in memmem::find_iter(frame, b"\r\n.") {
+        for crlf in CRLF_DOT.find_iter(frame) {
             dst.put_slice(&frame[written..crlf + 2]);
             dst.put_u8(b'.');
             written = crlf + 2;
