@@ -203,7 +203,10 @@ impl<T: AsRef<[u8]>> Encoder<T> for LineFramer {
         }
         dst.reserve(frame.len() + 2);
         dst.put_slice(frame);
-        dst.put_slice(if self.crlf { b"\r\n" } else { b"\n" });
+        if self.crlf {
+            dst.put_u8(b'\r');
+        }
+        dst.put_u8(b'\n');
         Ok(())
     }
 }
