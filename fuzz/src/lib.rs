@@ -40,6 +40,7 @@ pub fn decode_pieces<D: Decoder>(decoder: &mut D, input: &[u8], sizes: &[u8]) ->
 pub fn check<C, M>(make: M, data: &[u8])
 where
     C: Decoder<Item = Bytes> + Encoder<Bytes>,
+    <C as Encoder<Bytes>>::Error: std::fmt::Debug,
     M: Fn() -> C,
 {
     let (sizes, input) = data.split_at(data.len().min(4));
