@@ -44,6 +44,12 @@ struct Inner {
 enum Kind {
     Io,
     Framing,
+    Closed,
+    QueueFull,
+    Application,
+    Panic,
+    Timeout,
+    Config,
 }
 
 impl Error {
@@ -58,6 +64,36 @@ impl Error {
         Error::new(Kind::Framing, Some(cause.into()))
     }
 
+    /// The connection is closed: a frame or command could not be delivered.
+    pub(crate) fn closed() -> Self {
+        Error::new(Kind::Closed, None)
+    }
+
+    /// A bounded queue is full.
+    pub(crate) fn queue_full() -> Self {
+        Error::new(Kind::QueueFull, None)
+    }
+
+    /// The application (a tower service, or an acceptor) returned an error.
+    pub(crate) fn application(cause: impl Into<BoxError>) -> Self {
+        Error::new(Kind::Application, Some(cause.into()))
+    }
+
+    /// The application panicked; the cause carries the panic message.
+    pub(crate) fn panic(message: String) -> Self {
+        Error::new(Kind::Panic, Some(message.into()))
+    }
+
+    /// A deadline passed (an idle connection, a graceful shutdown, a handshake).
+    pub(crate) fn timeout(cause: impl Into<BoxError>) -> Self {
+        Error::new(Kind::Timeout, Some(cause.into()))
+    }
+
+    /// A configuration or usage error (an unknown transport, a manager of another type).
+    pub(crate) fn config(cause: impl Into<BoxError>) -> Self {
+        Error::new(Kind::Config, Some(cause.into()))
+    }
+
     /// True if a framer rejected the bytes it was given or the frame it was asked to
     /// encode (too long, malformed, truncated, ...). The cause is the framer's own
     /// error type: see [`Error::framer_error`].
@@ -68,6 +104,39 @@ impl Error {
     /// True if the error came from the underlying I/O object.
     pub fn is_io(&self) -> bool {
         self.inner.kind == Kind::Io
+    }
+
+    /// True if the connection was already closed when a frame or command was given
+    /// to it.
+    pub fn is_closed(&self) -> bool {
+        self.inner.kind == Kind::Closed
+    }
+
+    /// True if a bounded queue was full (see
+    /// [`Tendril::try_send_frame`](crate::Tendril::try_send_frame)).
+    pub fn is_queue_full(&self) -> bool {
+        self.inner.kind == Kind::QueueFull
+    }
+
+    /// True if the application returned an error; the cause is that error.
+    pub fn is_application(&self) -> bool {
+        self.inner.kind == Kind::Application
+    }
+
+    /// True if the application panicked; the cause holds the panic message.
+    pub fn is_panic(&self) -> bool {
+        self.inner.kind == Kind::Panic
+    }
+
+    /// True if a deadline passed (idle timeout, graceful shutdown deadline).
+    pub fn is_timeout(&self) -> bool {
+        self.inner.kind == Kind::Timeout
+    }
+
+    /// True for a configuration or usage error (an unknown transport name, a manager
+    /// of another type, a manager started twice).
+    pub fn is_config(&self) -> bool {
+        self.inner.kind == Kind::Config
     }
 
     /// The cause downcast to a concrete framer error type (for example
@@ -88,6 +157,12 @@ impl Error {
         match self.inner.kind {
             Kind::Io => "I/O error",
             Kind::Framing => "framing error",
+            Kind::Closed => "connection closed",
+            Kind::QueueFull => "queue full",
+            Kind::Application => "application error",
+            Kind::Panic => "application panicked",
+            Kind::Timeout => "timed out",
+            Kind::Config => "configuration error",
         }
     }
 }

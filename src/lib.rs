@@ -100,7 +100,15 @@
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod app;
 mod error;
 pub mod framer;
+pub mod manager;
+mod tendril;
 
 pub use error::{BoxError, Error, Result};
+pub use manager::{
+    find_tendril, get_manager, registry, Endpoint, Manager, Registry, Stats, TcpBuilder,
+    TcpManager, Transport,
+};
+pub use tendril::{BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Tendril, TrySendError};

@@ -1,0 +1,69 @@
+//! The application contract: a tower `Service` from one inbound frame to zero or more
+//! outbound frames, and the acceptor that builds one application per connection.
+//!
+//! Any `tower::Service<In>` whose response implements [`IntoFrames`] and whose error
+//! converts into a [`BoxError`] is an application: a bare
+//! `tower::service_fn`, or a `ServiceBuilder` stack with timeouts, concurrency and
+//! rate limits, load shedding. The acceptor is the make-service: a
+//! `tower::Service<Tendril<In, Out>>` returning the application, or failing with
+//! [`RejectConnection`] to refuse the connection. [`acceptor_fn`] turns a plain closure
+//! into one.
+
+mod acceptor;
+mod reply;
+
+pub(crate) use acceptor::is_rejection;
+pub use acceptor::{acceptor_fn, AcceptorFn, RejectConnection};
+pub use reply::{IntoFrames, Reply};
+
+use crate::error::BoxError;
+use crate::tendril::Tendril;
+use tower::Service;
+
+/// An application: a `tower::Service` from one inbound frame to a response that
+/// becomes zero or more outbound frames ([`IntoFrames`]), sendable to the connection's
+/// task. Implemented for every service that fits; it is only a name for the bounds.
+pub trait Application<In, Out>:
+    Service<
+        In,
+        Response: IntoFrames<Out> + Send + 'static,
+        Error: Into<BoxError> + Send + 'static,
+        Future: Send + 'static,
+    > + Send
+    + 'static
+{
+}
+
+impl<S, In, Out> Application<In, Out> for S where
+    S: Service<
+            In,
+            Response: IntoFrames<Out> + Send + 'static,
+            Error: Into<BoxError> + Send + 'static,
+            Future: Send + 'static,
+        > + Send
+        + 'static
+{
+}
+
+/// An acceptor: the make-service called once per connection with its [`Tendril`],
+/// returning the [`Application`] for it, or failing (with [`RejectConnection`] to
+/// refuse quietly). Implemented for every service that fits.
+pub trait Acceptor<In, Out>:
+    Service<
+    Tendril<In, Out>,
+    Response: Application<In, Out>,
+    Error: Into<BoxError>,
+    Future: Send + 'static,
+>
+{
+}
+
+impl<A, In, Out> Acceptor<In, Out> for A where
+    A: Service<
+        Tendril<In, Out>,
+        Response: Application<In, Out>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    >
+{
+}

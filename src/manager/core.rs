@@ -1,0 +1,243 @@
+//! What every manager shares: the connection table, the counters, the shutdown signals,
+//! and the code that turns an I/O object into a running connection.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::FutureExt;
+use tokio::sync::oneshot;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::Service;
+use tracing::Instrument;
+
+use super::stats::Counters;
+use crate::app::{is_rejection, Acceptor};
+use crate::error::{BoxError, Error};
+use crate::framer::FramerSwitch;
+use crate::tendril::driver::Driver;
+use crate::tendril::io::CountedIo;
+use crate::tendril::{BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Shared, Tendril};
+
+/// Connection ids, unique in the process.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The signals a manager sends its accept loop and its connections.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Signals {
+    /// Stop accepting.
+    pub(crate) accept: CancellationToken,
+    /// Stop reading, finish in-flight frames, flush, close.
+    pub(crate) graceful: CancellationToken,
+    /// Close now.
+    pub(crate) abort: CancellationToken,
+}
+
+type Table = HashMap<(SocketAddr, SocketAddr), Arc<dyn Any + Send + Sync>>;
+
+/// A manager's shared state.
+pub(crate) struct Core {
+    pub(crate) transport: Arc<str>,
+    pub(crate) signals: Signals,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) config: ConnectionConfig,
+    pub(crate) max_connections: usize,
+    table: Mutex<Table>,
+}
+
+impl Core {
+    pub(crate) fn new(transport: &str, config: ConnectionConfig, max_connections: usize) -> Self {
+        Core {
+            transport: transport.into(),
+            signals: Signals::default(),
+            counters: Arc::default(),
+            tracker: TaskTracker::new(),
+            config,
+            max_connections,
+            table: Mutex::default(),
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        // The table holds plain data: a panic elsewhere leaves it consistent.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live connection between `local` and `remote`, type-erased.
+    pub(crate) fn find(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.table().get(&(local, remote)).cloned()
+    }
+
+    /// The (local, remote) addresses of every live connection.
+    pub(crate) fn connections(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        self.table().keys().copied().collect()
+    }
+
+    pub(crate) fn at_capacity(&self) -> bool {
+        self.table().len() >= self.max_connections
+    }
+
+    /// Registers a connection on `io` and spawns its task: the acceptor's `make` is
+    /// called with the connection's [`Tendril`], then the application it returns runs
+    /// until the connection closes. The returned receiver tells whether the acceptor
+    /// accepted.
+    pub(crate) fn spawn<A, In, Out>(
+        self: &Arc<Self>,
+        io: BoxIo,
+        local: SocketAddr,
+        remote: SocketAddr,
+        framers: FramerSwitch<In, Out>,
+        acceptor: &mut A,
+    ) -> (Tendril<In, Out>, oneshot::Receiver<Result<(), Error>>)
+    where
+        A: Acceptor<In, Out>,
+        In: Send + 'static,
+        Out: Send + 'static,
+    {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let info = ConnectionInfo::new(id, self.transport.clone(), local, remote);
+        let (shared, commands) =
+            Shared::new(info, self.config.outbound_queue, self.config.control_queue);
+        let tendril = Tendril::from_shared(shared.clone());
+        self.table()
+            .insert((local, remote), Arc::new(tendril.clone()));
+        Counters::bump(&self.counters.open);
+        Counters::bump(&self.counters.total);
+
+        let span =
+            tracing::debug_span!("tendril", transport = %self.transport, %local, %remote, id);
+        let make = acceptor.call(tendril.clone());
+        let (accepted, accepted_rx) = oneshot::channel();
+        let guard = Guard {
+            core: self.clone(),
+            shared: shared.clone(),
+            key: (local, remote),
+            reason: None,
+        };
+        let framed = Framed::new(CountedIo::new(io), framers);
+        let core = self.clone();
+        let task = async move {
+            tracing::debug!("connection opened");
+            let app = match make.await {
+                Ok(app) => {
+                    let _ = accepted.send(Ok(()));
+                    app
+                }
+                Err(err) => {
+                    let err: BoxError = err.into();
+                    let reason = if is_rejection(&err) {
+                        Counters::bump(&core.counters.rejected);
+                        tracing::debug!(reason = %err, "connection rejected");
+                        CloseReason::Rejected
+                    } else {
+                        tracing::warn!(error = %err, "acceptor failed");
+                        CloseReason::error(Error::application(err.to_string()))
+                    };
+                    let _ = accepted.send(Err(Error::application(err)));
+                    guard.finish(reason);
+                    return;
+                }
+            };
+            let signals = core.signals.clone();
+            let driver = Driver::new(
+                framed,
+                app,
+                shared,
+                commands,
+                core.config.clone(),
+                &signals,
+                core.counters.clone(),
+            );
+            let reason = match std::panic::AssertUnwindSafe(driver.run())
+                .catch_unwind()
+                .await
+            {
+                Ok(reason) => reason,
+                Err(_) => CloseReason::error(Error::panic("connection driver panicked".into())),
+            };
+            guard.finish(reason);
+        };
+        self.tracker.spawn(task.instrument(span));
+        (tendril, accepted_rx)
+    }
+
+    /// Waits for the acceptor to be ready for another connection.
+    pub(crate) async fn acceptor_ready<A, T>(acceptor: &mut A) -> Result<(), BoxError>
+    where
+        A: Service<T>,
+        A::Error: Into<BoxError>,
+    {
+        poll_fn(|cx| acceptor.poll_ready(cx))
+            .await
+            .map_err(Into::into)
+    }
+
+    /// Stop reading, finish in-flight frames and flush, then close; after `deadline`,
+    /// close what is left. True if every connection finished in time.
+    pub(crate) fn graceful_shutdown(
+        self: &Arc<Self>,
+        deadline: std::time::Duration,
+    ) -> impl Future<Output = bool> + Send + 'static {
+        let core = self.clone();
+        core.signals.accept.cancel();
+        core.signals.graceful.cancel();
+        core.tracker.close();
+        async move {
+            let finished = tokio::time::timeout(deadline, core.tracker.wait())
+                .await
+                .is_ok();
+            if !finished {
+                core.signals.abort.cancel();
+                core.tracker.wait().await;
+            }
+            finished
+        }
+    }
+
+    /// Close every connection now and stop accepting.
+    pub(crate) fn shutdown(&self) {
+        self.signals.accept.cancel();
+        self.signals.abort.cancel();
+        self.tracker.close();
+    }
+}
+
+/// Removes a connection from its manager's table and publishes how it closed, even if
+/// its task panicked or was dropped.
+struct Guard<In, Out> {
+    core: Arc<Core>,
+    shared: Arc<Shared<In, Out>>,
+    key: (SocketAddr, SocketAddr),
+    reason: Option<CloseReason>,
+}
+
+impl<In, Out> Guard<In, Out> {
+    fn finish(mut self, reason: CloseReason) {
+        self.reason = Some(reason);
+    }
+}
+
+impl<In, Out> Drop for Guard<In, Out> {
+    fn drop(&mut self) {
+        self.shared.permits.close();
+        self.core.table().remove(&self.key);
+        self.core.counters.open.fetch_sub(1, Ordering::Relaxed);
+        // A task dropped without a reason was cancelled with its runtime.
+        let reason = self.reason.take().unwrap_or(CloseReason::Local);
+        if reason.is_error() {
+            Counters::bump(&self.core.counters.failed);
+        }
+        tracing::debug!(reason = %reason, "connection closed");
+        self.shared.closed.send_replace(Some(reason));
+    }
+}

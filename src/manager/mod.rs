@@ -1,0 +1,14 @@
+//! Managers own an endpoint for one transport: they listen and accept, connect out,
+//! track every live connection by (local, remote) address, stop, and shut down
+//! gracefully. The [`Registry`] finds or creates the one manager for a (transport,
+//! endpoint) pair, and lets third parties plug in transports by name.
+
+mod core;
+mod registry;
+pub(crate) mod stats;
+mod tcp;
+
+pub(crate) use self::core::{Core, Signals};
+pub use registry::{find_tendril, get_manager, registry, Endpoint, Manager, Registry, Transport};
+pub use stats::Stats;
+pub use tcp::{TcpBuilder, TcpManager};

@@ -1,0 +1,88 @@
+//! Manager counters.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The live counters of a manager, updated by its drivers once per wake-up.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) open: AtomicU64,
+    pub(crate) total: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) accept_errors: AtomicU64,
+    pub(crate) frames_in: AtomicU64,
+    pub(crate) frames_out: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> Stats {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Stats {
+            open: get(&self.open),
+            total: get(&self.total),
+            rejected: get(&self.rejected),
+            refused: get(&self.refused),
+            failed: get(&self.failed),
+            accept_errors: get(&self.accept_errors),
+            frames_in: get(&self.frames_in),
+            frames_out: get(&self.frames_out),
+            bytes_in: get(&self.bytes_in),
+            bytes_out: get(&self.bytes_out),
+        }
+    }
+
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A snapshot of a manager's counters. `Display` prints them as one line of
+/// `key=value` pairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Connections open now.
+    pub open: u64,
+    /// Connections accepted or made since the manager was created.
+    pub total: u64,
+    /// Connections the acceptor refused.
+    pub rejected: u64,
+    /// Connections closed at once because `max_connections` were open.
+    pub refused: u64,
+    /// Connections that ended with an error.
+    pub failed: u64,
+    /// Accept calls that failed (for example with EMFILE) and were retried.
+    pub accept_errors: u64,
+    /// Frames decoded.
+    pub frames_in: u64,
+    /// Frames encoded.
+    pub frames_out: u64,
+    /// Bytes read.
+    pub bytes_in: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "open={} total={} rejected={} refused={} failed={} accept_errors={} \
+             frames_in={} frames_out={} bytes_in={} bytes_out={}",
+            self.open,
+            self.total,
+            self.rejected,
+            self.refused,
+            self.failed,
+            self.accept_errors,
+            self.frames_in,
+            self.frames_out,
+            self.bytes_in,
+            self.bytes_out
+        )
+    }
+}

@@ -1,0 +1,517 @@
+//! The TCP manager.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+use super::stats::Counters;
+use super::{Core, Endpoint, Manager, Stats};
+use crate::app::Acceptor;
+use crate::error::Error;
+use crate::framer::FramerSwitch;
+use crate::tendril::{ConnectionConfig, Tendril};
+
+/// Listener and socket options, and the manager's bounds (see [`TcpManager::builder`]).
+#[derive(Debug, Clone)]
+pub struct TcpBuilder {
+    addr: SocketAddr,
+    backlog: u32,
+    reuse_address: bool,
+    reuse_port: bool,
+    nodelay: bool,
+    max_connections: usize,
+    connection: ConnectionConfig,
+}
+
+impl TcpBuilder {
+    /// The listen backlog (default 1024).
+    pub fn backlog(&mut self, backlog: u32) -> &mut Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// `SO_REUSEADDR` on the listener (default on, so a restarted server can bind
+    /// while old connections linger in TIME_WAIT).
+    pub fn reuse_address(&mut self, on: bool) -> &mut Self {
+        self.reuse_address = on;
+        self
+    }
+
+    /// `SO_REUSEPORT` on the listener (default off; Unix only, ignored elsewhere).
+    pub fn reuse_port(&mut self, on: bool) -> &mut Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// `TCP_NODELAY` on accepted and outgoing sockets (default on: frames are
+    /// already batched by the driver, so Nagle's delay only adds latency).
+    pub fn nodelay(&mut self, on: bool) -> &mut Self {
+        self.nodelay = on;
+        self
+    }
+
+    /// Connections open at once (default 10,000). Connections accepted beyond it are
+    /// closed at once and counted as `refused`.
+    pub fn max_connections(&mut self, max: usize) -> &mut Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Per-connection bounds and behaviour.
+    pub fn connection(&mut self, config: ConnectionConfig) -> &mut Self {
+        self.connection = config;
+        self
+    }
+
+    /// Frames an application may queue per connection (default 1024).
+    pub fn outbound_queue(&mut self, frames: usize) -> &mut Self {
+        self.connection.outbound_queue = frames.max(1);
+        self
+    }
+
+    /// Frames handed to the application before earlier ones are answered (default 1:
+    /// one at a time). Replies keep request order.
+    pub fn max_in_flight(&mut self, frames: usize) -> &mut Self {
+        self.connection.max_in_flight = frames.max(1);
+        self
+    }
+
+    /// Close connections idle this long (default: never, for TCP).
+    pub fn idle_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.connection.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a closing connection may take to flush (default 5 s).
+    pub fn linger(&mut self, linger: Duration) -> &mut Self {
+        self.connection.linger = linger;
+        self
+    }
+
+    /// Creates the manager (nothing is bound until [`TcpManager::start`]).
+    pub fn build(&self) -> TcpManager {
+        TcpManager {
+            inner: Arc::new(Inner {
+                endpoint: Endpoint::Inet(self.addr),
+                options: self.clone(),
+                core: Arc::new(Core::new(
+                    "tcp",
+                    self.connection.clone(),
+                    self.max_connections,
+                )),
+                state: Mutex::default(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    local_addr: Option<SocketAddr>,
+    running: bool,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    options: TcpBuilder,
+    core: Arc<Core>,
+    state: Mutex<State>,
+}
+
+/// Listens, accepts and connects over TCP, and tracks every live connection.
+///
+/// A `TcpManager` is a cheap handle: clones share the same manager.
+///
+/// ```no_run
+/// use tendril_net::app::acceptor_fn;
+/// use tendril_net::framer::LineFramer;
+/// use tendril_net::{BoxError, Tendril, TcpManager};
+/// use tower::service_fn;
+///
+/// # async fn run() -> Result<(), BoxError> {
+/// let manager = TcpManager::new("127.0.0.1:7000".parse()?);
+/// let addr = manager.start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+///     tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+///     Ok(service_fn(|line: bytes::Bytes| async move { Ok::<_, BoxError>(line) }))
+/// }))?;
+/// println!("listening on tcp {addr}");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TcpManager {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TcpManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpManager")
+            .field("endpoint", &self.inner.endpoint)
+            .field("local_addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TcpManager {
+    /// A manager for `addr` with the default options.
+    pub fn new(addr: SocketAddr) -> Self {
+        TcpManager::builder(addr).build()
+    }
+
+    /// A builder for a manager of `addr` (IPv4 or IPv6; port 0 picks a free port).
+    pub fn builder(addr: SocketAddr) -> TcpBuilder {
+        TcpBuilder {
+            addr,
+            backlog: 1024,
+            reuse_address: true,
+            reuse_port: false,
+            nodelay: true,
+            max_connections: 10_000,
+            connection: ConnectionConfig::default(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn core(&self) -> &Arc<Core> {
+        &self.inner.core
+    }
+
+    /// Binds the endpoint and accepts connections, calling `acceptor` for each with
+    /// its [`Tendril`] (frames are [`Bytes`]; framers start as identity). Returns the
+    /// bound address.
+    ///
+    /// The acceptor's `poll_ready` gates accepting: an acceptor behind a concurrency
+    /// limit holds further connections in the listen backlog.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors from binding; [`Error::is_config`] if already started or shut down.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn start<A>(&self, acceptor: A) -> Result<SocketAddr, Error>
+    where
+        A: Acceptor<Bytes, Bytes> + Send + 'static,
+    {
+        self.start_with_framers(acceptor, FramerSwitch::default)
+    }
+
+    /// [`start`](Self::start) for any frame types: `framers` makes each connection's
+    /// initial framers (the acceptor may replace them).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn start_with_framers<A, In, Out, F>(
+        &self,
+        acceptor: A,
+        framers: F,
+    ) -> Result<SocketAddr, Error>
+    where
+        A: Acceptor<In, Out> + Send + 'static,
+        In: Send + 'static,
+        Out: Send + 'static,
+        F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
+    {
+        let mut state = self.state();
+        if state.running || self.core().signals.accept.is_cancelled() {
+            return Err(Error::config("the manager was already started"));
+        }
+        let listener = self.listen()?;
+        let local = listener.local_addr()?;
+        state.local_addr = Some(local);
+        state.running = true;
+        let core = self.core().clone();
+        let nodelay = self.inner.options.nodelay;
+        tracing::debug!(%local, "tcp manager listening");
+        core.tracker.spawn(accept_loop(
+            core.clone(),
+            listener,
+            acceptor,
+            framers,
+            nodelay,
+        ));
+        Ok(local)
+    }
+
+    fn listen(&self) -> io::Result<TcpListener> {
+        let options = &self.inner.options;
+        let socket = if options.addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(options.reuse_address)?;
+        #[cfg(all(unix, not(target_os = "solaris"), not(target_os = "illumos")))]
+        if options.reuse_port {
+            socket.set_reuseport(true)?;
+        }
+        socket.bind(options.addr)?;
+        socket.listen(options.backlog)
+    }
+
+    /// Connects to `target` from this manager's endpoint and runs `acceptor`'s
+    /// application on the connection (frames are [`Bytes`]; framers start as
+    /// identity). Returns the connection once the acceptor has accepted it.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors from connecting; [`Error::is_application`] if the acceptor refused
+    /// or failed; [`Error::is_closed`] after shutdown.
+    pub async fn connect<A>(&self, target: SocketAddr, acceptor: A) -> Result<Tendril, Error>
+    where
+        A: Acceptor<Bytes, Bytes>,
+    {
+        self.connect_with_framers(target, acceptor, FramerSwitch::default())
+            .await
+    }
+
+    /// [`connect`](Self::connect) for any frame types, with the initial `framers`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_framers<A, In, Out>(
+        &self,
+        target: SocketAddr,
+        mut acceptor: A,
+        framers: FramerSwitch<In, Out>,
+    ) -> Result<Tendril<In, Out>, Error>
+    where
+        A: Acceptor<In, Out>,
+        In: Send + 'static,
+        Out: Send + 'static,
+    {
+        let core = self.core().clone();
+        if core.signals.abort.is_cancelled() || core.signals.graceful.is_cancelled() {
+            return Err(Error::closed());
+        }
+        let stream = self.dial(target).await?;
+        Core::acceptor_ready(&mut acceptor)
+            .await
+            .map_err(Error::application)?;
+        let local = stream.local_addr()?;
+        let (tendril, accepted) =
+            core.spawn(Box::pin(stream), local, target, framers, &mut acceptor);
+        accepted.await.map_err(|_| Error::closed())??;
+        Ok(tendril)
+    }
+
+    async fn dial(&self, target: SocketAddr) -> io::Result<TcpStream> {
+        let socket = if target.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        let Endpoint::Inet(endpoint) = self.inner.endpoint else {
+            unreachable!("a TCP manager has a socket address");
+        };
+        // From the manager's endpoint: its address, and its port unless the
+        // listener holds it.
+        let port = if self.running() { 0 } else { endpoint.port() };
+        if endpoint.is_ipv4() == target.is_ipv4() && (!endpoint.ip().is_unspecified() || port != 0)
+        {
+            socket.set_reuseaddr(true)?;
+            socket.bind(SocketAddr::new(endpoint.ip(), port))?;
+        }
+        let stream = socket.connect(target).await?;
+        stream.set_nodelay(self.inner.options.nodelay)?;
+        Ok(stream)
+    }
+
+    /// The bound address once started (port 0 resolved).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.state().local_addr
+    }
+
+    /// True while accepting (between `start` and `stop`/`shutdown`).
+    pub fn running(&self) -> bool {
+        self.state().running
+    }
+
+    /// Stops accepting; live connections go on.
+    pub fn stop(&self) {
+        self.state().running = false;
+        self.core().signals.accept.cancel();
+    }
+
+    /// Stops accepting and closes every connection now ([`CloseReason::Local`](crate::CloseReason)).
+    pub fn shutdown(&self) {
+        self.state().running = false;
+        self.core().shutdown();
+    }
+
+    /// Stops accepting, stops reading, lets in-flight frames finish and their replies
+    /// flush, then closes each connection; after `deadline` the rest are closed at
+    /// once. Resolves to true if every connection finished in time.
+    pub fn graceful_shutdown(
+        &self,
+        deadline: Duration,
+    ) -> impl Future<Output = bool> + Send + 'static {
+        self.state().running = false;
+        self.core().graceful_shutdown(deadline)
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.core().counters.snapshot()
+    }
+
+    /// The live connection between `local` and `remote` (with [`Bytes`] frames).
+    pub fn tendril(&self, local: SocketAddr, remote: SocketAddr) -> Option<Tendril> {
+        self.tendril_as(local, remote)
+    }
+
+    /// The live connection between `local` and `remote`, if its frames are `In`/`Out`.
+    pub fn tendril_as<In: 'static, Out: 'static>(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<Tendril<In, Out>> {
+        self.core()
+            .find(local, remote)?
+            .downcast_ref::<Tendril<In, Out>>()
+            .cloned()
+    }
+
+    /// The (local, remote) addresses of every live connection.
+    pub fn connections(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        self.core().connections()
+    }
+}
+
+impl Manager for TcpManager {
+    fn transport(&self) -> &str {
+        "tcp"
+    }
+
+    fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        TcpManager::local_addr(self)
+    }
+
+    fn running(&self) -> bool {
+        TcpManager::running(self)
+    }
+
+    fn stop(&self) {
+        TcpManager::stop(self);
+    }
+
+    fn shutdown(&self) {
+        TcpManager::shutdown(self);
+    }
+
+    fn graceful_shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        Box::pin(TcpManager::graceful_shutdown(self, deadline))
+    }
+
+    fn stats(&self) -> Stats {
+        TcpManager::stats(self)
+    }
+
+    fn connection(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.core().find(local, remote)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Errors of `accept` that concern one failed incoming connection only.
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+async fn accept_loop<A, In, Out, F>(
+    core: Arc<Core>,
+    listener: TcpListener,
+    mut acceptor: A,
+    framers: F,
+    nodelay: bool,
+) where
+    A: Acceptor<In, Out>,
+    In: Send + 'static,
+    Out: Send + 'static,
+    F: Fn() -> FramerSwitch<In, Out>,
+{
+    const FIRST_BACKOFF: Duration = Duration::from_millis(5);
+    const MAX_BACKOFF: Duration = Duration::from_secs(1);
+    let stop = core.signals.accept.clone();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let ready = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            ready = Core::acceptor_ready(&mut acceptor) => ready,
+        };
+        if let Err(err) = ready {
+            tracing::error!(error = %err, "acceptor failed: the listener stops");
+            break;
+        }
+        let accepted = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                backoff = FIRST_BACKOFF;
+                if core.at_capacity() {
+                    Counters::bump(&core.counters.refused);
+                    tracing::debug!(%remote, "connection refused: max_connections reached");
+                    continue;
+                }
+                let _ = stream.set_nodelay(nodelay);
+                let Ok(local) = stream.local_addr() else {
+                    continue;
+                };
+                tracing::debug!(%remote, "connection accepted");
+                let _ = core.spawn(Box::pin(stream), local, remote, framers(), &mut acceptor);
+            }
+            Err(err) if is_transient(&err) => {}
+            Err(err) => {
+                // Out of descriptors or memory: wait for some to be freed, then retry.
+                Counters::bump(&core.counters.accept_errors);
+                tracing::warn!(error = %err, ?backoff, "accept failed; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    tracing::debug!("tcp manager stopped accepting");
+}

@@ -1,0 +1,63 @@
+//! How a connection ended.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::Error;
+
+/// How and why a connection closed.
+///
+/// The original Tendril reported `closed(None)` for an orderly end from the peer, and
+/// did not report a local close as an error; this keeps that distinction.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer ended the stream (end of file) and every reply was written.
+    PeerClosed,
+    /// Closed from this side: [`Tendril::close`](crate::Tendril::close), or the
+    /// manager's stop, shutdown or graceful shutdown.
+    Local,
+    /// The acceptor refused the connection; no frame was read.
+    Rejected,
+    /// An error: framing, I/O, an application error or panic, or the idle timeout.
+    /// The [`Error`] predicates tell which.
+    Error(Arc<Error>),
+}
+
+impl CloseReason {
+    pub(crate) fn error(err: Error) -> Self {
+        CloseReason::Error(Arc::new(err))
+    }
+
+    /// True if the connection ended with an error.
+    pub fn is_error(&self) -> bool {
+        matches!(self, CloseReason::Error(_))
+    }
+
+    /// The error, if the connection ended with one.
+    pub fn as_error(&self) -> Option<&Error> {
+        match self {
+            CloseReason::Error(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::PeerClosed => f.write_str("closed by the peer"),
+            CloseReason::Local => f.write_str("closed locally"),
+            CloseReason::Rejected => f.write_str("rejected by the acceptor"),
+            CloseReason::Error(err) => {
+                write!(f, "{err}")?;
+                let mut source = std::error::Error::source(&**err);
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
+        }
+    }
+}

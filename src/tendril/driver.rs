@@ -1,0 +1,403 @@
+//! The driver: one task per connection that owns its framed I/O and its application.
+//!
+//! It decodes with the receive framer, calls the application (honouring `poll_ready`:
+//! while the application is not ready it stops reading, and TCP backpressure reaches
+//! the peer), writes the replies with the send framer in request order, applies handle
+//! commands in the order issued, and flushes only when no more input is ready, so
+//! writes are batched. Nothing else touches the socket; nothing on the frame path
+//! takes a lock.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use futures_util::future::CatchUnwind;
+use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt, Sink, Stream};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::{Instant, Sleep};
+use tokio_util::codec::Framed;
+use tokio_util::sync::WaitForCancellationFutureOwned;
+use tower::Service;
+
+use super::io::CountedIo;
+use super::{CloseReason, Command, ConnectionConfig, Shared};
+use crate::app::IntoFrames;
+use crate::error::{BoxError, Error};
+use crate::framer::FramerSwitch;
+use crate::manager::stats::Counters;
+use crate::manager::Signals;
+
+/// Commands applied per pass before other work gets a turn.
+const COMMAND_BATCH: usize = 64;
+
+type Call<F> = CatchUnwind<AssertUnwindSafe<F>>;
+
+/// Why the frame loop stopped, and whether what is queued should still be flushed.
+struct Stop {
+    reason: CloseReason,
+    flush: bool,
+}
+
+impl Stop {
+    fn flushing(reason: CloseReason) -> Self {
+        Stop {
+            reason,
+            flush: true,
+        }
+    }
+
+    fn now(reason: CloseReason) -> Self {
+        Stop {
+            reason,
+            flush: false,
+        }
+    }
+
+    fn error(err: Error) -> Self {
+        let flush = !err.is_io();
+        Stop {
+            reason: CloseReason::error(err),
+            flush,
+        }
+    }
+}
+
+pub(crate) struct Driver<S, In, Out>
+where
+    S: Service<In>,
+{
+    framed: Framed<CountedIo, FramerSwitch<In, Out>>,
+    app: S,
+    shared: Arc<Shared<In, Out>>,
+    commands: UnboundedReceiver<Command<In, Out>>,
+    in_flight: FuturesOrdered<Call<S::Future>>,
+    /// Reply frames waiting for room in the write buffer.
+    pending: VecDeque<Out>,
+    scratch: Vec<Out>,
+    config: ConnectionConfig,
+    read_closed: bool,
+    draining: bool,
+    graceful: Pin<Box<WaitForCancellationFutureOwned>>,
+    abort: Pin<Box<WaitForCancellationFutureOwned>>,
+    idle: Option<Pin<Box<Sleep>>>,
+    last_activity: Instant,
+    counters: Arc<Counters>,
+    frames_in: u64,
+    frames_out: u64,
+    /// Outbound-queue permits to hand back (one per frame command taken).
+    released: usize,
+}
+
+impl<S, In, Out> Driver<S, In, Out>
+where
+    S: Service<In>,
+    S::Response: IntoFrames<Out>,
+    S::Error: Into<BoxError>,
+    In: 'static,
+    Out: 'static,
+{
+    pub(crate) fn new(
+        framed: Framed<CountedIo, FramerSwitch<In, Out>>,
+        app: S,
+        shared: Arc<Shared<In, Out>>,
+        commands: UnboundedReceiver<Command<In, Out>>,
+        config: ConnectionConfig,
+        signals: &Signals,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let idle = config
+            .idle_timeout
+            .map(|timeout| Box::pin(tokio::time::sleep(timeout)));
+        Driver {
+            framed,
+            app,
+            shared,
+            commands,
+            in_flight: FuturesOrdered::new(),
+            pending: VecDeque::new(),
+            scratch: Vec::new(),
+            config,
+            read_closed: false,
+            draining: false,
+            graceful: Box::pin(signals.graceful.clone().cancelled_owned()),
+            abort: Box::pin(signals.abort.clone().cancelled_owned()),
+            idle,
+            last_activity: Instant::now(),
+            counters,
+            frames_in: 0,
+            frames_out: 0,
+            released: 0,
+        }
+    }
+
+    /// Runs the connection to its end and returns how it closed.
+    pub(crate) async fn run(mut self) -> CloseReason {
+        let stop = poll_fn(|cx| {
+            let result = self.poll_frames(cx);
+            self.publish_counts();
+            result
+        })
+        .await;
+        if stop.flush {
+            let linger = self.config.linger;
+            let framed = &mut self.framed;
+            let abort = &mut self.abort;
+            let close = poll_fn(|cx| {
+                if abort.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ok(()));
+                }
+                Pin::new(&mut *framed).poll_close(cx)
+            });
+            // A peer that does not read cannot hold a closing connection forever.
+            let _ = tokio::time::timeout(linger, close).await;
+            self.publish_counts();
+        }
+        stop.reason
+    }
+
+    fn publish_counts(&mut self) {
+        let io = self.framed.get_mut();
+        let counters = &self.counters;
+        if io.read > 0 {
+            counters.bytes_in.fetch_add(io.read, Ordering::Relaxed);
+            io.read = 0;
+        }
+        if io.written > 0 {
+            counters.bytes_out.fetch_add(io.written, Ordering::Relaxed);
+            io.written = 0;
+        }
+        if self.frames_in > 0 {
+            counters
+                .frames_in
+                .fetch_add(self.frames_in, Ordering::Relaxed);
+            self.frames_in = 0;
+        }
+        if self.frames_out > 0 {
+            counters
+                .frames_out
+                .fetch_add(self.frames_out, Ordering::Relaxed);
+            self.frames_out = 0;
+        }
+        if self.released > 0 {
+            self.shared.permits.add_permits(self.released);
+            self.released = 0;
+        }
+    }
+
+    fn poll_frames(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
+        loop {
+            if self.abort.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Stop::now(CloseReason::Local));
+            }
+            if !self.draining && self.graceful.as_mut().poll(cx).is_ready() {
+                self.draining = true;
+            }
+            let mut progress = false;
+
+            // Commands first, so that those issued during a call precede its reply.
+            let drained = match self.poll_commands(cx) {
+                Poll::Ready(Err(stop)) => return Poll::Ready(stop),
+                Poll::Ready(Ok(did)) => {
+                    progress |= did;
+                    true
+                }
+                Poll::Pending => false,
+            };
+
+            // Replies of completed calls, in request order.
+            if drained {
+                match self.poll_replies(cx) {
+                    Poll::Ready(Err(stop)) => return Poll::Ready(stop),
+                    Poll::Ready(Ok(did)) => progress |= did,
+                    Poll::Pending => {}
+                }
+            }
+
+            // The next frame, when the application may take it.
+            if self.pending.is_empty() && self.may_read() {
+                match self.poll_read(cx) {
+                    Poll::Ready(Err(stop)) => return Poll::Ready(stop),
+                    Poll::Ready(Ok(did)) => progress |= did,
+                    Poll::Pending => {}
+                }
+            }
+
+            let settled = self.in_flight.is_empty() && self.pending.is_empty() && drained;
+            if settled && self.read_closed {
+                return Poll::Ready(Stop::flushing(CloseReason::PeerClosed));
+            }
+            if settled && self.draining {
+                return Poll::Ready(Stop::flushing(CloseReason::Local));
+            }
+            if progress {
+                continue;
+            }
+
+            // Nothing more is ready: flush what the passes above wrote.
+            if let Poll::Ready(Err(err)) = Pin::new(&mut self.framed).poll_flush(cx) {
+                return Poll::Ready(Stop::error(err));
+            }
+            if let Poll::Ready(stop) = self.poll_idle(cx) {
+                return Poll::Ready(stop);
+            }
+            return Poll::Pending;
+        }
+    }
+
+    fn may_read(&self) -> bool {
+        !self.read_closed
+            && !self.draining
+            && self.in_flight.len() < self.config.max_in_flight.max(1)
+    }
+
+    /// Applies queued commands. `Ready(Ok(_))` once the queue is empty (with whether
+    /// anything was applied), `Pending` while the write buffer is full or the batch
+    /// is used up (then the caller's loop comes back).
+    fn poll_commands(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Stop>> {
+        let mut applied = false;
+        for _ in 0..COMMAND_BATCH {
+            match Pin::new(&mut self.framed).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
+                Poll::Pending => return Poll::Pending,
+            }
+            let command = match self.commands.poll_recv(cx) {
+                Poll::Ready(Some(command)) => command,
+                Poll::Ready(None) | Poll::Pending => return Poll::Ready(Ok(applied)),
+            };
+            applied = true;
+            match command {
+                Command::Frame(frame) => {
+                    self.released += 1;
+                    self.send(frame).map_err(Stop::error)?;
+                }
+                Command::SetRecv(framer) => {
+                    self.control_done();
+                    tracing::trace!("receive framer switched");
+                    self.framed.codec_mut().set_boxed_recv_framer(framer);
+                }
+                Command::SetSend(framer) => {
+                    self.control_done();
+                    tracing::trace!("send framer switched");
+                    self.framed.codec_mut().set_boxed_send_framer(framer);
+                }
+                Command::Close => {
+                    self.control_done();
+                    return Poll::Ready(Err(Stop::flushing(CloseReason::Local)));
+                }
+            }
+        }
+        // The batch is used up: yield to the other work, then come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn control_done(&self) {
+        self.shared.control.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn send(&mut self, frame: Out) -> Result<(), Error> {
+        self.frames_out += 1;
+        self.last_activity = Instant::now();
+        Pin::new(&mut self.framed).start_send(frame)
+    }
+
+    /// Writes pending reply frames, then takes the next completed call's reply.
+    fn poll_replies(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Stop>> {
+        let mut progress = false;
+        loop {
+            while !self.pending.is_empty() {
+                match Pin::new(&mut self.framed).poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
+                    Poll::Pending => return Poll::Pending,
+                }
+                if let Some(frame) = self.pending.pop_front() {
+                    self.send(frame).map_err(Stop::error)?;
+                    progress = true;
+                }
+            }
+            let Poll::Ready(Some(outcome)) = Pin::new(&mut self.in_flight).poll_next(cx) else {
+                return Poll::Ready(Ok(progress));
+            };
+            progress = true;
+            match outcome {
+                Ok(Ok(response)) => {
+                    response.push_frames(&mut self.scratch);
+                    self.pending.extend(self.scratch.drain(..));
+                    // Commands issued during this call go out before its reply.
+                    if !self.commands.is_empty() {
+                        return Poll::Ready(Ok(true));
+                    }
+                }
+                Ok(Err(err)) => {
+                    return Poll::Ready(Err(Stop::error(Error::application(err))));
+                }
+                Err(panic) => return Poll::Ready(Err(Stop::error(panic_error(panic)))),
+            }
+        }
+    }
+
+    /// Decodes the next frame and hands it to the application.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Stop>> {
+        let ready = catch_unwind(AssertUnwindSafe(|| self.app.poll_ready(cx)));
+        match ready {
+            Ok(Poll::Ready(Ok(()))) => {}
+            Ok(Poll::Ready(Err(err))) => {
+                return Poll::Ready(Err(Stop::error(Error::application(err))))
+            }
+            Ok(Poll::Pending) => return Poll::Pending,
+            Err(panic) => return Poll::Ready(Err(Stop::error(panic_error(panic)))),
+        }
+        let frame = match ready!(Pin::new(&mut self.framed).poll_next(cx)) {
+            Some(Ok(frame)) => frame,
+            Some(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
+            None => {
+                self.read_closed = true;
+                return Poll::Ready(Ok(true));
+            }
+        };
+        self.frames_in += 1;
+        self.last_activity = Instant::now();
+        match catch_unwind(AssertUnwindSafe(|| self.app.call(frame))) {
+            Ok(call) => self
+                .in_flight
+                .push_back(AssertUnwindSafe(call).catch_unwind()),
+            Err(panic) => return Poll::Ready(Err(Stop::error(panic_error(panic)))),
+        }
+        Poll::Ready(Ok(true))
+    }
+
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
+        let Some(timeout) = self.config.idle_timeout else {
+            return Poll::Pending;
+        };
+        let Some(sleep) = self.idle.as_mut() else {
+            return Poll::Pending;
+        };
+        loop {
+            ready!(sleep.as_mut().poll(cx));
+            let deadline = self.last_activity + timeout;
+            if deadline <= Instant::now() {
+                return Poll::Ready(Stop::error(Error::timeout("connection idle")));
+            }
+            // There was activity since the timer was set: wait for the rest.
+            sleep.as_mut().reset(deadline);
+        }
+    }
+}
+
+fn panic_error(panic: Box<dyn Any + Send>) -> Error {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "application panicked".to_owned());
+    Error::panic(message)
+}

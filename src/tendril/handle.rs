@@ -1,0 +1,333 @@
+//! [`Tendril`]: the connection as the application sees it.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::{CloseReason, Command};
+use crate::error::{BoxError, Error};
+use crate::framer::{box_decoder, box_encoder};
+
+/// Who a connection is: its id, transport and addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    id: u64,
+    transport: Arc<str>,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
+impl ConnectionInfo {
+    pub(crate) fn new(id: u64, transport: Arc<str>, local: SocketAddr, remote: SocketAddr) -> Self {
+        ConnectionInfo {
+            id,
+            transport,
+            local,
+            remote,
+        }
+    }
+
+    /// An id unique among the connections of this process.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The transport's registered name (`"tcp"`, ...).
+    pub fn transport(&self) -> &str {
+        &self.transport
+    }
+
+    /// This side's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.remote
+    }
+}
+
+/// State shared by a connection's handles and its driver.
+pub(crate) struct Shared<In, Out> {
+    pub(crate) info: ConnectionInfo,
+    commands: mpsc::UnboundedSender<Command<In, Out>>,
+    /// One permit per frame the outbound queue may still take.
+    pub(crate) permits: Semaphore,
+    /// Control commands (framer switches, close) not yet applied.
+    pub(crate) control: AtomicUsize,
+    control_limit: usize,
+    pub(crate) closed: watch::Sender<Option<CloseReason>>,
+}
+
+impl<In, Out> Shared<In, Out> {
+    pub(crate) fn new(
+        info: ConnectionInfo,
+        outbound_queue: usize,
+        control_limit: usize,
+    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Command<In, Out>>) {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let shared = Shared {
+            info,
+            commands,
+            permits: Semaphore::new(outbound_queue),
+            control: AtomicUsize::new(0),
+            control_limit,
+            closed: watch::Sender::new(None),
+        };
+        (Arc::new(shared), receiver)
+    }
+}
+
+/// A connection: who it is, and a handle to act on it. Cheap to clone.
+///
+/// The acceptor receives one, and an application usually keeps a clone to push
+/// unsolicited frames, switch framers or close. Commands from all clones are applied
+/// by the connection's driver in the order issued; frames returned by the application
+/// for a request are queued when its call completes, after the commands it issued
+/// during the call.
+pub struct Tendril<In = Bytes, Out = Bytes> {
+    shared: Arc<Shared<In, Out>>,
+}
+
+impl<In, Out> Clone for Tendril<In, Out> {
+    fn clone(&self) -> Self {
+        Tendril {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<In, Out> fmt::Debug for Tendril<In, Out> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tendril")
+            .field("id", &self.shared.info.id)
+            .field("transport", &self.shared.info.transport)
+            .field("local", &self.shared.info.local)
+            .field("remote", &self.shared.info.remote)
+            .finish()
+    }
+}
+
+/// Why [`Tendril::try_send_frame`] did not queue a frame; the frame is handed back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrySendError<F> {
+    /// The outbound queue is full.
+    Full(F),
+    /// The connection is closed.
+    Closed(F),
+}
+
+impl<F> TrySendError<F> {
+    /// The frame that was not sent.
+    pub fn into_frame(self) -> F {
+        match self {
+            TrySendError::Full(frame) | TrySendError::Closed(frame) => frame,
+        }
+    }
+}
+
+impl<F> fmt::Display for TrySendError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("outbound queue full"),
+            TrySendError::Closed(_) => f.write_str("connection closed"),
+        }
+    }
+}
+
+impl<F: fmt::Debug> std::error::Error for TrySendError<F> {}
+
+impl<In, Out> Tendril<In, Out> {
+    pub(crate) fn from_shared(shared: Arc<Shared<In, Out>>) -> Self {
+        Tendril { shared }
+    }
+
+    /// Who this connection is.
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.shared.info
+    }
+
+    /// An id unique among the connections of this process.
+    pub fn id(&self) -> u64 {
+        self.shared.info.id
+    }
+
+    /// The transport's name (`"tcp"`, ...).
+    pub fn transport(&self) -> &str {
+        &self.shared.info.transport
+    }
+
+    /// This side's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.info.local
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.shared.info.remote
+    }
+
+    /// Queues a frame to send, waiting while the outbound queue is full (its bound is
+    /// [`ConnectionConfig::outbound_queue`](crate::ConnectionConfig)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_closed`] if the connection is closed.
+    pub async fn send_frame(&self, frame: impl Into<Out>) -> Result<(), Error> {
+        let permit = self
+            .shared
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::closed())?;
+        permit.forget();
+        self.shared
+            .commands
+            .send(Command::Frame(frame.into()))
+            .map_err(|_| Error::closed())
+    }
+
+    /// Queues a frame to send if the outbound queue has room.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] when the queue is full, [`TrySendError::Closed`] when the
+    /// connection is closed; both hand the frame back.
+    pub fn try_send_frame(&self, frame: impl Into<Out>) -> Result<(), TrySendError<Out>> {
+        let frame = frame.into();
+        match self.shared.permits.try_acquire() {
+            Ok(permit) => permit.forget(),
+            Err(TryAcquireError::NoPermits) => return Err(TrySendError::Full(frame)),
+            Err(TryAcquireError::Closed) => return Err(TrySendError::Closed(frame)),
+        }
+        self.shared
+            .commands
+            .send(Command::Frame(frame))
+            .map_err(|err| match err.0 {
+                Command::Frame(frame) => TrySendError::Closed(frame),
+                _ => unreachable!("a frame command was sent"),
+            })
+    }
+
+    fn control(&self, command: Command<In, Out>) -> Result<(), Error> {
+        let pending = self.shared.control.fetch_add(1, Ordering::AcqRel);
+        if pending >= self.shared.control_limit {
+            self.shared.control.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::queue_full());
+        }
+        self.shared.commands.send(command).map_err(|_| {
+            self.shared.control.fetch_sub(1, Ordering::AcqRel);
+            Error::closed()
+        })
+    }
+
+    /// Closes the connection after the frames queued before this call are flushed
+    /// (for at most [`ConnectionConfig::linger`](crate::ConnectionConfig)). The close
+    /// reason is [`CloseReason::Local`]. Closing a closed connection does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_queue_full`] if too many control commands are pending.
+    pub fn close(&self) -> Result<(), Error> {
+        match self.control(Command::Close) {
+            Err(err) if err.is_closed() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// True once the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.borrow().is_some()
+    }
+
+    /// How the connection closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.closed.borrow().clone()
+    }
+
+    /// Resolves when the connection closes, with how it closed (the original
+    /// Tendril's `closed(error)` notification).
+    pub fn closed(&self) -> impl Future<Output = CloseReason> + Send + 'static
+    where
+        In: 'static,
+        Out: 'static,
+    {
+        let mut closed = self.shared.closed.subscribe();
+        async move {
+            match closed.wait_for(Option::is_some).await {
+                Ok(reason) => reason.clone().unwrap_or(CloseReason::Local),
+                Err(_) => CloseReason::Local,
+            }
+        }
+    }
+
+    /// Calls `f` with the close reason once the connection closes (on a task of the
+    /// current tokio runtime).
+    ///
+    /// # Panics
+    ///
+    /// If called outside a tokio runtime.
+    pub fn on_close<F>(&self, f: F)
+    where
+        F: FnOnce(CloseReason) + Send + 'static,
+        In: 'static,
+        Out: 'static,
+    {
+        let closed = self.closed();
+        tokio::spawn(async move { f(closed.await) });
+    }
+}
+
+impl<In: 'static, Out: 'static> Tendril<In, Out> {
+    /// Replaces the receive framer at the next frame boundary: bytes already received
+    /// but not yet decoded are decoded by `framer`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_closed`] if the connection is closed, [`Error::is_queue_full`] if
+    /// too many control commands are pending.
+    pub fn set_recv_framer<D>(&self, framer: D) -> Result<(), Error>
+    where
+        D: Decoder<Item = In> + Send + 'static,
+        D::Error: Into<BoxError>,
+    {
+        self.control(Command::SetRecv(box_decoder(framer)))
+    }
+
+    /// Replaces the send framer: frames queued after this call are encoded with
+    /// `framer`.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_recv_framer`](Self::set_recv_framer).
+    pub fn set_send_framer<E>(&self, framer: E) -> Result<(), Error>
+    where
+        E: Encoder<Out> + Send + 'static,
+        E::Error: Into<BoxError>,
+    {
+        self.control(Command::SetSend(box_encoder(framer)))
+    }
+
+    /// Replaces both framers.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_recv_framer`](Self::set_recv_framer).
+    pub fn set_framers<D, E>(&self, recv: D, send: E) -> Result<(), Error>
+    where
+        D: Decoder<Item = In> + Send + 'static,
+        D::Error: Into<BoxError>,
+        E: Encoder<Out> + Send + 'static,
+        E::Error: Into<BoxError>,
+    {
+        self.set_recv_framer(recv)?;
+        self.set_send_framer(send)
+    }
+}

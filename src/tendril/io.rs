@@ -1,0 +1,85 @@
+//! The connection's I/O object: boxed, so wrappers may change its type, and counted.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Any bidirectional byte stream a connection runs on, boxed: the cost is one
+/// indirect call per read or write, and a connection's I/O type can change (TLS).
+pub type BoxIo = Pin<Box<dyn AsyncReadWrite + Send>>;
+
+/// `AsyncRead + AsyncWrite`, as one trait so it can be boxed.
+pub trait AsyncReadWrite: AsyncRead + AsyncWrite {}
+
+impl<T: AsyncRead + AsyncWrite + ?Sized> AsyncReadWrite for T {}
+
+/// Counts the bytes moved through a [`BoxIo`]; the driver drains the counts into the
+/// manager's counters once per wake-up.
+pub(crate) struct CountedIo {
+    inner: BoxIo,
+    pub(crate) read: u64,
+    pub(crate) written: u64,
+}
+
+impl CountedIo {
+    pub(crate) fn new(inner: BoxIo) -> Self {
+        CountedIo {
+            inner,
+            read: 0,
+            written: 0,
+        }
+    }
+}
+
+impl AsyncRead for CountedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = self.inner.as_mut().poll_read(cx, buf);
+        self.read += (buf.filled().len() - before) as u64;
+        result
+    }
+}
+
+impl AsyncWrite for CountedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = self.inner.as_mut().poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = result {
+            self.written += n as u64;
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = self.inner.as_mut().poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = result {
+            self.written += n as u64;
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.as_mut().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.as_mut().poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,16 @@
+//! The connection: [`Tendril`], its handle methods, how it closed, and the driver
+//! task that owns its socket.
+
+mod close;
+mod command;
+mod config;
+pub(crate) mod driver;
+mod handle;
+pub(crate) mod io;
+
+pub use close::CloseReason;
+pub(crate) use command::Command;
+pub use config::ConnectionConfig;
+pub(crate) use handle::Shared;
+pub use handle::{ConnectionInfo, Tendril, TrySendError};
+pub use io::BoxIo;
