@@ -30,48 +30,23 @@ use std::process::ExitCode;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tendril_net::framer::{
-    box_decoder, box_encoder, BoxDecoder, BoxEncoder, ByteOrder, CobsFramer, CobsZpeFramer,
-    DelimiterFramer, DotFramer, IdentityFramer, LengthFramer, LengthPrefix, LineError, LineFramer,
-    NetstringFramer, StuffingFramer,
+    box_decoder, box_encoder, named, BoxDecoder, BoxEncoder, LineError, LineFramer,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
-const NAMES: &str = "identity, line, line-lf, length-u8, length-u16, length-u32, length-u64, \
-                     length-u16le, length-u32le, length-i32, stuffing, cobs, cobs-zpe, \
-                     netstring, nul, dot, hex";
+fn names() -> String {
+    format!("{}, hex", tendril_net::framer::NAMES.join(", "))
+}
 
-/// A framer by name, as a boxed decoder and encoder of `Bytes`.
+/// A framer by name: the library's named framers, plus `hex`.
 fn framer(name: &str) -> Option<(BoxDecoder, BoxEncoder)> {
-    fn pair<C>(codec: C) -> Option<(BoxDecoder, BoxEncoder)>
-    where
-        C: Decoder<Item = Bytes> + Encoder<Bytes> + Clone + Send + 'static,
-        <C as Decoder>::Error: StdError + Send + Sync + 'static,
-        <C as Encoder<Bytes>>::Error: StdError + Send + Sync + 'static,
-    {
-        Some((box_decoder(codec.clone()), box_encoder(codec)))
+    if name == "hex" {
+        return Some((
+            box_decoder(HexLines::default()),
+            box_encoder(HexLines::default()),
+        ));
     }
-    let length = |prefix, order| pair(LengthFramer::new(prefix, order));
-    use ByteOrder::{BigEndian, LittleEndian};
-    match name {
-        "identity" => pair(IdentityFramer::new()),
-        "line" => pair(LineFramer::new()),
-        "line-lf" => pair(LineFramer::lf()),
-        "length-u8" => length(LengthPrefix::U8, BigEndian),
-        "length-u16" => length(LengthPrefix::U16, BigEndian),
-        "length-u32" => length(LengthPrefix::U32, BigEndian),
-        "length-u64" => length(LengthPrefix::U64, BigEndian),
-        "length-u16le" => length(LengthPrefix::U16, LittleEndian),
-        "length-u32le" => length(LengthPrefix::U32, LittleEndian),
-        "length-i32" => length(LengthPrefix::I32, BigEndian),
-        "stuffing" => pair(StuffingFramer::new()),
-        "cobs" => pair(CobsFramer::new()),
-        "cobs-zpe" => pair(CobsZpeFramer::new()),
-        "netstring" => pair(NetstringFramer::new()),
-        "nul" => pair(DelimiterFramer::new(*b"\0")),
-        "dot" => pair(DotFramer::new()),
-        "hex" => pair(HexLines::default()),
-        _ => None,
-    }
+    named(name)
 }
 
 /// One frame per line, as hex digits: lowercase when encoding, either case decoding.
@@ -264,12 +239,12 @@ fn main() -> ExitCode {
             if !message.is_empty() {
                 eprintln!("framecat: {message}");
             }
-            eprintln!("usage: framecat --from NAME --to NAME\nnames: {NAMES}");
+            eprintln!("usage: framecat --from NAME --to NAME\nnames: {}", names());
             return ExitCode::from(2);
         }
     };
     let (Some((decoder, _)), Some((_, encoder))) = (framer(&args.from), framer(&args.to)) else {
-        eprintln!("framecat: unknown framer name\nnames: {NAMES}");
+        eprintln!("framecat: unknown framer name\nnames: {}", names());
         return ExitCode::from(2);
     };
     let stdout = io::stdout();

@@ -5,8 +5,7 @@ use bytes::Bytes;
 /// A response that converts into zero or more outbound frames of type `F`.
 ///
 /// Implemented for `()` (no frame), `Option<F>`, `Vec<F>`, [`Reply<F>`], and, for
-/// [`Bytes`] frames, for `Bytes`, `&'static str`, `String` and `Vec<u8>`... as single
-/// frames through [`Reply`]'s `From` conversions.
+/// [`Bytes`] frames, for `Bytes`, `&'static str` and `String` as one frame each.
 pub trait IntoFrames<F> {
     /// Appends the frames, in order, to `out`.
     fn push_frames(self, out: &mut Vec<F>);
@@ -79,9 +78,9 @@ impl<F> Reply<F> {
     }
 
     /// One frame.
-    pub fn one(frame: impl Into<F>) -> Self {
+    pub fn one(frame: F) -> Self {
         Reply {
-            frames: Frames::One(frame.into()),
+            frames: Frames::One(frame),
         }
     }
 
@@ -94,8 +93,7 @@ impl<F> Reply<F> {
 
     /// This reply followed by one more frame.
     #[must_use]
-    pub fn and(self, frame: impl Into<F>) -> Self {
-        let frame = frame.into();
+    pub fn and(self, frame: F) -> Self {
         let frames = match self.frames {
             Frames::None => Frames::One(frame),
             Frames::One(first) => Frames::Many(vec![first, frame]),

@@ -56,7 +56,7 @@ impl fmt::Display for Endpoint {
 /// registry can hold managers of any transport. Starting and connecting are generic
 /// over the application and live on the concrete types ([`TcpManager`], ...); reach
 /// them with [`Registry::get`] or [`Manager::as_any`].
-pub trait Manager: Send + Sync + 'static {
+pub trait Manager: fmt::Debug + Send + Sync + 'static {
     /// The transport's registered name.
     fn transport(&self) -> &str;
     /// The endpoint the manager was created for.

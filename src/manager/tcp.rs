@@ -144,6 +144,7 @@ struct Inner {
 /// }))?;
 /// println!("listening on tcp {addr}");
 /// # Ok(()) }
+/// # let _ = run();
 /// ```
 #[derive(Clone)]
 pub struct TcpManager {

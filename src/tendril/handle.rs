@@ -12,7 +12,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::{CloseReason, Command};
 use crate::error::{BoxError, Error};
-use crate::framer::{box_decoder, box_encoder};
+use crate::framer::{box_decoder, box_encoder, BoxDecoder, BoxEncoder};
 
 /// Who a connection is: its id, transport and addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,6 +313,21 @@ impl<In: 'static, Out: 'static> Tendril<In, Out> {
         E::Error: Into<BoxError>,
     {
         self.control(Command::SetSend(box_encoder(framer)))
+    }
+
+    /// Replaces both framers with framers already boxed (see
+    /// [`framer::named`](crate::framer::named)).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_recv_framer`](Self::set_recv_framer).
+    pub fn set_boxed_framers(
+        &self,
+        recv: BoxDecoder<In>,
+        send: BoxEncoder<Out>,
+    ) -> Result<(), Error> {
+        self.control(Command::SetRecv(recv))?;
+        self.control(Command::SetSend(send))
     }
 
     /// Replaces both framers.

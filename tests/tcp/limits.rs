@@ -1,0 +1,73 @@
+use bytes::Bytes;
+use tendril_net::app::{acceptor_fn, RejectConnection};
+use tendril_net::{BoxError, CloseReason, TcpManager, Tendril};
+use tokio::sync::mpsc;
+use tower::service_fn;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn connections_over_the_limit_are_refused_and_counted() {
+    let manager = TcpManager::builder(localhost()).max_connections(2).build();
+    let (manager, addr) = echo_server(manager, "line");
+    let mut first = client(addr, b"1\r\n").await;
+    let mut second = client(addr, b"2\r\n").await;
+    assert_eq!(read_frames(&mut first, "line", 1).await, ["1"]);
+    assert_eq!(read_frames(&mut second, "line", 1).await, ["2"]);
+    let mut third = client(addr, b"3\r\n").await;
+    assert_eq!(
+        read_until_closed(&mut third).await,
+        b"",
+        "refused connections are closed at once"
+    );
+    assert_eq!(manager.stats().refused, 1);
+    // Below the limit again, new connections are served.
+    drop(first);
+    eventually(|| manager.stats().open < 2).await;
+    let mut fourth = client(addr, b"4\r\n").await;
+    assert_eq!(read_frames(&mut fourth, "line", 1).await, ["4"]);
+    manager.shutdown();
+}
+
+#[tokio::test]
+async fn rejected_connections_are_closed_quietly_and_counted() {
+    let manager = TcpManager::new(localhost());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let addr = manager
+        .start(acceptor_fn(
+            move |tendril: Tendril| -> Result<_, BoxError> {
+                tx.send(tendril).unwrap();
+                Err::<
+                    tower::util::ServiceFn<fn(Bytes) -> std::future::Ready<Result<(), BoxError>>>,
+                    _,
+                >(RejectConnection::because("not today").into())
+            },
+        ))
+        .unwrap();
+    let mut stream = client(addr, b"hello\r\n").await;
+    assert_eq!(read_until_closed(&mut stream).await, b"");
+    let tendril = within(rx.recv()).await.unwrap();
+    let reason = within(tendril.closed()).await;
+    assert!(matches!(reason, CloseReason::Rejected), "{reason}");
+    assert_eq!(manager.stats().rejected, 1);
+    assert_eq!(manager.stats().frames_in, 0);
+    manager.shutdown();
+}
+
+#[tokio::test]
+async fn acceptor_may_close_before_the_first_frame() {
+    let manager = TcpManager::new(localhost());
+    let addr = manager
+        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+            tendril.close()?;
+            Ok(service_fn(|frame: Bytes| async move {
+                Ok::<_, BoxError>(frame)
+            }))
+        }))
+        .unwrap();
+    let mut stream = client(addr, b"ignored").await;
+    assert_eq!(read_until_closed(&mut stream).await, b"");
+    eventually(|| manager.stats().open == 0).await;
+    assert_eq!(manager.stats().frames_in, 0);
+    manager.shutdown();
+}

@@ -1,0 +1,110 @@
+use std::time::Duration;
+
+use bytes::Bytes;
+use tendril_net::app::acceptor_fn;
+use tendril_net::framer::LineFramer;
+use tendril_net::{BoxError, TcpManager, Tendril};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower::service_fn;
+
+use crate::support::*;
+
+/// 100 clients stream lines to a server whose application takes a little time per
+/// line; a graceful shutdown in the middle must answer every line it decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_answers_every_decoded_frame() {
+    let manager = TcpManager::builder(localhost()).max_in_flight(4).build();
+    let addr = manager
+        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+            tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+            Ok(service_fn(|line: Bytes| async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                Ok::<_, BoxError>(line)
+            }))
+        }))
+        .unwrap();
+    let mut clients = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        clients.spawn(async move {
+            let stream = within(TcpStream::connect(addr)).await.unwrap();
+            let (mut reader, mut writer) = stream.into_split();
+            let sender = tokio::spawn(async move {
+                // Bounded: at most 2,000 lines, stopping when the server goes away.
+                for j in 0..2000 {
+                    if writer
+                        .write_all(format!("{i}:{j}\r\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            });
+            let mut replies = Vec::new();
+            within(reader.read_to_end(&mut replies)).await.ok();
+            sender.abort();
+            // Replies are whole lines, in order, with nothing skipped.
+            let text = String::from_utf8(replies).unwrap();
+            assert!(
+                text.is_empty() || text.ends_with("\r\n"),
+                "a reply was cut: {text:?}"
+            );
+            for (j, line) in text.lines().enumerate() {
+                assert_eq!(line, format!("{i}:{j}"));
+            }
+            text.lines().count() as u64
+        });
+    }
+    eventually(|| manager.stats().frames_out >= 500).await;
+    let finished = within(manager.graceful_shutdown(Duration::from_secs(10))).await;
+    assert!(finished, "connections did not finish in time");
+    let mut received = 0;
+    while let Some(count) = within(clients.join_next()).await {
+        received += count.unwrap();
+    }
+    let stats = manager.stats();
+    assert_eq!(stats.open, 0);
+    assert_eq!(
+        stats.frames_in, stats.frames_out,
+        "a decoded frame was not answered"
+    );
+    assert_eq!(
+        received, stats.frames_out,
+        "an answer did not reach its client"
+    );
+}
+
+#[tokio::test]
+async fn stop_keeps_connections_but_refuses_new_ones() {
+    let (manager, addr) = echo_server(TcpManager::new(localhost()), "line");
+    let mut stream = client(addr, b"one\r\n").await;
+    assert_eq!(read_frames(&mut stream, "line", 1).await, ["one"]);
+    assert!(manager.running());
+    manager.stop();
+    assert!(!manager.running());
+    eventually(|| std::net::TcpStream::connect(addr).is_err()).await;
+    stream.write_all(b"two\r\n").await.unwrap();
+    assert_eq!(read_frames(&mut stream, "line", 1).await, ["two"]);
+    manager.shutdown();
+    assert_eq!(read_to_end(&mut stream).await, b"");
+}
+
+#[tokio::test]
+async fn lookup_by_local_and_remote_address() {
+    let (manager, addr) = echo_server(TcpManager::new(localhost()), "line");
+    let mut stream = client(addr, b"x\r\n").await;
+    read_frames(&mut stream, "line", 1).await;
+    let local = stream.peer_addr().unwrap();
+    let remote = stream.local_addr().unwrap();
+    let tendril = manager.tendril(local, remote).expect("tracked");
+    assert_eq!(tendril.remote_addr(), remote);
+    assert_eq!(tendril.transport(), "tcp");
+    assert_eq!(manager.connections(), [(local, remote)]);
+    tendril.send_frame("pushed").await.unwrap();
+    assert_eq!(read_frames(&mut stream, "line", 1).await, ["pushed"]);
+    drop(stream);
+    eventually(|| manager.tendril(local, remote).is_none()).await;
+    manager.shutdown();
+}

@@ -1,0 +1,120 @@
+//! Helpers shared by the TCP tests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tendril_net::app::acceptor_fn;
+use tendril_net::framer::{named, BoxDecoder, BoxEncoder};
+use tendril_net::{BoxError, TcpManager, Tendril};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower::service_fn;
+
+/// Every wait in these tests is bounded by this.
+pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// Awaits `future`, failing the test if it takes longer than [`LIMIT`].
+pub async fn within<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(LIMIT, future)
+        .await
+        .expect("timed out")
+}
+
+pub fn localhost() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+pub fn framers(name: &str) -> (BoxDecoder, BoxEncoder) {
+    named(name).unwrap_or_else(|| panic!("unknown framer {name}"))
+}
+
+/// Starts an echo server using framer `name`; returns the manager and its address.
+pub fn echo_server(manager: TcpManager, name: &'static str) -> (TcpManager, SocketAddr) {
+    let addr = manager
+        .start(acceptor_fn(
+            move |tendril: Tendril| -> Result<_, BoxError> {
+                let (recv, send) = framers(name);
+                tendril.set_boxed_framers(recv, send)?;
+                Ok(service_fn(|frame: Bytes| async move {
+                    Ok::<_, BoxError>(frame)
+                }))
+            },
+        ))
+        .unwrap();
+    (manager, addr)
+}
+
+/// Encodes `frames` with framer `name`.
+pub fn encode(name: &str, frames: &[&[u8]]) -> Vec<u8> {
+    let (_, mut encoder) = framers(name);
+    let mut out = BytesMut::new();
+    for frame in frames {
+        encoder
+            .encode(Bytes::copy_from_slice(frame), &mut out)
+            .unwrap();
+    }
+    out.to_vec()
+}
+
+/// Reads from `stream` until `count` frames of framer `name` decode (bounded).
+pub async fn read_frames(stream: &mut TcpStream, name: &str, count: usize) -> Vec<Bytes> {
+    let (mut decoder, _) = framers(name);
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    within(async {
+        while frames.len() < count {
+            while let Some(frame) = decoder.decode(&mut buf).unwrap() {
+                frames.push(frame);
+            }
+            if frames.len() >= count {
+                break;
+            }
+            let n = stream.read_buf(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "server closed after {} of {count} frames",
+                frames.len()
+            );
+        }
+    })
+    .await;
+    frames
+}
+
+/// Reads everything until the peer closes (bounded).
+pub async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    within(stream.read_to_end(&mut out)).await.unwrap();
+    out
+}
+
+/// Reads until the server closes the connection, with a FIN or, when it closed with
+/// unread data from us, a reset; returns what was read before.
+pub async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    match within(stream.read_to_end(&mut out)).await {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(err) => panic!("{err}"),
+    }
+    out
+}
+
+/// Waits (bounded) until `condition` holds, checking every few milliseconds.
+pub async fn eventually(mut condition: impl FnMut() -> bool) {
+    within(async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+/// Connects a raw client and writes `bytes` in one call.
+pub async fn client(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut stream = within(TcpStream::connect(addr)).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
