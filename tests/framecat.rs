@@ -4,25 +4,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-/// The example binary, built by `cargo test` next to this test's directory.
+mod support;
+
 fn framecat() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = profile_dir.join("examples").join("framecat");
-    if !path.exists() {
-        // `cargo test` builds examples; a filtered run (`--test framecat`) may not have.
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "--example", "framecat"]);
-        if !cfg!(debug_assertions) {
-            cargo.arg("--release");
-        }
-        let status = cargo.status().expect("run cargo");
-        assert!(status.success(), "building the framecat example failed");
-    }
-    path
+    support::example("framecat")
 }
 
 fn run(from: &str, to: &str, input: &[u8]) -> Output {

@@ -1,0 +1,96 @@
+//! The `echo` example's command-line contract, run as a real process.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn start(args: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(support::example("echo"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn echo");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .strip_prefix("listening on tcp ")
+        .and_then(|rest| rest.trim_end().parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    (child, addr)
+}
+
+fn wait_exit(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("echo did not exit");
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn echoes_with_the_chosen_framer_and_exits_0_on_sigterm() {
+    let (mut child, addr) = start(&["--listen", "127.0.0.1:0", "--framer", "length-u16"]);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+        .write_all(b"\x00\x05hello\x00\x00\x00\x02hi")
+        .unwrap();
+    let mut echoed = [0u8; 13];
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"\x00\x05hello\x00\x00\x00\x02hi");
+    signal(&child, "-TERM");
+    assert_eq!(wait_exit(&mut child), Some(0));
+}
+
+#[test]
+fn line_is_the_default_framer_and_sigint_exits_0() {
+    let (mut child, addr) = start(&["--listen", "127.0.0.1:0", "--stats"]);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(b"ping\r\n").unwrap();
+    let mut echoed = [0u8; 6];
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"ping\r\n");
+    // The stats line comes once a second on stderr.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("open=") && line.contains(" frames_in="),
+        "{line:?}"
+    );
+    signal(&child, "-INT");
+    assert_eq!(wait_exit(&mut child), Some(0));
+}
+
+#[test]
+fn unknown_framer_is_a_usage_error() {
+    let output = Command::new(support::example("echo"))
+        .args(["--framer", "morse"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown framer"));
+}
