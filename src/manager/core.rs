@@ -22,7 +22,9 @@ use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
 use crate::tendril::driver::Driver;
 use crate::tendril::io::CountedIo;
-use crate::tendril::{BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Shared, Tendril};
+use crate::tendril::{
+    BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
+};
 
 /// Connection ids, unique in the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -38,7 +40,13 @@ pub(crate) struct Signals {
     pub(crate) abort: CancellationToken,
 }
 
-type Table = HashMap<(SocketAddr, SocketAddr), Arc<dyn Any + Send + Sync>>;
+/// A live connection: its Tendril (type-erased, for lookups) and its control.
+struct Entry {
+    tendril: Arc<dyn Any + Send + Sync>,
+    control: Arc<dyn Control>,
+}
+
+type Table = HashMap<(SocketAddr, SocketAddr), Entry>;
 
 /// A manager's shared state.
 pub(crate) struct Core {
@@ -75,7 +83,9 @@ impl Core {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Option<Arc<dyn Any + Send + Sync>> {
-        self.table().get(&(local, remote)).cloned()
+        self.table()
+            .get(&(local, remote))
+            .map(|entry| entry.tendril.clone())
     }
 
     /// The (local, remote) addresses of every live connection.
@@ -109,8 +119,22 @@ impl Core {
         let (shared, commands) =
             Shared::new(info, self.config.outbound_queue, self.config.control_queue);
         let tendril = Tendril::from_shared(shared.clone());
-        self.table()
-            .insert((local, remote), Arc::new(tendril.clone()));
+        {
+            let mut table = self.table();
+            table.insert(
+                (local, remote),
+                Entry {
+                    tendril: Arc::new(tendril.clone()),
+                    control: shared.clone(),
+                },
+            );
+            // Under the table lock: a shutdown either saw this entry or is seen here.
+            if self.signals.abort.is_cancelled() {
+                shared.shutdown(false);
+            } else if self.signals.graceful.is_cancelled() {
+                shared.shutdown(true);
+            }
+        }
         Counters::bump(&self.counters.open);
         Counters::bump(&self.counters.total);
 
@@ -148,14 +172,12 @@ impl Core {
                     return;
                 }
             };
-            let signals = core.signals.clone();
             let driver = Driver::new(
                 framed,
                 app,
                 shared,
                 commands,
                 core.config.clone(),
-                &signals,
                 core.counters.clone(),
             );
             let reason = match std::panic::AssertUnwindSafe(driver.run())
@@ -190,14 +212,14 @@ impl Core {
     ) -> impl Future<Output = bool> + Send + 'static {
         let core = self.clone();
         core.signals.accept.cancel();
-        core.signals.graceful.cancel();
+        core.signal_all(&core.signals.graceful, true);
         core.tracker.close();
         async move {
             let finished = tokio::time::timeout(deadline, core.tracker.wait())
                 .await
                 .is_ok();
             if !finished {
-                core.signals.abort.cancel();
+                core.signal_all(&core.signals.abort, false);
                 core.tracker.wait().await;
             }
             finished
@@ -207,8 +229,18 @@ impl Core {
     /// Close every connection now and stop accepting.
     pub(crate) fn shutdown(&self) {
         self.signals.accept.cancel();
-        self.signals.abort.cancel();
+        self.signal_all(&self.signals.abort, false);
         self.tracker.close();
+    }
+
+    /// Cancels `token` and tells every live connection, under the table lock (see
+    /// `spawn` for connections being added meanwhile).
+    fn signal_all(&self, token: &CancellationToken, graceful: bool) {
+        let table = self.table();
+        token.cancel();
+        for entry in table.values() {
+            entry.control.shutdown(graceful);
+        }
     }
 }
 

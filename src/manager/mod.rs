@@ -8,7 +8,7 @@ mod registry;
 pub(crate) mod stats;
 mod tcp;
 
-pub(crate) use self::core::{Core, Signals};
+pub(crate) use self::core::Core;
 pub use registry::{find_tendril, get_manager, registry, Endpoint, Manager, Registry, Transport};
 pub use stats::Stats;
 pub use tcp::{TcpBuilder, TcpManager};

@@ -8,4 +8,6 @@ pub(crate) enum Command<In, Out> {
     SetRecv(BoxDecoder<In>),
     SetSend(BoxEncoder<Out>),
     Close,
+    /// From the manager: stop reading and finish (graceful), or close now.
+    Shutdown { graceful: bool },
 }

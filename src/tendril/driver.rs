@@ -17,21 +17,19 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use futures_util::future::CatchUnwind;
-use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, Sink, Stream};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, Sleep};
 use tokio_util::codec::Framed;
-use tokio_util::sync::WaitForCancellationFutureOwned;
 use tower::Service;
 
+use super::in_flight::InFlight;
 use super::io::CountedIo;
 use super::{CloseReason, Command, ConnectionConfig, Shared};
 use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
 use crate::manager::stats::Counters;
-use crate::manager::Signals;
 
 /// Commands applied per pass before other work gets a turn.
 const COMMAND_BATCH: usize = 64;
@@ -76,15 +74,15 @@ where
     app: S,
     shared: Arc<Shared<In, Out>>,
     commands: UnboundedReceiver<Command<In, Out>>,
-    in_flight: FuturesOrdered<Call<S::Future>>,
+    /// A command taken while registering for wake-ups, applied next.
+    deferred: Option<Command<In, Out>>,
+    in_flight: InFlight<Call<S::Future>>,
     /// Reply frames waiting for room in the write buffer.
     pending: VecDeque<Out>,
     scratch: Vec<Out>,
     config: ConnectionConfig,
     read_closed: bool,
     draining: bool,
-    graceful: Pin<Box<WaitForCancellationFutureOwned>>,
-    abort: Pin<Box<WaitForCancellationFutureOwned>>,
     idle: Option<Pin<Box<Sleep>>>,
     last_activity: Instant,
     counters: Arc<Counters>,
@@ -108,7 +106,6 @@ where
         shared: Arc<Shared<In, Out>>,
         commands: UnboundedReceiver<Command<In, Out>>,
         config: ConnectionConfig,
-        signals: &Signals,
         counters: Arc<Counters>,
     ) -> Self {
         let idle = config
@@ -119,14 +116,13 @@ where
             app,
             shared,
             commands,
-            in_flight: FuturesOrdered::new(),
+            deferred: None,
+            in_flight: InFlight::new(),
             pending: VecDeque::new(),
             scratch: Vec::new(),
             config,
             read_closed: false,
             draining: false,
-            graceful: Box::pin(signals.graceful.clone().cancelled_owned()),
-            abort: Box::pin(signals.abort.clone().cancelled_owned()),
             idle,
             last_activity: Instant::now(),
             counters,
@@ -147,10 +143,13 @@ where
         if stop.flush {
             let linger = self.config.linger;
             let framed = &mut self.framed;
-            let abort = &mut self.abort;
+            let commands = &mut self.commands;
             let close = poll_fn(|cx| {
-                if abort.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Ok(()));
+                // Only a manager's "close now" interrupts the flush.
+                while let Poll::Ready(Some(command)) = commands.poll_recv(cx) {
+                    if let Command::Shutdown { graceful: false } = command {
+                        return Poll::Ready(Ok(()));
+                    }
                 }
                 Pin::new(&mut *framed).poll_close(cx)
             });
@@ -192,12 +191,6 @@ where
 
     fn poll_frames(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
         loop {
-            if self.abort.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Stop::now(CloseReason::Local));
-            }
-            if !self.draining && self.graceful.as_mut().poll(cx).is_ready() {
-                self.draining = true;
-            }
             let mut progress = false;
 
             // Commands first, so that those issued during a call precede its reply.
@@ -239,6 +232,12 @@ where
                 continue;
             }
 
+            // Register for commands before sleeping; one may have just arrived.
+            if let Poll::Ready(Some(command)) = self.commands.poll_recv(cx) {
+                self.deferred = Some(command);
+                continue;
+            }
+
             // Nothing more is ready: flush what the passes above wrote.
             if let Poll::Ready(Err(err)) = Pin::new(&mut self.framed).poll_flush(cx) {
                 return Poll::Ready(Stop::error(err));
@@ -267,9 +266,14 @@ where
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
                 Poll::Pending => return Poll::Pending,
             }
-            let command = match self.commands.poll_recv(cx) {
-                Poll::Ready(Some(command)) => command,
-                Poll::Ready(None) | Poll::Pending => return Poll::Ready(Ok(applied)),
+            // `try_recv` costs less than `poll_recv` per frame; the waker is
+            // registered once, before the driver sleeps (see `poll_frames`).
+            let command = match self.deferred.take() {
+                Some(command) => command,
+                None => match self.commands.try_recv() {
+                    Ok(command) => command,
+                    Err(_) => return Poll::Ready(Ok(applied)),
+                },
             };
             applied = true;
             match command {
@@ -291,6 +295,10 @@ where
                     self.control_done();
                     return Poll::Ready(Err(Stop::flushing(CloseReason::Local)));
                 }
+                Command::Shutdown { graceful: true } => self.draining = true,
+                Command::Shutdown { graceful: false } => {
+                    return Poll::Ready(Err(Stop::now(CloseReason::Local)));
+                }
             }
         }
         // The batch is used up: yield to the other work, then come back.
@@ -302,9 +310,16 @@ where
         self.shared.control.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Notes traffic for the idle timeout (reading the clock only if there is one).
+    fn touch(&mut self) {
+        if self.idle.is_some() {
+            self.last_activity = Instant::now();
+        }
+    }
+
     fn send(&mut self, frame: Out) -> Result<(), Error> {
         self.frames_out += 1;
-        self.last_activity = Instant::now();
+        self.touch();
         Pin::new(&mut self.framed).start_send(frame)
     }
 
@@ -323,7 +338,7 @@ where
                     progress = true;
                 }
             }
-            let Poll::Ready(Some(outcome)) = Pin::new(&mut self.in_flight).poll_next(cx) else {
+            let Poll::Ready(Some(outcome)) = self.in_flight.poll_next(cx) else {
                 return Poll::Ready(Ok(progress));
             };
             progress = true;
@@ -332,7 +347,7 @@ where
                     response.push_frames(&mut self.scratch);
                     self.pending.extend(self.scratch.drain(..));
                     // Commands issued during this call go out before its reply.
-                    if !self.commands.is_empty() {
+                    if self.deferred.is_some() || !self.commands.is_empty() {
                         return Poll::Ready(Ok(true));
                     }
                 }
@@ -364,11 +379,11 @@ where
             }
         };
         self.frames_in += 1;
-        self.last_activity = Instant::now();
+        self.touch();
         match catch_unwind(AssertUnwindSafe(|| self.app.call(frame))) {
             Ok(call) => self
                 .in_flight
-                .push_back(AssertUnwindSafe(call).catch_unwind()),
+                .push(AssertUnwindSafe(call).catch_unwind()),
             Err(panic) => return Poll::Ready(Err(Stop::error(panic_error(panic)))),
         }
         Poll::Ready(Ok(true))

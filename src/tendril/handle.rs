@@ -85,6 +85,18 @@ impl<In, Out> Shared<In, Out> {
     }
 }
 
+/// The manager's way to tell a connection of any frame type to shut down.
+pub(crate) trait Control: Send + Sync {
+    fn shutdown(&self, graceful: bool);
+}
+
+impl<In: Send, Out: Send> Control for Shared<In, Out> {
+    fn shutdown(&self, graceful: bool) {
+        // Outside the control bound: the manager sends at most two per connection.
+        let _ = self.commands.send(Command::Shutdown { graceful });
+    }
+}
+
 /// A connection: who it is, and a handle to act on it. Cheap to clone.
 ///
 /// The acceptor receives one, and an application usually keeps a clone to push

@@ -6,11 +6,12 @@ mod command;
 mod config;
 pub(crate) mod driver;
 mod handle;
+mod in_flight;
 pub(crate) mod io;
 
 pub use close::CloseReason;
 pub(crate) use command::Command;
 pub use config::ConnectionConfig;
-pub(crate) use handle::Shared;
+pub(crate) use handle::{Control, Shared};
 pub use handle::{ConnectionInfo, Tendril, TrySendError};
 pub use io::BoxIo;
