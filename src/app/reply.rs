@@ -1,5 +1,7 @@
 //! What an application's response turns into: zero or more outbound frames.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 
 /// A response that converts into zero or more outbound frames of type `F`.
@@ -8,40 +10,40 @@ use bytes::Bytes;
 /// [`Bytes`] frames, for `Bytes`, `&'static str` and `String` as one frame each.
 pub trait IntoFrames<F> {
     /// Appends the frames, in order, to `out`.
-    fn push_frames(self, out: &mut Vec<F>);
+    fn push_frames(self, out: &mut VecDeque<F>);
 }
 
 impl<F> IntoFrames<F> for () {
-    fn push_frames(self, _out: &mut Vec<F>) {}
+    fn push_frames(self, _out: &mut VecDeque<F>) {}
 }
 
 impl<F> IntoFrames<F> for Option<F> {
-    fn push_frames(self, out: &mut Vec<F>) {
+    fn push_frames(self, out: &mut VecDeque<F>) {
         out.extend(self);
     }
 }
 
 impl<F> IntoFrames<F> for Vec<F> {
-    fn push_frames(mut self, out: &mut Vec<F>) {
-        out.append(&mut self);
+    fn push_frames(self, out: &mut VecDeque<F>) {
+        out.extend(self);
     }
 }
 
 impl IntoFrames<Bytes> for Bytes {
-    fn push_frames(self, out: &mut Vec<Bytes>) {
-        out.push(self);
+    fn push_frames(self, out: &mut VecDeque<Bytes>) {
+        out.push_back(self);
     }
 }
 
 impl IntoFrames<Bytes> for &'static str {
-    fn push_frames(self, out: &mut Vec<Bytes>) {
-        out.push(Bytes::from_static(self.as_bytes()));
+    fn push_frames(self, out: &mut VecDeque<Bytes>) {
+        out.push_back(Bytes::from_static(self.as_bytes()));
     }
 }
 
 impl IntoFrames<Bytes> for String {
-    fn push_frames(self, out: &mut Vec<Bytes>) {
-        out.push(Bytes::from(self));
+    fn push_frames(self, out: &mut VecDeque<Bytes>) {
+        out.push_back(Bytes::from(self));
     }
 }
 
@@ -53,7 +55,7 @@ impl IntoFrames<Bytes> for String {
 /// use tendril_net::app::{IntoFrames, Reply};
 ///
 /// let reply = Reply::one(Bytes::from("250 OK")).and(Bytes::from("250 more"));
-/// let mut frames = Vec::new();
+/// let mut frames = std::collections::VecDeque::new();
 /// reply.push_frames(&mut frames);
 /// assert_eq!(frames, ["250 OK", "250 more"]);
 /// ```
@@ -127,11 +129,11 @@ impl<F> Default for Reply<F> {
 }
 
 impl<F> IntoFrames<F> for Reply<F> {
-    fn push_frames(self, out: &mut Vec<F>) {
+    fn push_frames(self, out: &mut VecDeque<F>) {
         match self.frames {
             Frames::None => {}
-            Frames::One(frame) => out.push(frame),
-            Frames::Many(mut frames) => out.append(&mut frames),
+            Frames::One(frame) => out.push_back(frame),
+            Frames::Many(frames) => out.extend(frames),
         }
     }
 }

@@ -79,7 +79,6 @@ where
     in_flight: InFlight<Call<S::Future>>,
     /// Reply frames waiting for room in the write buffer.
     pending: VecDeque<Out>,
-    scratch: Vec<Out>,
     config: ConnectionConfig,
     read_closed: bool,
     draining: bool,
@@ -117,9 +116,8 @@ where
             shared,
             commands,
             deferred: None,
-            in_flight: InFlight::new(),
+            in_flight: InFlight::new(config.max_in_flight),
             pending: VecDeque::new(),
-            scratch: Vec::new(),
             config,
             read_closed: false,
             draining: false,
@@ -344,8 +342,7 @@ where
             progress = true;
             match outcome {
                 Ok(Ok(response)) => {
-                    response.push_frames(&mut self.scratch);
-                    self.pending.extend(self.scratch.drain(..));
+                    response.push_frames(&mut self.pending);
                     // Commands issued during this call go out before its reply.
                     if self.deferred.is_some() || !self.commands.is_empty() {
                         return Poll::Ready(Ok(true));

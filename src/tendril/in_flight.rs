@@ -1,12 +1,11 @@
 //! The application calls of one connection that have not been answered yet, in
 //! request order.
 //!
-//! Each call's future lives in a pinned box that is reused for later calls, so a
-//! connection allocates one box per in-flight slot once, not one per frame (as a
+//! The calls live in a ring of `max_in_flight` pinned boxes, allocated on first use
+//! and reused for every later call, so a connection does not allocate per frame (as a
 //! `FuturesOrdered` would). Every pending call is polled when the driver wakes; the
-//! number of slots is the connection's small `max_in_flight`.
+//! ring is the connection's small `max_in_flight`.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -17,38 +16,51 @@ struct Slot<F: Future> {
 }
 
 pub(crate) struct InFlight<F: Future> {
-    slots: VecDeque<Slot<F>>,
-    spare: Vec<Pin<Box<Option<F>>>>,
+    slots: Vec<Slot<F>>,
+    capacity: usize,
+    head: usize,
+    len: usize,
 }
 
 impl<F: Future> InFlight<F> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         InFlight {
-            slots: VecDeque::new(),
-            spare: Vec::new(),
+            slots: Vec::new(),
+            capacity: capacity.max(1),
+            head: 0,
+            len: 0,
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+        self.len
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.len == 0
     }
 
+    /// Starts tracking a call. The caller keeps `len() < capacity`.
     pub(crate) fn push(&mut self, future: F) {
-        let mut boxed = self.spare.pop().unwrap_or_else(|| Box::pin(None));
-        boxed.as_mut().set(Some(future));
-        self.slots.push_back(Slot {
-            future: boxed,
-            output: None,
-        });
+        debug_assert!(self.len < self.capacity);
+        let index = (self.head + self.len) % self.capacity;
+        if index == self.slots.len() {
+            self.slots.push(Slot {
+                future: Box::pin(None),
+                output: None,
+            });
+        }
+        self.slots[index].future.as_mut().set(Some(future));
+        self.len += 1;
     }
 
     /// Polls every pending call; yields the oldest call's output once it is done.
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
-        for slot in self.slots.iter_mut() {
+        if self.len == 0 {
+            return Poll::Ready(None);
+        }
+        for offset in 0..self.len {
+            let slot = &mut self.slots[(self.head + offset) % self.capacity];
             if slot.output.is_some() {
                 continue;
             }
@@ -59,14 +71,13 @@ impl<F: Future> InFlight<F> {
                 }
             }
         }
-        match self.slots.front() {
-            None => Poll::Ready(None),
-            Some(slot) if slot.output.is_some() => {
-                let Slot { future, output } = self.slots.pop_front().expect("front exists");
-                self.spare.push(future);
-                Poll::Ready(output)
+        match self.slots[self.head].output.take() {
+            Some(output) => {
+                self.head = (self.head + 1) % self.capacity;
+                self.len -= 1;
+                Poll::Ready(Some(output))
             }
-            Some(_) => Poll::Pending,
+            None => Poll::Pending,
         }
     }
 }
@@ -78,15 +89,22 @@ mod tests {
     use std::pin::Pin;
     use std::task::{Context, Poll, Waker};
 
+    type Call = Pin<Box<dyn Future<Output = u32>>>;
+
     #[test]
-    fn outputs_come_in_push_order_and_boxes_are_reused() {
+    fn an_unfinished_call_holds_back_later_outputs() {
         let mut cx = Context::from_waker(Waker::noop());
-        let mut calls: InFlight<Pin<Box<dyn Future<Output = u32>>>> = InFlight::new();
+        let mut calls: InFlight<Call> = InFlight::new(2);
         calls.push(Box::pin(pending()));
         calls.push(Box::pin(ready(2)));
-        assert_eq!(calls.poll_next(&mut cx), Poll::Pending, "the first blocks the second");
+        assert_eq!(calls.poll_next(&mut cx), Poll::Pending);
         assert_eq!(calls.len(), 2);
-        let mut calls: InFlight<Pin<Box<dyn Future<Output = u32>>>> = InFlight::new();
+    }
+
+    #[test]
+    fn outputs_come_in_push_order_and_slots_are_reused() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls: InFlight<Call> = InFlight::new(2);
         calls.push(Box::pin(ready(1)));
         calls.push(Box::pin(ready(2)));
         assert_eq!(calls.poll_next(&mut cx), Poll::Ready(Some(1)));
@@ -95,6 +113,6 @@ mod tests {
         assert_eq!(calls.poll_next(&mut cx), Poll::Ready(Some(3)));
         assert_eq!(calls.poll_next(&mut cx), Poll::Ready(None));
         assert!(calls.is_empty());
-        assert_eq!(calls.spare.len(), 2, "boxes are kept for reuse");
+        assert_eq!(calls.slots.len(), 2, "the ring never grows past its capacity");
     }
 }
