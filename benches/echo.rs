@@ -36,7 +36,9 @@ fn start_tendril(runtime: &Runtime) -> SocketAddr {
         let addr = manager
             .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
                 tendril.set_framers(LineFramer::new(), LineFramer::new())?;
-                Ok(service_fn(|line: Bytes| async move { Ok::<_, BoxError>(line) }))
+                Ok(service_fn(
+                    |line: Bytes| async move { Ok::<_, BoxError>(line) },
+                ))
             }))
             .unwrap();
         // The manager lives as long as the process.
@@ -123,7 +125,13 @@ async fn drive(addr: SocketAddr, lines: usize, window: Option<usize>) {
     drop(sender.await.unwrap());
 }
 
-fn run_load(runtime: &Runtime, addr: SocketAddr, connections: usize, lines: usize, window: Option<usize>) -> Duration {
+fn run_load(
+    runtime: &Runtime,
+    addr: SocketAddr,
+    connections: usize,
+    lines: usize,
+    window: Option<usize>,
+) -> Duration {
     runtime.block_on(async {
         let start = Instant::now();
         let clients: Vec<_> = (0..connections)

@@ -9,41 +9,48 @@ use bytes::Bytes;
 /// Implemented for `()` (no frame), `Option<F>`, `Vec<F>`, [`Reply<F>`], and, for
 /// [`Bytes`] frames, for `Bytes`, `&'static str` and `String` as one frame each.
 pub trait IntoFrames<F> {
-    /// Appends the frames, in order, to `out`.
-    fn push_frames(self, out: &mut VecDeque<F>);
+    /// The frames, in order.
+    fn into_reply(self) -> Reply<F>;
 }
 
 impl<F> IntoFrames<F> for () {
-    fn push_frames(self, _out: &mut VecDeque<F>) {}
+    fn into_reply(self) -> Reply<F> {
+        Reply::none()
+    }
 }
 
 impl<F> IntoFrames<F> for Option<F> {
-    fn push_frames(self, out: &mut VecDeque<F>) {
-        out.extend(self);
+    fn into_reply(self) -> Reply<F> {
+        match self {
+            Some(frame) => Reply::one(frame),
+            None => Reply::none(),
+        }
     }
 }
 
 impl<F> IntoFrames<F> for Vec<F> {
-    fn push_frames(self, out: &mut VecDeque<F>) {
-        out.extend(self);
+    fn into_reply(self) -> Reply<F> {
+        Reply {
+            frames: Frames::Many(self),
+        }
     }
 }
 
 impl IntoFrames<Bytes> for Bytes {
-    fn push_frames(self, out: &mut VecDeque<Bytes>) {
-        out.push_back(self);
+    fn into_reply(self) -> Reply<Bytes> {
+        Reply::one(self)
     }
 }
 
 impl IntoFrames<Bytes> for &'static str {
-    fn push_frames(self, out: &mut VecDeque<Bytes>) {
-        out.push_back(Bytes::from_static(self.as_bytes()));
+    fn into_reply(self) -> Reply<Bytes> {
+        Reply::one(Bytes::from_static(self.as_bytes()))
     }
 }
 
 impl IntoFrames<Bytes> for String {
-    fn push_frames(self, out: &mut VecDeque<Bytes>) {
-        out.push_back(Bytes::from(self));
+    fn into_reply(self) -> Reply<Bytes> {
+        Reply::one(Bytes::from(self))
     }
 }
 
@@ -52,12 +59,10 @@ impl IntoFrames<Bytes> for String {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use tendril_net::app::{IntoFrames, Reply};
+/// use tendril_net::app::Reply;
 ///
 /// let reply = Reply::one(Bytes::from("250 OK")).and(Bytes::from("250 more"));
-/// let mut frames = std::collections::VecDeque::new();
-/// reply.push_frames(&mut frames);
-/// assert_eq!(frames, ["250 OK", "250 more"]);
+/// assert_eq!(reply.len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply<F = Bytes> {
@@ -129,7 +134,22 @@ impl<F> Default for Reply<F> {
 }
 
 impl<F> IntoFrames<F> for Reply<F> {
-    fn push_frames(self, out: &mut VecDeque<F>) {
+    fn into_reply(self) -> Reply<F> {
+        self
+    }
+}
+
+impl<F> Reply<F> {
+    /// The single frame, or the reply back if it has none or several.
+    pub(crate) fn into_single(self) -> Result<F, Self> {
+        match self.frames {
+            Frames::One(frame) => Ok(frame),
+            frames => Err(Reply { frames }),
+        }
+    }
+
+    /// Appends the frames, in order, to `out`.
+    pub(crate) fn push_to(self, out: &mut VecDeque<F>) {
         match self.frames {
             Frames::None => {}
             Frames::One(frame) => out.push_back(frame),

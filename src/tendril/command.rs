@@ -9,5 +9,7 @@ pub(crate) enum Command<In, Out> {
     SetSend(BoxEncoder<Out>),
     Close,
     /// From the manager: stop reading and finish (graceful), or close now.
-    Shutdown { graceful: bool },
+    Shutdown {
+        graceful: bool,
+    },
 }

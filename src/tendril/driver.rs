@@ -342,10 +342,23 @@ where
             progress = true;
             match outcome {
                 Ok(Ok(response)) => {
-                    response.push_frames(&mut self.pending);
+                    let reply = response.into_reply();
                     // Commands issued during this call go out before its reply.
                     if self.deferred.is_some() || !self.commands.is_empty() {
+                        reply.push_to(&mut self.pending);
                         return Poll::Ready(Ok(true));
+                    }
+                    // The common case, one frame with room to write it, skips the queue.
+                    match reply.into_single() {
+                        Ok(frame) => match Pin::new(&mut self.framed).poll_ready(cx) {
+                            Poll::Ready(Ok(())) => self.send(frame).map_err(Stop::error)?,
+                            Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
+                            Poll::Pending => {
+                                self.pending.push_back(frame);
+                                return Poll::Pending;
+                            }
+                        },
+                        Err(reply) => reply.push_to(&mut self.pending),
                     }
                 }
                 Ok(Err(err)) => {
@@ -378,9 +391,7 @@ where
         self.frames_in += 1;
         self.touch();
         match catch_unwind(AssertUnwindSafe(|| self.app.call(frame))) {
-            Ok(call) => self
-                .in_flight
-                .push(AssertUnwindSafe(call).catch_unwind()),
+            Ok(call) => self.in_flight.push(AssertUnwindSafe(call).catch_unwind()),
             Err(panic) => return Poll::Ready(Err(Stop::error(panic_error(panic)))),
         }
         Poll::Ready(Ok(true))

@@ -113,6 +113,10 @@ mod tests {
         assert_eq!(calls.poll_next(&mut cx), Poll::Ready(Some(3)));
         assert_eq!(calls.poll_next(&mut cx), Poll::Ready(None));
         assert!(calls.is_empty());
-        assert_eq!(calls.slots.len(), 2, "the ring never grows past its capacity");
+        assert_eq!(
+            calls.slots.len(),
+            2,
+            "the ring never grows past its capacity"
+        );
     }
 }

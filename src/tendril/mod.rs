@@ -12,6 +12,6 @@ pub(crate) mod io;
 pub use close::CloseReason;
 pub(crate) use command::Command;
 pub use config::ConnectionConfig;
-pub(crate) use handle::{Control, Shared};
 pub use handle::{ConnectionInfo, Tendril, TrySendError};
+pub(crate) use handle::{Control, Shared};
 pub use io::BoxIo;
