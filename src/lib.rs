@@ -1,36 +1,72 @@
 //! tendril-net: frame-based networking with connection tracking, on tokio and tower.
 //!
 //! Most protocols exchange frames over a stream or datagrams. tendril-net lets an
-//! application deal only in frames. This release provides the foundation: the
-//! [`framer`] module, a library of tokio-util codecs that cut byte streams into frames
-//! and back, and [`FramerSwitch`](framer::FramerSwitch), the pair of receive and send
-//! framers a connection holds and may swap at any frame boundary without losing
-//! buffered bytes.
+//! application deal only in frames:
 //!
-//! # Framers
+//! - **Framers** ([`framer`]) cut a byte stream into frames and turn frames back into
+//!   bytes; every framer is a tokio-util codec. A connection has a receive framer and
+//!   a send framer, each replaceable at any frame boundary without losing buffered
+//!   bytes.
+//! - **Application** ([`app::Application`]): a `tower::Service` from one inbound frame
+//!   to zero or more outbound frames ([`app::IntoFrames`]). Tower middleware (timeouts,
+//!   concurrency and rate limits, load shedding) composes around it.
+//! - **Tendril** ([`Tendril`]): the connection, cheap to clone: its addresses and a
+//!   handle to push frames, switch framers, or close, and to learn how it closed
+//!   ([`CloseReason`]).
+//! - **Acceptor** ([`app::Acceptor`]): the make-service that builds one application
+//!   per connection; it may set framers, or refuse with [`app::RejectConnection`].
+//! - **Managers** ([`TcpManager`]) own an endpoint: listen, accept, connect out, track
+//!   live connections by (local, remote) address, stop, shut down gracefully. The
+//!   [`Registry`] returns the one manager per (transport, endpoint) and takes plug-in
+//!   transports by name.
 //!
-//! identity, chunk(n), line (CRLF or LF), length prefix (1/2/4/8 bytes, signed or
-//! unsigned, any byte order), byte stuffing, COBS and COBS/ZPE, netstring, delimiter,
-//! and the dot-terminated body of SMTP `DATA`. Each documents its wire format, its
-//! limit and its errors; every buffering framer has a maximum frame length on by
-//! default (64 KiB for line-like framers, 8 MiB for length-prefixed ones).
+//! # A line echo server
 //!
-//! ```
-//! use bytes::BytesMut;
-//! use tendril_net::framer::{LengthFramer, LengthPrefix, ByteOrder, LineFramer};
-//! use tokio_util::codec::{Decoder, Encoder};
+//! ```no_run
+//! use bytes::Bytes;
+//! use tendril_net::app::acceptor_fn;
+//! use tendril_net::framer::LineFramer;
+//! use tendril_net::{BoxError, TcpManager, Tendril};
+//! use tower::service_fn;
 //!
-//! // Transcode a line into a length-prefixed frame.
-//! let mut lines = LineFramer::new();
-//! let mut binary = LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian);
-//! let mut input = BytesMut::from("hello\r\n");
-//! let mut output = BytesMut::new();
-//! while let Some(frame) = lines.decode(&mut input)? {
-//!     binary.encode(frame, &mut output)?;
+//! #[tokio::main]
+//! async fn main() -> Result<(), BoxError> {
+//!     let manager = TcpManager::new("127.0.0.1:7000".parse()?);
+//!     let addr = manager.start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+//!         // CRLF lines in both directions, 64 KiB limit by default.
+//!         tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+//!         // The application: one frame in, the same frame out.
+//!         Ok(service_fn(|line: Bytes| async move { Ok::<_, BoxError>(line) }))
+//!     }))?;
+//!     println!("listening on tcp {addr}");
+//!     tokio::signal::ctrl_c().await?;
+//!     // Stop accepting, answer what is in flight, then close.
+//!     manager.graceful_shutdown(std::time::Duration::from_secs(5)).await;
+//!     Ok(())
 //! }
-//! assert_eq!(&output[..], b"\x00\x05hello");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Semantics
+//!
+//! One task per connection (the driver) owns its socket and its application. Frames
+//! are delivered in order and, by default, one at a time: the next frame is decoded
+//! only after the previous reply was written, so a framer switch made while handling a
+//! frame applies to the very next one. `max_in_flight(n)` pipelines, replies still in
+//! request order. While the application's `poll_ready` is pending the driver stops
+//! reading, and TCP backpressure reaches the peer. Commands from a [`Tendril`] are
+//! applied in the order issued; a call's reply is queued after the commands issued
+//! during the call. An application error or panic closes that connection only.
+//!
+//! # Limits and defaults
+//!
+//! | bound | default |
+//! |---|---|
+//! | maximum frame length | per framer: 64 KiB line-like, 8 MiB length-prefixed |
+//! | outbound queue per connection | 1024 frames ([`ConnectionConfig`]) |
+//! | connections per manager | 10,000 (excess closed at once, counted) |
+//! | pending framer switches / closes | 64 |
+//! | flush time on close (`linger`) | 5 s |
+//! | idle timeout | off for TCP |
 //!
 //! # A connection's framers
 //!
@@ -86,6 +122,12 @@
 //! # Feature flags
 //!
 //! - `full`: everything (no optional parts exist yet).
+//!
+//! # Observability
+//!
+//! Each connection runs in a `tracing` span `tendril` (transport, local, remote, id)
+//! with events for accept, reject, close (with the reason) and framer switches;
+//! managers keep counters ([`Stats`]).
 //!
 //! # Minimum supported Rust version
 //!
