@@ -9,7 +9,8 @@
 //! connection with the same framer (`--framer`, default `line`: identity, line,
 //! line-lf, length-u8, length-u16, length-u32, length-u64, length-u16le,
 //! length-u32le, length-i32, stuffing, cobs, cobs-zpe, netstring, nul, dot).
-//! `--stats` prints the manager's counters once a second on stderr. SIGINT or SIGTERM
+//! The application is a `tower::service_fn` behind a `ServiceBuilder` stack (a
+//! concurrency limit and a timeout). `--stats` prints the manager's counters once a second on stderr. SIGINT or SIGTERM
 //! shut down gracefully (in-flight frames are answered) and exit with status 0.
 //!
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
@@ -24,7 +25,7 @@ use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{named, NAMES};
 use tendril_net::{BoxError, TcpManager, Tendril};
-use tower::service_fn;
+use tower::{service_fn, ServiceBuilder};
 
 struct Args {
     listen: SocketAddr,
