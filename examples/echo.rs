@@ -91,9 +91,13 @@ async fn main() -> ExitCode {
     let acceptor = acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
         let (recv, send) = named(&framer).expect("checked at start");
         tendril.set_boxed_framers(recv, send)?;
-        Ok(service_fn(|frame: Bytes| async move {
-            Ok::<_, BoxError>(frame)
-        }))
+        // Any tower middleware composes around the application.
+        Ok(ServiceBuilder::new()
+            .concurrency_limit(64)
+            .timeout(Duration::from_secs(30))
+            .service(service_fn(|frame: Bytes| async move {
+                Ok::<_, BoxError>(frame)
+            })))
     });
     let addr = match manager.start(acceptor) {
         Ok(addr) => addr,
