@@ -219,13 +219,10 @@ impl<In, Out> Tendril<In, Out> {
             Err(TryAcquireError::NoPermits) => return Err(TrySendError::Full(frame)),
             Err(TryAcquireError::Closed) => return Err(TrySendError::Closed(frame)),
         }
-        self.shared
-            .commands
-            .send(Command::Frame(frame))
-            .map_err(|err| match err.0 {
-                Command::Frame(frame) => TrySendError::Closed(frame),
-                _ => unreachable!("a frame command was sent"),
-            })
+        match self.shared.commands.send(Command::Frame(frame)) {
+            Err(mpsc::error::SendError(Command::Frame(frame))) => Err(TrySendError::Closed(frame)),
+            _ => Ok(()),
+        }
     }
 
     fn control(&self, command: Command<In, Out>) -> Result<(), Error> {
