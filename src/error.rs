@@ -48,7 +48,6 @@ enum Kind {
     QueueFull,
     Application,
     Panic,
-    Timeout,
     Config,
 }
 
@@ -82,11 +81,6 @@ impl Error {
     /// The application panicked; the cause carries the panic message.
     pub(crate) fn panic(message: String) -> Self {
         Error::new(Kind::Panic, Some(message.into()))
-    }
-
-    /// A deadline passed (an idle connection, a graceful shutdown, a handshake).
-    pub(crate) fn timeout(cause: impl Into<BoxError>) -> Self {
-        Error::new(Kind::Timeout, Some(cause.into()))
     }
 
     /// A configuration or usage error (an unknown transport, a manager of another type).
@@ -128,11 +122,6 @@ impl Error {
         self.inner.kind == Kind::Panic
     }
 
-    /// True if a deadline passed (idle timeout, graceful shutdown deadline).
-    pub fn is_timeout(&self) -> bool {
-        self.inner.kind == Kind::Timeout
-    }
-
     /// True for a configuration or usage error (an unknown transport name, a manager
     /// of another type, a manager started twice).
     pub fn is_config(&self) -> bool {
@@ -161,7 +150,6 @@ impl Error {
             Kind::QueueFull => "queue full",
             Kind::Application => "application error",
             Kind::Panic => "application panicked",
-            Kind::Timeout => "timed out",
             Kind::Config => "configuration error",
         }
     }

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
-use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
@@ -21,7 +20,7 @@ use crate::app::{is_rejection, Acceptor};
 use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
 use crate::tendril::driver::Driver;
-use crate::tendril::io::CountedIo;
+use crate::tendril::io::{stream_io, FrameIo};
 use crate::tendril::{
     BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
 };
@@ -114,6 +113,23 @@ impl Core {
         In: Send + 'static,
         Out: Send + 'static,
     {
+        self.spawn_io(stream_io(io, framers), local, remote, acceptor)
+    }
+
+    /// [`spawn`](Self::spawn) on any frame transport (datagram peers bring their own).
+    pub(crate) fn spawn_io<A, In, Out, T>(
+        self: &Arc<Self>,
+        framed: T,
+        local: SocketAddr,
+        remote: SocketAddr,
+        acceptor: &mut A,
+    ) -> (Tendril<In, Out>, oneshot::Receiver<Result<(), Error>>)
+    where
+        A: Acceptor<In, Out>,
+        In: Send + 'static,
+        Out: Send + 'static,
+        T: FrameIo<In, Out> + Send + 'static,
+    {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let info = ConnectionInfo::new(id, self.transport.clone(), local, remote);
         let (shared, commands) =
@@ -148,7 +164,6 @@ impl Core {
             key: (local, remote),
             reason: None,
         };
-        let framed = Framed::new(CountedIo::new(io), framers);
         let core = self.clone();
         let task = async move {
             tracing::debug!("connection opened");

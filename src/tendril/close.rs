@@ -19,7 +19,9 @@ pub enum CloseReason {
     Local,
     /// The acceptor refused the connection; no frame was read.
     Rejected,
-    /// An error: framing, I/O, an application error or panic, or the idle timeout.
+    /// No frame came or went for the idle timeout (for UDP peers: evicted).
+    Idle,
+    /// An error: framing, I/O, or an application error or panic.
     /// The [`Error`] predicates tell which.
     Error(Arc<Error>),
 }
@@ -49,6 +51,7 @@ impl fmt::Display for CloseReason {
             CloseReason::PeerClosed => f.write_str("closed by the peer"),
             CloseReason::Local => f.write_str("closed locally"),
             CloseReason::Rejected => f.write_str("rejected by the acceptor"),
+            CloseReason::Idle => f.write_str("closed after the idle timeout"),
             CloseReason::Error(err) => {
                 write!(f, "{err}")?;
                 let mut source = std::error::Error::source(&**err);

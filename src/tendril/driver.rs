@@ -17,18 +17,16 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use futures_util::future::CatchUnwind;
-use futures_util::{FutureExt, Sink, Stream};
+use futures_util::FutureExt;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, Sleep};
-use tokio_util::codec::Framed;
 use tower::Service;
 
 use super::in_flight::InFlight;
-use super::io::CountedIo;
+use super::io::FrameIo;
 use super::{CloseReason, Command, ConnectionConfig, Shared};
 use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
-use crate::framer::FramerSwitch;
 use crate::manager::stats::Counters;
 
 /// Commands applied per pass before other work gets a turn.
@@ -66,11 +64,11 @@ impl Stop {
     }
 }
 
-pub(crate) struct Driver<S, In, Out>
+pub(crate) struct Driver<S, In, Out, T>
 where
     S: Service<In>,
 {
-    framed: Framed<CountedIo, FramerSwitch<In, Out>>,
+    framed: T,
     app: S,
     shared: Arc<Shared<In, Out>>,
     commands: UnboundedReceiver<Command<In, Out>>,
@@ -91,16 +89,17 @@ where
     released: usize,
 }
 
-impl<S, In, Out> Driver<S, In, Out>
+impl<S, In, Out, T> Driver<S, In, Out, T>
 where
     S: Service<In>,
     S::Response: IntoFrames<Out>,
     S::Error: Into<BoxError>,
     In: 'static,
     Out: 'static,
+    T: FrameIo<In, Out>,
 {
     pub(crate) fn new(
-        framed: Framed<CountedIo, FramerSwitch<In, Out>>,
+        framed: T,
         app: S,
         shared: Arc<Shared<In, Out>>,
         commands: UnboundedReceiver<Command<In, Out>>,
@@ -159,15 +158,13 @@ where
     }
 
     fn publish_counts(&mut self) {
-        let io = self.framed.get_mut();
+        let (read, written) = self.framed.take_counts();
         let counters = &self.counters;
-        if io.read > 0 {
-            counters.bytes_in.fetch_add(io.read, Ordering::Relaxed);
-            io.read = 0;
+        if read > 0 {
+            counters.bytes_in.fetch_add(read, Ordering::Relaxed);
         }
-        if io.written > 0 {
-            counters.bytes_out.fetch_add(io.written, Ordering::Relaxed);
-            io.written = 0;
+        if written > 0 {
+            counters.bytes_out.fetch_add(written, Ordering::Relaxed);
         }
         if self.frames_in > 0 {
             counters
@@ -282,12 +279,12 @@ where
                 Command::SetRecv(framer) => {
                     self.control_done();
                     tracing::trace!("receive framer switched");
-                    self.framed.codec_mut().set_boxed_recv_framer(framer);
+                    self.framed.framers().set_boxed_recv_framer(framer);
                 }
                 Command::SetSend(framer) => {
                     self.control_done();
                     tracing::trace!("send framer switched");
-                    self.framed.codec_mut().set_boxed_send_framer(framer);
+                    self.framed.framers().set_boxed_send_framer(framer);
                 }
                 Command::Close => {
                     self.control_done();
@@ -408,7 +405,7 @@ where
             ready!(sleep.as_mut().poll(cx));
             let deadline = self.last_activity + timeout;
             if deadline <= Instant::now() {
-                return Poll::Ready(Stop::error(Error::timeout("connection idle")));
+                return Poll::Ready(Stop::flushing(CloseReason::Idle));
             }
             // There was activity since the timer was set: wait for the rest.
             sleep.as_mut().reset(deadline);

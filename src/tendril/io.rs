@@ -4,7 +4,12 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::codec::Framed;
+
+use crate::error::Error;
+use crate::framer::FramerSwitch;
 
 /// Any bidirectional byte stream a connection runs on, boxed: the cost is one
 /// indirect call per read or write, and a connection's I/O type can change (TLS).
@@ -81,5 +86,40 @@ impl AsyncWrite for CountedIo {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.inner.as_mut().poll_shutdown(cx)
+    }
+}
+
+/// A connection's frame transport as its driver sees it: frames in, frames out, the
+/// framers to switch, and the bytes moved. Streams use a `Framed` over a [`BoxIo`];
+/// datagram transports supply their own.
+pub(crate) trait FrameIo<In, Out>:
+    Stream<Item = Result<In, Error>> + Sink<Out, Error = Error> + Unpin
+{
+    /// The receive and send framers.
+    fn framers(&mut self) -> &mut FramerSwitch<In, Out>;
+
+    /// Bytes read and written since the last call.
+    fn take_counts(&mut self) -> (u64, u64);
+}
+
+/// A byte stream framed by a [`FramerSwitch`].
+pub(crate) type StreamIo<In, Out> = Framed<CountedIo, FramerSwitch<In, Out>>;
+
+/// Frames `io` with `framers`, counting its bytes.
+pub(crate) fn stream_io<In, Out>(io: BoxIo, framers: FramerSwitch<In, Out>) -> StreamIo<In, Out> {
+    Framed::new(CountedIo::new(io), framers)
+}
+
+impl<In, Out> FrameIo<In, Out> for StreamIo<In, Out> {
+    fn framers(&mut self) -> &mut FramerSwitch<In, Out> {
+        self.codec_mut()
+    }
+
+    fn take_counts(&mut self) -> (u64, u64) {
+        let io = self.get_mut();
+        let counts = (io.read, io.written);
+        io.read = 0;
+        io.written = 0;
+        counts
     }
 }

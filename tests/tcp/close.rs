@@ -157,7 +157,7 @@ async fn idle_connections_time_out() {
     let (manager, addr, mut rx) = start(manager);
     let mut stream = client(addr, b"").await;
     let (_, reason) = reason_for(&mut rx).await;
-    assert!(error_of(&reason).is_timeout(), "{reason}");
+    assert!(matches!(reason, CloseReason::Idle), "{reason}");
     read_to_end(&mut stream).await;
     manager.shutdown();
 }
