@@ -151,6 +151,6 @@ mod tendril;
 pub use error::{BoxError, Error, Result};
 pub use manager::{
     find_tendril, get_manager, registry, Endpoint, Manager, Registry, Stats, TcpBuilder,
-    TcpManager, Transport,
+    TcpManager, Transport, UdpBuilder, UdpManager,
 };
 pub use tendril::{BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Tendril, TrySendError};

@@ -156,7 +156,10 @@ impl Core {
 
         let span =
             tracing::debug_span!("tendril", transport = %self.transport, %local, %remote, id);
-        let make = acceptor.call(tendril.clone());
+        // A panicking acceptor fails this connection, not the loop that called it.
+        let make = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            acceptor.call(tendril.clone())
+        }));
         let (accepted, accepted_rx) = oneshot::channel();
         let guard = Guard {
             core: self.clone(),
@@ -167,13 +170,16 @@ impl Core {
         let core = self.clone();
         let task = async move {
             tracing::debug!("connection opened");
-            let app = match make.await {
+            let made = match make {
+                Ok(make) => make.await.map_err(Into::into),
+                Err(_) => Err(BoxError::from("the acceptor panicked")),
+            };
+            let app = match made {
                 Ok(app) => {
                     let _ = accepted.send(Ok(()));
                     app
                 }
                 Err(err) => {
-                    let err: BoxError = err.into();
                     let reason = if is_rejection(&err) {
                         Counters::bump(&core.counters.rejected);
                         tracing::debug!(reason = %err, "connection rejected");
@@ -281,8 +287,10 @@ impl<In, Out> Drop for Guard<In, Out> {
         self.core.counters.open.fetch_sub(1, Ordering::Relaxed);
         // A task dropped without a reason was cancelled with its runtime.
         let reason = self.reason.take().unwrap_or(CloseReason::Local);
-        if reason.is_error() {
-            Counters::bump(&self.core.counters.failed);
+        match reason {
+            CloseReason::Error(_) => Counters::bump(&self.core.counters.failed),
+            CloseReason::Idle => Counters::bump(&self.core.counters.evicted),
+            _ => {}
         }
         tracing::debug!(reason = %reason, "connection closed");
         self.shared.closed.send_replace(Some(reason));

@@ -3,12 +3,14 @@
 //! gracefully. The [`Registry`] finds or creates the one manager for a (transport,
 //! endpoint) pair, and lets third parties plug in transports by name.
 
-mod core;
+pub(crate) mod core;
 mod registry;
 pub(crate) mod stats;
 mod tcp;
+mod udp;
 
 pub(crate) use self::core::Core;
 pub use registry::{find_tendril, get_manager, registry, Endpoint, Manager, Registry, Transport};
 pub use stats::Stats;
 pub use tcp::{TcpBuilder, TcpManager};
+pub use udp::{UdpBuilder, UdpManager};

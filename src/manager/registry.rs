@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use super::{Stats, TcpManager};
+use super::{Stats, TcpManager, UdpManager};
 use crate::error::Error;
 use crate::tendril::Tendril;
 
@@ -154,9 +154,20 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// A registry with the built-in transports (`"tcp"`).
+    /// A registry with the built-in transports (`"tcp"`, `"udp"`).
     pub fn new() -> Self {
         let registry = Registry::empty();
+        registry.register(
+            "udp",
+            |endpoint: &Endpoint| -> Result<Arc<dyn Manager>, Error> {
+                match endpoint {
+                    Endpoint::Inet(addr) => Ok(Arc::new(UdpManager::new(*addr))),
+                    other => Err(Error::config(format!(
+                        "udp needs a socket address, not {other}"
+                    ))),
+                }
+            },
+        );
         registry.register(
             "tcp",
             |endpoint: &Endpoint| -> Result<Arc<dyn Manager>, Error> {

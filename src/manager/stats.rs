@@ -12,6 +12,11 @@ pub(crate) struct Counters {
     pub(crate) refused: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
+    pub(crate) evicted: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_table_full: AtomicU64,
+    pub(crate) datagrams_in: AtomicU64,
+    pub(crate) datagrams_out: AtomicU64,
     pub(crate) frames_in: AtomicU64,
     pub(crate) frames_out: AtomicU64,
     pub(crate) bytes_in: AtomicU64,
@@ -28,6 +33,11 @@ impl Counters {
             refused: get(&self.refused),
             failed: get(&self.failed),
             accept_errors: get(&self.accept_errors),
+            evicted: get(&self.evicted),
+            dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_table_full: get(&self.dropped_table_full),
+            datagrams_in: get(&self.datagrams_in),
+            datagrams_out: get(&self.datagrams_out),
             frames_in: get(&self.frames_in),
             frames_out: get(&self.frames_out),
             bytes_in: get(&self.bytes_in),
@@ -55,8 +65,20 @@ pub struct Stats {
     pub refused: u64,
     /// Connections that ended with an error.
     pub failed: u64,
-    /// Accept calls that failed (for example with EMFILE) and were retried.
+    /// Accept calls that failed (for example with EMFILE) and were retried; for UDP,
+    /// receive errors that were survived.
     pub accept_errors: u64,
+    /// Connections closed by the idle timeout (UDP peers evicted).
+    pub evicted: u64,
+    /// Datagrams dropped because their peer's inbound queue was full.
+    pub dropped_queue_full: u64,
+    /// Datagrams from new peers dropped because the peer table was full (or the peer
+    /// was recently rejected, or no acceptor was set).
+    pub dropped_table_full: u64,
+    /// Datagrams received (UDP).
+    pub datagrams_in: u64,
+    /// Datagrams sent (UDP).
+    pub datagrams_out: u64,
     /// Frames decoded.
     pub frames_in: u64,
     /// Frames encoded.
@@ -71,14 +93,16 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "open={} total={} rejected={} refused={} failed={} accept_errors={} \
-             frames_in={} frames_out={} bytes_in={} bytes_out={}",
+            "open={} total={} rejected={} refused={} failed={} accept_errors={} evicted={} \
+             dropped={} frames_in={} frames_out={} bytes_in={} bytes_out={}",
             self.open,
             self.total,
             self.rejected,
             self.refused,
             self.failed,
             self.accept_errors,
+            self.evicted,
+            self.dropped_queue_full + self.dropped_table_full,
             self.frames_in,
             self.frames_out,
             self.bytes_in,

@@ -71,3 +71,31 @@ async fn acceptor_may_close_before_the_first_frame() {
     assert_eq!(manager.stats().frames_in, 0);
     manager.shutdown();
 }
+
+#[tokio::test]
+async fn a_panicking_acceptor_fails_one_connection_not_the_listener() {
+    let manager = TcpManager::new(localhost());
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let addr = manager
+        .start(acceptor_fn(
+            move |tendril: Tendril| -> Result<_, BoxError> {
+                if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    panic!("acceptor bug");
+                }
+                tendril.set_framers(
+                    tendril_net::framer::LineFramer::new(),
+                    tendril_net::framer::LineFramer::new(),
+                )?;
+                Ok(service_fn(|frame: Bytes| async move {
+                    Ok::<_, BoxError>(frame)
+                }))
+            },
+        ))
+        .unwrap();
+    let mut doomed = client(addr, b"x\r\n").await;
+    assert_eq!(read_until_closed(&mut doomed).await, b"");
+    let mut fine = client(addr, b"still here\r\n").await;
+    assert_eq!(read_frames(&mut fine, "line", 1).await, ["still here"]);
+    assert_eq!(manager.stats().failed, 1);
+    manager.shutdown();
+}
