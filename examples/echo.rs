@@ -1,14 +1,19 @@
 //! echo: a frame echo server.
 //!
 //! ```text
-//! cargo run --release --example echo -- [--listen ADDR] [--framer NAME] [--stats]
+//! cargo run --release --example echo -- [--transport tcp|udp] [--listen ADDR]
+//!     [--framer NAME] [--stats] [--max-peers N] [--idle-timeout SECS]
 //! ```
 //!
 //! Listens on `--listen` (default `127.0.0.1:7000`; port 0 picks a free port), prints
-//! `listening on tcp ADDR` once bound, and echoes every frame back on the same
-//! connection with the same framer (`--framer`, default `line`: identity, line,
-//! line-lf, length-u8, length-u16, length-u32, length-u64, length-u16le,
-//! length-u32le, length-i32, stuffing, cobs, cobs-zpe, netstring, nul, dot).
+//! `listening on tcp ADDR` (or `udp`) once bound, and echoes every frame back on the
+//! same connection with the same framer (`--framer`: identity, line, line-lf,
+//! length-u8, length-u16, length-u32, length-u64, length-u16le, length-u32le,
+//! length-i32, stuffing, cobs, cobs-zpe, netstring, nul, dot; default `line` over TCP
+//! and `identity` over UDP, where each datagram is then one frame). Over UDP every
+//! peer is tracked as a connection: `--max-peers` bounds the table (default 65,536) and
+//! `--idle-timeout` evicts quiet peers (default 60 s); the `--stats` line then starts
+//! with `peers=N` and counts `dropped` and `evicted` datagrams and peers.
 //! The application is a `tower::service_fn` behind a `ServiceBuilder` stack (a
 //! concurrency limit and a timeout). `--stats` prints the manager's counters once a second on stderr. SIGINT or SIGTERM
 //! shut down gracefully (in-flight frames are answered) and exit with status 0.
@@ -19,46 +24,76 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{named, NAMES};
-use tendril_net::{BoxError, TcpManager, Tendril};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager};
 use tower::{service_fn, ServiceBuilder};
 
 struct Args {
+    transport: String,
     listen: SocketAddr,
-    framer: String,
+    framer: Option<String>,
     stats: bool,
+    max_peers: usize,
+    idle_timeout: Duration,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
+        transport: "tcp".into(),
         listen: "127.0.0.1:7000".parse().unwrap(),
-        framer: "line".into(),
+        framer: None,
         stats: false,
+        max_peers: 65_536,
+        idle_timeout: Duration::from_secs(60),
     };
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
+        let mut value = |name: &str| argv.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
+            "--transport" => args.transport = value("--transport")?,
             "--listen" => {
-                let value = argv.next().ok_or("--listen needs an address")?;
-                args.listen = value
+                let text = value("--listen")?;
+                args.listen = text
                     .parse()
-                    .map_err(|err| format!("--listen {value}: {err}"))?;
+                    .map_err(|err| format!("--listen {text}: {err}"))?;
             }
-            "--framer" => args.framer = argv.next().ok_or("--framer needs a name")?,
+            "--framer" => args.framer = Some(value("--framer")?),
             "--stats" => args.stats = true,
+            "--max-peers" => {
+                let text = value("--max-peers")?;
+                args.max_peers = text
+                    .parse()
+                    .map_err(|err| format!("--max-peers {text}: {err}"))?;
+            }
+            "--idle-timeout" => {
+                let text = value("--idle-timeout")?;
+                let secs: f64 = text
+                    .parse()
+                    .map_err(|err| format!("--idle-timeout {text}: {err}"))?;
+                args.idle_timeout = Duration::try_from_secs_f64(secs)
+                    .map_err(|err| format!("--idle-timeout {text}: {err}"))?;
+            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    if named(&args.framer).is_none() {
+    if !matches!(args.transport.as_str(), "tcp" | "udp") {
         return Err(format!(
-            "unknown framer `{}` (names: {})",
-            args.framer,
-            NAMES.join(", ")
+            "unknown transport `{}` (tcp or udp)",
+            args.transport
         ));
+    }
+    if let Some(framer) = &args.framer {
+        if named(framer).is_none() {
+            return Err(format!(
+                "unknown framer `{framer}` (names: {})",
+                NAMES.join(", ")
+            ));
+        }
     }
     Ok(args)
 }
@@ -77,18 +112,9 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("echo: {message}\nusage: echo [--listen ADDR] [--framer NAME] [--stats]");
-            return ExitCode::from(2);
-        }
-    };
-    let manager = TcpManager::new(args.listen);
-    let framer = args.framer.clone();
-    let acceptor = acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+/// The echo application on a connection, with framer `framer`.
+fn echo_acceptor(framer: String) -> impl tendril_net::app::Acceptor<Bytes, Bytes> + Send + 'static {
+    acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
         let (recv, send) = named(&framer).expect("checked at start");
         tendril.set_boxed_framers(recv, send)?;
         // Any tower middleware composes around the application.
@@ -98,19 +124,54 @@ async fn main() -> ExitCode {
             .service(service_fn(|frame: Bytes| async move {
                 Ok::<_, BoxError>(frame)
             })))
-    });
-    let addr = match manager.start(acceptor) {
-        Ok(addr) => addr,
-        Err(err) => {
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
             eprintln!(
-                "echo: cannot listen on {}: {err}: {:?}",
-                args.listen,
-                std::error::Error::source(&err)
+                "echo: {message}\nusage: echo [--transport tcp|udp] [--listen ADDR] [--framer NAME] \
+                 [--stats] [--max-peers N] [--idle-timeout SECS]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let udp = args.transport == "udp";
+    let framer = args
+        .framer
+        .clone()
+        .unwrap_or_else(|| if udp { "identity" } else { "line" }.to_owned());
+    let started = if udp {
+        let manager = UdpManager::builder(args.listen)
+            .max_peers(args.max_peers)
+            .idle_timeout(Some(args.idle_timeout))
+            .build();
+        manager
+            .start(echo_acceptor(framer))
+            .map(|addr| (Arc::new(manager) as Arc<dyn Manager>, addr))
+    } else {
+        let manager = TcpManager::new(args.listen);
+        manager
+            .start(echo_acceptor(framer))
+            .map(|addr| (Arc::new(manager) as Arc<dyn Manager>, addr))
+    };
+    let (manager, addr) = match started {
+        Ok(started) => started,
+        Err(err) => {
+            let cause = std::error::Error::source(&err)
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            eprintln!(
+                "echo: cannot listen on {} {}: {err}: {cause}",
+                args.transport, args.listen
             );
             return ExitCode::FAILURE;
         }
     };
-    println!("listening on tcp {addr}");
+    println!("listening on {} {addr}", args.transport);
     let _ = std::io::stdout().flush();
 
     if args.stats {
@@ -120,7 +181,12 @@ async fn main() -> ExitCode {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                eprintln!("{}", manager.stats());
+                let stats = manager.stats();
+                if udp {
+                    eprintln!("peers={} {stats}", stats.open);
+                } else {
+                    eprintln!("{stats}");
+                }
             }
         });
     }

@@ -94,3 +94,55 @@ fn unknown_framer_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown framer"));
 }
+
+#[test]
+fn udp_transport_echoes_datagrams_and_reports_peers() {
+    let mut child = Command::new(support::example("echo"))
+        .args([
+            "--transport",
+            "udp",
+            "--listen",
+            "127.0.0.1:0",
+            "--stats",
+            "--max-peers",
+            "10",
+            "--idle-timeout",
+            "30",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn echo");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr: SocketAddr = first
+        .strip_prefix("listening on udp ")
+        .and_then(|rest| rest.trim_end().parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    socket.send_to(b"a datagram", addr).unwrap();
+    let mut buf = [0u8; 64];
+    let (len, _) = socket.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"a datagram");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        line.clear();
+        stderr.read_line(&mut line).unwrap();
+        if line.starts_with("peers=1 ") {
+            break;
+        }
+    }
+    assert!(
+        line.starts_with("peers=1 ") && line.contains(" dropped=0") && line.contains(" evicted=0"),
+        "{line:?}"
+    );
+    signal(&child, "-TERM");
+    assert_eq!(wait_exit(&mut child), Some(0));
+}
