@@ -92,6 +92,11 @@ impl Core {
         self.table().keys().copied().collect()
     }
 
+    /// True when no connection is live.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.table().is_empty()
+    }
+
     pub(crate) fn at_capacity(&self) -> bool {
         self.table().len() >= self.max_connections
     }

@@ -103,13 +103,28 @@ impl Router {
     pub(crate) async fn run(mut self) {
         let mut buf = BytesMut::with_capacity(MAX_DATAGRAM);
         let mut consecutive_errors = 0;
+        // Once every manager handle is gone, a listening manager goes on (as a TCP
+        // listener does); a connect-only one serves its remaining peers (connections
+        // outlive their manager handle) and ends with the last of them.
+        let mut orphaned = false;
+        let mut check = tokio::time::interval(Duration::from_secs(1));
         loop {
+            if orphaned && self.spawner.is_none() && self.core.is_empty() {
+                break;
+            }
             if buf.capacity() - buf.len() < MAX_DATAGRAM {
                 buf.reserve(MAX_DATAGRAM);
             }
             let received = tokio::select! {
                 biased;
-                _ = self.stop.recv() => break,
+                stop = self.stop.recv(), if !orphaned => match stop {
+                    Some(()) => break,
+                    None => {
+                        orphaned = true;
+                        continue;
+                    }
+                },
+                _ = check.tick(), if orphaned && self.spawner.is_none() => continue,
                 Some(registration) = self.registrations.recv() => {
                     self.peers.insert(registration.peer, registration.inbound);
                     let _ = registration.done.send(());

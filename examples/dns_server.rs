@@ -1,0 +1,149 @@
+//! dns_server: an authoritative DNS server for a few A records, over UDP and TCP.
+//!
+//! ```text
+//! cargo run --release --example dns_server -- [--listen ADDR] [--record NAME=IPV4]...
+//! ```
+//!
+//! Serves the same application over UDP (identity framer: one datagram, one message)
+//! and TCP (2-byte big-endian length prefix) on the same port of `--listen` (default
+//! `127.0.0.1:5353`), printing `listening on udp ADDR` and `listening on tcp ADDR`.
+//! A queries for configured names get an authoritative answer (TTL 60) echoing the
+//! question and ID; other types for a known name get NOERROR without answer; unknown
+//! names NXDOMAIN; opcodes other than QUERY NOTIMP; malformed messages FORMERR when the
+//! header is readable, and no reply otherwise. EDNS OPT records are tolerated (ignored).
+//!
+//! ```text
+//! dig @127.0.0.1 -p 5353 example.test A          # over UDP
+//! dig @127.0.0.1 -p 5353 +tcp example.test A     # over TCP
+//! ```
+
+#[path = "dns/message.rs"]
+mod message;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use message::{
+    Header, Question, RCODE_FORMERR, RCODE_NOERROR, RCODE_NOTIMP, RCODE_NXDOMAIN, TYPE_A,
+};
+use tendril_net::app::acceptor_fn;
+use tendril_net::framer::{ByteOrder, LengthFramer, LengthPrefix};
+use tendril_net::{BoxError, TcpManager, Tendril, UdpManager};
+use tower::service_fn;
+
+type Records = Arc<HashMap<String, Ipv4Addr>>;
+
+/// The answer to one DNS message; `None` when not even the header is readable.
+fn answer(records: &Records, msg: &[u8]) -> Option<Bytes> {
+    let header = Header::parse(msg)?;
+    if header.is_response() {
+        return None;
+    }
+    let reply = if header.opcode() != 0 {
+        message::response(&header, None, RCODE_NOTIMP, None)
+    } else {
+        match message::read_question(msg) {
+            Ok((question, _)) if header.qdcount == 1 => respond(records, &header, &question),
+            _ => message::response(&header, None, RCODE_FORMERR, None),
+        }
+    };
+    Some(Bytes::from(reply))
+}
+
+fn respond(records: &Records, header: &Header, question: &Question) -> Vec<u8> {
+    let name = question.name.trim_end_matches('.');
+    match records.get(name) {
+        None => message::response(header, Some(question), RCODE_NXDOMAIN, None),
+        Some(addr) if question.qtype == TYPE_A => {
+            message::response(header, Some(question), RCODE_NOERROR, Some(*addr))
+        }
+        Some(_) => message::response(header, Some(question), RCODE_NOERROR, None),
+    }
+}
+
+fn parse_args() -> Result<(SocketAddr, Records), String> {
+    let mut listen: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+    let mut records = HashMap::new();
+    let mut argv = std::env::args().skip(1);
+    while let Some(arg) = argv.next() {
+        let value = argv.next().ok_or(format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--listen" => {
+                listen = value
+                    .parse()
+                    .map_err(|err| format!("--listen {value}: {err}"))?
+            }
+            "--record" => {
+                let (name, addr) = value
+                    .split_once('=')
+                    .ok_or(format!("--record {value}: expected NAME=IPV4"))?;
+                let addr = addr
+                    .parse()
+                    .map_err(|err| format!("--record {value}: {err}"))?;
+                records.insert(name.trim_end_matches('.').to_ascii_lowercase(), addr);
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok((listen, Arc::new(records)))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let (listen, records) = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!(
+                "dns_server: {message}\nusage: dns_server [--listen ADDR] [--record NAME=IPV4]..."
+            );
+            return ExitCode::from(2);
+        }
+    };
+    // The same application for both transports; only the framer differs.
+    let application = move |records: Records| {
+        service_fn(move |msg: Bytes| {
+            let reply = answer(&records, &msg);
+            async move { Ok::<_, BoxError>(reply) }
+        })
+    };
+    let udp = UdpManager::new(listen);
+    let udp_records = records.clone();
+    let udp_addr = match udp.start(acceptor_fn(move |_: Tendril| -> Result<_, BoxError> {
+        Ok(application(udp_records.clone()))
+    })) {
+        Ok(addr) => addr,
+        Err(err) => {
+            eprintln!("dns_server: cannot listen on udp {listen}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // TCP on the port UDP got (port 0 is resolved once).
+    let tcp = TcpManager::new(udp_addr);
+    let tcp_addr = match tcp.start(acceptor_fn(
+        move |tendril: Tendril| -> Result<_, BoxError> {
+            let framer =
+                LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian).max_frame_length(65_535);
+            tendril.set_framers(framer.clone(), framer)?;
+            Ok(application(records.clone()))
+        },
+    )) {
+        Ok(addr) => addr,
+        Err(err) => {
+            eprintln!("dns_server: cannot listen on tcp {udp_addr}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on udp {udp_addr}");
+    println!("listening on tcp {tcp_addr}");
+    let _ = tokio::signal::ctrl_c().await;
+    let deadline = Duration::from_secs(2);
+    let (_, _) = tokio::join!(
+        udp.graceful_shutdown(deadline),
+        tcp.graceful_shutdown(deadline)
+    );
+    ExitCode::SUCCESS
+}
