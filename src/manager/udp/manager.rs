@@ -118,6 +118,31 @@ struct Inner {
 /// hold several frames, and a frame never spans datagrams: bytes left at the end of a
 /// datagram are given to the receive framer's `decode_eof`, so an unfinished frame is a
 /// framing error. Each frame sent is one datagram.
+///
+/// ```no_run
+/// use bytes::Bytes;
+/// use tendril_net::app::acceptor_fn;
+/// use tendril_net::{BoxError, Tendril, UdpManager};
+/// use tower::service_fn;
+///
+/// # async fn run() -> Result<(), BoxError> {
+/// let manager = UdpManager::builder("127.0.0.1:5353".parse()?)
+///     .max_peers(10_000)
+///     .idle_timeout(Some(std::time::Duration::from_secs(30)))
+///     .build();
+/// let addr = manager.start(acceptor_fn(|peer: Tendril| -> Result<_, BoxError> {
+///     // One application per peer: state kept here is per source address.
+///     let mut seen = 0u64;
+///     Ok(service_fn(move |datagram: Bytes| {
+///         seen += 1;
+///         let reply = Bytes::from(format!("{seen}: {} bytes", datagram.len()));
+///         async move { Ok::<_, BoxError>(reply) }
+///     }))
+/// }))?;
+/// println!("listening on udp {addr}");
+/// # Ok(()) }
+/// # let _ = run();
+/// ```
 #[derive(Clone)]
 pub struct UdpManager {
     inner: Arc<Inner>,
