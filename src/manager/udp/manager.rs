@@ -130,7 +130,7 @@ struct Inner {
 ///     .max_peers(10_000)
 ///     .idle_timeout(Some(std::time::Duration::from_secs(30)))
 ///     .build();
-/// let addr = manager.start(acceptor_fn(|peer: Tendril| -> Result<_, BoxError> {
+/// let addr = manager.start(acceptor_fn(|_peer: Tendril| -> Result<_, BoxError> {
 ///     // One application per peer: state kept here is per source address.
 ///     let mut seen = 0u64;
 ///     Ok(service_fn(move |datagram: Bytes| {
