@@ -3,6 +3,7 @@
 //! gracefully. The [`Registry`] finds or creates the one manager for a (transport,
 //! endpoint) pair, and lets third parties plug in transports by name.
 
+mod common;
 pub(crate) mod core;
 mod registry;
 pub(crate) mod stats;

@@ -1,19 +1,18 @@
 //! The TCP manager.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
+use super::common::manager_common;
 use super::stats::Counters;
-use super::{Core, Endpoint, Manager, Stats};
+use super::{Core, Endpoint};
 use crate::app::Acceptor;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
@@ -370,80 +369,9 @@ impl TcpManager {
         self.state().running = false;
         self.core().graceful_shutdown(deadline)
     }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> Stats {
-        self.core().counters.snapshot()
-    }
-
-    /// The live connection between `local` and `remote` (with [`Bytes`] frames).
-    pub fn tendril(&self, local: SocketAddr, remote: SocketAddr) -> Option<Tendril> {
-        self.tendril_as(local, remote)
-    }
-
-    /// The live connection between `local` and `remote`, if its frames are `In`/`Out`.
-    pub fn tendril_as<In: 'static, Out: 'static>(
-        &self,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> Option<Tendril<In, Out>> {
-        self.core()
-            .find(local, remote)?
-            .downcast_ref::<Tendril<In, Out>>()
-            .cloned()
-    }
-
-    /// The (local, remote) addresses of every live connection.
-    pub fn connections(&self) -> Vec<(SocketAddr, SocketAddr)> {
-        self.core().connections()
-    }
 }
 
-impl Manager for TcpManager {
-    fn transport(&self) -> &str {
-        "tcp"
-    }
-
-    fn endpoint(&self) -> &Endpoint {
-        &self.inner.endpoint
-    }
-
-    fn local_addr(&self) -> Option<SocketAddr> {
-        TcpManager::local_addr(self)
-    }
-
-    fn running(&self) -> bool {
-        TcpManager::running(self)
-    }
-
-    fn stop(&self) {
-        TcpManager::stop(self);
-    }
-
-    fn shutdown(&self) {
-        TcpManager::shutdown(self);
-    }
-
-    fn graceful_shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = bool> + Send>> {
-        Box::pin(TcpManager::graceful_shutdown(self, deadline))
-    }
-
-    fn stats(&self) -> Stats {
-        TcpManager::stats(self)
-    }
-
-    fn connection(
-        &self,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> Option<Arc<dyn Any + Send + Sync>> {
-        self.core().find(local, remote)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
+manager_common!(TcpManager, "tcp");
 
 /// Errors of `accept` that concern one failed incoming connection only.
 fn is_transient(err: &io::Error) -> bool {

@@ -1,10 +1,8 @@
 //! The UDP manager: one socket, one tracked "connection" per peer.
 
-use std::any::Any;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -19,7 +17,8 @@ use super::router::{Channels, Registration, Router, Settings, Spawner};
 use crate::app::Acceptor;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
-use crate::manager::{Core, Endpoint, Manager, Stats};
+use crate::manager::common::manager_common;
+use crate::manager::{Core, Endpoint};
 use crate::tendril::{ConnectionConfig, Tendril};
 
 /// Options and bounds of a [`UdpManager`] (see [`UdpManager::builder`]).
@@ -425,77 +424,6 @@ impl UdpManager {
         self.stop_receiving();
         self.core().graceful_shutdown(deadline)
     }
-
-    /// A snapshot of the counters (`open` is the number of tracked peers).
-    pub fn stats(&self) -> Stats {
-        self.core().counters.snapshot()
-    }
-
-    /// The tracked peer `remote` of local address `local` (with [`Bytes`] frames).
-    pub fn tendril(&self, local: SocketAddr, remote: SocketAddr) -> Option<Tendril> {
-        self.tendril_as(local, remote)
-    }
-
-    /// The tracked peer, if its frames are `In`/`Out`.
-    pub fn tendril_as<In: 'static, Out: 'static>(
-        &self,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> Option<Tendril<In, Out>> {
-        self.core()
-            .find(local, remote)?
-            .downcast_ref::<Tendril<In, Out>>()
-            .cloned()
-    }
-
-    /// The (local, remote) addresses of every tracked peer.
-    pub fn connections(&self) -> Vec<(SocketAddr, SocketAddr)> {
-        self.core().connections()
-    }
 }
 
-impl Manager for UdpManager {
-    fn transport(&self) -> &str {
-        "udp"
-    }
-
-    fn endpoint(&self) -> &Endpoint {
-        &self.inner.endpoint
-    }
-
-    fn local_addr(&self) -> Option<SocketAddr> {
-        UdpManager::local_addr(self)
-    }
-
-    fn running(&self) -> bool {
-        UdpManager::running(self)
-    }
-
-    fn stop(&self) {
-        UdpManager::stop(self);
-    }
-
-    fn shutdown(&self) {
-        UdpManager::shutdown(self);
-    }
-
-    fn graceful_shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = bool> + Send>> {
-        Box::pin(UdpManager::graceful_shutdown(self, deadline))
-    }
-
-    fn stats(&self) -> Stats {
-        UdpManager::stats(self)
-    }
-
-    fn connection(
-        &self,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> Option<Arc<dyn Any + Send + Sync>> {
-        self.core().find(local, remote)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
+manager_common!(UdpManager, "udp");
