@@ -8,6 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn start(args: &[&str]) -> (Child, SocketAddr) {
+    start_on("tcp", args)
+}
+
+/// Starts echo with `args` and reads the address from `listening on TRANSPORT ADDR`.
+fn start_on(transport: &str, args: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(support::example("echo"))
         .args(args)
         .stdout(Stdio::piped())
@@ -19,7 +24,7 @@ fn start(args: &[&str]) -> (Child, SocketAddr) {
         .read_line(&mut first)
         .unwrap();
     let addr = first
-        .strip_prefix("listening on tcp ")
+        .strip_prefix(&format!("listening on {transport} "))
         .and_then(|rest| rest.trim_end().parse().ok())
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
     (child, addr)
@@ -97,8 +102,9 @@ fn unknown_framer_is_a_usage_error() {
 
 #[test]
 fn udp_transport_echoes_datagrams_and_reports_peers() {
-    let mut child = Command::new(support::example("echo"))
-        .args([
+    let (mut child, addr) = start_on(
+        "udp",
+        &[
             "--transport",
             "udp",
             "--listen",
@@ -108,19 +114,8 @@ fn udp_transport_echoes_datagrams_and_reports_peers() {
             "10",
             "--idle-timeout",
             "30",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn echo");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr: SocketAddr = first
-        .strip_prefix("listening on udp ")
-        .and_then(|rest| rest.trim_end().parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+        ],
+    );
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(20)))
