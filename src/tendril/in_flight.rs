@@ -40,10 +40,21 @@ impl<F: Future> InFlight<F> {
         self.len == 0
     }
 
+    /// The ring index `offset` places after the oldest call (no division: this runs
+    /// per frame).
+    fn index(&self, offset: usize) -> usize {
+        let index = self.head + offset;
+        if index >= self.capacity {
+            index - self.capacity
+        } else {
+            index
+        }
+    }
+
     /// Starts tracking a call. The caller keeps `len() < capacity`.
     pub(crate) fn push(&mut self, future: F) {
         debug_assert!(self.len < self.capacity);
-        let index = (self.head + self.len) % self.capacity;
+        let index = self.index(self.len);
         if index == self.slots.len() {
             self.slots.push(Slot {
                 future: Box::pin(None),
@@ -60,7 +71,8 @@ impl<F: Future> InFlight<F> {
             return Poll::Ready(None);
         }
         for offset in 0..self.len {
-            let slot = &mut self.slots[(self.head + offset) % self.capacity];
+            let index = self.index(offset);
+            let slot = &mut self.slots[index];
             if slot.output.is_some() {
                 continue;
             }
@@ -73,7 +85,7 @@ impl<F: Future> InFlight<F> {
         }
         match self.slots[self.head].output.take() {
             Some(output) => {
-                self.head = (self.head + 1) % self.capacity;
+                self.head = self.index(1);
                 self.len -= 1;
                 Poll::Ready(Some(output))
             }
