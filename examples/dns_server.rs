@@ -110,32 +110,46 @@ async fn main() -> ExitCode {
             async move { Ok::<_, BoxError>(reply) }
         })
     };
-    let udp = UdpManager::new(listen);
-    let udp_records = records.clone();
-    let udp_addr = match udp.start(acceptor_fn(move |_: Tendril| -> Result<_, BoxError> {
-        Ok(application(udp_records.clone()))
-    })) {
-        Ok(addr) => addr,
-        Err(err) => {
-            eprintln!("dns_server: cannot listen on udp {listen}: {err}");
-            return ExitCode::FAILURE;
+    // Both transports on one port. With port 0 the port UDP gets may be taken for TCP
+    // (by some other connection): then try another, a bounded number of times.
+    let attempts = if listen.port() == 0 { 20 } else { 1 };
+    let mut bound = None;
+    let mut last_error = String::new();
+    for _ in 0..attempts {
+        let udp = UdpManager::new(listen);
+        let udp_records = records.clone();
+        let udp_addr = match udp.start(acceptor_fn(move |_: Tendril| -> Result<_, BoxError> {
+            Ok(application(udp_records.clone()))
+        })) {
+            Ok(addr) => addr,
+            Err(err) => {
+                last_error = format!("cannot listen on udp {listen}: {err}");
+                continue;
+            }
+        };
+        let tcp = TcpManager::new(udp_addr);
+        let tcp_records = records.clone();
+        match tcp.start(acceptor_fn(
+            move |tendril: Tendril| -> Result<_, BoxError> {
+                let framer = LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian)
+                    .max_frame_length(65_535);
+                tendril.set_framers(framer.clone(), framer)?;
+                Ok(application(tcp_records.clone()))
+            },
+        )) {
+            Ok(tcp_addr) => {
+                bound = Some((udp, udp_addr, tcp, tcp_addr));
+                break;
+            }
+            Err(err) => {
+                last_error = format!("cannot listen on tcp {udp_addr}: {err}");
+                udp.shutdown();
+            }
         }
-    };
-    // TCP on the port UDP got (port 0 is resolved once).
-    let tcp = TcpManager::new(udp_addr);
-    let tcp_addr = match tcp.start(acceptor_fn(
-        move |tendril: Tendril| -> Result<_, BoxError> {
-            let framer =
-                LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian).max_frame_length(65_535);
-            tendril.set_framers(framer.clone(), framer)?;
-            Ok(application(records.clone()))
-        },
-    )) {
-        Ok(addr) => addr,
-        Err(err) => {
-            eprintln!("dns_server: cannot listen on tcp {udp_addr}: {err}");
-            return ExitCode::FAILURE;
-        }
+    }
+    let Some((udp, udp_addr, tcp, tcp_addr)) = bound else {
+        eprintln!("dns_server: {last_error}");
+        return ExitCode::FAILURE;
     };
     println!("listening on udp {udp_addr}");
     println!("listening on tcp {tcp_addr}");
