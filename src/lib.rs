@@ -153,4 +153,6 @@ pub use manager::{
     find_tendril, get_manager, registry, Endpoint, Manager, Registry, Stats, TcpBuilder,
     TcpManager, Transport, UdpBuilder, UdpManager,
 };
-pub use tendril::{BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Tendril, TrySendError};
+pub use tendril::{
+    Addr, BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Tendril, TrySendError,
+};

@@ -15,8 +15,8 @@ macro_rules! manager_common {
             /// The live connection between `local` and `remote` (with `Bytes` frames).
             pub fn tendril(
                 &self,
-                local: std::net::SocketAddr,
-                remote: std::net::SocketAddr,
+                local: impl Into<$crate::Addr>,
+                remote: impl Into<$crate::Addr>,
             ) -> Option<$crate::Tendril> {
                 self.tendril_as(local, remote)
             }
@@ -25,17 +25,17 @@ macro_rules! manager_common {
             /// `In`/`Out`.
             pub fn tendril_as<In: 'static, Out: 'static>(
                 &self,
-                local: std::net::SocketAddr,
-                remote: std::net::SocketAddr,
+                local: impl Into<$crate::Addr>,
+                remote: impl Into<$crate::Addr>,
             ) -> Option<$crate::Tendril<In, Out>> {
                 self.core()
-                    .find(local, remote)?
+                    .find(&local.into(), &remote.into())?
                     .downcast_ref::<$crate::Tendril<In, Out>>()
                     .cloned()
             }
 
             /// The (local, remote) addresses of every live connection.
-            pub fn connections(&self) -> Vec<(std::net::SocketAddr, std::net::SocketAddr)> {
+            pub fn connections(&self) -> Vec<($crate::Addr, $crate::Addr)> {
                 self.core().connections()
             }
         }
@@ -78,8 +78,8 @@ macro_rules! manager_common {
 
             fn connection(
                 &self,
-                local: std::net::SocketAddr,
-                remote: std::net::SocketAddr,
+                local: &$crate::Addr,
+                remote: &$crate::Addr,
             ) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
                 self.core().find(local, remote)
             }

@@ -4,7 +4,6 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -22,7 +21,7 @@ use crate::framer::FramerSwitch;
 use crate::tendril::driver::Driver;
 use crate::tendril::io::{stream_io, FrameIo};
 use crate::tendril::{
-    BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
+    Addr, BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
 };
 
 /// Connection ids, unique in the process.
@@ -45,7 +44,7 @@ struct Entry {
     control: Arc<dyn Control>,
 }
 
-type Table = HashMap<(SocketAddr, SocketAddr), Entry>;
+type Table = HashMap<(Addr, Addr), Entry>;
 
 /// A manager's shared state.
 pub(crate) struct Core {
@@ -77,19 +76,15 @@ impl Core {
     }
 
     /// The live connection between `local` and `remote`, type-erased.
-    pub(crate) fn find(
-        &self,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> Option<Arc<dyn Any + Send + Sync>> {
+    pub(crate) fn find(&self, local: &Addr, remote: &Addr) -> Option<Arc<dyn Any + Send + Sync>> {
         self.table()
-            .get(&(local, remote))
+            .get(&(local.clone(), remote.clone()))
             .map(|entry| entry.tendril.clone())
     }
 
     /// The (local, remote) addresses of every live connection.
-    pub(crate) fn connections(&self) -> Vec<(SocketAddr, SocketAddr)> {
-        self.table().keys().copied().collect()
+    pub(crate) fn connections(&self) -> Vec<(Addr, Addr)> {
+        self.table().keys().cloned().collect()
     }
 
     /// True when no connection is live.
@@ -108,8 +103,8 @@ impl Core {
     pub(crate) fn spawn<A, In, Out>(
         self: &Arc<Self>,
         io: BoxIo,
-        local: SocketAddr,
-        remote: SocketAddr,
+        local: Addr,
+        remote: Addr,
         framers: FramerSwitch<In, Out>,
         acceptor: &mut A,
     ) -> (Tendril<In, Out>, oneshot::Receiver<Result<(), Error>>)
@@ -125,8 +120,8 @@ impl Core {
     pub(crate) fn spawn_io<A, In, Out, T>(
         self: &Arc<Self>,
         framed: T,
-        local: SocketAddr,
-        remote: SocketAddr,
+        local: Addr,
+        remote: Addr,
         acceptor: &mut A,
     ) -> (Tendril<In, Out>, oneshot::Receiver<Result<(), Error>>)
     where
@@ -136,14 +131,15 @@ impl Core {
         T: FrameIo<In, Out> + Send + 'static,
     {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let info = ConnectionInfo::new(id, self.transport.clone(), local, remote);
+        let key = (local.clone(), remote.clone());
+        let info = ConnectionInfo::new(id, self.transport.clone(), local.clone(), remote.clone());
         let (shared, commands) =
             Shared::new(info, self.config.outbound_queue, self.config.control_queue);
         let tendril = Tendril::from_shared(shared.clone());
         {
             let mut table = self.table();
             table.insert(
-                (local, remote),
+                key.clone(),
                 Entry {
                     tendril: Arc::new(tendril.clone()),
                     control: shared.clone(),
@@ -169,7 +165,7 @@ impl Core {
         let guard = Guard {
             core: self.clone(),
             shared: shared.clone(),
-            key: (local, remote),
+            key,
             reason: None,
         };
         let core = self.clone();
@@ -275,7 +271,7 @@ impl Core {
 struct Guard<In, Out> {
     core: Arc<Core>,
     shared: Arc<Shared<In, Out>>,
-    key: (SocketAddr, SocketAddr),
+    key: (Addr, Addr),
     reason: Option<CloseReason>,
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::{Stats, TcpManager, UdpManager};
 use crate::error::Error;
-use crate::tendril::Tendril;
+use crate::tendril::{Addr, Tendril};
 
 /// Where a manager lives: a socket address, or a filesystem path for transports such
 /// as Unix sockets.
@@ -76,11 +76,7 @@ pub trait Manager: fmt::Debug + Send + Sync + 'static {
     fn stats(&self) -> Stats;
     /// The live connection between `local` and `remote`, as a type-erased
     /// [`Tendril`] (see [`Registry::find_tendril`] for the typed lookup).
-    fn connection(
-        &self,
-        local: SocketAddr,
-        remote: SocketAddr,
-    ) -> Option<Arc<dyn Any + Send + Sync>>;
+    fn connection(&self, local: &Addr, remote: &Addr) -> Option<Arc<dyn Any + Send + Sync>>;
     /// The concrete manager, for downcasting.
     fn as_any(&self) -> &dyn Any;
 }
@@ -260,8 +256,9 @@ impl Registry {
     pub fn find_tendril<In: 'static, Out: 'static>(
         &self,
         proto: &str,
-        (local, remote): (SocketAddr, SocketAddr),
+        (local, remote): (impl Into<Addr>, impl Into<Addr>),
     ) -> Option<Tendril<In, Out>> {
+        let (local, remote) = (local.into(), remote.into());
         let managers: Vec<Arc<dyn Manager>> = self
             .managers
             .lock()
@@ -272,7 +269,7 @@ impl Registry {
             .collect();
         managers.iter().find_map(|manager| {
             manager
-                .connection(local, remote)?
+                .connection(&local, &remote)?
                 .downcast_ref::<Tendril<In, Out>>()
                 .cloned()
         })
@@ -308,7 +305,7 @@ pub fn get_manager(proto: &str, endpoint: impl Into<Endpoint>) -> Result<Arc<dyn
 /// [`Registry::find_tendril`] on the process-wide registry.
 pub fn find_tendril<In: 'static, Out: 'static>(
     proto: &str,
-    addrs: (SocketAddr, SocketAddr),
+    addrs: (impl Into<Addr>, impl Into<Addr>),
 ) -> Option<Tendril<In, Out>> {
     registry().find_tendril(proto, addrs)
 }

@@ -309,8 +309,13 @@ impl TcpManager {
             .await
             .map_err(Error::application)?;
         let local = stream.local_addr()?;
-        let (tendril, accepted) =
-            core.spawn(Box::pin(stream), local, target, framers, &mut acceptor);
+        let (tendril, accepted) = core.spawn(
+            Box::pin(stream),
+            local.into(),
+            target.into(),
+            framers,
+            &mut acceptor,
+        );
         accepted.await.map_err(|_| Error::closed())??;
         Ok(tendril)
     }
@@ -427,7 +432,13 @@ async fn accept_loop<A, In, Out, F>(
                     continue;
                 };
                 tracing::debug!(%remote, "connection accepted");
-                let _ = core.spawn(Box::pin(stream), local, remote, framers(), &mut acceptor);
+                let _ = core.spawn(
+                    Box::pin(stream),
+                    local.into(),
+                    remote.into(),
+                    framers(),
+                    &mut acceptor,
+                );
             }
             Err(err) if is_transient(&err) => {}
             Err(err) => {

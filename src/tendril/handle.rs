@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::{CloseReason, Command};
+use super::{Addr, CloseReason, Command};
 use crate::error::{BoxError, Error};
 use crate::framer::{box_decoder, box_encoder, BoxDecoder, BoxEncoder};
 
@@ -19,12 +19,18 @@ use crate::framer::{box_decoder, box_encoder, BoxDecoder, BoxEncoder};
 pub struct ConnectionInfo {
     id: u64,
     transport: Arc<str>,
-    local: SocketAddr,
-    remote: SocketAddr,
+    local: Addr,
+    remote: Addr,
+}
+
+/// The socket address of an IP transport's end, or the unspecified address for others.
+fn inet_or_unspecified(addr: &Addr) -> SocketAddr {
+    addr.as_inet()
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 impl ConnectionInfo {
-    pub(crate) fn new(id: u64, transport: Arc<str>, local: SocketAddr, remote: SocketAddr) -> Self {
+    pub(crate) fn new(id: u64, transport: Arc<str>, local: Addr, remote: Addr) -> Self {
         ConnectionInfo {
             id,
             transport,
@@ -43,14 +49,26 @@ impl ConnectionInfo {
         &self.transport
     }
 
-    /// This side's address.
+    /// This side's socket address (IP transports; the unspecified address `0.0.0.0:0`
+    /// for others, see [`local`](Self::local)).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        inet_or_unspecified(&self.local)
     }
 
-    /// The peer's address.
+    /// The peer's socket address (IP transports; the unspecified address `0.0.0.0:0`
+    /// for others, see [`remote`](Self::remote)).
     pub fn remote_addr(&self) -> SocketAddr {
-        self.remote
+        inet_or_unspecified(&self.remote)
+    }
+
+    /// This side's address, whatever the transport.
+    pub fn local(&self) -> &Addr {
+        &self.local
+    }
+
+    /// The peer's address, whatever the transport.
+    pub fn remote(&self) -> &Addr {
+        &self.remote
     }
 }
 
@@ -176,14 +194,26 @@ impl<In, Out> Tendril<In, Out> {
         &self.shared.info.transport
     }
 
-    /// This side's address.
+    /// This side's socket address (IP transports; the unspecified address `0.0.0.0:0`
+    /// for others, see [`local`](Self::local)).
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.info.local
+        self.shared.info.local_addr()
     }
 
-    /// The peer's address.
+    /// The peer's socket address (IP transports; the unspecified address `0.0.0.0:0`
+    /// for others, see [`remote`](Self::remote)).
     pub fn remote_addr(&self) -> SocketAddr {
-        self.shared.info.remote
+        self.shared.info.remote_addr()
+    }
+
+    /// This side's address, whatever the transport.
+    pub fn local(&self) -> &Addr {
+        &self.shared.info.local
+    }
+
+    /// The peer's address, whatever the transport.
+    pub fn remote(&self) -> &Addr {
+        &self.shared.info.remote
     }
 
     /// Queues a frame to send, waiting while the outbound queue is full (its bound is

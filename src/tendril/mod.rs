@@ -1,6 +1,7 @@
 //! The connection: [`Tendril`], its handle methods, how it closed, and the driver
 //! task that owns its socket.
 
+mod addr;
 mod close;
 mod command;
 mod config;
@@ -9,6 +10,7 @@ mod handle;
 mod in_flight;
 pub(crate) mod io;
 
+pub use addr::Addr;
 pub use close::CloseReason;
 pub(crate) use command::Command;
 pub use config::ConnectionConfig;

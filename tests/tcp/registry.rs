@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
-use tendril_net::{BoxError, Endpoint, Error, Manager, Registry, TcpManager, Tendril};
+use tendril_net::{Addr, BoxError, Endpoint, Error, Manager, Registry, TcpManager, Tendril};
 use tower::service_fn;
 
 use crate::support::*;
@@ -96,11 +96,7 @@ impl Manager for Loopback {
     fn stats(&self) -> tendril_net::Stats {
         tendril_net::Stats::default()
     }
-    fn connection(
-        &self,
-        _: SocketAddr,
-        _: SocketAddr,
-    ) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+    fn connection(&self, _: &Addr, _: &Addr) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         None
     }
     fn as_any(&self) -> &dyn std::any::Any {

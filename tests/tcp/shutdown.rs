@@ -101,7 +101,7 @@ async fn lookup_by_local_and_remote_address() {
     let tendril = manager.tendril(local, remote).expect("tracked");
     assert_eq!(tendril.remote_addr(), remote);
     assert_eq!(tendril.transport(), "tcp");
-    assert_eq!(manager.connections(), [(local, remote)]);
+    assert_eq!(manager.connections(), [(local.into(), remote.into())]);
     tendril.send_frame("pushed").await.unwrap();
     assert_eq!(read_frames(&mut stream, "line", 1).await, ["pushed"]);
     drop(stream);

@@ -250,7 +250,7 @@ impl UdpManager {
                 peer,
                 core.counters.clone(),
             );
-            let (_tendril, accepted) = core.spawn_io(io, local, peer, &mut acceptor);
+            let (_tendril, accepted) = core.spawn_io(io, local.into(), peer.into(), &mut acceptor);
             Some(accepted)
         });
         let local = self.run(&mut state, socket, Some(spawner));
@@ -371,7 +371,7 @@ impl UdpManager {
             .await
             .map_err(Error::application)?;
         let io = PeerIo::new(framers, receiver, socket, target, core.counters.clone());
-        let (tendril, accepted) = core.spawn_io(io, local, target, &mut acceptor);
+        let (tendril, accepted) = core.spawn_io(io, local.into(), target.into(), &mut acceptor);
         accepted.await.map_err(|_| Error::closed())??;
         Ok(tendril)
     }

@@ -1,0 +1,69 @@
+//! Connection addresses: socket addresses, and the paths or anonymous ends of
+//! transports such as Unix sockets.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One end of a connection.
+///
+/// IP transports use [`Addr::Inet`]; a Unix socket listener is an [`Addr::Path`], and
+/// its unnamed clients are [`Addr::Unnamed`], told apart by a number unique in the
+/// process. Managers track connections by their (local, remote) pair.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Addr {
+    /// An IPv4 or IPv6 socket address.
+    Inet(SocketAddr),
+    /// A filesystem path.
+    Path(Arc<Path>),
+    /// An end without a name (a Unix client socket), numbered.
+    Unnamed(u64),
+}
+
+impl Addr {
+    /// The socket address, for IP transports.
+    pub fn as_inet(&self) -> Option<SocketAddr> {
+        match self {
+            Addr::Inet(addr) => Some(*addr),
+            _ => None,
+        }
+    }
+
+    /// The path, for filesystem addresses.
+    pub fn as_path(&self) -> Option<&Path> {
+        match self {
+            Addr::Path(path) => Some(path),
+            _ => None,
+        }
+    }
+}
+
+impl From<SocketAddr> for Addr {
+    fn from(addr: SocketAddr) -> Self {
+        Addr::Inet(addr)
+    }
+}
+
+impl From<PathBuf> for Addr {
+    fn from(path: PathBuf) -> Self {
+        Addr::Path(path.into())
+    }
+}
+
+impl From<&Path> for Addr {
+    fn from(path: &Path) -> Self {
+        Addr::Path(path.into())
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Inet(addr) => addr.fmt(f),
+            Addr::Path(path) => path.display().fmt(f),
+            Addr::Unnamed(number) => write!(f, "unnamed#{number}"),
+        }
+    }
+}
