@@ -1,12 +1,13 @@
 //! echo: a frame echo server.
 //!
 //! ```text
-//! cargo run --release --example echo -- [--transport tcp|udp] [--listen ADDR]
+//! cargo run --release --example echo -- [--transport tcp|udp|unix] [--listen ADDR]
 //!     [--framer NAME] [--stats] [--max-peers N] [--idle-timeout SECS]
 //! ```
 //!
-//! Listens on `--listen` (default `127.0.0.1:7000`; port 0 picks a free port), prints
-//! `listening on tcp ADDR` (or `udp`) once bound, and echoes every frame back on the
+//! Listens on `--listen` (default `127.0.0.1:7000`; port 0 picks a free port; for Unix
+//! sockets a path, default `/tmp/tendril-echo.sock`), prints `listening on tcp ADDR`
+//! (or `udp`, `unix`) once bound, and echoes every frame back on the
 //! same connection with the same framer (`--framer`: identity, line, line-lf,
 //! length-u8, length-u16, length-u32, length-u64, length-u16le, length-u32le,
 //! length-i32, stuffing, cobs, cobs-zpe, netstring, nul, dot; default `line` over TCP
@@ -30,12 +31,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{named, NAMES};
-use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager};
 use tower::{service_fn, ServiceBuilder};
 
 struct Args {
     transport: String,
-    listen: SocketAddr,
+    /// The address (or, for Unix sockets, the path) to listen on.
+    listen: String,
     framer: Option<String>,
     stats: bool,
     max_peers: usize,
@@ -45,7 +47,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         transport: "tcp".into(),
-        listen: "127.0.0.1:7000".parse().unwrap(),
+        listen: String::new(),
         framer: None,
         stats: false,
         max_peers: 65_536,
@@ -56,12 +58,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = |name: &str| argv.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--transport" => args.transport = value("--transport")?,
-            "--listen" => {
-                let text = value("--listen")?;
-                args.listen = text
-                    .parse()
-                    .map_err(|err| format!("--listen {text}: {err}"))?;
-            }
+            "--listen" => args.listen = value("--listen")?,
             "--framer" => args.framer = Some(value("--framer")?),
             "--stats" => args.stats = true,
             "--max-peers" => {
@@ -81,11 +78,17 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    if !matches!(args.transport.as_str(), "tcp" | "udp") {
+    if !matches!(args.transport.as_str(), "tcp" | "udp" | "unix") {
         return Err(format!(
-            "unknown transport `{}` (tcp or udp)",
+            "unknown transport `{}` (tcp, udp or unix)",
             args.transport
         ));
+    }
+    if args.listen.is_empty() {
+        args.listen = match args.transport.as_str() {
+            "unix" => "/tmp/tendril-echo.sock".into(),
+            _ => "127.0.0.1:7000".into(),
+        };
     }
     if let Some(framer) = &args.framer {
         if named(framer).is_none() {
@@ -133,7 +136,7 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(message) => {
             eprintln!(
-                "echo: {message}\nusage: echo [--transport tcp|udp] [--listen ADDR] [--framer NAME] \
+                "echo: {message}\nusage: echo [--transport tcp|udp|unix] [--listen ADDR] [--framer NAME] \
                  [--stats] [--max-peers N] [--idle-timeout SECS]"
             );
             return ExitCode::from(2);
@@ -144,28 +147,39 @@ async fn main() -> ExitCode {
         .framer
         .clone()
         .unwrap_or_else(|| if udp { "identity" } else { "line" }.to_owned());
-    let started = if udp {
-        let manager = UdpManager::builder(args.listen)
-            .max_peers(args.max_peers)
-            .idle_timeout(Some(args.idle_timeout))
-            .build();
-        manager
-            .start(echo_acceptor(framer))
-            .map(|addr| (Arc::new(manager) as Arc<dyn Manager>, addr))
-    } else {
-        let manager = TcpManager::new(args.listen);
-        manager
-            .start(echo_acceptor(framer))
-            .map(|addr| (Arc::new(manager) as Arc<dyn Manager>, addr))
+    let inet = || -> Result<SocketAddr, BoxError> {
+        args.listen
+            .parse()
+            .map_err(|err| format!("--listen {}: {err}", args.listen).into())
+    };
+    let started: Result<(Arc<dyn Manager>, String), BoxError> = match args.transport.as_str() {
+        "udp" => inet().and_then(|listen| {
+            let manager = UdpManager::builder(listen)
+                .max_peers(args.max_peers)
+                .idle_timeout(Some(args.idle_timeout))
+                .build();
+            let addr = manager.start(echo_acceptor(framer))?;
+            Ok((Arc::new(manager) as Arc<dyn Manager>, addr.to_string()))
+        }),
+        "unix" => {
+            let manager = UnixManager::new(&args.listen);
+            manager
+                .start(echo_acceptor(framer))
+                .map(|()| (Arc::new(manager) as Arc<dyn Manager>, args.listen.clone()))
+                .map_err(Into::into)
+        }
+        _ => inet().and_then(|listen| {
+            let manager = TcpManager::new(listen);
+            let addr = manager.start(echo_acceptor(framer))?;
+            Ok((Arc::new(manager) as Arc<dyn Manager>, addr.to_string()))
+        }),
     };
     let (manager, addr) = match started {
         Ok(started) => started,
         Err(err) => {
-            let cause = std::error::Error::source(&err)
-                .map(|c| c.to_string())
-                .unwrap_or_default();
+            let cause = err.source().map(|c| format!(": {c}")).unwrap_or_default();
             eprintln!(
-                "echo: cannot listen on {} {}: {err}: {cause}",
+                "echo: cannot listen on {} {}: {err}{cause}",
                 args.transport, args.listen
             );
             return ExitCode::FAILURE;

@@ -149,6 +149,8 @@ pub mod manager;
 mod tendril;
 
 pub use error::{BoxError, Error, Result};
+#[cfg(unix)]
+pub use manager::UnixManager;
 pub use manager::{
     find_tendril, get_manager, registry, Endpoint, Manager, Registry, Stats, TcpBuilder,
     TcpManager, Transport, UdpBuilder, UdpManager,

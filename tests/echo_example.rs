@@ -141,3 +141,32 @@ fn udp_transport_echoes_datagrams_and_reports_peers() {
     signal(&child, "-TERM");
     assert_eq!(wait_exit(&mut child), Some(0));
 }
+
+#[cfg(unix)]
+#[test]
+fn unix_transport_echoes_on_a_socket_path() {
+    let path =
+        std::env::temp_dir().join(format!("tendril-echo-example-{}.sock", std::process::id()));
+    let path_text = path.to_str().unwrap();
+    let mut child = Command::new(support::example("echo"))
+        .args(["--transport", "unix", "--listen", path_text])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn echo");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, format!("listening on unix {path_text}\n"));
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(b"unix line\r\n").unwrap();
+    let mut echoed = [0u8; 11];
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"unix line\r\n");
+    signal(&child, "-TERM");
+    assert_eq!(wait_exit(&mut child), Some(0));
+    assert!(!path.exists(), "the socket file is removed at exit");
+}

@@ -150,9 +150,20 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// A registry with the built-in transports (`"tcp"`, `"udp"`).
+    /// A registry with the built-in transports (`"tcp"`, `"udp"`, and on Unix
+    /// `"unix"`).
     pub fn new() -> Self {
         let registry = Registry::empty();
+        #[cfg(unix)]
+        registry.register(
+            "unix",
+            |endpoint: &Endpoint| -> Result<Arc<dyn Manager>, Error> {
+                match endpoint {
+                    Endpoint::Path(path) => Ok(Arc::new(super::UnixManager::new(path.clone()))),
+                    other => Err(Error::config(format!("unix needs a path, not {other}"))),
+                }
+            },
+        );
         registry.register(
             "udp",
             |endpoint: &Endpoint| -> Result<Arc<dyn Manager>, Error> {

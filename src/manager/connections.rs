@@ -1,0 +1,185 @@
+//! The connection engine of a manager, public so that transports written outside this
+//! crate run their connections exactly as the built-in ones do.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::stats::Counters;
+use super::{Core, Stats};
+use crate::app::Acceptor;
+use crate::error::Error;
+use crate::framer::FramerSwitch;
+use crate::tendril::{Addr, BoxIo, ConnectionConfig, Tendril};
+
+/// Runs and tracks the connections of one manager: what a plug-in transport needs.
+///
+/// A transport accepts or dials its I/O objects itself and hands each to
+/// [`serve`](Self::serve); everything else (the driver task, the acceptor call, the
+/// table of live connections, counters, stop, shutdown and graceful shutdown) is the
+/// same as for TCP. Cheap to clone. The crate's own `UnixManager` is written against
+/// this type and the other public items only.
+#[derive(Clone)]
+pub struct Connections {
+    core: Arc<Core>,
+}
+
+impl fmt::Debug for Connections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connections")
+            .field("transport", &self.core.transport)
+            .field("open", &self.core.connections().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resolves once the acceptor has accepted (`Ok`) or refused or failed (`Err`).
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Accepted(oneshot::Receiver<Result<(), Error>>);
+
+impl Future for Accepted {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|result| result.unwrap_or_else(|_| Err(Error::closed())))
+    }
+}
+
+impl Connections {
+    /// An engine for `transport` (its registered name), with per-connection `config` and
+    /// at most `max_connections` live at once.
+    pub fn new(transport: &str, config: ConnectionConfig, max_connections: usize) -> Self {
+        Connections {
+            core: Arc::new(Core::new(transport, config, max_connections)),
+        }
+    }
+
+    /// Runs a connection on `io` between `local` and `remote`: calls `acceptor` with its
+    /// [`Tendril`] (first waiting for nothing: call [`acceptor_ready`](Self::acceptor_ready)
+    /// before), then the application until the connection closes.
+    pub fn serve<A, In, Out>(
+        &self,
+        io: BoxIo,
+        local: Addr,
+        remote: Addr,
+        framers: FramerSwitch<In, Out>,
+        acceptor: &mut A,
+    ) -> (Tendril<In, Out>, Accepted)
+    where
+        A: Acceptor<In, Out>,
+        In: Send + 'static,
+        Out: Send + 'static,
+    {
+        let (tendril, accepted) = self.core.spawn(io, local, remote, framers, acceptor);
+        (tendril, Accepted(accepted))
+    }
+
+    /// Waits until `acceptor` is ready for another connection (its `poll_ready`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_application`] with the acceptor's error.
+    pub async fn acceptor_ready<A, In, Out>(acceptor: &mut A) -> Result<(), Error>
+    where
+        A: Acceptor<In, Out>,
+    {
+        Core::acceptor_ready(acceptor)
+            .await
+            .map_err(Error::application)
+    }
+
+    /// True when `max_connections` are live: refuse the next one (and
+    /// [`count_refused`](Self::count_refused)).
+    pub fn at_capacity(&self) -> bool {
+        self.core.at_capacity()
+    }
+
+    /// Counts a connection refused for capacity.
+    pub fn count_refused(&self) {
+        Counters::bump(&self.core.counters.refused);
+    }
+
+    /// Counts a failed accept that was retried.
+    pub fn count_accept_error(&self) {
+        Counters::bump(&self.core.counters.accept_errors);
+    }
+
+    /// Runs `task` (an accept loop) tracked with the connections, so graceful shutdown
+    /// waits for it to end.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.core.tracker.spawn(task);
+    }
+
+    /// Resolves once accepting should stop (after [`stop`](Self::stop), `shutdown` or
+    /// `graceful_shutdown`).
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.core.signals.accept.clone().cancelled_owned()
+    }
+
+    /// True once accepting should stop.
+    pub fn is_stopped(&self) -> bool {
+        self.core.signals.accept.is_cancelled()
+    }
+
+    /// Tells accept loops to stop; live connections go on.
+    pub fn stop(&self) {
+        self.core.signals.accept.cancel();
+    }
+
+    /// Stops accepting and closes every connection now.
+    pub fn shutdown(&self) {
+        self.core.shutdown();
+    }
+
+    /// Stops accepting, lets in-flight frames finish, closes; after `deadline`, closes
+    /// the rest at once. True if all finished in time.
+    pub fn graceful_shutdown(
+        &self,
+        deadline: Duration,
+    ) -> impl Future<Output = bool> + Send + 'static {
+        self.core.graceful_shutdown(deadline)
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.core.counters.snapshot()
+    }
+
+    /// The live connection between `local` and `remote`, type-erased.
+    pub fn find(&self, local: &Addr, remote: &Addr) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.core.find(local, remote)
+    }
+
+    /// The live connection between `local` and `remote`, if its frames are `In`/`Out`.
+    pub fn tendril_as<In: 'static, Out: 'static>(
+        &self,
+        local: &Addr,
+        remote: &Addr,
+    ) -> Option<Tendril<In, Out>> {
+        self.core
+            .find(local, remote)?
+            .downcast_ref::<Tendril<In, Out>>()
+            .cloned()
+    }
+
+    /// The (local, remote) addresses of every live connection.
+    pub fn connections(&self) -> Vec<(Addr, Addr)> {
+        self.core.connections()
+    }
+}

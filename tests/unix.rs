@@ -1,0 +1,114 @@
+//! Unix stream sockets through the plug-in transport.
+#![cfg(unix)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tendril_net::app::acceptor_fn;
+use tendril_net::framer::LineFramer;
+use tendril_net::{Addr, BoxError, Manager, Registry, Tendril, UnixManager};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+use tower::service_fn;
+
+async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("timed out")
+}
+
+/// A socket path unique to this test run.
+fn socket_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("tendril-{}-{name}.sock", std::process::id()))
+}
+
+fn echo(manager: &UnixManager) {
+    manager
+        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+            tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+            Ok(service_fn(
+                |line: Bytes| async move { Ok::<_, BoxError>(line) },
+            ))
+        }))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn echo_over_a_unix_socket_and_the_file_is_removed_on_shutdown() {
+    let path = socket_path("echo");
+    let manager = UnixManager::new(&path);
+    echo(&manager);
+    assert!(manager.running());
+    let mut stream = within(UnixStream::connect(&path)).await.unwrap();
+    stream.write_all(b"over unix\r\n").await.unwrap();
+    let mut reply = [0u8; 11];
+    within(stream.read_exact(&mut reply)).await.unwrap();
+    assert_eq!(&reply, b"over unix\r\n");
+    let connections = manager.connections();
+    assert_eq!(connections.len(), 1);
+    assert_eq!(connections[0].0, Addr::from(path.as_path()));
+    assert!(matches!(connections[0].1, Addr::Unnamed(_)));
+    let tendril = manager
+        .tendril(&connections[0].0, &connections[0].1)
+        .expect("tracked");
+    assert_eq!(tendril.transport(), "unix");
+    manager.shutdown();
+    assert!(!path.exists(), "the socket file is removed on shutdown");
+}
+
+#[tokio::test]
+async fn a_stale_socket_file_is_replaced_and_a_live_one_refused() {
+    let path = socket_path("stale");
+    // A socket file nobody listens on any more.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let manager = UnixManager::new(&path);
+    echo(&manager);
+    // A second server at the same path: it is in use.
+    let second = UnixManager::new(&path);
+    let err = second
+        .start(acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+            Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
+        }))
+        .unwrap_err();
+    assert!(err.is_io(), "{err:?}");
+    let mut stream = within(UnixStream::connect(&path)).await.unwrap();
+    stream.write_all(b"still the first\r\n").await.unwrap();
+    let mut reply = [0u8; 17];
+    within(stream.read_exact(&mut reply)).await.unwrap();
+    assert_eq!(&reply, b"still the first\r\n");
+    manager.shutdown();
+}
+
+#[tokio::test]
+async fn connect_through_the_registry_and_receive_replies() {
+    let path = socket_path("connect");
+    let registry = Registry::new();
+    let server: UnixManager = registry.get("unix", path.as_path()).unwrap();
+    echo(&server);
+    let client = UnixManager::new(socket_path("client-unused"));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let tendril = client
+        .connect(
+            &path,
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                let tx = tx.clone();
+                Ok(service_fn(move |line: Bytes| {
+                    tx.send(line).unwrap();
+                    async { Ok::<_, BoxError>(()) }
+                }))
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tendril.remote(), &Addr::from(path.as_path()));
+    tendril.send_frame("round trip").await.unwrap();
+    assert_eq!(within(rx.recv()).await.unwrap(), "round trip");
+    assert_eq!(server.stats().frames_in, 1);
+    assert_eq!(server.transport(), "unix");
+    client.shutdown();
+    server.shutdown();
+}
