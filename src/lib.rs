@@ -15,10 +15,12 @@
 //!   ([`CloseReason`]).
 //! - **Acceptor** ([`app::Acceptor`]): the make-service that builds one application
 //!   per connection; it may set framers, or refuse with [`app::RejectConnection`].
-//! - **Managers** ([`TcpManager`]) own an endpoint: listen, accept, connect out, track
-//!   live connections by (local, remote) address, stop, shut down gracefully. The
-//!   [`Registry`] returns the one manager per (transport, endpoint) and takes plug-in
-//!   transports by name.
+//! - **Managers** ([`TcpManager`], [`UdpManager`], `UnixManager`) own an endpoint:
+//!   listen, accept, connect out, track live connections by (local, remote) [`Addr`],
+//!   stop, shut down gracefully. Over UDP every peer is a connection, in a bounded table
+//!   with idle eviction. The [`Registry`] returns the one manager per (transport,
+//!   endpoint) and takes plug-in transports by name, built on the public
+//!   [`manager::Connections`] engine.
 //!
 //! # A line echo server
 //!
