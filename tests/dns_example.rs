@@ -197,3 +197,38 @@ fn the_client_example_over_both_transports() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no answer"));
 }
+
+/// A standard tool accepts the answers over both transports (skipped where `dig` is
+/// not installed; `.ci/run` installs it).
+#[test]
+fn dig_accepts_the_answers() {
+    if Command::new("dig").arg("-v").output().is_err() {
+        eprintln!("dig is not installed: skipped");
+        return;
+    }
+    let server = start();
+    let port = server.udp.port().to_string();
+    for transport in ["+notcp", "+tcp"] {
+        let output = Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &port,
+                transport,
+                "+time=3",
+                "+tries=1",
+                "example.test",
+                "A",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("status: NOERROR"), "{transport}: {text}");
+        assert!(text.contains("flags: qr aa rd;"), "{transport}: {text}");
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with("example.test.") && line.ends_with("192.0.2.7")),
+            "{transport}: {text}"
+        );
+    }
+}
