@@ -101,18 +101,25 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal right after start-up is not missed.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// The echo application on a connection, with framer `framer`.
@@ -142,6 +149,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let shutdown = shutdown_signal();
     let udp = args.transport == "udp";
     let framer = args
         .framer
@@ -205,7 +213,7 @@ async fn main() -> ExitCode {
         });
     }
 
-    shutdown_signal().await;
+    shutdown.await;
     let finished = manager.graceful_shutdown(Duration::from_secs(5)).await;
     if !finished {
         eprintln!("echo: some connections did not finish within 5 s and were closed");
