@@ -29,6 +29,9 @@ use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
 use crate::manager::stats::Counters;
 
+/// Bytes of late input a closing connection reads and discards at most.
+const LINGER_DISCARD_LIMIT: usize = 1 << 20;
+
 /// Commands applied per pass before other work gets a turn.
 const COMMAND_BATCH: usize = 64;
 
@@ -96,7 +99,7 @@ where
     S::Error: Into<BoxError>,
     In: 'static,
     Out: 'static,
-    T: FrameIo<In, Out>,
+    T: FrameIo<In, Out> + Send + 'static,
 {
     pub(crate) fn new(
         framed: T,
@@ -145,14 +148,35 @@ where
                 // Only a manager's "close now" interrupts the flush.
                 while let Poll::Ready(Some(command)) = commands.poll_recv(cx) {
                     if let Command::Shutdown { graceful: false } = command {
-                        return Poll::Ready(Ok(()));
+                        return Poll::Ready(Err(()));
                     }
                 }
-                Pin::new(&mut *framed).poll_close(cx)
+                Pin::new(&mut *framed).poll_close(cx).map_err(|_| ())
             });
             // A peer that does not read cannot hold a closing connection forever.
-            let _ = tokio::time::timeout(linger, close).await;
+            let flushed = matches!(tokio::time::timeout(linger, close).await, Ok(Ok(())));
             self.publish_counts();
+            if flushed && !self.read_closed {
+                // Lingering close, off the connection's books: input the peer sent
+                // after we stopped reading would make the kernel reset the connection
+                // on close, and a reset can destroy the replies just flushed before the
+                // peer reads them. Read and discard until the peer's end of stream,
+                // for at most `linger` and `LINGER_DISCARD_LIMIT` bytes.
+                let mut framed = self.framed;
+                tokio::spawn(async move {
+                    let mut discarded = 0;
+                    let drain = poll_fn(|cx| {
+                        while discarded < LINGER_DISCARD_LIMIT {
+                            match ready!(framed.poll_discard(cx)) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => discarded += n,
+                            }
+                        }
+                        Poll::Ready(())
+                    });
+                    let _ = tokio::time::timeout(linger, drain).await;
+                });
+            }
         }
         stop.reason
     }
@@ -207,8 +231,15 @@ where
                 }
             }
 
+            // Commands issued while the last call ran (a framer switch, a close) apply
+            // before the next frame is decoded.
+            let commands_waiting = self.deferred.is_some() || !self.commands.is_empty();
+            if commands_waiting && drained {
+                continue;
+            }
+
             // The next frame, when the application may take it.
-            if self.pending.is_empty() && self.may_read() {
+            if !commands_waiting && self.pending.is_empty() && self.may_read() {
                 match self.poll_read(cx) {
                     Poll::Ready(Err(stop)) => return Poll::Ready(stop),
                     Poll::Ready(Ok(did)) => progress |= did,

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -100,6 +100,9 @@ pub(crate) trait FrameIo<In, Out>:
 
     /// Bytes read and written since the last call.
     fn take_counts(&mut self) -> (u64, u64);
+
+    /// Reads and drops raw input (for a lingering close): the bytes read, 0 at the end.
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>>;
 }
 
 /// A byte stream framed by a [`FramerSwitch`].
@@ -121,5 +124,18 @@ impl<In, Out> FrameIo<In, Out> for StreamIo<In, Out> {
         io.read = 0;
         io.written = 0;
         counts
+    }
+
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        // What the framer had buffered goes first, then the socket.
+        let buffered = self.read_buffer().len();
+        if buffered > 0 {
+            self.read_buffer_mut().clear();
+            return Poll::Ready(Ok(buffered));
+        }
+        let mut scratch = [0u8; 8192];
+        let mut buf = ReadBuf::new(&mut scratch);
+        ready!(Pin::new(self.get_mut()).poll_read(cx, &mut buf))?;
+        Poll::Ready(Ok(buf.filled().len()))
     }
 }

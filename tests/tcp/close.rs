@@ -4,7 +4,7 @@ use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
 use tendril_net::{BoxError, CloseReason, Error, TcpManager, Tendril};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tower::service_fn;
 
@@ -159,5 +159,22 @@ async fn idle_connections_time_out() {
     let (_, reason) = reason_for(&mut rx).await;
     assert!(matches!(reason, CloseReason::Idle), "{reason}");
     read_to_end(&mut stream).await;
+    manager.shutdown();
+}
+
+/// Input that arrives after a local close is read and dropped (a lingering close), so
+/// the kernel does not reset the connection and the last replies reach the peer.
+#[tokio::test]
+async fn closing_with_unread_input_still_delivers_the_last_reply() {
+    let (manager, addr, _rx) = start(TcpManager::new(localhost()));
+    for _ in 0..5 {
+        let mut request = b"a\r\nquit\r\n".to_vec();
+        request.extend(std::iter::repeat_n(b'z', 200_000));
+        let mut stream = client(addr, &request).await;
+        let mut replies = Vec::new();
+        let outcome = within(stream.read_to_end(&mut replies)).await;
+        assert!(outcome.is_ok(), "the connection was reset: {outcome:?}");
+        assert_eq!(replies, b"a\r\nbye\r\n");
+    }
     manager.shutdown();
 }

@@ -108,3 +108,38 @@ async fn switch_with_the_data_arriving_byte_by_byte() {
     );
     manager.shutdown();
 }
+
+/// A framer switch made inside the application's future (not in `call` itself), with
+/// no reply, still applies to the very next frame.
+#[tokio::test]
+async fn switch_made_inside_the_future_applies_to_the_next_frame() {
+    let manager = TcpManager::new(localhost());
+    let addr = manager
+        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+            tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+            Ok(service_fn(move |frame: Bytes| {
+                let tendril = tendril.clone();
+                async move {
+                    tokio::task::yield_now().await;
+                    if frame == "CHUNK 3" {
+                        tendril.set_recv_framer(ChunkFramer::new(3))?;
+                        return Ok::<_, BoxError>(None);
+                    }
+                    if frame == "abc" {
+                        tendril.set_recv_framer(LineFramer::new())?;
+                    }
+                    Ok(Some(Bytes::from(format!(
+                        "got {}",
+                        String::from_utf8_lossy(&frame)
+                    ))))
+                }
+            }))
+        }))
+        .unwrap();
+    let mut stream = client(addr, b"CHUNK 3\r\nabcQUIT\r\n").await;
+    assert_eq!(
+        read_frames(&mut stream, "line", 2).await,
+        ["got abc", "got QUIT"]
+    );
+    manager.shutdown();
+}

@@ -155,4 +155,9 @@ impl<In, Out> FrameIo<In, Out> for PeerIo<In, Out> {
         self.written = 0;
         counts
     }
+
+    fn poll_discard(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        // Datagrams: nothing to drain for a clean close.
+        Poll::Ready(Ok(0))
+    }
 }
