@@ -231,9 +231,11 @@ where
                 }
             }
 
-            // Commands issued while the last call ran (a framer switch, a close) apply
-            // before the next frame is decoded.
-            let commands_waiting = self.deferred.is_some() || !self.commands.is_empty();
+            // Control commands issued while the last call ran (a framer switch, a
+            // close) apply before the next frame is decoded. Pushed frames do not hold
+            // reading back.
+            let commands_waiting =
+                self.deferred.is_some() || self.shared.control.load(Ordering::Acquire) > 0;
             if commands_waiting && drained {
                 continue;
             }
