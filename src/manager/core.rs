@@ -18,7 +18,7 @@ use super::stats::Counters;
 use crate::app::{is_rejection, Acceptor};
 use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
-use crate::tendril::driver::Driver;
+use crate::tendril::driver::{panic_error, Driver};
 use crate::tendril::io::{stream_io, FrameIo};
 use crate::tendril::{
     Addr, BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
@@ -173,7 +173,7 @@ impl Core {
             tracing::debug!("connection opened");
             let made = match make {
                 Ok(make) => make.await.map_err(Into::into),
-                Err(_) => Err(BoxError::from("the acceptor panicked")),
+                Err(panic) => Err(BoxError::from(panic_error(panic))),
             };
             let app = match made {
                 Ok(app) => {
@@ -207,7 +207,7 @@ impl Core {
                 .await
             {
                 Ok(reason) => reason,
-                Err(_) => CloseReason::error(Error::panic("connection driver panicked".into())),
+                Err(panic) => CloseReason::error(panic_error(panic)),
             };
             guard.finish(reason);
         };

@@ -446,7 +446,8 @@ where
     }
 }
 
-fn panic_error(panic: Box<dyn Any + Send>) -> Error {
+/// The error for a caught panic, with its message.
+pub(crate) fn panic_error(panic: Box<dyn Any + Send>) -> Error {
     let message = panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
