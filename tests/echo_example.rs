@@ -13,6 +13,16 @@ fn start(args: &[&str]) -> (Child, SocketAddr) {
 
 /// Starts echo with `args` and reads the address from `listening on TRANSPORT ADDR`.
 fn start_on(transport: &str, args: &[&str]) -> (Child, SocketAddr) {
+    let (child, listening) = start_listening(transport, args);
+    let addr = listening
+        .parse()
+        .unwrap_or_else(|_| panic!("not a socket address: {listening:?}"));
+    (child, addr)
+}
+
+/// Starts echo with `args`; returns what follows `listening on TRANSPORT ` on its first
+/// line.
+fn start_listening(transport: &str, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(support::example("echo"))
         .args(args)
         .stdout(Stdio::piped())
@@ -23,11 +33,11 @@ fn start_on(transport: &str, args: &[&str]) -> (Child, SocketAddr) {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let addr = first
+    let listening = first
         .strip_prefix(&format!("listening on {transport} "))
-        .and_then(|rest| rest.trim_end().parse().ok())
+        .map(|rest| rest.trim_end().to_owned())
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-    (child, addr)
+    (child, listening)
 }
 
 fn wait_exit(child: &mut Child) -> Option<i32> {
@@ -148,16 +158,9 @@ fn unix_transport_echoes_on_a_socket_path() {
     let path =
         std::env::temp_dir().join(format!("tendril-echo-example-{}.sock", std::process::id()));
     let path_text = path.to_str().unwrap();
-    let mut child = Command::new(support::example("echo"))
-        .args(["--transport", "unix", "--listen", path_text])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn echo");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert_eq!(first, format!("listening on unix {path_text}\n"));
+    let (mut child, listening) =
+        start_listening("unix", &["--transport", "unix", "--listen", path_text]);
+    assert_eq!(listening, path_text);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
