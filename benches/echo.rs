@@ -20,6 +20,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -34,12 +35,15 @@ fn start_tendril(runtime: &Runtime) -> SocketAddr {
     runtime.block_on(async {
         let manager = TcpManager::new("127.0.0.1:0".parse().unwrap());
         let addr = manager
-            .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
-                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
-                Ok(service_fn(
-                    |line: Bytes| async move { Ok::<_, BoxError>(line) },
-                ))
-            }))
+            .start(
+                acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+                    tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                    Ok(service_fn(
+                        |line: Bytes| async move { Ok::<_, BoxError>(line) },
+                    ))
+                }),
+                NoWrapper,
+            )
             .unwrap();
         // The manager lives as long as the process.
         std::mem::forget(manager);

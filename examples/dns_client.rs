@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{ByteOrder, LengthFramer, LengthPrefix};
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, TcpManager, Tendril, UdpManager};
 use tokio::sync::mpsc;
 use tower::service_fn;
@@ -67,7 +68,9 @@ async fn main() -> ExitCode {
     .parse()
     .unwrap();
     let connected = if tcp {
-        TcpManager::new(any).connect(server, acceptor).await
+        TcpManager::new(any)
+            .connect(server, acceptor, NoWrapper)
+            .await
     } else {
         UdpManager::new(any).connect(server, acceptor).await
     };

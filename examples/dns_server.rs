@@ -32,6 +32,7 @@ use message::{
 };
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{ByteOrder, LengthFramer, LengthPrefix};
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, TcpManager, Tendril, UdpManager};
 use tower::service_fn;
 
@@ -129,14 +130,15 @@ async fn main() -> ExitCode {
         };
         let tcp = TcpManager::new(udp_addr);
         let tcp_records = records.clone();
-        match tcp.start(acceptor_fn(
-            move |tendril: Tendril| -> Result<_, BoxError> {
+        match tcp.start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 let framer = LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian)
                     .max_frame_length(65_535);
                 tendril.set_framers(framer.clone(), framer)?;
                 Ok(application(tcp_records.clone()))
-            },
-        )) {
+            }),
+            NoWrapper,
+        ) {
             Ok(tcp_addr) => {
                 bound = Some((udp, udp_addr, tcp, tcp_addr));
                 break;

@@ -31,6 +31,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{named, NAMES};
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager};
 use tower::{service_fn, ServiceBuilder};
 
@@ -172,13 +173,13 @@ async fn main() -> ExitCode {
         "unix" => {
             let manager = UnixManager::new(&args.listen);
             manager
-                .start(echo_acceptor(framer))
+                .start(echo_acceptor(framer), NoWrapper)
                 .map(|()| (Arc::new(manager) as Arc<dyn Manager>, args.listen.clone()))
                 .map_err(Into::into)
         }
         _ => inet().and_then(|listen| {
             let manager = TcpManager::new(listen);
-            let addr = manager.start(echo_acceptor(framer))?;
+            let addr = manager.start(echo_acceptor(framer), NoWrapper)?;
             Ok((Arc::new(manager) as Arc<dyn Manager>, addr.to_string()))
         }),
     };

@@ -18,6 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, TcpManager, Tendril};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tower::service_fn;
@@ -48,7 +49,7 @@ async fn main() -> ExitCode {
             async { Ok::<_, BoxError>(()) }
         }))
     });
-    let tendril = match manager.connect(server, acceptor).await {
+    let tendril = match manager.connect(server, acceptor, NoWrapper).await {
         Ok(tendril) => tendril,
         Err(err) => {
             eprintln!("line_client: cannot connect to {server}: {err}");

@@ -49,6 +49,7 @@ enum Kind {
     Application,
     Panic,
     Config,
+    Wrap,
 }
 
 impl Error {
@@ -83,6 +84,11 @@ impl Error {
         Error::new(Kind::Panic, Some(message.into()))
     }
 
+    /// A wrapper failed, or a live wrap was refused.
+    pub(crate) fn wrap(cause: impl Into<BoxError>) -> Self {
+        Error::new(Kind::Wrap, Some(cause.into()))
+    }
+
     /// A configuration or usage error (an unknown transport, a manager of another type).
     pub(crate) fn config(cause: impl Into<BoxError>) -> Self {
         Error::new(Kind::Config, Some(cause.into()))
@@ -93,6 +99,21 @@ impl Error {
     /// error type: see [`Error::framer_error`].
     pub fn is_framing(&self) -> bool {
         self.inner.kind == Kind::Framing
+    }
+
+    /// True if a wrapper failed (a TLS handshake error or timeout, socket options that
+    /// could not be set) or a live wrap found plaintext the peer sent too early
+    /// ([`PlaintextAfterUpgrade`](crate::wrap::PlaintextAfterUpgrade)). The cause is the
+    /// wrapper's error.
+    pub fn is_wrap(&self) -> bool {
+        self.inner.kind == Kind::Wrap
+    }
+
+    /// The cause downcast to `E` (for example
+    /// [`HandshakeTimeout`](crate::wrap::HandshakeTimeout) or
+    /// [`PlaintextAfterUpgrade`](crate::wrap::PlaintextAfterUpgrade)), if it is one.
+    pub fn cause<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.inner.cause.as_ref()?.downcast_ref::<E>()
     }
 
     /// True if the error came from the underlying I/O object.
@@ -151,6 +172,7 @@ impl Error {
             Kind::Application => "application error",
             Kind::Panic => "application panicked",
             Kind::Config => "configuration error",
+            Kind::Wrap => "wrapper failed",
         }
     }
 }

@@ -26,6 +26,7 @@
 //!
 //! ```no_run
 //! use bytes::Bytes;
+//! use tendril_net::wrap::NoWrapper;
 //! use tendril_net::app::acceptor_fn;
 //! use tendril_net::framer::LineFramer;
 //! use tendril_net::{BoxError, TcpManager, Tendril};
@@ -39,7 +40,7 @@
 //!         tendril.set_framers(LineFramer::new(), LineFramer::new())?;
 //!         // The application: one frame in, the same frame out.
 //!         Ok(service_fn(|line: Bytes| async move { Ok::<_, BoxError>(line) }))
-//!     }))?;
+//!     }), NoWrapper)?;
 //!     println!("listening on tcp {addr}");
 //!     tokio::signal::ctrl_c().await?;
 //!     // Stop accepting, answer what is in flight, then close.
@@ -149,6 +150,7 @@ mod error;
 pub mod framer;
 pub mod manager;
 mod tendril;
+pub mod wrap;
 
 pub use error::{BoxError, Error, Result};
 #[cfg(unix)]
@@ -157,6 +159,5 @@ pub use manager::{
     find_tendril, get_manager, registry, Endpoint, Manager, Registry, Stats, TcpBuilder,
     TcpManager, Transport, UdpBuilder, UdpManager,
 };
-pub use tendril::{
-    Addr, BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Tendril, TrySendError,
-};
+pub use tendril::{Addr, CloseReason, ConnectionConfig, ConnectionInfo, Tendril, TrySendError};
+pub use wrap::BoxIo;

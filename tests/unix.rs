@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{Addr, BoxError, Manager, Registry, Tendril, UnixManager};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -26,12 +27,15 @@ fn socket_path(name: &str) -> PathBuf {
 
 fn echo(manager: &UnixManager) {
     manager
-        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
-            tendril.set_framers(LineFramer::new(), LineFramer::new())?;
-            Ok(service_fn(
-                |line: Bytes| async move { Ok::<_, BoxError>(line) },
-            ))
-        }))
+        .start(
+            acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                Ok(service_fn(
+                    |line: Bytes| async move { Ok::<_, BoxError>(line) },
+                ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
 }
 
@@ -69,9 +73,12 @@ async fn a_stale_socket_file_is_replaced_and_a_live_one_refused() {
     // A second server at the same path: it is in use.
     let second = UnixManager::new(&path);
     let err = second
-        .start(acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
-            Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
-        }))
+        .start(
+            acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+                Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
+            }),
+            NoWrapper,
+        )
         .unwrap_err();
     assert!(err.is_io(), "{err:?}");
     let mut stream = within(UnixStream::connect(&path)).await.unwrap();
@@ -101,6 +108,7 @@ async fn connect_through_the_registry_and_receive_replies() {
                     async { Ok::<_, BoxError>(()) }
                 }))
             }),
+            NoWrapper,
         )
         .await
         .unwrap();

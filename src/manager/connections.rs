@@ -12,16 +12,19 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::stats::Counters;
-use super::{Core, Stats};
+use super::{Core, Listener, Stats};
 use crate::app::Acceptor;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
-use crate::tendril::{Addr, BoxIo, ConnectionConfig, Tendril};
+use crate::tendril::{Addr, ConnectionConfig, Tendril};
+use crate::wrap::BoxIo;
+use crate::wrap::Wrapper;
 
 /// Runs and tracks the connections of one manager: what a plug-in transport needs.
 ///
-/// A transport accepts or dials its I/O objects itself and hands each to
-/// [`serve`](Self::serve); everything else (the driver task, the acceptor call, the
+/// A stream transport hands its listener to [`listen`](Self::listen) and its dialled
+/// streams to [`connect`](Self::connect) (or runs a ready stream with
+/// [`serve`](Self::serve)); everything else (the driver task, the acceptor call, the
 /// table of live connections, counters, stop, shutdown and graceful shutdown) is the
 /// same as for TCP. Cheap to clone. The crate's own `UnixManager` is written against
 /// this type and the other public items only.
@@ -81,6 +84,54 @@ impl Connections {
     {
         let (tendril, accepted) = self.core.spawn(io, local, remote, framers, acceptor);
         (tendril, Accepted(accepted))
+    }
+
+    /// Accepts from `listener` on a tracked task until [`stop`](Self::stop): each
+    /// stream goes through `wrapper`, then `acceptor` gets its [`Tendril`], exactly as
+    /// for TCP (the acceptor's and the wrapper's readiness gate accepting, wrapping runs
+    /// on its own task and counts against `max_connections`, connections over
+    /// `max_connections` are refused, accept errors back off).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn listen<L, W, A, In, Out, F>(&self, listener: L, acceptor: A, wrapper: W, framers: F)
+    where
+        L: Listener,
+        W: Wrapper<L::Io>,
+        A: Acceptor<In, Out> + Send + 'static,
+        In: Send + 'static,
+        Out: Send + 'static,
+        F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
+    {
+        self.core.listen(listener, wrapper, acceptor, framers);
+    }
+
+    /// Runs a connection on a stream this transport dialled: wraps it with `wrapper`,
+    /// then calls `acceptor` with its [`Tendril`]. Resolves once the acceptor accepted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_wrap`] if the wrapper failed, [`Error::is_application`] if the
+    /// acceptor refused or failed, [`Error::is_closed`] after shutdown.
+    pub async fn connect<I, W, A, In, Out>(
+        &self,
+        io: I,
+        local: Addr,
+        remote: Addr,
+        framers: FramerSwitch<In, Out>,
+        acceptor: A,
+        wrapper: W,
+    ) -> Result<Tendril<In, Out>, Error>
+    where
+        W: Wrapper<I>,
+        A: Acceptor<In, Out>,
+        In: Send + 'static,
+        Out: Send + 'static,
+    {
+        self.core
+            .connect(io, local, remote, framers, acceptor, wrapper)
+            .await
     }
 
     /// Waits until `acceptor` is ready for another connection (its `poll_ready`).

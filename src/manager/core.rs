@@ -21,8 +21,9 @@ use crate::framer::FramerSwitch;
 use crate::tendril::driver::{panic_error, Driver};
 use crate::tendril::io::{stream_io, FrameIo};
 use crate::tendril::{
-    Addr, BoxIo, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
+    Addr, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
 };
+use crate::wrap::{BoxIo, Io, TlsInfo};
 
 /// Connection ids, unique in the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -92,8 +93,10 @@ impl Core {
         self.table().is_empty()
     }
 
+    /// True when `max_connections` are open or being wrapped.
     pub(crate) fn at_capacity(&self) -> bool {
-        self.table().len() >= self.max_connections
+        let wrapping = self.counters.wrapping.load(Ordering::Relaxed) as usize;
+        self.table().len() + wrapping >= self.max_connections
     }
 
     /// Registers a connection on `io` and spawns its task: the acceptor's `make` is
@@ -113,7 +116,8 @@ impl Core {
         In: Send + 'static,
         Out: Send + 'static,
     {
-        self.spawn_io(stream_io(io, framers), local, remote, acceptor)
+        let tls = io.tls_info();
+        self.spawn_io(stream_io(io, framers), local, remote, tls, acceptor)
     }
 
     /// [`spawn`](Self::spawn) on any frame transport (datagram peers bring their own).
@@ -122,6 +126,7 @@ impl Core {
         framed: T,
         local: Addr,
         remote: Addr,
+        tls: Option<TlsInfo>,
         acceptor: &mut A,
     ) -> (Tendril<In, Out>, oneshot::Receiver<Result<(), Error>>)
     where
@@ -133,8 +138,12 @@ impl Core {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let key = (local.clone(), remote.clone());
         let info = ConnectionInfo::new(id, self.transport.clone(), local.clone(), remote.clone());
-        let (shared, commands) =
-            Shared::new(info, self.config.outbound_queue, self.config.control_queue);
+        let (shared, commands) = Shared::new(
+            info,
+            self.config.outbound_queue,
+            self.config.control_queue,
+            tls,
+        );
         let tendril = Tendril::from_shared(shared.clone());
         {
             let mut table = self.table();
@@ -289,7 +298,12 @@ impl<In, Out> Drop for Guard<In, Out> {
         // A task dropped without a reason was cancelled with its runtime.
         let reason = self.reason.take().unwrap_or(CloseReason::Local);
         match reason {
-            CloseReason::Error(_) => Counters::bump(&self.core.counters.failed),
+            CloseReason::Error(ref err) => {
+                Counters::bump(&self.core.counters.failed);
+                if err.is_wrap() {
+                    Counters::bump(&self.core.counters.wrap_failed);
+                }
+            }
             CloseReason::Idle => Counters::bump(&self.core.counters.evicted),
             _ => {}
         }

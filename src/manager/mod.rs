@@ -6,6 +6,7 @@
 mod common;
 mod connections;
 pub(crate) mod core;
+mod listen;
 mod registry;
 pub(crate) mod stats;
 mod tcp;
@@ -15,6 +16,7 @@ mod unix;
 
 pub(crate) use self::core::Core;
 pub use connections::{Accepted, Connections};
+pub use listen::Listener;
 pub use registry::{find_tendril, get_manager, registry, Endpoint, Manager, Registry, Transport};
 pub use stats::Stats;
 pub use tcp::{TcpBuilder, TcpManager};

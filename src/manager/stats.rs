@@ -12,6 +12,8 @@ pub(crate) struct Counters {
     pub(crate) refused: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
+    pub(crate) wrapping: AtomicU64,
+    pub(crate) wrap_failed: AtomicU64,
     pub(crate) evicted: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_table_full: AtomicU64,
@@ -33,6 +35,8 @@ impl Counters {
             refused: get(&self.refused),
             failed: get(&self.failed),
             accept_errors: get(&self.accept_errors),
+            wrapping: get(&self.wrapping),
+            wrap_failed: get(&self.wrap_failed),
             evicted: get(&self.evicted),
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_table_full: get(&self.dropped_table_full),
@@ -68,6 +72,12 @@ pub struct Stats {
     /// Accept calls that failed (for example with EMFILE) and were retried; for UDP,
     /// receive errors that were survived.
     pub accept_errors: u64,
+    /// Accepted connections being wrapped now (TLS handshakes in progress); they count
+    /// against `max_connections`.
+    pub wrapping: u64,
+    /// Wrapper failures (handshake errors and timeouts, plaintext injected before a
+    /// live wrap): at accept and connect time, and on live connections.
+    pub wrap_failed: u64,
     /// Connections closed by the idle timeout (UDP peers evicted).
     pub evicted: u64,
     /// Datagrams dropped because their peer's inbound queue was full.
@@ -94,7 +104,7 @@ impl fmt::Display for Stats {
         write!(
             f,
             "open={} total={} rejected={} refused={} failed={} accept_errors={} evicted={} \
-             dropped={} frames_in={} frames_out={} bytes_in={} bytes_out={}",
+             dropped={} frames_in={} frames_out={} bytes_in={} bytes_out={} wrap_failed={}",
             self.open,
             self.total,
             self.rejected,
@@ -106,7 +116,8 @@ impl fmt::Display for Stats {
             self.frames_in,
             self.frames_out,
             self.bytes_in,
-            self.bytes_out
+            self.bytes_out,
+            self.wrap_failed
         )
     }
 }

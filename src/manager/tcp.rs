@@ -5,18 +5,19 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use super::common::manager_common;
-use super::stats::Counters;
-use super::{Core, Endpoint};
+use super::{Core, Endpoint, Listener};
 use crate::app::Acceptor;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
-use crate::tendril::{ConnectionConfig, Tendril};
+use crate::tendril::{Addr, ConnectionConfig, Tendril};
+use crate::wrap::Wrapper;
 
 /// Listener and socket options, and the manager's bounds (see [`TcpManager::builder`]).
 #[derive(Debug, Clone)]
@@ -130,6 +131,7 @@ struct Inner {
 /// A `TcpManager` is a cheap handle: clones share the same manager.
 ///
 /// ```no_run
+/// use tendril_net::wrap::NoWrapper;
 /// use tendril_net::app::acceptor_fn;
 /// use tendril_net::framer::LineFramer;
 /// use tendril_net::{BoxError, Tendril, TcpManager};
@@ -140,7 +142,7 @@ struct Inner {
 /// let addr = manager.start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
 ///     tendril.set_framers(LineFramer::new(), LineFramer::new())?;
 ///     Ok(service_fn(|line: bytes::Bytes| async move { Ok::<_, BoxError>(line) }))
-/// }))?;
+/// }), NoWrapper)?;
 /// println!("listening on tcp {addr}");
 /// # Ok(()) }
 /// # let _ = run();
@@ -189,12 +191,16 @@ impl TcpManager {
         &self.inner.core
     }
 
-    /// Binds the endpoint and accepts connections, calling `acceptor` for each with
-    /// its [`Tendril`] (frames are [`Bytes`]; framers start as identity). Returns the
-    /// bound address.
+    /// Binds the endpoint and accepts connections: each accepted socket goes through
+    /// `wrapper` (socket options, TLS; [`NoWrapper`](crate::wrap::NoWrapper) for
+    /// none), then `acceptor` is called with its [`Tendril`] (frames are [`Bytes`];
+    /// framers start as identity). Returns the bound address.
     ///
-    /// The acceptor's `poll_ready` gates accepting: an acceptor behind a concurrency
-    /// limit holds further connections in the listen backlog.
+    /// The acceptor's and the wrapper's `poll_ready` gate accepting: an acceptor behind
+    /// a concurrency limit, or a TLS wrapper with all its handshake slots taken, holds
+    /// further connections in the listen backlog. Wrapping runs on a task per
+    /// connection; a connection that fails it is closed and counted
+    /// ([`Stats::wrap_failed`](crate::Stats)).
     ///
     /// # Errors
     ///
@@ -203,11 +209,12 @@ impl TcpManager {
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn start<A>(&self, acceptor: A) -> Result<SocketAddr, Error>
+    pub fn start<A, W>(&self, acceptor: A, wrapper: W) -> Result<SocketAddr, Error>
     where
         A: Acceptor<Bytes, Bytes> + Send + 'static,
+        W: Wrapper<TcpStream>,
     {
-        self.start_with_framers(acceptor, FramerSwitch::default)
+        self.start_with_framers(acceptor, wrapper, FramerSwitch::default)
     }
 
     /// [`start`](Self::start) for any frame types: `framers` makes each connection's
@@ -220,13 +227,15 @@ impl TcpManager {
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn start_with_framers<A, In, Out, F>(
+    pub fn start_with_framers<A, W, In, Out, F>(
         &self,
         acceptor: A,
+        wrapper: W,
         framers: F,
     ) -> Result<SocketAddr, Error>
     where
         A: Acceptor<In, Out> + Send + 'static,
+        W: Wrapper<TcpStream>,
         In: Send + 'static,
         Out: Send + 'static,
         F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
@@ -239,16 +248,10 @@ impl TcpManager {
         let local = listener.local_addr()?;
         state.local_addr = Some(local);
         state.running = true;
-        let core = self.core().clone();
         let nodelay = self.inner.options.nodelay;
         tracing::debug!(%local, "tcp manager listening");
-        core.tracker.spawn(accept_loop(
-            core.clone(),
-            listener,
-            acceptor,
-            framers,
-            nodelay,
-        ));
+        self.core()
+            .listen(TcpAccept { listener, nodelay }, wrapper, acceptor, framers);
         Ok(local)
     }
 
@@ -268,19 +271,27 @@ impl TcpManager {
         socket.listen(options.backlog)
     }
 
-    /// Connects to `target` from this manager's endpoint and runs `acceptor`'s
+    /// Connects to `target` from this manager's endpoint, wraps the socket with
+    /// `wrapper` (a [`TlsClient`](crate::wrap::TlsClient), ...), and runs `acceptor`'s
     /// application on the connection (frames are [`Bytes`]; framers start as
     /// identity). Returns the connection once the acceptor has accepted it.
     ///
     /// # Errors
     ///
-    /// I/O errors from connecting; [`Error::is_application`] if the acceptor refused
-    /// or failed; [`Error::is_closed`] after shutdown.
-    pub async fn connect<A>(&self, target: SocketAddr, acceptor: A) -> Result<Tendril, Error>
+    /// I/O errors from connecting; [`Error::is_wrap`] if the wrapper failed;
+    /// [`Error::is_application`] if the acceptor refused or failed;
+    /// [`Error::is_closed`] after shutdown.
+    pub async fn connect<A, W>(
+        &self,
+        target: SocketAddr,
+        acceptor: A,
+        wrapper: W,
+    ) -> Result<Tendril, Error>
     where
         A: Acceptor<Bytes, Bytes>,
+        W: Wrapper<TcpStream>,
     {
-        self.connect_with_framers(target, acceptor, FramerSwitch::default())
+        self.connect_with_framers(target, acceptor, wrapper, FramerSwitch::default())
             .await
     }
 
@@ -289,35 +300,34 @@ impl TcpManager {
     /// # Errors
     ///
     /// As [`connect`](Self::connect).
-    pub async fn connect_with_framers<A, In, Out>(
+    pub async fn connect_with_framers<A, W, In, Out>(
         &self,
         target: SocketAddr,
-        mut acceptor: A,
+        acceptor: A,
+        wrapper: W,
         framers: FramerSwitch<In, Out>,
     ) -> Result<Tendril<In, Out>, Error>
     where
         A: Acceptor<In, Out>,
+        W: Wrapper<TcpStream>,
         In: Send + 'static,
         Out: Send + 'static,
     {
-        let core = self.core().clone();
+        let core = self.core();
         if core.signals.abort.is_cancelled() || core.signals.graceful.is_cancelled() {
             return Err(Error::closed());
         }
         let stream = self.dial(target).await?;
-        Core::acceptor_ready(&mut acceptor)
-            .await
-            .map_err(Error::application)?;
         let local = stream.local_addr()?;
-        let (tendril, accepted) = core.spawn(
-            Box::pin(stream),
+        core.connect(
+            stream,
             local.into(),
             target.into(),
             framers,
-            &mut acceptor,
-        );
-        accepted.await.map_err(|_| Error::closed())??;
-        Ok(tendril)
+            acceptor,
+            wrapper,
+        )
+        .await
     }
 
     async fn dial(&self, target: SocketAddr) -> io::Result<TcpStream> {
@@ -378,80 +388,19 @@ impl TcpManager {
 
 manager_common!(TcpManager, "tcp");
 
-/// Errors of `accept` that concern one failed incoming connection only.
-fn is_transient(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
+/// The listener as the shared accept loop sees it.
+struct TcpAccept {
+    listener: TcpListener,
+    nodelay: bool,
 }
 
-async fn accept_loop<A, In, Out, F>(
-    core: Arc<Core>,
-    listener: TcpListener,
-    mut acceptor: A,
-    framers: F,
-    nodelay: bool,
-) where
-    A: Acceptor<In, Out>,
-    In: Send + 'static,
-    Out: Send + 'static,
-    F: Fn() -> FramerSwitch<In, Out>,
-{
-    const FIRST_BACKOFF: Duration = Duration::from_millis(5);
-    const MAX_BACKOFF: Duration = Duration::from_secs(1);
-    let stop = core.signals.accept.clone();
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        let ready = tokio::select! {
-            biased;
-            _ = stop.cancelled() => break,
-            ready = Core::acceptor_ready(&mut acceptor) => ready,
-        };
-        if let Err(err) = ready {
-            tracing::error!(error = %err, "acceptor failed: the listener stops");
-            break;
-        }
-        let accepted = tokio::select! {
-            biased;
-            _ = stop.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, remote)) => {
-                backoff = FIRST_BACKOFF;
-                if core.at_capacity() {
-                    Counters::bump(&core.counters.refused);
-                    tracing::debug!(%remote, "connection refused: max_connections reached");
-                    continue;
-                }
-                let _ = stream.set_nodelay(nodelay);
-                let Ok(local) = stream.local_addr() else {
-                    continue;
-                };
-                tracing::debug!(%remote, "connection accepted");
-                let _ = core.spawn(
-                    Box::pin(stream),
-                    local.into(),
-                    remote.into(),
-                    framers(),
-                    &mut acceptor,
-                );
-            }
-            Err(err) if is_transient(&err) => {}
-            Err(err) => {
-                // Out of descriptors or memory: wait for some to be freed, then retry.
-                Counters::bump(&core.counters.accept_errors);
-                tracing::warn!(error = %err, ?backoff, "accept failed; retrying");
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
+impl Listener for TcpAccept {
+    type Io = TcpStream;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, Addr, Addr)>> {
+        let (stream, remote) = ready!(self.listener.poll_accept(cx))?;
+        let _ = stream.set_nodelay(self.nodelay);
+        let local = stream.local_addr()?;
+        Poll::Ready(Ok((stream, local.into(), remote.into())))
     }
-    tracing::debug!("tcp manager stopped accepting");
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,7 +21,8 @@ use tokio::net::{UnixListener, UnixStream};
 
 use crate::app::Acceptor;
 use crate::framer::FramerSwitch;
-use crate::manager::{Connections, Endpoint, Manager, Stats};
+use crate::manager::{Connections, Endpoint, Listener, Manager, Stats};
+use crate::wrap::Wrapper;
 use crate::{Addr, ConnectionConfig, Error, Tendril};
 
 /// Numbers for unnamed socket ends, unique in the process.
@@ -49,6 +51,7 @@ struct Inner {
 ///
 /// ```no_run
 /// use bytes::Bytes;
+/// use tendril_net::wrap::NoWrapper;
 /// use tendril_net::app::acceptor_fn;
 /// use tendril_net::{BoxError, Tendril, UnixManager};
 /// use tower::service_fn;
@@ -57,7 +60,7 @@ struct Inner {
 /// let manager = UnixManager::new("/tmp/echo.sock");
 /// manager.start(acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
 ///     Ok(service_fn(|frame: Bytes| async move { Ok::<_, BoxError>(frame) }))
-/// }))?;
+/// }), NoWrapper)?;
 /// # Ok(()) }
 /// # let _ = run();
 /// ```
@@ -104,8 +107,10 @@ impl UnixManager {
         &self.inner.path
     }
 
-    /// Binds the path (replacing a stale socket file) and accepts connections, calling
-    /// `acceptor` for each (frames are [`Bytes`]; framers start as identity).
+    /// Binds the path (replacing a stale socket file) and accepts connections: each
+    /// stream goes through `wrapper` ([`NoWrapper`](crate::wrap::NoWrapper) for none),
+    /// then `acceptor` is called with its [`Tendril`] (frames are [`Bytes`]; framers
+    /// start as identity).
     ///
     /// # Errors
     ///
@@ -115,11 +120,12 @@ impl UnixManager {
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn start<A>(&self, acceptor: A) -> Result<(), Error>
+    pub fn start<A, W>(&self, acceptor: A, wrapper: W) -> Result<(), Error>
     where
         A: Acceptor<Bytes, Bytes> + Send + 'static,
+        W: Wrapper<UnixStream>,
     {
-        self.start_with_framers(acceptor, FramerSwitch::default)
+        self.start_with_framers(acceptor, wrapper, FramerSwitch::default)
     }
 
     /// [`start`](Self::start) for any frame types.
@@ -131,13 +137,15 @@ impl UnixManager {
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn start_with_framers<A, In, Out, F>(
+    pub fn start_with_framers<A, W, In, Out, F>(
         &self,
-        mut acceptor: A,
+        acceptor: A,
+        wrapper: W,
         framers: F,
     ) -> Result<(), Error>
     where
         A: Acceptor<In, Out> + Send + 'static,
+        W: Wrapper<UnixStream>,
         In: Send + 'static,
         Out: Send + 'static,
         F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
@@ -158,73 +166,43 @@ impl UnixManager {
             }
         };
         inner.bound.store(true, Ordering::Release);
-        let connections = inner.connections.clone();
         let local = Addr::from(inner.path.as_path());
-        let stopped = connections.stopped();
-        connections.clone().spawn(async move {
-            tokio::pin!(stopped);
-            loop {
-                let ready = tokio::select! {
-                    _ = &mut stopped => break,
-                    ready = Connections::acceptor_ready(&mut acceptor) => ready,
-                };
-                if ready.is_err() {
-                    break;
-                }
-                let accepted = tokio::select! {
-                    _ = &mut stopped => break,
-                    accepted = listener.accept() => accepted,
-                };
-                match accepted {
-                    Ok((stream, _)) if connections.at_capacity() => {
-                        drop(stream);
-                        connections.count_refused();
-                    }
-                    Ok((stream, _)) => {
-                        let _ = connections.serve(
-                            Box::pin(stream),
-                            local.clone(),
-                            unnamed(),
-                            framers(),
-                            &mut acceptor,
-                        );
-                    }
-                    Err(_) => {
-                        connections.count_accept_error();
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        });
+        inner
+            .connections
+            .listen(UnixAccept { listener, local }, acceptor, wrapper, framers);
         Ok(())
     }
 
-    /// Connects to the Unix socket at `target` and runs `acceptor`'s application on the
-    /// connection.
+    /// Connects to the Unix socket at `target`, wraps the stream with `wrapper`, and
+    /// runs `acceptor`'s application on the connection.
     ///
     /// # Errors
     ///
-    /// I/O errors from connecting; [`Error::is_application`] if the acceptor refused.
-    pub async fn connect<A>(
+    /// I/O errors from connecting; [`Error::is_wrap`] if the wrapper failed;
+    /// [`Error::is_application`] if the acceptor refused.
+    pub async fn connect<A, W>(
         &self,
         target: impl AsRef<Path>,
-        mut acceptor: A,
+        acceptor: A,
+        wrapper: W,
     ) -> Result<Tendril, Error>
     where
         A: Acceptor<Bytes, Bytes>,
+        W: Wrapper<UnixStream>,
     {
         let target = target.as_ref();
         let stream = UnixStream::connect(target).await?;
-        Connections::acceptor_ready(&mut acceptor).await?;
-        let (tendril, accepted) = self.inner.connections.serve(
-            Box::pin(stream),
-            unnamed(),
-            Addr::from(target),
-            FramerSwitch::default(),
-            &mut acceptor,
-        );
-        accepted.await?;
-        Ok(tendril)
+        self.inner
+            .connections
+            .connect(
+                stream,
+                unnamed(),
+                Addr::from(target),
+                FramerSwitch::default(),
+                acceptor,
+                wrapper,
+            )
+            .await
     }
 
     /// True while accepting.
@@ -277,6 +255,21 @@ impl UnixManager {
 }
 
 /// Binds `path`, first removing a stale socket file: one nothing listens on.
+/// The listener as the shared accept loop sees it.
+struct UnixAccept {
+    listener: UnixListener,
+    local: Addr,
+}
+
+impl Listener for UnixAccept {
+    type Io = UnixStream;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, Addr, Addr)>> {
+        let (stream, _) = ready!(self.listener.poll_accept(cx))?;
+        Poll::Ready(Ok((stream, self.local.clone(), unnamed())))
+    }
+}
+
 fn bind(path: &Path) -> io::Result<UnixListener> {
     if std::fs::symlink_metadata(path).is_ok() {
         match std::os::unix::net::UnixStream::connect(path) {

@@ -16,18 +16,20 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use futures_util::future::CatchUnwind;
+use futures_util::future::{BoxFuture, CatchUnwind};
 use futures_util::FutureExt;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, Sleep};
 use tower::Service;
 
+use super::command::LiveWrap;
 use super::in_flight::InFlight;
 use super::io::FrameIo;
 use super::{CloseReason, Command, ConnectionConfig, Shared};
 use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
 use crate::manager::stats::Counters;
+use crate::wrap::{BoxIo, Io};
 
 /// Bytes of late input a closing connection reads and discards at most.
 const LINGER_DISCARD_LIMIT: usize = 1 << 20;
@@ -36,6 +38,14 @@ const LINGER_DISCARD_LIMIT: usize = 1 << 20;
 const COMMAND_BATCH: usize = 64;
 
 type Call<F> = CatchUnwind<AssertUnwindSafe<F>>;
+
+/// The steps of a live wrap.
+enum WrapState {
+    /// Flushing what was queued before the wrap.
+    Flushing(LiveWrap),
+    /// The wrapper has the stream.
+    Running(BoxFuture<'static, Result<BoxIo, Error>>),
+}
 
 /// Why the frame loop stopped, and whether what is queued should still be flushed.
 struct Stop {
@@ -75,8 +85,10 @@ where
     app: S,
     shared: Arc<Shared<In, Out>>,
     commands: UnboundedReceiver<Command<In, Out>>,
-    /// A command taken while registering for wake-ups, applied next.
-    deferred: Option<Command<In, Out>>,
+    /// Commands taken while registering for wake-ups or while wrapping, applied next.
+    deferred: VecDeque<Command<In, Out>>,
+    /// A live wrap in progress: nothing else happens until it is done.
+    wrap: Option<WrapState>,
     in_flight: InFlight<Call<S::Future>>,
     /// Reply frames waiting for room in the write buffer.
     pending: VecDeque<Out>,
@@ -117,7 +129,8 @@ where
             app,
             shared,
             commands,
-            deferred: None,
+            deferred: VecDeque::new(),
+            wrap: None,
             in_flight: InFlight::new(config.max_in_flight),
             pending: VecDeque::new(),
             config,
@@ -212,6 +225,15 @@ where
         loop {
             let mut progress = false;
 
+            // A live wrap holds everything else back until it is done.
+            if self.wrap.is_some() {
+                match self.poll_wrap(cx) {
+                    Poll::Ready(Err(stop)) => return Poll::Ready(stop),
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+
             // Commands first, so that those issued during a call precede its reply.
             let drained = match self.poll_commands(cx) {
                 Poll::Ready(Err(stop)) => return Poll::Ready(stop),
@@ -221,6 +243,9 @@ where
                 }
                 Poll::Pending => false,
             };
+            if self.wrap.is_some() {
+                continue;
+            }
 
             // Replies of completed calls, in request order.
             if drained {
@@ -235,7 +260,7 @@ where
             // close) apply before the next frame is decoded. Pushed frames do not hold
             // reading back.
             let commands_waiting =
-                self.deferred.is_some() || self.shared.control.load(Ordering::Acquire) > 0;
+                !self.deferred.is_empty() || self.shared.control.load(Ordering::Acquire) > 0;
             if commands_waiting && drained {
                 continue;
             }
@@ -262,7 +287,7 @@ where
 
             // Register for commands before sleeping; one may have just arrived.
             if let Poll::Ready(Some(command)) = self.commands.poll_recv(cx) {
-                self.deferred = Some(command);
+                self.deferred.push_back(command);
                 continue;
             }
 
@@ -296,7 +321,7 @@ where
             }
             // `try_recv` costs less than `poll_recv` per frame; the waker is
             // registered once, before the driver sleeps (see `poll_frames`).
-            let command = match self.deferred.take() {
+            let command = match self.deferred.pop_front() {
                 Some(command) => command,
                 None => match self.commands.try_recv() {
                     Ok(command) => command,
@@ -323,6 +348,11 @@ where
                     self.control_done();
                     return Poll::Ready(Err(Stop::flushing(CloseReason::Local)));
                 }
+                Command::Wrap(wrapper) => {
+                    self.control_done();
+                    self.wrap = Some(WrapState::Flushing(wrapper));
+                    return Poll::Ready(Ok(true));
+                }
                 Command::Shutdown { graceful: true } => self.draining = true,
                 Command::Shutdown { graceful: false } => {
                     return Poll::Ready(Err(Stop::now(CloseReason::Local)));
@@ -332,6 +362,61 @@ where
         // The batch is used up: yield to the other work, then come back.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Drives a live wrap: flush what was queued before it, take the stream out
+    /// (refusing if plaintext input is already buffered), run the wrapper, put the
+    /// wrapped stream back. Only a manager's "close now" interrupts it; other commands
+    /// wait for it.
+    fn poll_wrap(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
+        while let Poll::Ready(Some(command)) = self.commands.poll_recv(cx) {
+            if let Command::Shutdown { graceful: false } = command {
+                return Poll::Ready(Err(Stop::now(CloseReason::Local)));
+            }
+            self.deferred.push_back(command);
+        }
+        loop {
+            match self.wrap.take() {
+                Some(WrapState::Flushing(wrapper)) => {
+                    match Pin::new(&mut self.framed).poll_flush(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
+                        Poll::Pending => {
+                            self.wrap = Some(WrapState::Flushing(wrapper));
+                            return Poll::Pending;
+                        }
+                    }
+                    match self.framed.take_io() {
+                        Ok(io) => self.wrap = Some(WrapState::Running(wrapper(io))),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "live wrap refused");
+                            return Poll::Ready(Err(Stop::now(CloseReason::error(err))));
+                        }
+                    }
+                }
+                Some(WrapState::Running(mut wrapping)) => {
+                    return match wrapping.as_mut().poll(cx) {
+                        Poll::Pending => {
+                            self.wrap = Some(WrapState::Running(wrapping));
+                            Poll::Pending
+                        }
+                        Poll::Ready(Ok(io)) => {
+                            if let Some(info) = io.tls_info() {
+                                let _ = self.shared.tls.set(info);
+                            }
+                            self.framed.put_io(io);
+                            tracing::debug!("connection wrapped");
+                            Poll::Ready(Ok(()))
+                        }
+                        Poll::Ready(Err(err)) => {
+                            tracing::debug!(error = %err, "live wrap failed");
+                            Poll::Ready(Err(Stop::now(CloseReason::error(err))))
+                        }
+                    };
+                }
+                None => return Poll::Ready(Ok(())),
+            }
+        }
     }
 
     fn control_done(&self) {
@@ -374,7 +459,7 @@ where
                 Ok(Ok(response)) => {
                     let reply = response.into_reply();
                     // Commands issued during this call go out before its reply.
-                    if self.deferred.is_some() || !self.commands.is_empty() {
+                    if !self.deferred.is_empty() || !self.commands.is_empty() {
                         reply.push_to(&mut self.pending);
                         return Poll::Ready(Ok(true));
                     }

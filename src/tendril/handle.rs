@@ -4,15 +4,28 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::{Addr, CloseReason, Command};
 use crate::error::{BoxError, Error};
 use crate::framer::{box_decoder, box_encoder, BoxDecoder, BoxEncoder};
+use crate::wrap::{ready_call, BoxIo, TlsInfo, Wrapper};
+
+/// Runs a live connection's wrapper, boxing what it returns.
+fn live_wrap<W: Wrapper<BoxIo>>(wrapper: W, io: BoxIo) -> BoxFuture<'static, Result<BoxIo, Error>> {
+    ready_call(wrapper, io)
+        .map(|wrapped| match wrapped {
+            Ok(io) => Ok(Box::pin(io) as BoxIo),
+            Err(err) => Err(Error::wrap(err)),
+        })
+        .boxed()
+}
 
 /// Who a connection is: its id, transport and addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +95,8 @@ pub(crate) struct Shared<In, Out> {
     pub(crate) control: AtomicUsize,
     control_limit: usize,
     pub(crate) closed: watch::Sender<Option<CloseReason>>,
+    /// The TLS session, once a wrapper established one.
+    pub(crate) tls: OnceLock<TlsInfo>,
 }
 
 impl<In, Out> Shared<In, Out> {
@@ -89,6 +104,7 @@ impl<In, Out> Shared<In, Out> {
         info: ConnectionInfo,
         outbound_queue: usize,
         control_limit: usize,
+        tls: Option<TlsInfo>,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Command<In, Out>>) {
         let (commands, receiver) = mpsc::unbounded_channel();
         let shared = Shared {
@@ -98,6 +114,7 @@ impl<In, Out> Shared<In, Out> {
             control: AtomicUsize::new(0),
             control_limit,
             closed: watch::Sender::new(None),
+            tls: tls.map(OnceLock::from).unwrap_or_default(),
         };
         (Arc::new(shared), receiver)
     }
@@ -214,6 +231,12 @@ impl<In, Out> Tendril<In, Out> {
     /// The peer's address, whatever the transport.
     pub fn remote(&self) -> &Addr {
         &self.shared.info.remote
+    }
+
+    /// The TLS session the connection runs on, once a TLS wrapper completed its
+    /// handshake (at accept or connect time, or after [`wrap`](Self::wrap)).
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.shared.tls.get()
     }
 
     /// Queues a frame to send, waiting while the outbound queue is full (its bound is
@@ -367,6 +390,38 @@ impl<In: 'static, Out: 'static> Tendril<In, Out> {
     ) -> Result<(), Error> {
         self.control(Command::SetRecv(recv))?;
         self.control(Command::SetSend(send))
+    }
+
+    /// Wraps the live connection's stream (STARTTLS): once every frame and command
+    /// queued before this call has been written and flushed, `wrapper` gets the raw
+    /// stream, and the connection resumes on what it returns, with the same framers.
+    /// Nothing is read or written meanwhile.
+    ///
+    /// To answer the upgrade command in plaintext first, send the answer with
+    /// [`send_frame`](Self::send_frame) (or `try_send_frame`) before calling `wrap`,
+    /// and return no reply from the call: a call's reply is queued after the commands
+    /// issued during the call.
+    ///
+    /// If input is already buffered when the wrap starts (the peer sent more after
+    /// the upgrade command, without waiting for the answer), that input is discarded,
+    /// never delivered, and the connection closes with
+    /// [`PlaintextAfterUpgrade`](crate::wrap::PlaintextAfterUpgrade) (CVE-2011-0411).
+    /// A failing wrapper closes the connection too; both are errors for which
+    /// [`Error::is_wrap`] is true. The next frame is decoded only after the wrap, with
+    /// the default `max_in_flight` of 1; with more in flight, frames read before the
+    /// wrap were already delivered.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_recv_framer`](Self::set_recv_framer). Datagram connections have no
+    /// stream: they close with an error when the wrap is applied.
+    pub fn wrap<W>(&self, wrapper: W) -> Result<(), Error>
+    where
+        W: Wrapper<BoxIo>,
+    {
+        self.control(Command::Wrap(Box::new(move |io: BoxIo| {
+            live_wrap(wrapper, io)
+        })))
     }
 
     /// Replaces both framers.

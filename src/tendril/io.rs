@@ -1,4 +1,4 @@
-//! The connection's I/O object: boxed, so wrappers may change its type, and counted.
+//! The connection's I/O object, counted, and framed.
 
 use std::io;
 use std::pin::Pin;
@@ -10,15 +10,7 @@ use tokio_util::codec::Framed;
 
 use crate::error::Error;
 use crate::framer::FramerSwitch;
-
-/// Any bidirectional byte stream a connection runs on, boxed: the cost is one
-/// indirect call per read or write, and a connection's I/O type can change (TLS).
-pub type BoxIo = Pin<Box<dyn AsyncReadWrite + Send>>;
-
-/// `AsyncRead + AsyncWrite`, as one trait so it can be boxed.
-pub trait AsyncReadWrite: AsyncRead + AsyncWrite {}
-
-impl<T: AsyncRead + AsyncWrite + ?Sized> AsyncReadWrite for T {}
+use crate::wrap::{BoxIo, Detached, PlaintextAfterUpgrade};
 
 /// Counts the bytes moved through a [`BoxIo`]; the driver drains the counts into the
 /// manager's counters once per wake-up.
@@ -103,6 +95,14 @@ pub(crate) trait FrameIo<In, Out>:
 
     /// Reads and drops raw input (for a lingering close): the bytes read, 0 at the end.
     fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>>;
+
+    /// Takes the byte stream out for a wrapper (everything written must have been
+    /// flushed). Fails if input is already buffered: it arrived in plaintext before the
+    /// wrap, and is discarded.
+    fn take_io(&mut self) -> Result<BoxIo, Error>;
+
+    /// Puts the wrapped stream in place of the one taken.
+    fn put_io(&mut self, io: BoxIo);
 }
 
 /// A byte stream framed by a [`FramerSwitch`].
@@ -124,6 +124,22 @@ impl<In, Out> FrameIo<In, Out> for StreamIo<In, Out> {
         io.read = 0;
         io.written = 0;
         counts
+    }
+
+    fn take_io(&mut self) -> Result<BoxIo, Error> {
+        let buffered = self.read_buffer().len();
+        if buffered > 0 {
+            self.read_buffer_mut().clear();
+            return Err(Error::wrap(PlaintextAfterUpgrade { bytes: buffered }));
+        }
+        Ok(std::mem::replace(
+            &mut self.get_mut().inner,
+            Box::pin(Detached),
+        ))
+    }
+
+    fn put_io(&mut self, io: BoxIo) {
+        self.get_mut().inner = io;
     }
 
     fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {

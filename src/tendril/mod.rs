@@ -16,4 +16,3 @@ pub(crate) use command::Command;
 pub use config::ConnectionConfig;
 pub use handle::{ConnectionInfo, Tendril, TrySendError};
 pub(crate) use handle::{Control, Shared};
-pub use io::BoxIo;

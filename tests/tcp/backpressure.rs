@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, TcpManager, Tendril, TrySendError};
 use tokio::sync::mpsc;
 use tower::service_fn;
@@ -16,12 +17,13 @@ async fn a_peer_that_never_reads_fills_the_queue_not_the_memory() {
     let manager = TcpManager::builder(localhost()).outbound_queue(16).build();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let addr = manager
-        .start(acceptor_fn(
-            move |tendril: Tendril| -> Result<_, BoxError> {
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 tx.send(tendril).unwrap();
                 Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
-            },
-        ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let _stream = client(addr, b"").await;
     let tendril = within(rx.recv()).await.unwrap();

@@ -3,6 +3,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, CloseReason, Error, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -21,8 +22,8 @@ fn start(
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     let addr = manager
-        .start(acceptor_fn(
-            move |tendril: Tendril| -> Result<_, BoxError> {
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 tendril.set_framers(LineFramer::new().max_length(32), LineFramer::new())?;
                 tx.send(tendril.clone()).unwrap();
                 Ok(service_fn(move |line: Bytes| {
@@ -40,8 +41,9 @@ fn start(
                         }
                     }
                 }))
-            },
-        ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     (manager, addr, rx)
 }

@@ -1,5 +1,6 @@
 use bytes::Bytes;
 use tendril_net::app::{acceptor_fn, RejectConnection};
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, CloseReason, TcpManager, Tendril};
 use tokio::sync::mpsc;
 use tower::service_fn;
@@ -34,15 +35,16 @@ async fn rejected_connections_are_closed_quietly_and_counted() {
     let manager = TcpManager::new(localhost());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let addr = manager
-        .start(acceptor_fn(
-            move |tendril: Tendril| -> Result<_, BoxError> {
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 tx.send(tendril).unwrap();
                 Err::<
                     tower::util::ServiceFn<fn(Bytes) -> std::future::Ready<Result<(), BoxError>>>,
                     _,
                 >(RejectConnection::because("not today").into())
-            },
-        ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let mut stream = client(addr, b"hello\r\n").await;
     assert_eq!(read_until_closed(&mut stream).await, b"");
@@ -58,12 +60,15 @@ async fn rejected_connections_are_closed_quietly_and_counted() {
 async fn acceptor_may_close_before_the_first_frame() {
     let manager = TcpManager::new(localhost());
     let addr = manager
-        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
-            tendril.close()?;
-            Ok(service_fn(|frame: Bytes| async move {
-                Ok::<_, BoxError>(frame)
-            }))
-        }))
+        .start(
+            acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+                tendril.close()?;
+                Ok(service_fn(|frame: Bytes| async move {
+                    Ok::<_, BoxError>(frame)
+                }))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let mut stream = client(addr, b"ignored").await;
     assert_eq!(read_until_closed(&mut stream).await, b"");
@@ -77,8 +82,8 @@ async fn a_panicking_acceptor_fails_one_connection_not_the_listener() {
     let manager = TcpManager::new(localhost());
     let first = std::sync::atomic::AtomicBool::new(true);
     let addr = manager
-        .start(acceptor_fn(
-            move |tendril: Tendril| -> Result<_, BoxError> {
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
                     panic!("acceptor bug");
                 }
@@ -89,8 +94,9 @@ async fn a_panicking_acceptor_fails_one_connection_not_the_listener() {
                 Ok(service_fn(|frame: Bytes| async move {
                     Ok::<_, BoxError>(frame)
                 }))
-            },
-        ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let mut doomed = client(addr, b"x\r\n").await;
     assert_eq!(read_until_closed(&mut doomed).await, b"");

@@ -3,6 +3,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, CloseReason, TcpManager, Tendril};
 use tokio::sync::mpsc;
 use tower::{service_fn, ServiceBuilder};
@@ -16,8 +17,8 @@ async fn tower_middleware_stack_as_application() {
     let manager = TcpManager::builder(localhost()).max_in_flight(8).build();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let addr = manager
-        .start(acceptor_fn(
-            move |tendril: Tendril| -> Result<_, BoxError> {
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 tendril.set_framers(LineFramer::new(), LineFramer::new())?;
                 tx.send(tendril).unwrap();
                 let app = ServiceBuilder::new()
@@ -32,8 +33,9 @@ async fn tower_middleware_stack_as_application() {
                         Ok::<_, BoxError>(line)
                     }));
                 Ok(app)
-            },
-        ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let mut stream = client(addr, b"a\r\nb\r\nc\r\n").await;
     assert_eq!(read_frames(&mut stream, "line", 3).await, ["a", "b", "c"]);
@@ -62,12 +64,15 @@ async fn tower_middleware_stack_as_application() {
 async fn bare_service_fn_application_and_async_acceptor() {
     let manager = TcpManager::new(localhost());
     let addr = manager
-        .start(service_fn(|tendril: Tendril| async move {
-            tendril.set_framers(LineFramer::new(), LineFramer::new())?;
-            Ok::<_, BoxError>(service_fn(|line: Bytes| async move {
-                Ok::<_, BoxError>(Bytes::from(line.to_ascii_uppercase()))
-            }))
-        }))
+        .start(
+            service_fn(|tendril: Tendril| async move {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                Ok::<_, BoxError>(service_fn(|line: Bytes| async move {
+                    Ok::<_, BoxError>(Bytes::from(line.to_ascii_uppercase()))
+                }))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let mut stream = client(addr, b"shout\r\n").await;
     assert_eq!(read_frames(&mut stream, "line", 1).await, ["SHOUT"]);

@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{Addr, BoxError, Endpoint, Error, Manager, Registry, TcpManager, Tendril};
 use tower::service_fn;
 
@@ -34,11 +35,14 @@ async fn find_tendril_through_the_registry() {
     let registry = Registry::new();
     let manager: TcpManager = registry.get("tcp", localhost()).unwrap();
     let server = manager
-        .start(acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
-            Ok(service_fn(|frame: Bytes| async move {
-                Ok::<_, BoxError>(frame)
-            }))
-        }))
+        .start(
+            acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+                Ok(service_fn(|frame: Bytes| async move {
+                    Ok::<_, BoxError>(frame)
+                }))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     // A client from the same manager's endpoint: connect returns its Tendril.
     let client_side = manager
@@ -47,6 +51,7 @@ async fn find_tendril_through_the_registry() {
             acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
                 Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
             }),
+            NoWrapper,
         )
         .await
         .unwrap();

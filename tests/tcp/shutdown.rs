@@ -3,6 +3,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,13 +17,16 @@ use crate::support::*;
 async fn graceful_shutdown_answers_every_decoded_frame() {
     let manager = TcpManager::builder(localhost()).max_in_flight(4).build();
     let addr = manager
-        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
-            tendril.set_framers(LineFramer::new(), LineFramer::new())?;
-            Ok(service_fn(|line: Bytes| async move {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                Ok::<_, BoxError>(line)
-            }))
-        }))
+        .start(
+            acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                Ok(service_fn(|line: Bytes| async move {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    Ok::<_, BoxError>(line)
+                }))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let mut clients = tokio::task::JoinSet::new();
     for i in 0..100 {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{named, BoxDecoder, BoxEncoder};
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -33,15 +34,16 @@ pub fn framers(name: &str) -> (BoxDecoder, BoxEncoder) {
 /// Starts an echo server using framer `name`; returns the manager and its address.
 pub fn echo_server(manager: TcpManager, name: &'static str) -> (TcpManager, SocketAddr) {
     let addr = manager
-        .start(acceptor_fn(
-            move |tendril: Tendril| -> Result<_, BoxError> {
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 let (recv, send) = framers(name);
                 tendril.set_boxed_framers(recv, send)?;
                 Ok(service_fn(|frame: Bytes| async move {
                     Ok::<_, BoxError>(frame)
                 }))
-            },
-        ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     (manager, addr)
 }

@@ -1,6 +1,7 @@
 use bytes::Bytes;
 use tendril_net::app::{acceptor_fn, Reply};
 use tendril_net::framer::{ChunkFramer, DotFramer, LineFramer};
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, TcpManager, Tendril};
 use tower::service_fn;
 
@@ -11,54 +12,57 @@ use crate::support::*;
 fn start() -> (TcpManager, std::net::SocketAddr) {
     let manager = TcpManager::new(localhost());
     let addr = manager
-        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
-            tendril.set_framers(LineFramer::new(), LineFramer::new())?;
-            let mut mode = Mode::Lines;
-            Ok(service_fn(move |frame: Bytes| {
-                let reply = match mode {
-                    Mode::Lines if frame == "DATA" => {
-                        tendril.set_recv_framer(DotFramer::new()).map(|_| {
-                            mode = Mode::Body;
-                            Reply::one(Bytes::from("354 go ahead"))
-                        })
-                    }
-                    Mode::Lines if frame.starts_with(b"BDAT ") => {
-                        let n: u64 = std::str::from_utf8(&frame[5..]).unwrap().parse().unwrap();
-                        tendril.set_recv_framer(ChunkFramer::new(n)).map(|_| {
-                            mode = Mode::Chunk(n);
-                            Reply::none()
-                        })
-                    }
-                    Mode::Lines => Ok(Reply::one(Bytes::from(format!(
-                        "250 {}",
-                        String::from_utf8_lossy(&frame)
-                    )))),
-                    Mode::Body => tendril.set_recv_framer(LineFramer::new()).map(|_| {
-                        mode = Mode::Lines;
-                        Reply::one(Bytes::from(format!(
-                            "250 body {:?}",
-                            String::from_utf8_lossy(&frame)
-                        )))
-                    }),
-                    Mode::Chunk(left) => {
-                        let left = left - frame.len() as u64;
-                        let mut reply = Reply::one(Bytes::from(format!(
-                            "chunk {:?}",
-                            String::from_utf8_lossy(&frame)
-                        )));
-                        if left == 0 {
-                            reply = reply.and(Bytes::from("250 chunk done"));
-                            mode = Mode::Lines;
-                            tendril.set_recv_framer(LineFramer::new()).map(|_| reply)
-                        } else {
-                            mode = Mode::Chunk(left);
-                            Ok(reply)
+        .start(
+            acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                let mut mode = Mode::Lines;
+                Ok(service_fn(move |frame: Bytes| {
+                    let reply = match mode {
+                        Mode::Lines if frame == "DATA" => {
+                            tendril.set_recv_framer(DotFramer::new()).map(|_| {
+                                mode = Mode::Body;
+                                Reply::one(Bytes::from("354 go ahead"))
+                            })
                         }
-                    }
-                };
-                async move { reply }
-            }))
-        }))
+                        Mode::Lines if frame.starts_with(b"BDAT ") => {
+                            let n: u64 = std::str::from_utf8(&frame[5..]).unwrap().parse().unwrap();
+                            tendril.set_recv_framer(ChunkFramer::new(n)).map(|_| {
+                                mode = Mode::Chunk(n);
+                                Reply::none()
+                            })
+                        }
+                        Mode::Lines => Ok(Reply::one(Bytes::from(format!(
+                            "250 {}",
+                            String::from_utf8_lossy(&frame)
+                        )))),
+                        Mode::Body => tendril.set_recv_framer(LineFramer::new()).map(|_| {
+                            mode = Mode::Lines;
+                            Reply::one(Bytes::from(format!(
+                                "250 body {:?}",
+                                String::from_utf8_lossy(&frame)
+                            )))
+                        }),
+                        Mode::Chunk(left) => {
+                            let left = left - frame.len() as u64;
+                            let mut reply = Reply::one(Bytes::from(format!(
+                                "chunk {:?}",
+                                String::from_utf8_lossy(&frame)
+                            )));
+                            if left == 0 {
+                                reply = reply.and(Bytes::from("250 chunk done"));
+                                mode = Mode::Lines;
+                                tendril.set_recv_framer(LineFramer::new()).map(|_| reply)
+                            } else {
+                                mode = Mode::Chunk(left);
+                                Ok(reply)
+                            }
+                        }
+                    };
+                    async move { reply }
+                }))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     (manager, addr)
 }
@@ -115,26 +119,29 @@ async fn switch_with_the_data_arriving_byte_by_byte() {
 async fn switch_made_inside_the_future_applies_to_the_next_frame() {
     let manager = TcpManager::new(localhost());
     let addr = manager
-        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
-            tendril.set_framers(LineFramer::new(), LineFramer::new())?;
-            Ok(service_fn(move |frame: Bytes| {
-                let tendril = tendril.clone();
-                async move {
-                    tokio::task::yield_now().await;
-                    if frame == "CHUNK 3" {
-                        tendril.set_recv_framer(ChunkFramer::new(3))?;
-                        return Ok::<_, BoxError>(None);
+        .start(
+            acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                Ok(service_fn(move |frame: Bytes| {
+                    let tendril = tendril.clone();
+                    async move {
+                        tokio::task::yield_now().await;
+                        if frame == "CHUNK 3" {
+                            tendril.set_recv_framer(ChunkFramer::new(3))?;
+                            return Ok::<_, BoxError>(None);
+                        }
+                        if frame == "abc" {
+                            tendril.set_recv_framer(LineFramer::new())?;
+                        }
+                        Ok(Some(Bytes::from(format!(
+                            "got {}",
+                            String::from_utf8_lossy(&frame)
+                        ))))
                     }
-                    if frame == "abc" {
-                        tendril.set_recv_framer(LineFramer::new())?;
-                    }
-                    Ok(Some(Bytes::from(format!(
-                        "got {}",
-                        String::from_utf8_lossy(&frame)
-                    ))))
-                }
-            }))
-        }))
+                }))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let mut stream = client(addr, b"CHUNK 3\r\nabcQUIT\r\n").await;
     assert_eq!(

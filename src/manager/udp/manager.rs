@@ -250,7 +250,8 @@ impl UdpManager {
                 peer,
                 core.counters.clone(),
             );
-            let (_tendril, accepted) = core.spawn_io(io, local.into(), peer.into(), &mut acceptor);
+            let (_tendril, accepted) =
+                core.spawn_io(io, local.into(), peer.into(), None, &mut acceptor);
             Some(accepted)
         });
         let local = self.run(&mut state, socket, Some(spawner));
@@ -371,7 +372,8 @@ impl UdpManager {
             .await
             .map_err(Error::application)?;
         let io = PeerIo::new(framers, receiver, socket, target, core.counters.clone());
-        let (tendril, accepted) = core.spawn_io(io, local.into(), target.into(), &mut acceptor);
+        let (tendril, accepted) =
+            core.spawn_io(io, local.into(), target.into(), None, &mut acceptor);
         accepted.await.map_err(|_| Error::closed())??;
         Ok(tendril)
     }

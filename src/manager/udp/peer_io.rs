@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::framer::FramerSwitch;
 use crate::manager::stats::Counters;
 use crate::tendril::io::FrameIo;
+use crate::wrap::BoxIo;
 
 /// Encoded datagrams a peer may hold before its driver waits for the socket.
 const OUTBOUND_DATAGRAMS: usize = 16;
@@ -160,4 +161,12 @@ impl<In, Out> FrameIo<In, Out> for PeerIo<In, Out> {
         // Datagrams: nothing to drain for a clean close.
         Poll::Ready(Ok(0))
     }
+
+    fn take_io(&mut self) -> Result<BoxIo, Error> {
+        Err(Error::wrap(
+            "a datagram connection has no byte stream to wrap",
+        ))
+    }
+
+    fn put_io(&mut self, _io: BoxIo) {}
 }

@@ -1,0 +1,138 @@
+//! What a connection runs on: any byte stream implementing [`Io`], boxed.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::TlsInfo;
+
+/// A byte stream a connection can run on: `AsyncRead + AsyncWrite`, sendable, and able
+/// to tell what security it carries.
+///
+/// The one method has a default, so a stream type needs only `impl Io for MyStream {}`.
+/// It exists because a wrapper's output must be able to say "this is TLS, and here is
+/// the peer" after the stream is boxed (the same idea as hyper-util's `Connection`).
+/// Implemented for tokio's TCP, Unix and in-memory streams, [`BoxIo`], and (with the
+/// `tls` feature) tokio-rustls streams; for any other stream, [`box_io`] boxes it as
+/// plain.
+pub trait Io: AsyncRead + AsyncWrite + Send + 'static {
+    /// The TLS session this stream carries, if any (the outermost one).
+    fn tls_info(&self) -> Option<TlsInfo> {
+        None
+    }
+}
+
+/// Any [`Io`], boxed: the cost is one indirect call per read or write, and a
+/// connection's stream type can change while it runs (STARTTLS).
+pub type BoxIo = Pin<Box<dyn Io>>;
+
+impl Io for BoxIo {
+    fn tls_info(&self) -> Option<TlsInfo> {
+        self.as_ref().get_ref().tls_info()
+    }
+}
+
+impl Io for tokio::net::TcpStream {}
+
+#[cfg(unix)]
+impl Io for tokio::net::UnixStream {}
+
+impl Io for tokio::io::DuplexStream {}
+
+/// Boxes any byte stream as a plain (non-TLS) [`Io`]: for wrapper outputs of types
+/// that do not implement [`Io`] themselves (a `BufStream`, a stream from another
+/// crate).
+pub fn box_io<T>(io: T) -> BoxIo
+where
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
+    Box::pin(Plain { io: Box::pin(io) })
+}
+
+/// A stream that carries no TLS.
+struct Plain<T> {
+    io: Pin<Box<T>>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Send + 'static> Io for Plain<T> {}
+
+impl<T: AsyncRead> AsyncRead for Plain<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.io.as_mut().poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite> AsyncWrite for Plain<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.io.as_mut().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.io.as_mut().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.io.as_mut().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.io.as_mut().poll_shutdown(cx)
+    }
+}
+
+/// Stands in for a connection's stream while a wrapper has it: every operation fails.
+pub(crate) struct Detached;
+
+fn detached() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::NotConnected,
+        "the connection's stream is being wrapped",
+    )
+}
+
+impl Io for Detached {}
+
+impl AsyncRead for Detached {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Err(detached()))
+    }
+}
+
+impl AsyncWrite for Detached {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Err(detached()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Err(detached()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Err(detached()))
+    }
+}

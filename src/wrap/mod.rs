@@ -1,0 +1,51 @@
+//! Wrappers: transformations of a connection's raw I/O object, as tower services.
+//!
+//! A wrapper takes the socket a manager accepted or connected (or the stream of a live
+//! connection) and returns the stream the connection runs on: [`SocketOptions`] returns
+//! the same socket with options set, [`TlsServer`] and [`TlsClient`] (feature `tls`)
+//! return the TLS stream after the handshake. Each has a `Layer`, and
+//! [`WrapperChain`] composes layers in order, as `tower::ServiceBuilder` does; any
+//! `tower::Service` from a stream to an [`Io`] is a wrapper, so is a closure through
+//! `tower::service_fn` or [`wrap_fn`].
+//!
+//! Where wrappers apply:
+//!
+//! - `start(acceptor, wrapper)` on a stream manager wraps each accepted socket before
+//!   the acceptor sees the connection (so it sees the TLS peer, [`Tendril::tls`]).
+//!   Wrapping runs on its own task, counted against `max_connections`; the wrapper's
+//!   `poll_ready` gates accepting (a TLS wrapper's handshake cap).
+//! - `connect(target, acceptor, wrapper)` wraps the outgoing socket.
+//! - [`Tendril::wrap`] wraps a live connection (STARTTLS).
+//!
+//! A wrapper failure (a handshake error or timeout) closes that connection with an
+//! error for which [`Error::is_wrap`] is true, counted in
+//! [`Stats::wrap_failed`](crate::Stats); the listener and the other connections go on.
+//!
+//! [`Tendril::tls`]: crate::Tendril::tls
+//! [`Tendril::wrap`]: crate::Tendril::wrap
+//! [`Error::is_wrap`]: crate::Error::is_wrap
+
+mod chain;
+mod error;
+mod info;
+mod io;
+mod socket;
+#[cfg(feature = "tls")]
+mod tls;
+mod wrap_fn;
+pub use wrap_fn::{wrap_fn, WrapFn, WrapFnLayer};
+
+pub(crate) use chain::ready_call;
+pub use chain::{NoWrapper, Wrapper, WrapperChain};
+pub use error::{HandshakeTimeout, PlaintextAfterUpgrade};
+pub use info::TlsInfo;
+pub(crate) use io::Detached;
+pub use io::{box_io, BoxIo, Io};
+pub use socket::{SocketOptions, SocketOptionsLayer};
+#[cfg(feature = "tls")]
+pub use tls::{
+    tls_client_config, tls_server_config, TlsClient, TlsClientLayer, TlsServer, TlsServerLayer,
+};
+/// The rustls crate the TLS wrappers use (for configs, certificates, server names).
+#[cfg(feature = "tls")]
+pub use tokio_rustls::rustls;

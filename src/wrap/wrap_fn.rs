@@ -1,0 +1,103 @@
+//! A closure as a wrapper in a chain.
+
+use std::fmt;
+use std::future::Future;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+use tower::{Layer, Service};
+
+use super::chain::ready_call;
+use crate::error::BoxError;
+
+/// A layer that runs `f` on the I/O object, then hands its result to the rest of the
+/// chain. For a closure as the whole wrapper, `tower::service_fn` is enough.
+pub fn wrap_fn<F>(f: F) -> WrapFnLayer<F> {
+    WrapFnLayer { f }
+}
+
+/// The layer of [`wrap_fn`].
+#[derive(Clone)]
+pub struct WrapFnLayer<F> {
+    f: F,
+}
+
+impl<F> fmt::Debug for WrapFnLayer<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrapFnLayer").finish_non_exhaustive()
+    }
+}
+
+impl<F: Clone, S> Layer<S> for WrapFnLayer<F> {
+    type Service = WrapFn<F, S>;
+
+    fn layer(&self, inner: S) -> WrapFn<F, S> {
+        WrapFn::new(self.f.clone(), inner)
+    }
+}
+
+/// A closure applied to the I/O object before the wrapper `S` (see [`wrap_fn`]).
+#[derive(Clone)]
+pub struct WrapFn<F, S> {
+    f: F,
+    inner: S,
+}
+
+impl<F, S> WrapFn<F, S> {
+    /// Runs `f`, then `inner`.
+    pub fn new(f: F, inner: S) -> Self {
+        WrapFn { f, inner }
+    }
+
+    /// The wrapper applied after `f`.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapper applied after `f`, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapper applied after `f`.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<F, S: fmt::Debug> fmt::Debug for WrapFn<F, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrapFn")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, Fut, I, I2, E, S> Service<I> for WrapFn<F, S>
+where
+    F: FnMut(I) -> Fut,
+    Fut: Future<Output = Result<I2, E>> + Send + 'static,
+    E: Into<BoxError>,
+    S: Service<I2> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    I2: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // The inner wrapper's readiness is awaited after `f`, on a clone.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, io: I) -> Self::Future {
+        let step = (self.f)(io);
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let io = step.await.map_err(Into::into)?;
+            ready_call(inner, io).await
+        })
+    }
+}
