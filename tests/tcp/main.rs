@@ -9,4 +9,8 @@ mod limits;
 mod middleware;
 mod registry;
 mod shutdown;
+#[cfg(feature = "tls")]
+mod starttls;
 mod switch;
+#[cfg(feature = "tls")]
+mod tls;

@@ -1,0 +1,134 @@
+//! Live wrap: STARTTLS on a line protocol, and the plaintext injection it must refuse.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tendril_net::app::acceptor_fn;
+use tendril_net::framer::LineFramer;
+use tendril_net::wrap::{tls_server_config, NoWrapper, PlaintextAfterUpgrade, TlsServer};
+use tendril_net::{BoxError, CloseReason, TcpManager, Tendril};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+use tower::service_fn;
+
+use crate::support::{localhost, within};
+use crate::tls::{certificate, tls_upgrade};
+
+struct Server {
+    addr: std::net::SocketAddr,
+    /// Every line the application received, in order.
+    received: Arc<Mutex<Vec<Bytes>>>,
+    /// How the (one) connection closed.
+    closed: tokio::sync::oneshot::Receiver<(CloseReason, bool)>,
+    _manager: TcpManager,
+}
+
+/// A line server: `STARTTLS` answers `READY` in plaintext, then wraps the connection;
+/// other lines are echoed with whether TLS is on.
+fn starttls_server(cert: &(String, String)) -> Server {
+    let tls = TlsServer::new(tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap());
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let record = received.clone();
+    let (closed_tx, closed) = tokio::sync::oneshot::channel();
+    let closed_tx = Arc::new(Mutex::new(Some(closed_tx)));
+    let manager = TcpManager::new(localhost());
+    let addr = manager
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                let on_close = closed_tx.clone();
+                let seen = tendril.clone();
+                tendril.on_close(move |reason| {
+                    if let Some(tx) = on_close.lock().unwrap().take() {
+                        let _ = tx.send((reason, seen.tls().is_some()));
+                    }
+                });
+                let (tls, record) = (tls.clone(), record.clone());
+                Ok(service_fn(move |line: Bytes| {
+                    record.lock().unwrap().push(line.clone());
+                    let (tendril, tls) = (tendril.clone(), tls.clone());
+                    async move {
+                        if line == "STARTTLS" {
+                            tendril.send_frame(Bytes::from("READY")).await?;
+                            tendril.wrap(tls)?;
+                            return Ok::<_, BoxError>(None);
+                        }
+                        let mode = if tendril.tls().is_some() {
+                            "tls"
+                        } else {
+                            "plain"
+                        };
+                        Ok(Some(Bytes::from(format!(
+                            "{mode} {}",
+                            String::from_utf8_lossy(&line)
+                        ))))
+                    }
+                }))
+            }),
+            NoWrapper,
+        )
+        .unwrap();
+    Server {
+        addr,
+        received,
+        closed,
+        _manager: manager,
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_upgrades_correctly_continues_over_tls() {
+    let cert = certificate();
+    let server = starttls_server(&cert);
+    let mut plain = Framed::new(
+        within(TcpStream::connect(server.addr)).await.unwrap(),
+        LineFramer::new(),
+    );
+    plain.send(Bytes::from("HELLO")).await.unwrap();
+    assert_eq!(within(plain.next()).await.unwrap().unwrap(), "plain HELLO");
+    plain.send(Bytes::from("STARTTLS")).await.unwrap();
+    assert_eq!(within(plain.next()).await.unwrap().unwrap(), "READY");
+    let parts = plain.into_parts();
+    assert!(parts.read_buf.is_empty());
+    let tls = tls_upgrade(parts.io, &cert.0).await;
+    let mut secure = Framed::new(tls, LineFramer::new());
+    secure.send(Bytes::from("HELLO")).await.unwrap();
+    assert_eq!(within(secure.next()).await.unwrap().unwrap(), "tls HELLO");
+    SinkExt::<Bytes>::close(&mut secure).await.unwrap();
+    drop(secure);
+    let (reason, had_tls) = within(server.closed).await.unwrap();
+    assert!(had_tls);
+    assert!(!matches!(reason, CloseReason::Error(_)), "{reason}");
+    assert_eq!(
+        *server.received.lock().unwrap(),
+        ["HELLO", "STARTTLS", "HELLO"]
+    );
+}
+
+#[tokio::test]
+async fn a_command_pipelined_after_starttls_is_never_delivered() {
+    let cert = certificate();
+    let server = starttls_server(&cert);
+    let mut stream = within(TcpStream::connect(server.addr)).await.unwrap();
+    // The injection: a command right behind STARTTLS, in the same segment.
+    stream.write_all(b"STARTTLS\r\nINJECTED\r\n").await.unwrap();
+    let mut reply = Vec::new();
+    let _ = within(stream.read_to_end(&mut reply)).await;
+    assert_eq!(
+        reply, b"READY\r\n",
+        "the answer goes out, then the connection closes"
+    );
+    let (reason, had_tls) = within(server.closed).await.unwrap();
+    assert!(!had_tls);
+    let CloseReason::Error(err) = reason else {
+        panic!("expected an error, got {reason}");
+    };
+    assert!(err.is_wrap());
+    assert_eq!(
+        err.cause::<PlaintextAfterUpgrade>(),
+        Some(&PlaintextAfterUpgrade { bytes: 10 })
+    );
+    assert_eq!(*server.received.lock().unwrap(), ["STARTTLS"]);
+}

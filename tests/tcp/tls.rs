@@ -1,0 +1,277 @@
+//! TLS wrappers: echo over TLS, certificate checks, handshake failures and limits.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tendril_net::app::acceptor_fn;
+use tendril_net::framer::LineFramer;
+use tendril_net::wrap::{
+    tls_client_config, tls_server_config, HandshakeTimeout, TlsClient, TlsClientLayer, TlsInfo,
+    TlsServerLayer, WrapperChain,
+};
+use tendril_net::{BoxError, TcpManager, Tendril};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::Framed;
+use tower::{service_fn, ServiceExt};
+
+use crate::support::{eventually, localhost, within};
+
+/// A self-signed certificate for `localhost`: (certificate PEM, key PEM).
+pub(crate) fn certificate() -> (String, String) {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    (key.cert.pem(), key.signing_key.serialize_pem())
+}
+
+/// A TLS line echo server; the acceptor records each connection's TLS session.
+fn tls_echo_server(
+    tls: TlsServerLayer,
+) -> (TcpManager, std::net::SocketAddr, Arc<Mutex<Vec<TlsInfo>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let manager = TcpManager::new(localhost());
+    let addr = manager
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+                if let Some(info) = tendril.tls() {
+                    record.lock().unwrap().push(info.clone());
+                }
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                Ok(service_fn(
+                    |line: Bytes| async move { Ok::<_, BoxError>(line) },
+                ))
+            }),
+            WrapperChain::new().layer(tls),
+        )
+        .unwrap();
+    (manager, addr, seen)
+}
+
+fn server_layer(cert: &(String, String)) -> TlsServerLayer {
+    TlsServerLayer::new(tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap())
+}
+
+/// A TLS client connection made by the crate's own client wrapper, framed by lines.
+pub(crate) async fn tls_client_stream(
+    addr: std::net::SocketAddr,
+    roots_pem: &str,
+) -> impl tokio::io::AsyncRead + tokio::io::AsyncWrite {
+    let tcp = within(TcpStream::connect(addr)).await.unwrap();
+    tls_upgrade(tcp, roots_pem).await
+}
+
+/// The client side of a TLS handshake on `tcp`, by the crate's own client wrapper.
+pub(crate) async fn tls_upgrade(
+    tcp: TcpStream,
+    roots_pem: &str,
+) -> impl tokio::io::AsyncRead + tokio::io::AsyncWrite {
+    let client = TlsClient::new(
+        tls_client_config(roots_pem.as_bytes()).unwrap(),
+        "localhost",
+    )
+    .unwrap();
+    within(client.oneshot(tcp)).await.unwrap()
+}
+
+async fn tls_client(
+    addr: std::net::SocketAddr,
+    roots_pem: &str,
+) -> Framed<impl tokio::io::AsyncRead + tokio::io::AsyncWrite, LineFramer> {
+    Framed::new(tls_client_stream(addr, roots_pem).await, LineFramer::new())
+}
+
+#[tokio::test]
+async fn echo_over_tls_shows_the_session_on_both_sides() {
+    let cert = certificate();
+    let (manager, addr, seen) = tls_echo_server(server_layer(&cert).alpn_protocols(["line", "h2"]));
+
+    // The client side: a connection of a TCP manager, wrapped by the TLS client.
+    let replies = Arc::new(Mutex::new(Vec::new()));
+    let record = replies.clone();
+    let client_manager = TcpManager::new(localhost());
+    let wrapper = TlsClientLayer::new(tls_client_config(cert.0.as_bytes()).unwrap(), "localhost")
+        .unwrap()
+        .alpn_protocols(["line"]);
+    let tendril = within(client_manager.connect(
+        addr,
+        acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+            tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+            let record = record.clone();
+            Ok(service_fn(move |line: Bytes| {
+                record.lock().unwrap().push(line);
+                async { Ok::<_, BoxError>(()) }
+            }))
+        }),
+        WrapperChain::new().layer(wrapper),
+    ))
+    .await
+    .unwrap();
+    let client_tls = tendril
+        .tls()
+        .expect("the client sees its TLS session")
+        .clone();
+    assert_eq!(client_tls.alpn_protocol.as_deref(), Some(&b"line"[..]));
+    assert_eq!(
+        client_tls.peer_certificates.len(),
+        1,
+        "the server's certificate"
+    );
+    assert!(client_tls.protocol_version.is_some());
+
+    for line in ["one", "two", "three"] {
+        tendril.send_frame(Bytes::from(line)).await.unwrap();
+    }
+    eventually(|| replies.lock().unwrap().len() == 3).await;
+    assert_eq!(*replies.lock().unwrap(), ["one", "two", "three"]);
+
+    let server_tls = seen.lock().unwrap()[0].clone();
+    assert_eq!(server_tls.alpn_protocol.as_deref(), Some(&b"line"[..]));
+    assert_eq!(server_tls.server_name.as_deref(), Some("localhost"), "SNI");
+    assert!(
+        server_tls.peer_certificates.is_empty(),
+        "no client certificate"
+    );
+    let stats = manager.stats();
+    assert_eq!((stats.wrap_failed, stats.open), (0, 1));
+}
+
+#[tokio::test]
+async fn a_client_that_trusts_another_certificate_is_refused() {
+    let cert = certificate();
+    let other = certificate();
+    let (manager, addr, seen) = tls_echo_server(server_layer(&cert));
+    let err = TcpManager::new(localhost())
+        .connect(
+            addr,
+            acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+                Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
+            }),
+            TlsClient::new(tls_client_config(other.0.as_bytes()).unwrap(), "localhost").unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_wrap(), "{err}");
+    // The server saw its handshake fail (the client's alert), counted it, and goes on.
+    eventually(|| manager.stats().wrap_failed == 1).await;
+    assert!(seen.lock().unwrap().is_empty(), "the acceptor never saw it");
+    let mut good = tls_client(addr, &cert.0).await;
+    good.send(Bytes::from("still here")).await.unwrap();
+    assert_eq!(within(good.next()).await.unwrap().unwrap(), "still here");
+}
+
+#[tokio::test]
+async fn a_client_that_says_nothing_times_out_and_others_are_served() {
+    let cert = certificate();
+    let (manager, addr, _) =
+        tls_echo_server(server_layer(&cert).handshake_timeout(Duration::from_millis(300)));
+    let mut silent = within(TcpStream::connect(addr)).await.unwrap();
+    let mut good = tls_client(addr, &cert.0).await;
+    good.send(Bytes::from("hello")).await.unwrap();
+    assert_eq!(within(good.next()).await.unwrap().unwrap(), "hello");
+    // The silent one is closed after the timeout, without a byte.
+    let mut buf = [0u8; 16];
+    let read = within(silent.read(&mut buf)).await;
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert_eq!(manager.stats().wrap_failed, 1);
+}
+
+#[tokio::test]
+async fn garbage_instead_of_a_client_hello_closes_that_connection_only() {
+    let cert = certificate();
+    let (manager, addr, _) = tls_echo_server(server_layer(&cert));
+    let mut garbage = within(TcpStream::connect(addr)).await.unwrap();
+    garbage.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    let _ = within(garbage.read_to_end(&mut rest)).await;
+    eventually(|| manager.stats().wrap_failed == 1).await;
+    let mut good = tls_client(addr, &cert.0).await;
+    good.send(Bytes::from("fine")).await.unwrap();
+    assert_eq!(within(good.next()).await.unwrap().unwrap(), "fine");
+}
+
+#[tokio::test]
+async fn the_client_wrapper_times_out_on_a_server_that_says_nothing() {
+    let cert = certificate();
+    let listener = TcpListener::bind(localhost()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move { listener.accept().await });
+    let wrapper = TlsClientLayer::new(tls_client_config(cert.0.as_bytes()).unwrap(), "localhost")
+        .unwrap()
+        .handshake_timeout(Duration::from_millis(200));
+    let manager = TcpManager::new(localhost());
+    let err = within(manager.connect(
+        addr,
+        acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+            Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
+        }),
+        WrapperChain::new().layer(wrapper),
+    ))
+    .await
+    .unwrap_err();
+    assert!(err.is_wrap());
+    assert_eq!(
+        err.cause::<HandshakeTimeout>(),
+        Some(&HandshakeTimeout {
+            after: Duration::from_millis(200)
+        })
+    );
+    assert_eq!(manager.stats().wrap_failed, 1);
+    drop(hold);
+}
+
+#[tokio::test]
+async fn handshakes_beyond_the_cap_wait_in_the_backlog() {
+    let cert = certificate();
+    let (manager, addr, _) = tls_echo_server(server_layer(&cert).max_handshakes(1));
+    // A silent client takes the only handshake slot.
+    let silent = within(TcpStream::connect(addr)).await.unwrap();
+    eventually(|| manager.stats().wrapping == 1).await;
+    // A second connection is not accepted while the slot is taken...
+    let second = within(TcpStream::connect(addr)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(manager.stats().total, 0);
+    assert_eq!(manager.stats().wrapping, 1);
+    // ...and gets it once the first gives up.
+    drop(silent);
+    eventually(|| manager.stats().wrap_failed == 1).await;
+    drop(second);
+    eventually(|| manager.stats().wrap_failed == 2).await;
+    let mut good = tls_client(addr, &cert.0).await;
+    good.send(Bytes::from("after")).await.unwrap();
+    assert_eq!(within(good.next()).await.unwrap().unwrap(), "after");
+    assert_eq!(manager.stats().total, 1);
+}
+
+#[tokio::test]
+async fn a_chain_of_socket_options_then_tls() {
+    use tendril_net::wrap::{wrap_fn, SocketOptionsLayer};
+    let cert = certificate();
+    let seen_ttl = Arc::new(Mutex::new(None));
+    let record = seen_ttl.clone();
+    let chain = WrapperChain::new()
+        .layer(SocketOptionsLayer::new().ttl(42).nodelay(true))
+        .layer(wrap_fn(move |stream: TcpStream| {
+            *record.lock().unwrap() = Some((stream.ttl().unwrap(), stream.nodelay().unwrap()));
+            async move { Ok::<_, std::io::Error>(stream) }
+        }))
+        .layer(server_layer(&cert));
+    let manager = TcpManager::new(localhost());
+    let addr = manager
+        .start(
+            acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+                assert!(tendril.tls().is_some());
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                Ok(service_fn(
+                    |line: Bytes| async move { Ok::<_, BoxError>(line) },
+                ))
+            }),
+            chain,
+        )
+        .unwrap();
+    let mut client = tls_client(addr, &cert.0).await;
+    client.send(Bytes::from("chained")).await.unwrap();
+    assert_eq!(within(client.next()).await.unwrap().unwrap(), "chained");
+    assert_eq!(*seen_ttl.lock().unwrap(), Some((42, true)));
+}
