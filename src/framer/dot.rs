@@ -16,6 +16,9 @@ use crate::error::framer_error;
 /// Where a line starting with a dot begins (other than at the start of the frame).
 static CRLF_DOT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n."));
 
+/// The end line of a body, with the line ending before it.
+static CRLF_DOT_CRLF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n.\r\n"));
+
 /// The dot framer: a body ended by a line holding only `.`, with dot-unstuffing, as
 /// SMTP `DATA` (RFC 5321 §4.5.2), POP3 and NNTP multi-line responses use.
 ///
@@ -45,6 +48,11 @@ static CRLF_DOT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n
 /// soon as more than the limit has arrived. Unstuffing happens in place in the read
 /// buffer.
 ///
+/// With [`discard_too_long`](DotFramer::discard_too_long), an over-long body is instead
+/// read through its end line and dropped as it arrives (memory stays bounded), and only
+/// then is `TooLong` returned, with the framer ready for what follows: a server can
+/// answer "message too big" (SMTP 552) and go on with the session.
+///
 /// ```
 /// use bytes::BytesMut;
 /// use tendril_net::framer::DotFramer;
@@ -68,6 +76,12 @@ pub struct DotFramer {
     read: usize,
     /// Where the search for the current line's LF resumes.
     search: usize,
+    /// Skip over-long bodies through their end line before reporting them.
+    discard: bool,
+    /// Skipping an over-long body.
+    discarding: bool,
+    /// While skipping: the buffer starts at a line start.
+    at_line_start: bool,
 }
 
 impl DotFramer {
@@ -78,7 +92,19 @@ impl DotFramer {
             out: 0,
             read: 0,
             search: 0,
+            discard: false,
+            discarding: false,
+            at_line_start: false,
         }
+    }
+
+    /// Reads an over-long body through its end line, dropping it as it arrives, before
+    /// returning [`DotError::TooLong`]; the framer then decodes what follows (default
+    /// off: the error comes as soon as the limit is crossed).
+    #[must_use]
+    pub fn discard_too_long(mut self, on: bool) -> Self {
+        self.discard = on;
+        self
     }
 
     /// Sets the maximum body length in bytes (after unstuffing).
@@ -99,14 +125,48 @@ impl DotFramer {
         self.search = 0;
     }
 
-    fn check(&mut self, length: usize) -> Result<(), DotError> {
+    fn check(&mut self, length: usize, src: &mut BytesMut) -> Result<(), DotError> {
         if length > self.max_frame_length {
+            if self.discard {
+                // The body so far is dropped; the current line starts at `read`.
+                let _ = src.split_to(self.read);
+                self.reset();
+                self.discarding = true;
+                self.at_line_start = true;
+                return Ok(());
+            }
             self.reset();
-            return Err(DotError::TooLong {
-                limit: self.max_frame_length,
-            });
+            return Err(self.too_long());
         }
         Ok(())
+    }
+
+    fn too_long(&self) -> DotError {
+        DotError::TooLong {
+            limit: self.max_frame_length,
+        }
+    }
+
+    /// Skips raw input through the end line of an over-long body, keeping at most the
+    /// four bytes that may begin it. True once the end line is consumed.
+    fn skip(&mut self, src: &mut BytesMut) -> bool {
+        if self.at_line_start {
+            if src.starts_with(b".\r\n") {
+                let _ = src.split_to(3);
+                return true;
+            }
+            if b".\r".starts_with(&src[..]) {
+                return false; // empty, "." or ".\r": wait for more
+            }
+            self.at_line_start = false;
+        }
+        if let Some(at) = CRLF_DOT_CRLF.find(src) {
+            let _ = src.split_to(at + 5);
+            return true;
+        }
+        let keep = src.len().min(4);
+        let _ = src.split_to(src.len() - keep);
+        false
     }
 }
 
@@ -155,6 +215,13 @@ impl Decoder for DotFramer {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, DotError> {
         loop {
+            if self.discarding {
+                if !self.skip(src) {
+                    return Ok(None);
+                }
+                self.discarding = false;
+                return Err(self.too_long());
+            }
             let line = &src[self.read..];
             let newline = memchr(b'\n', &src[self.search..]).map(|i| self.search + i);
             let Some(newline) = newline.filter(|&n| n > self.read && src[n - 1] == b'\r') else {
@@ -170,7 +237,10 @@ impl Decoder for DotFramer {
                     b"." | b".\r" => 0,
                     _ => line.len() - usize::from(line.first() == Some(&b'.')),
                 };
-                self.check(self.out + certain)?;
+                self.check(self.out + certain, src)?;
+                if self.discarding {
+                    continue;
+                }
                 return Ok(None);
             };
             let end = newline + 1;
@@ -189,7 +259,7 @@ impl Decoder for DotFramer {
             self.out += end - self.read;
             self.read = end;
             self.search = end;
-            self.check(self.out)?;
+            self.check(self.out, src)?;
         }
     }
 
@@ -199,6 +269,7 @@ impl Decoder for DotFramer {
             None => {
                 let buffered = src.len();
                 self.reset();
+                self.discarding = false;
                 if buffered == 0 {
                     return Ok(None);
                 }

@@ -35,6 +35,11 @@ pub const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
 /// connection buffer without bound. The encoder refuses frames over the same limit and
 /// frames that contain an LF (they would not decode back to the same frame).
 ///
+/// With [`discard_too_long`](LineFramer::discard_too_long), an over-long line is
+/// instead dropped as it arrives, through its line end, and only then is `TooLong`
+/// returned, with the framer ready for the next line: a line protocol can answer
+/// "line too long" (SMTP 500) and go on.
+///
 /// ```
 /// use bytes::BytesMut;
 /// use tendril_net::framer::LineFramer;
@@ -56,6 +61,10 @@ pub struct LineFramer {
     max_length: usize,
     /// Where the search for the next LF resumes (bytes before it hold none).
     next_index: usize,
+    /// Skip over-long lines through their end before reporting them.
+    discard: bool,
+    /// Skipping an over-long line.
+    discarding: bool,
 }
 
 impl LineFramer {
@@ -65,6 +74,8 @@ impl LineFramer {
             crlf: true,
             max_length: DEFAULT_MAX_LINE_LENGTH,
             next_index: 0,
+            discard: false,
+            discarding: false,
         }
     }
 
@@ -80,6 +91,15 @@ impl LineFramer {
     #[must_use]
     pub fn max_length(mut self, max_length: usize) -> Self {
         self.max_length = max_length;
+        self
+    }
+
+    /// Drops an over-long line through its end before returning
+    /// [`LineError::TooLong`]; the framer then decodes the next line (default off: the
+    /// error comes as soon as the limit is crossed).
+    #[must_use]
+    pub fn discard_too_long(mut self, on: bool) -> Self {
+        self.discard = on;
         self
     }
 
@@ -150,6 +170,15 @@ impl Decoder for LineFramer {
     type Error = LineError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, LineError> {
+        if self.discarding {
+            let Some(newline) = memchr(b'\n', src) else {
+                src.clear();
+                return Ok(None);
+            };
+            let _ = src.split_to(newline + 1);
+            self.discarding = false;
+            return Err(self.too_long());
+        }
         let start = self.next_index.min(src.len());
         let Some(offset) = memchr(b'\n', &src[start..]) else {
             self.next_index = src.len();
@@ -159,6 +188,12 @@ impl Decoder for LineFramer {
                 _ => src.len(),
             };
             if pending > self.max_length {
+                if self.discard {
+                    src.clear();
+                    self.next_index = 0;
+                    self.discarding = true;
+                    return Ok(None);
+                }
                 return Err(self.too_long());
             }
             return Ok(None);
@@ -170,6 +205,9 @@ impl Decoder for LineFramer {
             _ => newline,
         };
         if content > self.max_length {
+            if self.discard {
+                let _ = src.split_to(newline + 1);
+            }
             return Err(self.too_long());
         }
         let mut line = src.split_to(newline + 1);

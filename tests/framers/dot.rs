@@ -1,4 +1,4 @@
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use tendril_net::framer::{DotError, DotFramer};
 use tokio_util::codec::{Decoder, Encoder};
@@ -124,5 +124,70 @@ proptest! {
     fn arbitrary_bytes_never_panic(input in biased_bytes(b".\r\n", 300), cuts in points(300)) {
         assert_no_panic(|| DotFramer::new().max_frame_length(40), &input, &cuts);
         assert_split_independent(|| DotFramer::new().max_frame_length(40), &input, &cuts);
+    }
+}
+
+#[test]
+fn an_over_long_body_is_skipped_through_its_end_line_when_discarding() {
+    let make = || DotFramer::new().max_frame_length(16).discard_too_long(true);
+    let mut input = b"small\r\n.\r\n".to_vec();
+    // Over the limit, with lines that look like an end but are not: a stuffed dot,
+    // bare LF and CR variants.
+    input.extend_from_slice(b"0123456789abcdef\r\n..\r\n\n.\n\r.\r\r\n.\nmore\r\n.\r\n");
+    input.extend_from_slice(b"next\r\n.\r\nQUIT\r\n");
+    let expected: Vec<Result<Bytes, String>> = vec![
+        Ok(Bytes::from("small\r\n")),
+        Err("body longer than 16 bytes".into()),
+        Ok(Bytes::from("next\r\n")),
+    ];
+    let whole = decode_recovering(&mut make(), &input, &[]);
+    assert_eq!(whole, expected);
+    for cut in 0..input.len() {
+        assert_eq!(
+            decode_recovering(&mut make(), &input, &[cut]),
+            expected,
+            "cut at {cut}"
+        );
+    }
+    let mut framer = make();
+    let mut buf = BytesMut::new();
+    let mut seen = Vec::new();
+    for byte in &input {
+        buf.extend_from_slice(&[*byte]);
+        loop {
+            match framer.decode(&mut buf) {
+                Ok(Some(frame)) => seen.push(Ok(frame)),
+                Ok(None) => break,
+                Err(err) => seen.push(Err(err.to_string())),
+            }
+        }
+        assert!(buf.len() <= 32, "memory stays bounded while skipping");
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(&buf[..], b"QUIT\r\n");
+}
+
+#[test]
+fn a_skipped_body_may_end_right_at_the_limit_line() {
+    let make = || DotFramer::new().max_frame_length(8).discard_too_long(true);
+    let input = b"123456789\r\n.\r\nok\r\n.\r\n";
+    for cut in 0..input.len() {
+        assert_eq!(
+            decode_recovering(&mut make(), input, &[cut]),
+            [
+                Err("body longer than 8 bytes".into()),
+                Ok(Bytes::from("ok\r\n"))
+            ],
+            "cut at {cut}"
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn discarding_is_split_independent(input in biased_bytes(b".\r\nab", 300), cuts in points(300)) {
+        let make = || DotFramer::new().max_frame_length(12).discard_too_long(true);
+        let whole = decode_recovering(&mut make(), &input, &[]);
+        prop_assert_eq!(decode_recovering(&mut make(), &input, &cuts), whole);
     }
 }

@@ -137,3 +137,34 @@ proptest! {
         assert_no_panic(|| LineFramer::new().max_length(32), &input, &cuts);
     }
 }
+
+#[test]
+fn an_over_long_line_is_skipped_through_its_end_when_discarding() {
+    let make = || LineFramer::new().max_length(8).discard_too_long(true);
+    let input = b"ok\r\n0123456789abcdef\r\nafter\r\n123456789\r\nlast\r\n";
+    let expected: Vec<Result<bytes::Bytes, String>> = vec![
+        Ok("ok".into()),
+        Err("line longer than 8 bytes".into()),
+        Ok("after".into()),
+        Err("line longer than 8 bytes".into()),
+        Ok("last".into()),
+    ];
+    for cut in 0..input.len() {
+        assert_eq!(
+            decode_recovering(&mut make(), input, &[cut]),
+            expected,
+            "cut at {cut}"
+        );
+    }
+    let bytewise = decode_recovering(&mut make(), input, &(0..input.len()).collect::<Vec<_>>());
+    assert_eq!(bytewise, expected);
+}
+
+proptest! {
+    #[test]
+    fn discarding_is_split_independent(input in biased_bytes(b"\r\nab", 200), cuts in points(200)) {
+        let make = || LineFramer::new().max_length(10).discard_too_long(true);
+        let whole = decode_recovering(&mut make(), &input, &[]);
+        prop_assert_eq!(decode_recovering(&mut make(), &input, &cuts), whole);
+    }
+}

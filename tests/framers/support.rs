@@ -151,3 +151,29 @@ pub fn biased_bytes(favourites: &'static [u8], max_len: usize) -> impl Strategy<
     ];
     prop::collection::vec(byte, 0..=max_len)
 }
+
+/// Feeds `input` cut at `points`, decoding after each piece and recording errors as
+/// items instead of stopping (for framers that recover after an error).
+pub fn decode_recovering<D>(
+    decoder: &mut D,
+    input: &[u8],
+    points: &[usize],
+) -> Vec<Result<Bytes, String>>
+where
+    D: Decoder<Item = Bytes>,
+    D::Error: std::fmt::Display,
+{
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for piece in split_at(input, points) {
+        buf.extend_from_slice(&piece);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => out.push(Ok(frame)),
+                Ok(None) => break,
+                Err(err) => out.push(Err(err.to_string())),
+            }
+        }
+    }
+    out
+}
