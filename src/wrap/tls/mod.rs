@@ -70,14 +70,15 @@ pub fn tls_client_config(roots_pem: &[u8]) -> Result<ClientConfig, Error> {
 
 /// What both sides of a session tell.
 fn session_info(session: &CommonState) -> TlsInfo {
-    let mut info = TlsInfo::default();
-    info.peer_certificates = session
-        .peer_certificates()
-        .unwrap_or_default()
-        .iter()
-        .map(|cert| Bytes::copy_from_slice(cert))
-        .collect();
-    info.alpn_protocol = session.alpn_protocol().map(Bytes::copy_from_slice);
-    info.protocol_version = session.protocol_version().and_then(|v| v.as_str());
-    info
+    TlsInfo {
+        peer_certificates: session
+            .peer_certificates()
+            .unwrap_or_default()
+            .iter()
+            .map(|cert| Bytes::copy_from_slice(cert))
+            .collect(),
+        alpn_protocol: session.alpn_protocol().map(Bytes::copy_from_slice),
+        server_name: None,
+        protocol_version: session.protocol_version().and_then(|v| v.as_str()),
+    }
 }
