@@ -1,5 +1,8 @@
 //! Helpers shared by the tests that run the examples as processes.
 
+// Each test crate uses some of these helpers.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -22,4 +25,42 @@ pub fn example(name: &str) -> PathBuf {
         assert!(status.success(), "building the {name} example failed");
     }
     path
+}
+
+/// An example process that printed `listening on TRANSPORT ADDR`; killed when dropped.
+pub struct Running {
+    pub child: std::process::Child,
+    /// What follows `listening on TRANSPORT ` on the first line.
+    pub listening: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts example `name` with `args` and reads its `listening on TRANSPORT ADDR` line.
+pub fn start_example(name: &str, args: &[&str], transport: &str) -> Running {
+    use std::io::BufRead;
+    let mut child = Command::new(example(name))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|err| panic!("spawn {name}: {err}"));
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut first)
+        .expect("read the first line");
+    let prefix = format!("listening on {transport} ");
+    let Some(listening) = first.strip_prefix(&prefix) else {
+        let _ = child.kill();
+        panic!("{name}: unexpected first line {first:?}");
+    };
+    Running {
+        listening: listening.trim_end().to_owned(),
+        child,
+    }
 }
