@@ -22,6 +22,9 @@
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
 //! example.
 
+#[path = "shared/signal.rs"]
+mod signal;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -34,6 +37,8 @@ use tendril_net::framer::{named, NAMES};
 use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager};
 use tower::{service_fn, ServiceBuilder};
+
+use signal::shutdown_signal;
 
 struct Args {
     transport: String,
@@ -100,27 +105,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not
-/// when the future is first polled, so a signal right after start-up is not missed.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
-        let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// The echo application on a connection, with framer `framer`.

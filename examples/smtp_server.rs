@@ -35,6 +35,8 @@ mod framing;
 mod maildir;
 #[path = "smtp/session.rs"]
 mod session;
+#[path = "shared/signal.rs"]
+mod signal;
 #[path = "tls/config.rs"]
 mod tls_config;
 
@@ -53,6 +55,7 @@ use tendril_net::{BoxError, TcpManager, Tendril};
 use framing::{Commands, Inbound};
 use maildir::Maildir;
 use session::{Config, Session};
+use signal::shutdown_signal;
 use tls_config::TlsSource;
 
 struct Args {
@@ -146,24 +149,4 @@ async fn run(args: Args) -> Result<(), BoxError> {
     shutdown.await;
     manager.graceful_shutdown(Duration::from_secs(5)).await;
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM (handlers installed at once).
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
-        let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -330,3 +330,59 @@ async fn a_command_injected_after_starttls_is_refused() {
         "the injected command is never answered: the connection closes"
     );
 }
+
+/// A standard client: Python's smtplib, with STARTTLS (skipped without python3).
+#[tokio::test]
+async fn python_smtplib_sends_a_message_over_starttls() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("python3 not found: skipped");
+        return;
+    }
+    let maildir = scratch("smtplib");
+    let server = start(&maildir, &["--tls-self-signed"]);
+    let (host, port) = server.listening.rsplit_once(':').unwrap();
+    let script = format!(
+        r#"
+import smtplib, ssl
+from email.message import EmailMessage
+msg = EmailMessage()
+msg["From"] = "alice@example.org"
+msg["To"] = "bob@example.net"
+msg["Subject"] = "from smtplib"
+msg.set_content("Hello.\n.leading dot\n")
+with smtplib.SMTP("{host}", {port}, timeout=20) as smtp:
+    smtp.ehlo()
+    assert smtp.has_extn("starttls")
+    smtp.starttls(context=ssl._create_unverified_context())
+    smtp.ehlo()
+    assert not smtp.has_extn("starttls")
+    smtp.send_message(msg, to_addrs=["bob@example.net", "carol@example.net"])
+"#
+    );
+    let status = tokio::time::timeout(
+        LIMIT,
+        tokio::process::Command::new("python3")
+            .args(["-c", &script])
+            .status(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(status.success());
+    let messages = delivered(&maildir);
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].starts_with(
+        "Return-Path: <alice@example.org>\r\nX-Envelope-To: <bob@example.net>\r\n\
+         X-Envelope-To: <carol@example.net>\r\n"
+    ));
+    assert!(messages[0].contains("Subject: from smtplib\r\n"));
+    assert!(
+        messages[0].ends_with("Hello.\r\n.leading dot\r\n"),
+        "{:?}",
+        messages[0]
+    );
+}
