@@ -15,6 +15,9 @@
 //!   ([`CloseReason`]).
 //! - **Acceptor** ([`app::Acceptor`]): the make-service that builds one application
 //!   per connection; it may set framers, or refuse with [`app::RejectConnection`].
+//! - **Wrappers** ([`wrap`]): `tower::Service`s from a raw socket to the stream a
+//!   connection runs on: socket options, TLS (feature `tls`), composed by
+//!   [`wrap::WrapperChain`]; a live connection can be wrapped too (STARTTLS).
 //! - **Managers** ([`TcpManager`], [`UdpManager`], `UnixManager`) own an endpoint:
 //!   listen, accept, connect out, track live connections by (local, remote) [`Addr`],
 //!   stop, shut down gracefully. Over UDP every peer is a connection, in a bounded table
@@ -70,6 +73,7 @@
 //! | pending framer switches / closes | 64 |
 //! | flush time on close (`linger`) | 5 s |
 //! | idle timeout | off for TCP |
+//! | TLS handshake | 10 s, at most 256 at once per wrapper |
 //!
 //! # A connection's framers
 //!
@@ -124,7 +128,9 @@
 //!
 //! # Feature flags
 //!
-//! - `full`: everything (no optional parts exist yet).
+//! - `tls`: the TLS wrappers (`wrap::TlsServer`, `wrap::TlsClient`) over
+//!   tokio-rustls, with rustls's `ring` provider.
+//! - `full`: everything.
 //!
 //! # Observability
 //!

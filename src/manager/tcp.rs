@@ -272,7 +272,7 @@ impl TcpManager {
     }
 
     /// Connects to `target` from this manager's endpoint, wraps the socket with
-    /// `wrapper` (a [`TlsClient`](crate::wrap::TlsClient), ...), and runs `acceptor`'s
+    /// `wrapper` (a `TlsClient`, ...), and runs `acceptor`'s
     /// application on the connection (frames are [`Bytes`]; framers start as
     /// identity). Returns the connection once the acceptor has accepted it.
     ///

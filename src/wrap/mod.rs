@@ -2,7 +2,7 @@
 //!
 //! A wrapper takes the socket a manager accepted or connected (or the stream of a live
 //! connection) and returns the stream the connection runs on: [`SocketOptions`] returns
-//! the same socket with options set, [`TlsServer`] and [`TlsClient`] (feature `tls`)
+//! the same socket with options set, `TlsServer` and `TlsClient` (feature `tls`)
 //! return the TLS stream after the handshake. Each has a `Layer`, and
 //! [`WrapperChain`] composes layers in order, as `tower::ServiceBuilder` does; any
 //! `tower::Service` from a stream to an [`Io`] is a wrapper, so is a closure through
