@@ -13,7 +13,9 @@
 //! - `start(acceptor, wrapper)` on a stream manager wraps each accepted socket before
 //!   the acceptor sees the connection (so it sees the TLS peer, [`Tendril::tls`]).
 //!   Wrapping runs on its own task, counted against `max_connections`; the wrapper's
-//!   `poll_ready` gates accepting (a TLS wrapper's handshake cap).
+//!   `poll_ready` gates accepting (a TLS wrapper's handshake cap). A connection still
+//!   being wrapped when the manager stops accepting is dropped; `shutdown` also aborts
+//!   wrappers in progress.
 //! - `connect(target, acceptor, wrapper)` wraps the outgoing socket.
 //! - [`Tendril::wrap`] wraps a live connection (STARTTLS).
 //!
