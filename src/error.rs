@@ -69,6 +69,11 @@ impl Error {
         Error::new(Kind::Closed, None)
     }
 
+    /// The connection closed, for `reason`.
+    pub(crate) fn closed_by(reason: crate::CloseReason) -> Self {
+        Error::new(Kind::Closed, Some(Box::new(reason)))
+    }
+
     /// A bounded queue is full.
     pub(crate) fn queue_full() -> Self {
         Error::new(Kind::QueueFull, None)

@@ -152,6 +152,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod app;
+pub mod client;
 mod error;
 pub mod framer;
 pub mod manager;

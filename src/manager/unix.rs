@@ -190,6 +190,28 @@ impl UnixManager {
         A: Acceptor<Bytes, Bytes>,
         W: Wrapper<UnixStream>,
     {
+        self.connect_with_framers(target, acceptor, wrapper, FramerSwitch::default())
+            .await
+    }
+
+    /// [`connect`](Self::connect) for any frame types, with the initial `framers`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with_framers<A, W, In, Out>(
+        &self,
+        target: impl AsRef<Path>,
+        acceptor: A,
+        wrapper: W,
+        framers: FramerSwitch<In, Out>,
+    ) -> Result<Tendril<In, Out>, Error>
+    where
+        A: Acceptor<In, Out>,
+        W: Wrapper<UnixStream>,
+        In: Send + 'static,
+        Out: Send + 'static,
+    {
         let target = target.as_ref();
         let stream = UnixStream::connect(target).await?;
         self.inner
@@ -198,7 +220,7 @@ impl UnixManager {
                 stream,
                 unnamed(),
                 Addr::from(target),
-                FramerSwitch::default(),
+                framers,
                 acceptor,
                 wrapper,
             )

@@ -64,3 +64,12 @@ impl fmt::Display for CloseReason {
         }
     }
 }
+
+impl std::error::Error for CloseReason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CloseReason::Error(err) => Some(&**err),
+            _ => None,
+        }
+    }
+}

@@ -90,7 +90,7 @@ pub(crate) struct Shared<In, Out> {
     pub(crate) info: ConnectionInfo,
     commands: mpsc::UnboundedSender<Command<In, Out>>,
     /// One permit per frame the outbound queue may still take.
-    pub(crate) permits: Semaphore,
+    pub(crate) permits: Arc<Semaphore>,
     /// Control commands (framer switches, close) not yet applied.
     pub(crate) control: AtomicUsize,
     control_limit: usize,
@@ -110,7 +110,7 @@ impl<In, Out> Shared<In, Out> {
         let shared = Shared {
             info,
             commands,
-            permits: Semaphore::new(outbound_queue),
+            permits: Arc::new(Semaphore::new(outbound_queue)),
             control: AtomicUsize::new(0),
             control_limit,
             closed: watch::Sender::new(None),
@@ -276,6 +276,20 @@ impl<In, Out> Tendril<In, Out> {
             Err(mpsc::error::SendError(Command::Frame(frame))) => Err(TrySendError::Closed(frame)),
             _ => Ok(()),
         }
+    }
+
+    /// The outbound queue's permits, for a caller that reserves room before it commits
+    /// to sending (the client's `poll_ready`).
+    pub(crate) fn outbound_permits(&self) -> Arc<Semaphore> {
+        self.shared.permits.clone()
+    }
+
+    /// Queues a frame whose permit was acquired (and forgotten) by the caller.
+    pub(crate) fn send_reserved(&self, frame: Out) -> Result<(), Error> {
+        self.shared
+            .commands
+            .send(Command::Frame(frame))
+            .map_err(|_| Error::closed())
     }
 
     fn control(&self, command: Command<In, Out>) -> Result<(), Error> {

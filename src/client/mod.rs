@@ -1,0 +1,55 @@
+//! The client side: a connection as a `tower::Service` from a request frame to the
+//! response frame that answers it, so `Timeout`, `ConcurrencyLimit`, `Buffer`, `Retry`
+//! or `tower::reconnect` go in front of a framed connection as they do in front of an
+//! HTTP client.
+//!
+//! Two ways to match responses to requests:
+//!
+//! - **pipelined** ([`Client::pipelined`]): responses come back in request order (line
+//!   protocols, SMTP-like, Redis-like); many requests are in flight on one connection.
+//! - **multiplexed** ([`Client::multiplexed`]): each request carries a tag written by a
+//!   [`Tagger`], and responses may come back in any order (DNS IDs, binary RPC). Tags
+//!   are never shared by two requests in flight; when all are held, `poll_ready` waits.
+//!
+//! A client connects through any manager ([`Connector`]): TCP, UDP (through the
+//! manager's connection tracking, so replies from the target reach the client), Unix,
+//! or TCP with a wrapper (TLS).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use tendril_net::client::Client;
+//! use tendril_net::framer::{FramerSwitch, LineFramer};
+//! use tendril_net::{BoxError, TcpManager};
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//!
+//! # async fn run() -> Result<(), BoxError> {
+//! let manager = TcpManager::new("0.0.0.0:0".parse()?);
+//! let client = Client::<Bytes>::pipelined()
+//!     .connect(&manager, "127.0.0.1:7100".parse()?, FramerSwitch::symmetric(LineFramer::new()))
+//!     .await?;
+//! let mut kv = ServiceBuilder::new()
+//!     .timeout(Duration::from_secs(5))
+//!     .service(client);
+//! let answer = kv.ready().await?.call(Bytes::from("GET greeting")).await?;
+//! println!("{}", String::from_utf8_lossy(&answer));
+//! # Ok(()) }
+//! ```
+//!
+//! To survive a dropped connection, wrap a [`ClientMaker`] in
+//! `tower::reconnect::Reconnect`: a client whose connection closed fails `poll_ready`
+//! with the close reason, and `Reconnect` connects a new one for the next request.
+
+mod builder;
+mod connector;
+mod dispatch;
+mod service;
+mod tags;
+
+pub use builder::{
+    ClientBuilder, ClientMaker, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TAG_QUARANTINE, DEFAULT_TAG_SPACE,
+};
+pub use connector::Connector;
+pub use dispatch::ClientStats;
+pub use service::{Client, ResponseFuture};
+pub use tags::Tagger;

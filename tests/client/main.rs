@@ -1,0 +1,7 @@
+//! The client side end to end over loopback: pipelined and multiplexed clients as tower
+//! services.
+
+mod multiplexed;
+mod pipelined;
+mod reconnect;
+mod support;
