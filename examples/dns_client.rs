@@ -1,14 +1,16 @@
 //! dns_client: ask a DNS server for the A records of a name.
 //!
 //! ```text
-//! cargo run --release --example dns_client -- NAME [--server ADDR] [--tcp]
+//! cargo run --release --example dns_client -- NAME [--server ADDR] [--tcp] [--parallel N]
 //! ```
 //!
-//! Sends one query to `--server` (default `127.0.0.1:5353`) over UDP, or TCP with
-//! `--tcp`, with the manager's `connect`: the reply comes back to the application of
-//! that connection because the manager tracks the server as a peer. Prints
-//! `NAME A ADDRESS` per answer (or the response code), and gives up after 2 seconds
-//! with a clear message.
+//! Sends the query to `--server` (default `127.0.0.1:5353`) over UDP, or TCP with
+//! `--tcp`, through a multiplexed [`Client`](tendril_net::client::Client): each query
+//! carries its own DNS ID (the client's tag), so with `--parallel N` (default 1) the N
+//! queries are in flight at once and each answer is matched to its query whatever the
+//! order. Over UDP the manager's `connect` tracks the server as a peer, so its replies
+//! reach the client. Prints `NAME A ADDRESS` per answer of each query (or the response
+//! code), and gives up on a query after 2 seconds with a clear message.
 
 #[path = "dns/message.rs"]
 mod message;
@@ -17,49 +19,66 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tendril_net::app::acceptor_fn;
-use tendril_net::framer::{ByteOrder, LengthFramer, LengthPrefix};
-use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, TcpManager, Tendril, UdpManager};
-use tokio::sync::mpsc;
-use tower::service_fn;
+use bytes::{Bytes, BytesMut};
+use futures_util::future::join_all;
+use tendril_net::client::{Client, Tagger};
+use tendril_net::framer::{ByteOrder, FramerSwitch, LengthFramer, LengthPrefix};
+use tendril_net::{BoxError, TcpManager, UdpManager};
+use tower::{Service, ServiceBuilder, ServiceExt};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let mut name = None;
-    let mut server: SocketAddr = "127.0.0.1:5353".parse().unwrap();
-    let mut tcp = false;
+/// The DNS ID, the first two bytes of every message, is the client's tag.
+struct DnsId;
+
+impl Tagger<Bytes, Bytes> for DnsId {
+    fn tag(&self, query: Bytes, tag: u64) -> Bytes {
+        let mut query = BytesMut::from(query);
+        if query.len() >= 2 {
+            query[..2].copy_from_slice(&(tag as u16).to_be_bytes());
+        }
+        query.freeze()
+    }
+
+    fn tag_of(&self, reply: &Bytes) -> Option<u64> {
+        (reply.len() >= 2).then(|| u64::from(u16::from_be_bytes([reply[0], reply[1]])))
+    }
+}
+
+struct Args {
+    name: String,
+    server: SocketAddr,
+    tcp: bool,
+    parallel: usize,
+}
+
+fn parse_args() -> Option<Args> {
+    let mut args = Args {
+        name: String::new(),
+        server: "127.0.0.1:5353".parse().ok()?,
+        tcp: false,
+        parallel: 1,
+    };
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
         match arg.as_str() {
-            "--tcp" => tcp = true,
-            "--server" => match argv.next().map(|value| value.parse()) {
-                Some(Ok(addr)) => server = addr,
-                _ => name = None,
-            },
-            other if name.is_none() && !other.starts_with("--") => name = Some(other.to_owned()),
-            _ => name = None,
+            "--tcp" => args.tcp = true,
+            "--server" => args.server = argv.next()?.parse().ok()?,
+            "--parallel" => args.parallel = argv.next()?.parse().ok().filter(|&n| n > 0)?,
+            other if args.name.is_empty() && !other.starts_with("--") => {
+                args.name = other.to_owned();
+            }
+            _ => return None,
         }
     }
-    let Some(name) = name else {
-        eprintln!("usage: dns_client NAME [--server ADDR] [--tcp]");
+    (!args.name.is_empty()).then_some(args)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Some(args) = parse_args() else {
+        eprintln!("usage: dns_client NAME [--server ADDR] [--tcp] [--parallel N]");
         return ExitCode::from(2);
     };
-
-    let (replies, mut received) = mpsc::unbounded_channel();
-    let acceptor = acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
-        if tendril.transport() == "tcp" {
-            let framer =
-                LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian).max_frame_length(65_535);
-            tendril.set_framers(framer.clone(), framer)?;
-        }
-        let replies = replies.clone();
-        Ok(service_fn(move |reply: Bytes| {
-            let _ = replies.send(reply);
-            async { Ok::<_, BoxError>(()) }
-        }))
-    });
+    let server = args.server;
     let any: SocketAddr = if server.is_ipv4() {
         "0.0.0.0:0"
     } else {
@@ -67,43 +86,69 @@ async fn main() -> ExitCode {
     }
     .parse()
     .unwrap();
-    let connected = if tcp {
-        TcpManager::new(any)
-            .connect(server, acceptor, NoWrapper)
+    let mut builder = Client::multiplexed(DnsId);
+    builder.max_in_flight(args.parallel);
+    let connected = if args.tcp {
+        let framer =
+            LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian).max_frame_length(65_535);
+        builder
+            .connect(
+                &TcpManager::new(any),
+                server,
+                FramerSwitch::symmetric(framer),
+            )
             .await
     } else {
-        UdpManager::new(any).connect(server, acceptor).await
+        // One datagram is one message.
+        builder
+            .connect(&UdpManager::new(any), server, FramerSwitch::default())
+            .await
     };
-    let tendril = match connected {
-        Ok(tendril) => tendril,
+    let client = match connected {
+        Ok(client) => client,
         Err(err) => {
             eprintln!("dns_client: cannot reach {server}: {err}");
             return ExitCode::FAILURE;
         }
     };
-    let id = (std::process::id() & 0xFFFF) as u16;
-    if let Err(err) = tendril
-        .send_frame(Bytes::from(message::query(id, &name, message::TYPE_A)))
-        .await
-    {
-        eprintln!("dns_client: {err}");
-        return ExitCode::FAILURE;
+    let mut service = ServiceBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .service(client);
+    let mut queries = Vec::new();
+    for _ in 0..args.parallel {
+        // The ID is written by the tagger.
+        let query = Bytes::from(message::query(0, &args.name, message::TYPE_A));
+        match service.ready().await {
+            Ok(ready) => queries.push(ready.call(query)),
+            Err(err) => {
+                eprintln!("dns_client: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
-    let reply = match tokio::time::timeout(Duration::from_secs(2), received.recv()).await {
-        Ok(Some(reply)) => reply,
-        _ => {
+    let mut status = ExitCode::SUCCESS;
+    for reply in join_all(queries).await {
+        if !print_answer(&args.name, server, reply) {
+            status = ExitCode::FAILURE;
+        }
+    }
+    status
+}
+
+/// Prints one query's answer; false if there was none.
+fn print_answer(name: &str, server: SocketAddr, reply: Result<Bytes, BoxError>) -> bool {
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(err) if err.is::<tower::timeout::error::Elapsed>() => {
             eprintln!("dns_client: no answer from {server} within 2 s");
-            return ExitCode::FAILURE;
+            return false;
+        }
+        Err(err) => {
+            eprintln!("dns_client: {err}");
+            return false;
         }
     };
     match message::answers(&reply) {
-        Ok((header, _)) if header.id != id => {
-            eprintln!(
-                "dns_client: the answer has ID {} instead of {id}",
-                header.id
-            );
-            ExitCode::FAILURE
-        }
         Ok((header, addrs)) if header.rcode() == message::RCODE_NOERROR => {
             for addr in &addrs {
                 println!("{name} A {addr}");
@@ -111,7 +156,7 @@ async fn main() -> ExitCode {
             if addrs.is_empty() {
                 println!("{name}: no A record");
             }
-            ExitCode::SUCCESS
+            true
         }
         Ok((header, _)) => {
             let rcode = match header.rcode() {
@@ -121,11 +166,11 @@ async fn main() -> ExitCode {
                 other => format!("rcode {other}"),
             };
             println!("{name}: {rcode}");
-            ExitCode::SUCCESS
+            true
         }
         Err(err) => {
             eprintln!("dns_client: {err}");
-            ExitCode::FAILURE
+            false
         }
     }
 }

@@ -184,6 +184,20 @@ fn the_client_example_over_both_transports() {
             "{extra:?}"
         );
     }
+    // Several queries in flight at once over the multiplexed client.
+    for extra in [&[][..], &["--tcp"][..]] {
+        let output = Command::new(support::example("dns_client"))
+            .args(["example.test", "--server", &addr, "--parallel", "5"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{extra:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "example.test A 192.0.2.7\n".repeat(5),
+            "{extra:?}"
+        );
+    }
     // No server there: a clear message and status 1 after 2 seconds.
     let closed = UdpSocket::bind("127.0.0.1:0")
         .unwrap()

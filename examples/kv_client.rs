@@ -1,0 +1,127 @@
+//! kv_client: drives a kv_server through a pipelined tower client.
+//!
+//! ```text
+//! cargo run --release --example kv_client -- [--server ADDR] [--requests N]
+//! ```
+//!
+//! Connects to `--server` (default `127.0.0.1:7100`) and sends `--requests` commands
+//! (default 10,000): alternately `SET kI vI` and `GET kI`, through a `ServiceBuilder`
+//! stack (a 5 s timeout per request and a concurrency limit of 64) over a pipelined
+//! [`Client`](tendril_net::client::Client), so up to 64 requests are on the wire at
+//! once. Every answer is checked (`OK`, then `VALUE vI`). Prints one line:
+//! `N requests in S s (R requests/s)`; exits with status 1 on a wrong or missing answer.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tendril_net::client::Client;
+use tendril_net::framer::{FramerSwitch, LineFramer};
+use tendril_net::TcpManager;
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+const IN_FLIGHT: usize = 64;
+
+fn parse_args() -> Option<(SocketAddr, usize)> {
+    let mut server: SocketAddr = "127.0.0.1:7100".parse().ok()?;
+    let mut requests = 10_000;
+    let mut argv = std::env::args().skip(1);
+    while let Some(arg) = argv.next() {
+        match arg.as_str() {
+            "--server" => server = argv.next()?.parse().ok()?,
+            "--requests" => requests = argv.next()?.parse().ok()?,
+            _ => return None,
+        }
+    }
+    Some((server, requests))
+}
+
+/// Request `i` and the answer it must get.
+fn request(i: usize) -> (Bytes, String) {
+    let key = i / 2;
+    if i % 2 == 0 {
+        (Bytes::from(format!("SET k{key} v{key}")), "OK".to_owned())
+    } else {
+        (Bytes::from(format!("GET k{key}")), format!("VALUE v{key}"))
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Some((server, requests)) = parse_args() else {
+        eprintln!("usage: kv_client [--server ADDR] [--requests N]");
+        return ExitCode::from(2);
+    };
+    let any: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .unwrap();
+    let client = Client::<Bytes>::pipelined()
+        .max_in_flight(IN_FLIGHT)
+        .connect(
+            &TcpManager::new(any),
+            server,
+            FramerSwitch::symmetric(LineFramer::new()),
+        )
+        .await;
+    let client = match client {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("kv_client: cannot reach {server}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut service = ServiceBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .concurrency_limit(IN_FLIGHT)
+        .service(client);
+
+    let start = Instant::now();
+    let mut pending = FuturesUnordered::new();
+    let (mut sent, mut answered) = (0, 0);
+    while answered < requests {
+        tokio::select! {
+            Some((expected, answer)) = pending.next(), if !pending.is_empty() => {
+                let answer: Result<Bytes, _> = answer;
+                match answer {
+                    Ok(answer) if answer == expected => answered += 1,
+                    Ok(answer) => {
+                        eprintln!(
+                            "kv_client: expected {expected:?}, got {:?}",
+                            String::from_utf8_lossy(&answer)
+                        );
+                        return ExitCode::FAILURE;
+                    }
+                    Err(err) => {
+                        eprintln!("kv_client: {err}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            ready = service.ready(), if sent < requests => {
+                let ready = match ready {
+                    Ok(ready) => ready,
+                    Err(err) => {
+                        eprintln!("kv_client: {err}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let (line, expected) = request(sent);
+                let call = ready.call(line);
+                pending.push(async move { (expected, call.await) });
+                sent += 1;
+            }
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "{requests} requests in {seconds:.3} s ({:.0} requests/s)",
+        requests as f64 / seconds.max(f64::EPSILON)
+    );
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,63 @@
+//! kv_server: a tiny in-memory key-value server over a CRLF line protocol.
+//!
+//! ```text
+//! cargo run --release --example kv_server -- [--listen ADDR]
+//! ```
+//!
+//! Listens on `--listen` (default `127.0.0.1:7100`) and prints `listening on tcp ADDR`
+//! once bound. Commands, one per line: `SET k v` answers `OK`, `GET k` answers
+//! `VALUE v` or `NOT_FOUND`, `DEL k` answers `DELETED` or `NOT_FOUND`, anything else
+//! `ERROR <reason>`. Keys are single words, a value is the rest of the line; the store
+//! holds at most 1,000,000 keys. Answers come in request order, so clients may
+//! pipeline (see the `kv_client` example). SIGINT or SIGTERM shut down gracefully.
+//!
+//! Try it with `printf 'SET a 1\r\nGET a\r\n' | nc 127.0.0.1 7100`.
+
+#[path = "shared/signal.rs"]
+mod signal;
+#[path = "kv/store.rs"]
+mod store;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use signal::shutdown_signal;
+use store::Store;
+use tendril_net::wrap::NoWrapper;
+use tendril_net::TcpManager;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut listen = "127.0.0.1:7100".to_owned();
+    let mut argv = std::env::args().skip(1);
+    while let Some(arg) = argv.next() {
+        match (arg.as_str(), argv.next()) {
+            ("--listen", Some(value)) => listen = value,
+            _ => {
+                eprintln!("usage: kv_server [--listen ADDR]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let listen: SocketAddr = match listen.parse() {
+        Ok(addr) => addr,
+        Err(err) => {
+            eprintln!("kv_server: --listen {listen}: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let shutdown = shutdown_signal();
+    let manager = TcpManager::new(listen);
+    let addr = match manager.start(store::acceptor(Store::default()), NoWrapper) {
+        Ok(addr) => addr,
+        Err(err) => {
+            eprintln!("kv_server: {listen}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on tcp {addr}");
+    shutdown.await;
+    manager.graceful_shutdown(Duration::from_secs(5)).await;
+    ExitCode::SUCCESS
+}
