@@ -1,0 +1,175 @@
+//! Pipelined requests against the kv server over loopback: tendril-net's `Client`
+//! (a tower service) against a hand-written tokio client doing the same protocol with
+//! `Framed`, in the same run, on the same server.
+//!
+//! ```text
+//! cargo bench --bench client
+//! ```
+//!
+//! Each iteration sends 20,000 requests (alternately `SET kI vI` and `GET kI`) on one
+//! connection and checks every answer, with 1 or 64 requests in flight. Throughput is
+//! in requests per second (criterion's "elem/s"); divide tendril's by the baseline's
+//! for the ratio.
+
+#[path = "../examples/kv/store.rs"]
+mod store;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tendril_net::client::Client;
+use tendril_net::framer::{FramerSwitch, LineFramer};
+use tendril_net::wrap::NoWrapper;
+use tendril_net::TcpManager;
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
+use tokio_util::codec::Framed;
+use tower::{Service, ServiceExt};
+
+const REQUESTS: usize = 20_000;
+
+/// Request `i` and its expected answer.
+fn request(i: usize) -> (Bytes, Bytes) {
+    let key = i / 2;
+    if i % 2 == 0 {
+        (Bytes::from(format!("SET k{key} v{key}")), Bytes::from("OK"))
+    } else {
+        (
+            Bytes::from(format!("GET k{key}")),
+            Bytes::from(format!("VALUE v{key}")),
+        )
+    }
+}
+
+fn start_server(runtime: &Runtime) -> SocketAddr {
+    runtime.block_on(async {
+        let manager = TcpManager::new("127.0.0.1:0".parse().unwrap());
+        let addr = manager
+            .start(store::acceptor(store::Store::default()), NoWrapper)
+            .unwrap();
+        // The manager lives as long as the process.
+        std::mem::forget(manager);
+        addr
+    })
+}
+
+/// tendril-net: the pipelined `Client`, at most `window` requests in flight.
+async fn tendril_client(client: &mut Client<Bytes>, requests: &[(Bytes, Bytes)]) {
+    let mut pending = FuturesUnordered::new();
+    let mut sent = 0;
+    let mut answered = 0;
+    while answered < requests.len() {
+        tokio::select! {
+            Some((expected, answer)) = pending.next(), if !pending.is_empty() => {
+                let answer: Result<Bytes, tendril_net::Error> = answer;
+                assert_eq!(answer.unwrap(), expected);
+                answered += 1;
+            }
+            ready = client.ready(), if sent < requests.len() => {
+                let (line, expected) = requests[sent].clone();
+                let call = ready.unwrap().call(line);
+                pending.push(async move { (expected, call.await) });
+                sent += 1;
+            }
+        }
+    }
+}
+
+/// The baseline: what one writes by hand with tokio and `Framed`: queue requests up to
+/// the window, flush, wait for an answer and take every other answer already there,
+/// repeat.
+async fn baseline_client(
+    framed: &mut Framed<TcpStream, LineFramer>,
+    window: usize,
+    requests: &[(Bytes, Bytes)],
+) {
+    let mut sent = 0;
+    let mut answered = 0;
+    while answered < requests.len() {
+        let mut fed = false;
+        while sent < requests.len() && sent - answered < window {
+            framed.feed(requests[sent].0.clone()).await.unwrap();
+            sent += 1;
+            fed = true;
+        }
+        if fed {
+            SinkExt::<Bytes>::flush(framed).await.unwrap();
+        }
+        let answer = framed.next().await.unwrap().unwrap();
+        assert_eq!(answer, requests[answered].1);
+        answered += 1;
+        while answered < sent {
+            match framed.next().now_or_never() {
+                Some(answer) => {
+                    assert_eq!(answer.unwrap().unwrap(), requests[answered].1);
+                    answered += 1;
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+fn client(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = start_server(&runtime);
+    let requests: Vec<_> = (0..REQUESTS).map(request).collect();
+    for window in [1, 64] {
+        let mut group = c.benchmark_group(format!("client/{window} in flight"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(if window == 1 { 8 } else { 5 }))
+            .throughput(Throughput::Elements(REQUESTS as u64));
+        let mut client = runtime.block_on(async {
+            Client::<Bytes>::pipelined()
+                .max_in_flight(window)
+                .connect(
+                    &TcpManager::new("127.0.0.1:0".parse().unwrap()),
+                    addr,
+                    FramerSwitch::symmetric(LineFramer::new()),
+                )
+                .await
+                .unwrap()
+        });
+        group.bench_function("tendril-net Client", |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iterations {
+                        tendril_client(&mut client, &requests).await;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        let mut framed = runtime.block_on(async {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            Framed::new(stream, LineFramer::new())
+        });
+        group.bench_function("tokio Framed baseline", |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iterations {
+                        baseline_client(&mut framed, window, &requests).await;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, client);
+criterion_main!(benches);
