@@ -18,6 +18,9 @@
 //! - **Wrappers** ([`wrap`]): `tower::Service`s from a raw socket to the stream a
 //!   connection runs on: socket options, TLS (feature `tls`), composed by
 //!   [`wrap::WrapperChain`]; a live connection can be wrapped too (STARTTLS).
+//! - **Client** ([`client::Client`]): the other direction: a connection as a
+//!   `tower::Service` from a request frame to its response, pipelined or multiplexed by
+//!   tag, over any manager.
 //! - **Managers** ([`TcpManager`], [`UdpManager`], `UnixManager`) own an endpoint:
 //!   listen, accept, connect out, track live connections by (local, remote) [`Addr`],
 //!   stop, shut down gracefully. Over UDP every peer is a connection, in a bounded table
@@ -74,6 +77,7 @@
 //! | flush time on close (`linger`) | 5 s |
 //! | idle timeout | off for TCP |
 //! | TLS handshake | 10 s, at most 256 at once per wrapper |
+//! | client requests in flight | 64; multiplexed tags 65,536, quarantine 30 s |
 //!
 //! # A connection's framers
 //!
