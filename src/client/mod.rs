@@ -34,6 +34,7 @@
 //! let answer = kv.ready().await?.call(Bytes::from("GET greeting")).await?;
 //! println!("{}", String::from_utf8_lossy(&answer));
 //! # Ok(()) }
+//! # let _ = run();
 //! ```
 //!
 //! To survive a dropped connection, wrap a [`ClientMaker`] in
