@@ -93,9 +93,9 @@ pub struct Stats {
     pub frames_in: u64,
     /// Frames encoded.
     pub frames_out: u64,
-    /// Bytes read.
+    /// Bytes read (as the framers see them: the plaintext of TLS connections).
     pub bytes_in: u64,
-    /// Bytes written.
+    /// Bytes written (as the framers produce them).
     pub bytes_out: u64,
 }
 
