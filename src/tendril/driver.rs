@@ -16,20 +16,18 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use futures_util::future::{BoxFuture, CatchUnwind};
+use futures_util::future::CatchUnwind;
 use futures_util::FutureExt;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, Sleep};
 use tower::Service;
 
-use super::command::LiveWrap;
 use super::in_flight::InFlight;
 use super::io::FrameIo;
 use super::{CloseReason, Command, ConnectionConfig, Shared};
 use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
 use crate::manager::stats::Counters;
-use crate::wrap::{BoxIo, Io};
 
 /// Bytes of late input a closing connection reads and discards at most.
 const LINGER_DISCARD_LIMIT: usize = 1 << 20;
@@ -37,15 +35,11 @@ const LINGER_DISCARD_LIMIT: usize = 1 << 20;
 /// Commands applied per pass before other work gets a turn.
 const COMMAND_BATCH: usize = 64;
 
-type Call<F> = CatchUnwind<AssertUnwindSafe<F>>;
+mod live_wrap;
 
-/// The steps of a live wrap.
-enum WrapState {
-    /// Flushing what was queued before the wrap.
-    Flushing(LiveWrap),
-    /// The wrapper has the stream.
-    Running(BoxFuture<'static, Result<BoxIo, Error>>),
-}
+use live_wrap::WrapState;
+
+type Call<F> = CatchUnwind<AssertUnwindSafe<F>>;
 
 /// Why the frame loop stopped, and whether what is queued should still be flushed.
 struct Stop {
@@ -362,61 +356,6 @@ where
         // The batch is used up: yield to the other work, then come back.
         cx.waker().wake_by_ref();
         Poll::Pending
-    }
-
-    /// Drives a live wrap: flush what was queued before it, take the stream out
-    /// (refusing if plaintext input is already buffered), run the wrapper, put the
-    /// wrapped stream back. Only a manager's "close now" interrupts it; other commands
-    /// wait for it.
-    fn poll_wrap(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
-        while let Poll::Ready(Some(command)) = self.commands.poll_recv(cx) {
-            if let Command::Shutdown { graceful: false } = command {
-                return Poll::Ready(Err(Stop::now(CloseReason::Local)));
-            }
-            self.deferred.push_back(command);
-        }
-        loop {
-            match self.wrap.take() {
-                Some(WrapState::Flushing(wrapper)) => {
-                    match Pin::new(&mut self.framed).poll_flush(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
-                        Poll::Pending => {
-                            self.wrap = Some(WrapState::Flushing(wrapper));
-                            return Poll::Pending;
-                        }
-                    }
-                    match self.framed.take_io() {
-                        Ok(io) => self.wrap = Some(WrapState::Running(wrapper(io))),
-                        Err(err) => {
-                            tracing::warn!(error = %err, "live wrap refused");
-                            return Poll::Ready(Err(Stop::now(CloseReason::error(err))));
-                        }
-                    }
-                }
-                Some(WrapState::Running(mut wrapping)) => {
-                    return match wrapping.as_mut().poll(cx) {
-                        Poll::Pending => {
-                            self.wrap = Some(WrapState::Running(wrapping));
-                            Poll::Pending
-                        }
-                        Poll::Ready(Ok(io)) => {
-                            if let Some(info) = io.tls_info() {
-                                let _ = self.shared.tls.set(info);
-                            }
-                            self.framed.put_io(io);
-                            tracing::debug!("connection wrapped");
-                            Poll::Ready(Ok(()))
-                        }
-                        Poll::Ready(Err(err)) => {
-                            tracing::debug!(error = %err, "live wrap failed");
-                            Poll::Ready(Err(Stop::now(CloseReason::error(err))))
-                        }
-                    };
-                }
-                None => return Poll::Ready(Ok(())),
-            }
-        }
     }
 
     fn control_done(&self) {
