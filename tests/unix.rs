@@ -120,3 +120,34 @@ async fn connect_through_the_registry_and_receive_replies() {
     client.shutdown();
     server.shutdown();
 }
+
+#[tokio::test]
+async fn a_pipelined_client_over_a_unix_socket() {
+    use tendril_net::client::Client;
+    use tendril_net::framer::FramerSwitch;
+    use tower::{Service, ServiceExt};
+
+    let path = socket_path("client");
+    let server = UnixManager::new(&path);
+    echo(&server);
+    let client_side = UnixManager::new(socket_path("client-side"));
+    let mut client = within(Client::<Bytes>::pipelined().connect(
+        &client_side,
+        path.clone(),
+        FramerSwitch::symmetric(LineFramer::new()),
+    ))
+    .await
+    .unwrap();
+    let mut calls = Vec::new();
+    for i in 0..10 {
+        let call = within(client.ready())
+            .await
+            .unwrap()
+            .call(Bytes::from(format!("line {i}")));
+        calls.push(call);
+    }
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(within(call).await.unwrap(), format!("line {i}"));
+    }
+    server.shutdown();
+}

@@ -200,3 +200,28 @@ async fn unsolicited_frames_go_to_the_handler() {
     assert_eq!(within(answer).await.unwrap(), "ping");
     assert_eq!(client.stats().unsolicited, 1);
 }
+
+#[tokio::test]
+async fn shared_through_a_buffer() {
+    let (_server, addr) = server();
+    let service = tower::buffer::Buffer::new(client(addr).await, 64);
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let mut service = service.clone();
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    let line = format!("t{task}-{i}");
+                    let call = service
+                        .ready()
+                        .await
+                        .unwrap()
+                        .call(Bytes::from(format!("echo {line}")));
+                    assert_eq!(call.await.unwrap(), line);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        within(task).await.unwrap();
+    }
+}

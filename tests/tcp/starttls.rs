@@ -132,3 +132,67 @@ async fn a_command_pipelined_after_starttls_is_never_delivered() {
     );
     assert_eq!(*server.received.lock().unwrap(), ["STARTTLS"]);
 }
+
+#[tokio::test]
+async fn the_client_side_upgrades_a_live_connection_too() {
+    use tendril_net::wrap::{tls_client_config, TlsClient};
+
+    let cert = certificate();
+    let server = starttls_server(&cert);
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let tls = TlsClient::new(tls_client_config(cert.0.as_bytes()).unwrap(), "localhost").unwrap();
+    let client = within(TcpManager::new(localhost()).connect(
+        server.addr,
+        acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+            tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+            let (lines_tx, tls) = (lines_tx.clone(), tls.clone());
+            Ok(service_fn(move |line: Bytes| {
+                if line == "READY" {
+                    // Nothing is queued after STARTTLS: wrap now.
+                    tendril.wrap(tls.clone()).unwrap();
+                }
+                let _ = lines_tx.send(line);
+                async { Ok::<_, BoxError>(()) }
+            }))
+        }),
+        NoWrapper,
+    ))
+    .await
+    .unwrap();
+    client.send_frame(Bytes::from("STARTTLS")).await.unwrap();
+    assert_eq!(within(lines.recv()).await.unwrap(), "READY");
+    client.send_frame(Bytes::from("HELLO")).await.unwrap();
+    assert_eq!(within(lines.recv()).await.unwrap(), "tls HELLO");
+    assert!(client.tls().is_some());
+    assert!(client.tls().unwrap().peer_certificates.len() == 1);
+}
+
+#[tokio::test]
+async fn a_datagram_connection_cannot_be_wrapped() {
+    use tendril_net::UdpManager;
+
+    let cert = certificate();
+    let tls = TlsServer::new(tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap());
+    let server = UdpManager::new(localhost());
+    let (closed_tx, closed) = tokio::sync::oneshot::channel();
+    let closed_tx = Arc::new(Mutex::new(Some(closed_tx)));
+    let addr = server
+        .start(acceptor_fn(
+            move |tendril: Tendril| -> Result<_, BoxError> {
+                let closed_tx = closed_tx.clone();
+                tendril.on_close(move |reason| {
+                    if let Some(tx) = closed_tx.lock().unwrap().take() {
+                        let _ = tx.send(reason);
+                    }
+                });
+                tendril.wrap(tls.clone())?;
+                Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
+            },
+        ))
+        .unwrap();
+    let socket = tokio::net::UdpSocket::bind(localhost()).await.unwrap();
+    socket.send_to(b"hello", addr).await.unwrap();
+    let reason = within(closed).await.unwrap();
+    let err = reason.as_error().expect("an error");
+    assert!(err.is_wrap(), "{err}");
+}

@@ -276,3 +276,30 @@ async fn a_chain_of_socket_options_then_tls() {
     assert_eq!(within(client.next()).await.unwrap().unwrap(), "chained");
     assert_eq!(*seen_ttl.lock().unwrap(), Some((42, true)));
 }
+
+#[tokio::test]
+async fn a_client_over_tls_through_the_wrapped_connector() {
+    use tendril_net::client::Client;
+    use tendril_net::framer::FramerSwitch;
+    use tower::Service;
+
+    let cert = certificate();
+    let (_server, addr, _) = tls_echo_server(server_layer(&cert));
+    let connector = (
+        TcpManager::new(localhost()),
+        TlsClient::new(tls_client_config(cert.0.as_bytes()).unwrap(), "localhost").unwrap(),
+    );
+    let mut client = within(Client::<Bytes>::pipelined().connect(
+        &connector,
+        addr,
+        FramerSwitch::symmetric(LineFramer::new()),
+    ))
+    .await
+    .unwrap();
+    assert!(client.tendril().tls().is_some());
+    let answer = within(client.ready())
+        .await
+        .unwrap()
+        .call(Bytes::from("secure"));
+    assert_eq!(within(answer).await.unwrap(), "secure");
+}
