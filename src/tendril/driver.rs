@@ -29,12 +29,10 @@ use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
 use crate::manager::stats::Counters;
 
-/// Bytes of late input a closing connection reads and discards at most.
-const LINGER_DISCARD_LIMIT: usize = 1 << 20;
-
 /// Commands applied per pass before other work gets a turn.
 const COMMAND_BATCH: usize = 64;
 
+mod closing;
 mod live_wrap;
 
 use live_wrap::WrapState;
@@ -148,42 +146,7 @@ where
         })
         .await;
         if stop.flush {
-            let linger = self.config.linger;
-            let framed = &mut self.framed;
-            let commands = &mut self.commands;
-            let close = poll_fn(|cx| {
-                // Only a manager's "close now" interrupts the flush.
-                while let Poll::Ready(Some(command)) = commands.poll_recv(cx) {
-                    if let Command::Shutdown { graceful: false } = command {
-                        return Poll::Ready(Err(()));
-                    }
-                }
-                Pin::new(&mut *framed).poll_close(cx).map_err(|_| ())
-            });
-            // A peer that does not read cannot hold a closing connection forever.
-            let flushed = matches!(tokio::time::timeout(linger, close).await, Ok(Ok(())));
-            self.publish_counts();
-            if flushed && !self.read_closed {
-                // Lingering close, off the connection's books: input the peer sent
-                // after we stopped reading would make the kernel reset the connection
-                // on close, and a reset can destroy the replies just flushed before the
-                // peer reads them. Read and discard until the peer's end of stream,
-                // for at most `linger` and `LINGER_DISCARD_LIMIT` bytes.
-                let mut framed = self.framed;
-                tokio::spawn(async move {
-                    let mut discarded = 0;
-                    let drain = poll_fn(|cx| {
-                        while discarded < LINGER_DISCARD_LIMIT {
-                            match ready!(framed.poll_discard(cx)) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => discarded += n,
-                            }
-                        }
-                        Poll::Ready(())
-                    });
-                    let _ = tokio::time::timeout(linger, drain).await;
-                });
-            }
+            self.flush_and_linger().await;
         }
         stop.reason
     }
