@@ -32,9 +32,9 @@
 //!
 //! ```no_run
 //! use bytes::Bytes;
-//! use tendril_net::wrap::NoWrapper;
 //! use tendril_net::app::acceptor_fn;
 //! use tendril_net::framer::LineFramer;
+//! use tendril_net::wrap::NoWrapper;
 //! use tendril_net::{BoxError, TcpManager, Tendril};
 //! use tower::service_fn;
 //!

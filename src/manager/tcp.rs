@@ -131,9 +131,9 @@ struct Inner {
 /// A `TcpManager` is a cheap handle: clones share the same manager.
 ///
 /// ```no_run
-/// use tendril_net::wrap::NoWrapper;
 /// use tendril_net::app::acceptor_fn;
 /// use tendril_net::framer::LineFramer;
+/// use tendril_net::wrap::NoWrapper;
 /// use tendril_net::{BoxError, Tendril, TcpManager};
 /// use tower::service_fn;
 ///

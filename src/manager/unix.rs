@@ -51,8 +51,8 @@ struct Inner {
 ///
 /// ```no_run
 /// use bytes::Bytes;
-/// use tendril_net::wrap::NoWrapper;
 /// use tendril_net::app::acceptor_fn;
+/// use tendril_net::wrap::NoWrapper;
 /// use tendril_net::{BoxError, Tendril, UnixManager};
 /// use tower::service_fn;
 ///
