@@ -31,92 +31,60 @@ pub trait Connector<In, Out>: Send + Sync + 'static {
         A: Acceptor<In, Out> + Send + 'static;
 }
 
-impl<In: Send + 'static, Out: Send + 'static> Connector<In, Out> for TcpManager {
-    type Target = SocketAddr;
+/// One `Connector` impl: the manager (`$manager`, a clone of `self`) connects in a
+/// `'static` future.
+macro_rules! connector {
+    (
+        $(#[$attr:meta])*
+        impl [$($generics:tt)*] for $ty:ty, Target = $target:ty,
+        |$manager:ident, $t:ident, $a:ident, $f:ident| $connect:expr
+    ) => {
+        $(#[$attr])*
+        impl<In: Send + 'static, Out: Send + 'static, $($generics)*> Connector<In, Out> for $ty {
+            type Target = $target;
 
-    fn connect<A>(
-        &self,
-        target: SocketAddr,
-        acceptor: A,
-        framers: FramerSwitch<In, Out>,
-    ) -> BoxFuture<'static, Result<Tendril<In, Out>, Error>>
-    where
-        A: Acceptor<In, Out> + Send + 'static,
-    {
-        let manager = self.clone();
-        Box::pin(async move {
-            manager
-                .connect_with_framers(target, acceptor, NoWrapper, framers)
-                .await
-        })
-    }
+            fn connect<A>(
+                &self,
+                $t: $target,
+                $a: A,
+                $f: FramerSwitch<In, Out>,
+            ) -> BoxFuture<'static, Result<Tendril<In, Out>, Error>>
+            where
+                A: Acceptor<In, Out> + Send + 'static,
+            {
+                let $manager = self.clone();
+                Box::pin(async move { $connect })
+            }
+        }
+    };
 }
 
-impl<In, Out, W> Connector<In, Out> for (TcpManager, W)
-where
-    In: Send + 'static,
-    Out: Send + 'static,
-    W: Wrapper<TcpStream> + Clone + Sync,
-{
-    type Target = SocketAddr;
-
-    fn connect<A>(
-        &self,
-        target: SocketAddr,
-        acceptor: A,
-        framers: FramerSwitch<In, Out>,
-    ) -> BoxFuture<'static, Result<Tendril<In, Out>, Error>>
-    where
-        A: Acceptor<In, Out> + Send + 'static,
-    {
-        let (manager, wrapper) = self.clone();
-        Box::pin(async move {
-            manager
-                .connect_with_framers(target, acceptor, wrapper, framers)
-                .await
-        })
+connector!(
+    impl [] for TcpManager, Target = SocketAddr,
+    |manager, target, acceptor, framers| {
+        manager.connect_with_framers(target, acceptor, NoWrapper, framers).await
     }
-}
+);
 
-impl<In: Send + 'static, Out: Send + 'static> Connector<In, Out> for UdpManager {
-    type Target = SocketAddr;
-
-    fn connect<A>(
-        &self,
-        target: SocketAddr,
-        acceptor: A,
-        framers: FramerSwitch<In, Out>,
-    ) -> BoxFuture<'static, Result<Tendril<In, Out>, Error>>
-    where
-        A: Acceptor<In, Out> + Send + 'static,
-    {
-        let manager = self.clone();
-        Box::pin(async move {
-            manager
-                .connect_with_framers(target, acceptor, framers)
-                .await
-        })
+connector!(
+    impl [W: Wrapper<TcpStream> + Clone + Sync] for (TcpManager, W), Target = SocketAddr,
+    |pair, target, acceptor, framers| {
+        let (manager, wrapper) = pair;
+        manager.connect_with_framers(target, acceptor, wrapper, framers).await
     }
-}
+);
 
-#[cfg(unix)]
-impl<In: Send + 'static, Out: Send + 'static> Connector<In, Out> for crate::UnixManager {
-    type Target = std::path::PathBuf;
-
-    fn connect<A>(
-        &self,
-        target: std::path::PathBuf,
-        acceptor: A,
-        framers: FramerSwitch<In, Out>,
-    ) -> BoxFuture<'static, Result<Tendril<In, Out>, Error>>
-    where
-        A: Acceptor<In, Out> + Send + 'static,
-    {
-        let manager = self.clone();
-        Box::pin(async move {
-            manager
-                .connect_with_framers(target, acceptor, NoWrapper, framers)
-                .await
-        })
+connector!(
+    impl [] for UdpManager, Target = SocketAddr,
+    |manager, target, acceptor, framers| {
+        manager.connect_with_framers(target, acceptor, framers).await
     }
-}
+);
+
+connector!(
+    #[cfg(unix)]
+    impl [] for crate::UnixManager, Target = std::path::PathBuf,
+    |manager, target, acceptor, framers| {
+        manager.connect_with_framers(target, acceptor, NoWrapper, framers).await
+    }
+);
