@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-use support::{start_example, Running};
+use support::{certificate_files, start_example, Running};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -258,20 +258,6 @@ async fn errors_are_answered_and_the_session_goes_on() {
     .await;
     client.expect("QUIT", 221).await;
     assert_eq!(delivered(&maildir).len(), 1);
-}
-
-/// A certificate for localhost in files: (cert path, key path, cert PEM).
-fn certificate_files(dir: &Path) -> (String, String, String) {
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    std::fs::write(&cert, made.cert.pem()).unwrap();
-    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
-    (
-        cert.to_str().unwrap().to_owned(),
-        key.to_str().unwrap().to_owned(),
-        made.cert.pem(),
-    )
 }
 
 #[tokio::test]

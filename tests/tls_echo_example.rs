@@ -18,19 +18,16 @@ const LIMIT: Duration = Duration::from_secs(20);
 async fn echoes_lines_over_tls_with_the_given_certificate() {
     let dir = std::env::temp_dir().join(format!("tendril-tls-echo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, made.cert.pem()).unwrap();
-    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let (cert, key, pem) = support::certificate_files(&dir);
     let server = support::start_example(
         "tls_echo",
         &[
             "--listen",
             "127.0.0.1:0",
             "--tls-cert",
-            cert.to_str().unwrap(),
+            &cert,
             "--tls-key",
-            key.to_str().unwrap(),
+            &key,
         ],
         "tcp",
     );
@@ -38,11 +35,7 @@ async fn echoes_lines_over_tls_with_the_given_certificate() {
         .await
         .unwrap()
         .unwrap();
-    let client = TlsClient::new(
-        tls_client_config(made.cert.pem().as_bytes()).unwrap(),
-        "localhost",
-    )
-    .unwrap();
+    let client = TlsClient::new(tls_client_config(pem.as_bytes()).unwrap(), "localhost").unwrap();
     let tls = tokio::time::timeout(LIMIT, client.oneshot(tcp))
         .await
         .unwrap()

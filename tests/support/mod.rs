@@ -64,3 +64,18 @@ pub fn start_example(name: &str, args: &[&str], transport: &str) -> Running {
         child,
     }
 }
+
+/// A self-signed certificate for `localhost` written to `dir`: its file paths
+/// (certificate, key) and the certificate's PEM, for a client to trust.
+pub fn certificate_files(dir: &std::path::Path) -> (String, String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    (
+        cert.to_str().unwrap().to_owned(),
+        key.to_str().unwrap().to_owned(),
+        made.cert.pem(),
+    )
+}
