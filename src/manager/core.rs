@@ -93,6 +93,11 @@ impl Core {
         self.table().is_empty()
     }
 
+    /// True once the manager shuts down (gracefully or not): no new connections.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.signals.abort.is_cancelled() || self.signals.graceful.is_cancelled()
+    }
+
     /// True when `max_connections` are open or being wrapped.
     pub(crate) fn at_capacity(&self) -> bool {
         let wrapping = self.counters.wrapping.load(Ordering::Relaxed) as usize;

@@ -239,7 +239,7 @@ impl Core {
         In: Send + 'static,
         Out: Send + 'static,
     {
-        if self.signals.abort.is_cancelled() || self.signals.graceful.is_cancelled() {
+        if self.is_closing() {
             return Err(Error::closed());
         }
         let io: BoxIo = match ready_call(wrapper, io).await {

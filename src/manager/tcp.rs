@@ -314,7 +314,7 @@ impl TcpManager {
         Out: Send + 'static,
     {
         let core = self.core();
-        if core.signals.abort.is_cancelled() || core.signals.graceful.is_cancelled() {
+        if core.is_closing() {
             return Err(Error::closed());
         }
         let stream = self.dial(target).await?;

@@ -340,7 +340,7 @@ impl UdpManager {
         Out: Send + 'static,
     {
         let core = self.core().clone();
-        if core.signals.abort.is_cancelled() || core.signals.graceful.is_cancelled() {
+        if core.is_closing() {
             return Err(Error::closed());
         }
         let (socket, registrations) = {
