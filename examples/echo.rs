@@ -111,7 +111,7 @@ fn parse_args() -> Result<Args, String> {
 fn echo_acceptor(framer: String) -> impl tendril_net::app::Acceptor<Bytes, Bytes> + Send + 'static {
     acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
         let (recv, send) = named(&framer).expect("checked at start");
-        tendril.set_boxed_framers(recv, send)?;
+        tendril.set_framers(recv, send)?;
         // Any tower middleware composes around the application.
         Ok(ServiceBuilder::new()
             .concurrency_limit(64)

@@ -30,7 +30,7 @@ use std::process::ExitCode;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tendril_net::framer::{
-    box_decoder, box_encoder, named, BoxDecoder, BoxEncoder, LineError, LineFramer,
+    named, AnyDecoder, AnyEncoder, LineError, LineFramer,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -39,11 +39,11 @@ fn names() -> String {
 }
 
 /// A framer by name: the library's named framers, plus `hex`.
-fn framer(name: &str) -> Option<(BoxDecoder, BoxEncoder)> {
+fn framer(name: &str) -> Option<(AnyDecoder, AnyEncoder)> {
     if name == "hex" {
         return Some((
-            box_decoder(HexLines::default()),
-            box_encoder(HexLines::default()),
+            AnyDecoder::new(HexLines::default()),
+            AnyEncoder::new(HexLines::default()),
         ));
     }
     named(name)
@@ -180,8 +180,8 @@ fn chain(err: &dyn StdError) -> String {
 }
 
 fn transcode(
-    mut decoder: BoxDecoder,
-    mut encoder: BoxEncoder,
+    mut decoder: AnyDecoder,
+    mut encoder: AnyEncoder,
     input: &mut impl Read,
     output: &mut impl Write,
 ) -> Result<(), Failure> {

@@ -88,7 +88,7 @@ async fn main() -> ExitCode {
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let _ = tendril.close();
+    tendril.close();
     let _ = tokio::time::timeout(Duration::from_secs(2), tendril.closed()).await;
     ExitCode::SUCCESS
 }

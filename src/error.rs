@@ -50,6 +50,7 @@ enum Kind {
     Panic,
     Config,
     Wrap,
+    Timeout,
 }
 
 impl Error {
@@ -94,6 +95,11 @@ impl Error {
         Error::new(Kind::Wrap, Some(cause.into()))
     }
 
+    /// A time limit passed (a call timeout, ...); the cause says which.
+    pub(crate) fn timeout(cause: impl Into<BoxError>) -> Self {
+        Error::new(Kind::Timeout, Some(cause.into()))
+    }
+
     /// A configuration or usage error (an unknown transport, a manager of another type).
     pub(crate) fn config(cause: impl Into<BoxError>) -> Self {
         Error::new(Kind::Config, Some(cause.into()))
@@ -119,6 +125,12 @@ impl Error {
     /// [`PlaintextAfterUpgrade`](crate::wrap::PlaintextAfterUpgrade)), if it is one.
     pub fn cause<E: std::error::Error + 'static>(&self) -> Option<&E> {
         self.inner.cause.as_ref()?.downcast_ref::<E>()
+    }
+
+    /// True if a connection's time limit passed: an application call ran longer than
+    /// the call timeout ([`CallTimeout`](crate::CallTimeout) is the cause).
+    pub fn is_timeout(&self) -> bool {
+        self.inner.kind == Kind::Timeout
     }
 
     /// True if the error came from the underlying I/O object.
@@ -178,6 +190,7 @@ impl Error {
             Kind::Panic => "application panicked",
             Kind::Config => "configuration error",
             Kind::Wrap => "wrapper failed",
+            Kind::Timeout => "timed out",
         }
     }
 }

@@ -170,5 +170,8 @@ pub use manager::{
     find_tendril, get_manager, registry, Endpoint, Manager, Registry, Stats, TcpBuilder,
     TcpManager, Transport, UdpBuilder, UdpManager,
 };
-pub use tendril::{Addr, CloseReason, ConnectionConfig, ConnectionInfo, Tendril, TrySendError};
+pub use tendril::{
+    Addr, CallTimeout, CloseReason, ConnectionConfig, ConnectionInfo, ReplyOrder, Tendril,
+    TrySendError,
+};
 pub use wrap::BoxIo;

@@ -90,7 +90,7 @@ impl Session {
                 // The goodbye goes out before the close (a call's own reply would
                 // come after it).
                 let _ = self.tendril.try_send_frame(Bytes::from("221 2.0.0 Bye"));
-                let _ = self.tendril.close();
+                self.tendril.close();
                 Replies::new()
             }
             "EXPN" | "HELP" | "TURN" | "ETRN" | "BDAT" | "AUTH" | "SEND" | "SOML" | "SAML" => {

@@ -1,7 +1,5 @@
 //! What an application's response turns into: zero or more outbound frames.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 
 /// A response that converts into zero or more outbound frames of type `F`.
@@ -148,12 +146,12 @@ impl<F> Reply<F> {
         }
     }
 
-    /// Appends the frames, in order, to `out`.
-    pub(crate) fn push_to(self, out: &mut VecDeque<F>) {
+    /// Hands each frame, in order, to `f`, stopping at its first error.
+    pub(crate) fn try_for_each<E>(self, mut f: impl FnMut(F) -> Result<(), E>) -> Result<(), E> {
         match self.frames {
-            Frames::None => {}
-            Frames::One(frame) => out.push_back(frame),
-            Frames::Many(frames) => out.extend(frames),
+            Frames::None => Ok(()),
+            Frames::One(frame) => f(frame),
+            Frames::Many(frames) => frames.into_iter().try_for_each(f),
         }
     }
 }

@@ -9,9 +9,8 @@ use std::task::{ready, Context, Poll};
 
 use futures_util::future::BoxFuture;
 use futures_util::task::AtomicWaker;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_util::sync::PollSemaphore;
 use tower::Service;
 
 use super::dispatch::{ClientStats, Counters};
@@ -82,8 +81,8 @@ pub(crate) enum Mode<Req, Resp> {
 pub struct Client<Req, Resp = Req> {
     tendril: Tendril<Resp, Req>,
     mode: Mode<Req, Resp>,
-    outbound: PollSemaphore,
-    reserved: Option<OwnedSemaphorePermit>,
+    /// `poll_ready` reserved room in the connection's outbound queue for `call`.
+    reserved: bool,
     flight: Arc<Flight>,
     counters: Arc<Counters>,
     closing: Option<BoxFuture<'static, CloseReason>>,
@@ -119,16 +118,13 @@ where
             state: AtomicUsize::new(0),
             max: max_in_flight.max(1),
             waker: AtomicWaker::new(),
-            close: Box::new(move || {
-                let _ = close.close();
-            }),
+            close: Box::new(move || close.close()),
             closed: Box::new(move || Box::pin(closed.closed())),
         };
         Client {
-            outbound: PollSemaphore::new(tendril.outbound_permits()),
             tendril,
             mode,
-            reserved: None,
+            reserved: false,
             flight: Arc::new(flight),
             counters,
             closing: None,
@@ -169,6 +165,9 @@ impl<Req, Resp> Client<Req, Resp> {
 
 impl<Req, Resp> Drop for Client<Req, Resp> {
     fn drop(&mut self) {
+        if self.reserved {
+            self.tendril.unreserve();
+        }
         let before = self.flight.state.fetch_or(DROPPED, Ordering::AcqRel);
         if before == 0 {
             (self.flight.close)();
@@ -195,11 +194,11 @@ where
                 return Poll::Pending;
             }
         }
-        if self.reserved.is_none() {
-            match ready!(self.outbound.poll_acquire(cx)) {
-                Some(permit) => self.reserved = Some(permit),
+        if !self.reserved {
+            match ready!(self.tendril.poll_reserve(cx)) {
+                Ok(()) => self.reserved = true,
                 // The connection closed its queue: it is gone.
-                None => return self.poll_closed(cx),
+                Err(_) => return self.poll_closed(cx),
             }
         }
         if let Mode::Multiplexed { tags, reserved, .. } = &mut self.mode {
@@ -211,13 +210,14 @@ where
     }
 
     fn call(&mut self, request: Req) -> ResponseFuture<Resp> {
-        let Some(permit) = self.reserved.take() else {
+        if !std::mem::take(&mut self.reserved) {
             return ResponseFuture::failed(Error::config("Client::call without poll_ready"));
-        };
+        }
         let (waiter, response) = oneshot::channel();
         let (frame, tag) = match &mut self.mode {
             Mode::Pipelined { waiters } => {
                 if waiters.send(waiter).is_err() {
+                    self.tendril.unreserve();
                     return ResponseFuture::failed(Error::closed());
                 }
                 (request, None)
@@ -230,20 +230,20 @@ where
                 abandoned,
             } => {
                 let Some(tag) = reserved.take() else {
-                    self.reserved = Some(permit);
+                    self.reserved = true;
                     return ResponseFuture::failed(Error::config(
                         "Client::call without poll_ready",
                     ));
                 };
                 if waiters.send((tag, waiter)).is_err() {
                     tags.put_back(tag);
+                    self.tendril.unreserve();
                     return ResponseFuture::failed(Error::closed());
                 }
                 (tagger.tag(request, tag), Some((tag, abandoned.clone())))
             }
         };
         // The waiter is queued before the frame, so the response always finds it.
-        permit.forget();
         if let Err(err) = self.tendril.send_reserved(frame) {
             return ResponseFuture::failed(err);
         }

@@ -6,6 +6,8 @@ use std::io;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::scan::take_front;
+
 use crate::error::framer_error;
 
 /// The chunk framer: exactly `n` bytes, then hand over to the next framer.
@@ -117,7 +119,7 @@ impl Decoder for ChunkFramer {
         let take = usize::try_from(self.decode_remaining)
             .map_or(src.len(), |remaining| remaining.min(src.len()));
         self.decode_remaining -= take as u64;
-        Ok(Some(src.split_to(take).freeze()))
+        Ok(Some(take_front(src, take).freeze()))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, ChunkError> {

@@ -8,7 +8,7 @@ use memchr::memmem::Finder;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::line::DEFAULT_MAX_LINE_LENGTH;
-use super::scan::partial_match;
+use super::scan::{partial_match, take_front};
 use crate::error::framer_error;
 
 /// The delimiter framer: frames end at a chosen byte sequence.
@@ -171,7 +171,7 @@ impl Decoder for DelimiterFramer {
             return Err(self.too_long());
         }
         self.search = 0;
-        let mut frame = src.split_to(end + k);
+        let mut frame = take_front(src, end + k);
         frame.truncate(end);
         Ok(Some(frame.freeze()))
     }

@@ -5,6 +5,8 @@ use std::io;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::scan::take_front;
+
 /// The identity framer: whatever has been received is one frame.
 ///
 /// ```text
@@ -53,7 +55,7 @@ impl Decoder for IdentityFramer {
         if src.is_empty() {
             return Ok(None);
         }
-        Ok(Some(src.split().freeze()))
+        Ok(Some(take_front(src, src.len()).freeze()))
     }
 }
 

@@ -6,6 +6,8 @@ use std::io;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::scan::take_front;
+
 use crate::error::framer_error;
 
 /// Default maximum frame length of the binary framers: 8 MiB.
@@ -263,7 +265,7 @@ impl Decoder for LengthFramer {
             return Ok(None);
         }
         src.advance(width);
-        Ok(Some(src.split_to(payload).freeze()))
+        Ok(Some(take_front(src, payload).freeze()))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, LengthError> {

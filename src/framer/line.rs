@@ -7,6 +7,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use memchr::memchr;
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::scan::take_front;
+
 use crate::error::framer_error;
 
 /// Default maximum line length of [`LineFramer`]: 64 KiB.
@@ -210,7 +212,7 @@ impl Decoder for LineFramer {
             }
             return Err(self.too_long());
         }
-        let mut line = src.split_to(newline + 1);
+        let mut line = take_front(src, newline + 1);
         line.truncate(content);
         Ok(Some(line.freeze()))
     }

@@ -35,6 +35,7 @@
 //! [`FramerSwitch`] holds a receive framer and a send framer separately, each
 //! replaceable at a frame boundary without losing buffered bytes.
 
+mod any;
 mod chunk;
 mod cobs;
 mod cobs_zpe;
@@ -49,6 +50,7 @@ mod scan;
 mod stuffing;
 mod switch;
 
+pub use any::{AnyDecoder, AnyEncoder};
 pub use chunk::{ChunkError, ChunkFramer};
 pub use cobs::{CobsError, CobsFramer};
 pub use cobs_zpe::CobsZpeFramer;
@@ -60,4 +62,4 @@ pub use line::{LineError, LineFramer, DEFAULT_MAX_LINE_LENGTH};
 pub use named::{named, NAMES};
 pub use netstring::{NetstringError, NetstringFramer};
 pub use stuffing::{InvalidMarkers, StuffingBuilder, StuffingError, StuffingFramer};
-pub use switch::{box_decoder, box_encoder, BoxDecoder, BoxEncoder, FramerSwitch};
+pub use switch::FramerSwitch;

@@ -1,7 +1,7 @@
 //! The built-in framers by name, for command-line tools and configuration files.
 
 use super::{
-    box_decoder, box_encoder, BoxDecoder, BoxEncoder, ByteOrder, CobsFramer, CobsZpeFramer,
+    AnyDecoder, AnyEncoder, ByteOrder, CobsFramer, CobsZpeFramer,
     DelimiterFramer, DotFramer, IdentityFramer, LengthFramer, LengthPrefix, LineFramer,
     NetstringFramer, StuffingFramer,
 };
@@ -26,8 +26,7 @@ pub const NAMES: &[&str] = &[
     "dot",
 ];
 
-/// A built-in framer by name, with its default settings, as a boxed receive and send
-/// pair: `identity`, `line` (CRLF), `line-lf`, `length-u8`, `length-u16`, `length-u32`,
+/// A built-in framer by name, with its default settings, as a receive and send pair: `identity`, `line` (CRLF), `line-lf`, `length-u8`, `length-u16`, `length-u32`,
 /// `length-u64` (big-endian unsigned), `length-u16le`, `length-u32le`, `length-i32`
 /// (signed big-endian), `stuffing` (default markers), `cobs`, `cobs-zpe`, `netstring`,
 /// `nul` (NUL-delimited) and `dot` (the SMTP `DATA` body).
@@ -38,7 +37,7 @@ pub const NAMES: &[&str] = &[
 /// assert!(named("length-u16").is_some());
 /// assert!(named("morse").is_none());
 /// ```
-pub fn named(name: &str) -> Option<(BoxDecoder, BoxEncoder)> {
+pub fn named(name: &str) -> Option<(AnyDecoder, AnyEncoder)> {
     use ByteOrder::{BigEndian, LittleEndian};
     let length = |prefix, order| pair(LengthFramer::new(prefix, order));
     Some(match name {
@@ -62,7 +61,7 @@ pub fn named(name: &str) -> Option<(BoxDecoder, BoxEncoder)> {
     })
 }
 
-fn pair<C>(framer: C) -> (BoxDecoder, BoxEncoder)
+fn pair<C>(framer: C) -> (AnyDecoder, AnyEncoder)
 where
     C: tokio_util::codec::Decoder<Item = bytes::Bytes>
         + tokio_util::codec::Encoder<bytes::Bytes>
@@ -72,7 +71,7 @@ where
     <C as tokio_util::codec::Decoder>::Error: Into<crate::BoxError>,
     <C as tokio_util::codec::Encoder<bytes::Bytes>>::Error: Into<crate::BoxError>,
 {
-    (box_decoder(framer.clone()), box_encoder(framer))
+    (AnyDecoder::new(framer.clone()), AnyEncoder::new(framer))
 }
 
 #[cfg(test)]

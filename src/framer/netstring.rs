@@ -7,6 +7,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::length::DEFAULT_MAX_FRAME_LENGTH;
+use super::scan::take_front;
 use crate::error::framer_error;
 
 /// The netstring framer (D. J. Bernstein): `<length>:<data>,`.
@@ -143,7 +144,7 @@ impl Decoder for NetstringFramer {
         if src[total - 1] != b',' {
             return Err(NetstringError::BadFormat);
         }
-        let mut frame = src.split_to(total);
+        let mut frame = take_front(src, total);
         frame.advance(header);
         frame.truncate(length);
         Ok(Some(frame.freeze()))

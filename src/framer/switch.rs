@@ -5,65 +5,8 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::IdentityFramer;
+use super::{AnyDecoder, AnyEncoder, IdentityFramer};
 use crate::error::{BoxError, Error};
-
-/// A boxed decoder whose errors are the crate's [`Error`].
-pub type BoxDecoder<In = Bytes> = Box<dyn Decoder<Item = In, Error = Error> + Send>;
-
-/// A boxed encoder whose errors are the crate's [`Error`].
-pub type BoxEncoder<Out = Bytes> = Box<dyn Encoder<Out, Error = Error> + Send>;
-
-/// Boxes any decoder, turning its errors into framing errors.
-pub fn box_decoder<D>(decoder: D) -> BoxDecoder<D::Item>
-where
-    D: Decoder + Send + 'static,
-    D::Error: Into<BoxError>,
-{
-    Box::new(Erased(decoder))
-}
-
-/// Boxes any encoder of `Out`, turning its errors into framing errors.
-pub fn box_encoder<E, Out>(encoder: E) -> BoxEncoder<Out>
-where
-    E: Encoder<Out> + Send + 'static,
-    E::Error: Into<BoxError>,
-    Out: 'static,
-{
-    Box::new(Erased(encoder))
-}
-
-/// Maps a codec's error type to [`Error`].
-struct Erased<C>(C);
-
-impl<D> Decoder for Erased<D>
-where
-    D: Decoder,
-    D::Error: Into<BoxError>,
-{
-    type Item = D::Item;
-    type Error = Error;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<D::Item>, Error> {
-        self.0.decode(src).map_err(Error::framing)
-    }
-
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<D::Item>, Error> {
-        self.0.decode_eof(src).map_err(Error::framing)
-    }
-}
-
-impl<E, Out> Encoder<Out> for Erased<E>
-where
-    E: Encoder<Out>,
-    E::Error: Into<BoxError>,
-{
-    type Error = Error;
-
-    fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), Error> {
-        self.0.encode(item, dst).map_err(Error::framing)
-    }
-}
 
 /// A receive framer and a send framer, each replaceable at a frame boundary.
 ///
@@ -75,10 +18,11 @@ where
 /// keeps the read buffer: bytes already received but not yet decoded are decoded by
 /// the new framer, and nothing is reallocated.
 ///
-/// Framers are boxed (one indirect call per frame) and their errors become the crate's
-/// [`Error`] with [`Error::is_framing`] true; the framer's own error is the cause. Any
-/// tokio-util codec works, with any frame type: the built-in framers decode to
-/// [`Bytes`](bytes::Bytes), a user codec may decode to a parsed message.
+/// Each side is an [`AnyDecoder`] or [`AnyEncoder`]: the built-in framers are called
+/// directly (a `match`, no indirect call), any other tokio-util codec is boxed, with
+/// any frame type (the built-in framers decode to [`Bytes`](bytes::Bytes), a user codec
+/// may decode to a parsed message). Errors become the crate's [`Error`] with
+/// [`Error::is_framing`] true; the framer's own error is the cause.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -95,8 +39,8 @@ where
 /// assert_eq!(framers.decode(&mut buf).unwrap().unwrap(), "QUIT");
 /// ```
 pub struct FramerSwitch<In = Bytes, Out = Bytes> {
-    recv: BoxDecoder<In>,
-    send: BoxEncoder<Out>,
+    recv: AnyDecoder<In>,
+    send: AnyEncoder<Out>,
 }
 
 impl FramerSwitch {
@@ -133,8 +77,8 @@ impl<In: 'static, Out: 'static> FramerSwitch<In, Out> {
         E::Error: Into<BoxError>,
     {
         FramerSwitch {
-            recv: box_decoder(recv),
-            send: box_encoder(send),
+            recv: AnyDecoder::new(recv),
+            send: AnyEncoder::new(send),
         }
     }
 
@@ -145,7 +89,7 @@ impl<In: 'static, Out: 'static> FramerSwitch<In, Out> {
         D: Decoder<Item = In> + Send + 'static,
         D::Error: Into<BoxError>,
     {
-        self.recv = box_decoder(recv);
+        self.recv = AnyDecoder::new(recv);
     }
 
     /// Replaces the send framer; the next frame is encoded with `send`.
@@ -154,7 +98,7 @@ impl<In: 'static, Out: 'static> FramerSwitch<In, Out> {
         E: Encoder<Out> + Send + 'static,
         E::Error: Into<BoxError>,
     {
-        self.send = box_encoder(send);
+        self.send = AnyEncoder::new(send);
     }
 
     /// Replaces both framers.
@@ -169,14 +113,14 @@ impl<In: 'static, Out: 'static> FramerSwitch<In, Out> {
         self.set_send_framer(send);
     }
 
-    /// Replaces the receive framer with one already boxed.
-    pub fn set_boxed_recv_framer(&mut self, recv: BoxDecoder<In>) {
-        self.recv = recv;
+    /// The receive framer.
+    pub fn recv_framer(&self) -> &AnyDecoder<In> {
+        &self.recv
     }
 
-    /// Replaces the send framer with one already boxed.
-    pub fn set_boxed_send_framer(&mut self, send: BoxEncoder<Out>) {
-        self.send = send;
+    /// The send framer.
+    pub fn send_framer(&self) -> &AnyEncoder<Out> {
+        &self.send
     }
 }
 
@@ -193,10 +137,11 @@ impl<In, Out> fmt::Debug for FramerSwitch<In, Out> {
     }
 }
 
-impl<In, Out> Decoder for FramerSwitch<In, Out> {
+impl<In: 'static, Out> Decoder for FramerSwitch<In, Out> {
     type Item = In;
     type Error = Error;
 
+    #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, Error> {
         self.recv.decode(src)
     }
@@ -206,9 +151,10 @@ impl<In, Out> Decoder for FramerSwitch<In, Out> {
     }
 }
 
-impl<In, Out> Encoder<Out> for FramerSwitch<In, Out> {
+impl<In, Out: 'static> Encoder<Out> for FramerSwitch<In, Out> {
     type Error = Error;
 
+    #[inline]
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), Error> {
         self.send.encode(item, dst)
     }

@@ -19,7 +19,7 @@ use crate::app::{is_rejection, Acceptor};
 use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
 use crate::tendril::driver::{panic_error, Driver};
-use crate::tendril::io::{stream_io, FrameIo};
+use crate::tendril::io::{FrameIo, StreamIo};
 use crate::tendril::{
     Addr, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
 };
@@ -122,7 +122,7 @@ impl Core {
         Out: Send + 'static,
     {
         let tls = io.tls_info();
-        self.spawn_io(stream_io(io, framers), local, remote, tls, acceptor)
+        self.spawn_io(StreamIo::new(io, framers), local, remote, tls, acceptor)
     }
 
     /// [`spawn`](Self::spawn) on any frame transport (datagram peers bring their own).
@@ -143,12 +143,7 @@ impl Core {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let key = (local.clone(), remote.clone());
         let info = ConnectionInfo::new(id, self.transport.clone(), local.clone(), remote.clone());
-        let (shared, commands) = Shared::new(
-            info,
-            self.config.outbound_queue,
-            self.config.control_queue,
-            tls,
-        );
+        let shared = Shared::new(info, self.config.outbound_queue, tls);
         let tendril = Tendril::from_shared(shared.clone());
         {
             let mut table = self.table();
@@ -212,7 +207,6 @@ impl Core {
                 framed,
                 app,
                 shared,
-                commands,
                 core.config.clone(),
                 core.counters.clone(),
             );
@@ -297,7 +291,6 @@ impl<In, Out> Guard<In, Out> {
 
 impl<In, Out> Drop for Guard<In, Out> {
     fn drop(&mut self) {
-        self.shared.permits.close();
         self.core.table().remove(&self.key);
         self.core.counters.open.fetch_sub(1, Ordering::Relaxed);
         // A task dropped without a reason was cancelled with its runtime.
@@ -313,6 +306,6 @@ impl<In, Out> Drop for Guard<In, Out> {
             _ => {}
         }
         tracing::debug!(reason = %reason, "connection closed");
-        self.shared.closed.send_replace(Some(reason));
+        self.shared.set_closed(reason);
     }
 }

@@ -23,6 +23,7 @@ pub(crate) struct Counters {
     pub(crate) frames_out: AtomicU64,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
+    pub(crate) call_timeouts: AtomicU64,
 }
 
 impl Counters {
@@ -46,6 +47,7 @@ impl Counters {
             frames_out: get(&self.frames_out),
             bytes_in: get(&self.bytes_in),
             bytes_out: get(&self.bytes_out),
+            call_timeouts: get(&self.call_timeouts),
         }
     }
 
@@ -97,6 +99,9 @@ pub struct Stats {
     pub bytes_in: u64,
     /// Bytes written (as the framers produce them).
     pub bytes_out: u64,
+    /// Calls dropped unanswered by the call timeout (completion order; in request
+    /// order the connection closes and counts as failed).
+    pub call_timeouts: u64,
 }
 
 impl fmt::Display for Stats {

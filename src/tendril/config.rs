@@ -2,6 +2,20 @@
 
 use std::time::Duration;
 
+/// The order in which a connection writes the replies of pipelined calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReplyOrder {
+    /// Each reply after the replies to every earlier frame (the default): what a
+    /// protocol whose replies carry no tag needs (SMTP, Redis, HTTP/1.1 pipelining).
+    #[default]
+    Request,
+    /// Each reply as soon as its call completes, so a fast request is not held behind
+    /// a slow one: for protocols whose replies say what they answer (DNS over TCP per
+    /// RFC 7766, multiplexed RPC with request ids).
+    Completion,
+}
+
 /// Bounds and behaviour of each connection of a manager.
 ///
 /// Every bound has a default that keeps a slow or hostile peer from growing memory
@@ -9,30 +23,40 @@ use std::time::Duration;
 ///
 /// | setting | default | guards against |
 /// |---|---|---|
-/// | `outbound_queue` | 1024 frames | an application pushing to a peer that does not read |
+/// | `outbound_queue` | 1024 commands | an application pushing to a peer that does not read |
 /// | `max_in_flight` | 1 | (1 = frames delivered one at a time; more = pipelining) |
+/// | `reply_order` | request order | (completion order for tagged protocols) |
+/// | `call_timeout` | none | an application call that never completes |
 /// | `idle_timeout` | none (TCP) | peers that hold a connection open and say nothing |
 /// | `linger` | 5 s | a close waiting forever to flush to a peer that does not read |
-/// | `control_queue` | 64 commands | framer switches and closes piling up unapplied |
 ///
 /// The maximum frame length is the framer's own (see [`framer`](crate::framer)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectionConfig {
-    /// Frames an application may queue with `send_frame` before it waits
-    /// (`try_send_frame` fails instead).
+    /// Commands a connection's handles may queue before they wait (`send_frame`) or
+    /// fail (`try_send_frame`, framer switches, `wrap`): frames to send and control
+    /// commands alike, counted until the driver has applied them. A close always has
+    /// room.
     pub outbound_queue: usize,
     /// Inbound frames handed to the application before earlier ones are answered.
     /// With 1 (the default) the next frame is decoded only after the previous reply
     /// was written, so a framer switch made while handling a frame applies to the very
-    /// next one. Larger values pipeline; replies still go out in request order.
+    /// next one. Larger values pipeline: see [`reply_order`](Self::reply_order).
     pub max_in_flight: usize,
+    /// The order of the replies of pipelined calls.
+    pub reply_order: ReplyOrder,
+    /// Longest time an application call may run. In request order a call over it
+    /// closes the connection (the peer expects a reply for every request, in order:
+    /// skipping one would shift every later answer); in completion order only that
+    /// call is dropped, without a reply, and counted (the peer matches replies by
+    /// tag and times the request out itself). Costs nothing per frame: one timer per
+    /// connection, re-armed lazily.
+    pub call_timeout: Option<Duration>,
     /// Close a connection after this long without a frame in either direction.
     pub idle_timeout: Option<Duration>,
     /// How long a closing connection may take to flush what was queued before it.
     pub linger: Duration,
-    /// Framer switches and close requests that may be pending at once.
-    pub control_queue: usize,
 }
 
 impl Default for ConnectionConfig {
@@ -40,9 +64,10 @@ impl Default for ConnectionConfig {
         ConnectionConfig {
             outbound_queue: 1024,
             max_in_flight: 1,
+            reply_order: ReplyOrder::Request,
+            call_timeout: None,
             idle_timeout: None,
             linger: Duration::from_secs(5),
-            control_queue: 64,
         }
     }
 }

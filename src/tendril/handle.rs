@@ -3,18 +3,21 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
+use tokio::sync::Notify;
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::{Addr, CloseReason, Command};
+use super::call_scope::current_call;
+use super::queue::{Queue, Refused, Signal};
+use super::{Addr, CloseReason, Command, ConnectionInfo};
 use crate::error::{BoxError, Error};
-use crate::framer::{box_decoder, box_encoder, BoxDecoder, BoxEncoder};
+use crate::framer::{AnyDecoder, AnyEncoder};
 use crate::wrap::{ready_call, BoxIo, TlsInfo, Wrapper};
 
 /// Runs a live connection's wrapper, boxing what it returns.
@@ -27,96 +30,33 @@ fn live_wrap<W: Wrapper<BoxIo>>(wrapper: W, io: BoxIo) -> BoxFuture<'static, Res
         .boxed()
 }
 
-/// Who a connection is: its id, transport and addresses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionInfo {
-    id: u64,
-    transport: Arc<str>,
-    local: Addr,
-    remote: Addr,
-}
-
-/// The socket address of an IP transport's end, or the unspecified address for others.
-fn inet_or_unspecified(addr: &Addr) -> SocketAddr {
-    addr.as_inet()
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
-}
-
-impl ConnectionInfo {
-    pub(crate) fn new(id: u64, transport: Arc<str>, local: Addr, remote: Addr) -> Self {
-        ConnectionInfo {
-            id,
-            transport,
-            local,
-            remote,
-        }
-    }
-
-    /// An id unique among the connections of this process.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The transport's registered name (`"tcp"`, ...).
-    pub fn transport(&self) -> &str {
-        &self.transport
-    }
-
-    /// This side's socket address (IP transports; the unspecified address `0.0.0.0:0`
-    /// for others, see [`local`](Self::local)).
-    pub fn local_addr(&self) -> SocketAddr {
-        inet_or_unspecified(&self.local)
-    }
-
-    /// The peer's socket address (IP transports; the unspecified address `0.0.0.0:0`
-    /// for others, see [`remote`](Self::remote)).
-    pub fn remote_addr(&self) -> SocketAddr {
-        inet_or_unspecified(&self.remote)
-    }
-
-    /// This side's address, whatever the transport.
-    pub fn local(&self) -> &Addr {
-        &self.local
-    }
-
-    /// The peer's address, whatever the transport.
-    pub fn remote(&self) -> &Addr {
-        &self.remote
-    }
-}
-
 /// State shared by a connection's handles and its driver.
 pub(crate) struct Shared<In, Out> {
     pub(crate) info: ConnectionInfo,
-    commands: mpsc::UnboundedSender<Command<In, Out>>,
-    /// One permit per frame the outbound queue may still take.
-    pub(crate) permits: Arc<Semaphore>,
-    /// Control commands (framer switches, close) not yet applied.
-    pub(crate) control: AtomicUsize,
-    control_limit: usize,
-    pub(crate) closed: watch::Sender<Option<CloseReason>>,
+    pub(crate) queue: Queue<In, Out>,
+    closed: OnceLock<CloseReason>,
+    closed_notify: Notify,
     /// The TLS session, once a wrapper established one.
     pub(crate) tls: OnceLock<TlsInfo>,
 }
 
 impl<In, Out> Shared<In, Out> {
-    pub(crate) fn new(
-        info: ConnectionInfo,
-        outbound_queue: usize,
-        control_limit: usize,
-        tls: Option<TlsInfo>,
-    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Command<In, Out>>) {
-        let (commands, receiver) = mpsc::unbounded_channel();
-        let shared = Shared {
+    pub(crate) fn new(info: ConnectionInfo, outbound_queue: usize, tls: Option<TlsInfo>) -> Arc<Self> {
+        Arc::new(Shared {
             info,
-            commands,
-            permits: Arc::new(Semaphore::new(outbound_queue)),
-            control: AtomicUsize::new(0),
-            control_limit,
-            closed: watch::Sender::new(None),
+            queue: Queue::new(outbound_queue),
+            closed: OnceLock::new(),
+            closed_notify: Notify::new(),
             tls: tls.map(OnceLock::from).unwrap_or_default(),
-        };
-        (Arc::new(shared), receiver)
+        })
+    }
+
+    /// Publishes how the connection closed (the first reason stays) and refuses
+    /// further commands.
+    pub(crate) fn set_closed(&self, reason: CloseReason) {
+        let _ = self.closed.set(reason);
+        self.queue.close();
+        self.closed_notify.notify_waiters();
     }
 }
 
@@ -127,8 +67,12 @@ pub(crate) trait Control: Send + Sync {
 
 impl<In: Send, Out: Send> Control for Shared<In, Out> {
     fn shutdown(&self, graceful: bool) {
-        // Outside the control bound: the manager sends at most two per connection.
-        let _ = self.commands.send(Command::Shutdown { graceful });
+        let signal = if graceful {
+            Signal::Graceful
+        } else {
+            Signal::Abort
+        };
+        self.queue.signal(signal);
     }
 }
 
@@ -136,9 +80,17 @@ impl<In: Send, Out: Send> Control for Shared<In, Out> {
 ///
 /// The acceptor receives one, and an application usually keeps a clone to push
 /// unsolicited frames, switch framers or close. Commands from all clones are applied
-/// by the connection's driver in the order issued; frames returned by the application
-/// for a request are queued when its call completes, after the commands it issued
-/// during the call.
+/// by the connection's driver in the order issued, with one rule for a call: **the
+/// frames a call returns are written before the control commands issued during that
+/// call take effect**. So `tendril.close()` and then returning a goodbye sends the
+/// goodbye, then closes; [`wrap`](Self::wrap) and then returning "220 Ready" sends the
+/// 220 in plaintext, then upgrades; a send-framer switch applies to the frames after
+/// the reply. Frames pushed with [`send_frame`](Self::send_frame) go out in the order
+/// pushed (before the reply of the call that pushed them).
+///
+/// "During a call" means from the application's `call` or its future, polled on the
+/// connection's task, which is where every tower middleware but `Buffer` runs it.
+/// Commands from other tasks carry no call: they apply when they arrive.
 pub struct Tendril<In = Bytes, Out = Bytes> {
     shared: Arc<Shared<In, Out>>,
 }
@@ -153,11 +105,12 @@ impl<In, Out> Clone for Tendril<In, Out> {
 
 impl<In, Out> fmt::Debug for Tendril<In, Out> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = &self.shared.info;
         f.debug_struct("Tendril")
-            .field("id", &self.shared.info.id)
-            .field("transport", &self.shared.info.transport)
-            .field("local", &self.shared.info.local)
-            .field("remote", &self.shared.info.remote)
+            .field("id", &info.id())
+            .field("transport", &info.transport())
+            .field("local", info.local())
+            .field("remote", info.remote())
             .finish()
     }
 }
@@ -191,6 +144,14 @@ impl<F> fmt::Display for TrySendError<F> {
 
 impl<F: fmt::Debug> std::error::Error for TrySendError<F> {}
 
+/// The frame of a command handed back.
+fn frame_of<In, Out>(command: Command<In, Out>) -> Option<Out> {
+    match command {
+        Command::Frame(frame) => Some(frame),
+        _ => None,
+    }
+}
+
 impl<In, Out> Tendril<In, Out> {
     pub(crate) fn from_shared(shared: Arc<Shared<In, Out>>) -> Self {
         Tendril { shared }
@@ -203,12 +164,12 @@ impl<In, Out> Tendril<In, Out> {
 
     /// An id unique among the connections of this process.
     pub fn id(&self) -> u64 {
-        self.shared.info.id
+        self.shared.info.id()
     }
 
     /// The transport's name (`"tcp"`, ...).
     pub fn transport(&self) -> &str {
-        &self.shared.info.transport
+        self.shared.info.transport()
     }
 
     /// This side's socket address (IP transports; the unspecified address `0.0.0.0:0`
@@ -225,12 +186,12 @@ impl<In, Out> Tendril<In, Out> {
 
     /// This side's address, whatever the transport.
     pub fn local(&self) -> &Addr {
-        &self.shared.info.local
+        self.shared.info.local()
     }
 
     /// The peer's address, whatever the transport.
     pub fn remote(&self) -> &Addr {
-        &self.shared.info.remote
+        self.shared.info.remote()
     }
 
     /// The TLS session the connection runs on, once a TLS wrapper completed its
@@ -246,16 +207,10 @@ impl<In, Out> Tendril<In, Out> {
     ///
     /// [`Error::is_closed`] if the connection is closed.
     pub async fn send_frame(&self, frame: impl Into<Out>) -> Result<(), Error> {
-        let permit = self
-            .shared
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Error::closed())?;
-        permit.forget();
         self.shared
-            .commands
-            .send(Command::Frame(frame.into()))
+            .queue
+            .push_wait(Command::Frame(frame.into()))
+            .await
             .map_err(|_| Error::closed())
     }
 
@@ -266,80 +221,101 @@ impl<In, Out> Tendril<In, Out> {
     /// [`TrySendError::Full`] when the queue is full, [`TrySendError::Closed`] when the
     /// connection is closed; both hand the frame back.
     pub fn try_send_frame(&self, frame: impl Into<Out>) -> Result<(), TrySendError<Out>> {
-        let frame = frame.into();
-        match self.shared.permits.try_acquire() {
-            Ok(permit) => permit.forget(),
-            Err(TryAcquireError::NoPermits) => return Err(TrySendError::Full(frame)),
-            Err(TryAcquireError::Closed) => return Err(TrySendError::Closed(frame)),
-        }
-        match self.shared.commands.send(Command::Frame(frame)) {
-            Err(mpsc::error::SendError(Command::Frame(frame))) => Err(TrySendError::Closed(frame)),
-            _ => Ok(()),
+        match self.shared.queue.push(Command::Frame(frame.into())) {
+            Ok(()) => Ok(()),
+            Err(Refused::Full(command)) => match frame_of(command) {
+                Some(frame) => Err(TrySendError::Full(frame)),
+                None => Ok(()),
+            },
+            Err(Refused::Closed(command)) => match frame_of(command) {
+                Some(frame) => Err(TrySendError::Closed(frame)),
+                None => Ok(()),
+            },
         }
     }
 
-    /// The outbound queue's permits, for a caller that reserves room before it commits
-    /// to sending (the client's `poll_ready`).
-    pub(crate) fn outbound_permits(&self) -> Arc<Semaphore> {
-        self.shared.permits.clone()
+    /// Reserves room for one frame (the client's `poll_ready`); `Err` once closed.
+    pub(crate) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.shared
+            .queue
+            .poll_reserve(cx)
+            .map_err(|()| Error::closed())
     }
 
-    /// Queues a frame whose permit was acquired (and forgotten) by the caller.
+    /// Queues a frame whose room [`poll_reserve`](Self::poll_reserve) reserved.
     pub(crate) fn send_reserved(&self, frame: Out) -> Result<(), Error> {
         self.shared
-            .commands
-            .send(Command::Frame(frame))
+            .queue
+            .push_reserved(Command::Frame(frame))
             .map_err(|_| Error::closed())
     }
 
-    fn control(&self, command: Command<In, Out>) -> Result<(), Error> {
-        let pending = self.shared.control.fetch_add(1, Ordering::AcqRel);
-        if pending >= self.shared.control_limit {
-            self.shared.control.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::queue_full());
-        }
-        self.shared.commands.send(command).map_err(|_| {
-            self.shared.control.fetch_sub(1, Ordering::AcqRel);
-            Error::closed()
-        })
+    /// Gives back a reservation that will not be used.
+    pub(crate) fn unreserve(&self) {
+        self.shared.queue.unreserve();
     }
 
-    /// Closes the connection after the frames queued before this call are flushed
-    /// (for at most [`ConnectionConfig::linger`](crate::ConnectionConfig)). The close
-    /// reason is [`CloseReason::Local`]. Closing a closed connection does nothing.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::is_queue_full`] if too many control commands are pending.
-    pub fn close(&self) -> Result<(), Error> {
-        match self.control(Command::Close) {
-            Err(err) if err.is_closed() => Ok(()),
-            other => other,
+    fn control(&self, command: Command<In, Out>) -> Result<(), Error> {
+        match self.shared.queue.push(command) {
+            Ok(()) => Ok(()),
+            Err(Refused::Full(_)) => Err(Error::queue_full()),
+            Err(Refused::Closed(_)) => Err(Error::closed()),
         }
+    }
+
+    /// The call of this connection that is issuing a command, if one is.
+    fn call(&self) -> Option<u64> {
+        current_call(self.shared.info.id())
+    }
+
+    /// Closes the connection once the frames queued before this call are written (for
+    /// at most [`ConnectionConfig::linger`](crate::ConnectionConfig)); called from the
+    /// application's call, after that call's reply is written too. Reading stops; the
+    /// replies of other calls still in flight are dropped. The close reason is
+    /// [`CloseReason::Local`]. Closing never fails and never waits for room: closing a
+    /// closing or closed connection does nothing.
+    pub fn close(&self) {
+        self.close_reason_error(None);
+    }
+
+    /// [`close`](Self::close) with an error of the application's as the close reason:
+    /// [`CloseReason::Error`] whose [`Error::is_application`] is true and whose cause
+    /// is `reason` (for [`Error::cause`] to downcast). Counted as a failed connection.
+    pub fn close_with(&self, reason: impl Into<BoxError>) {
+        self.close_reason_error(Some(Error::application(reason)));
+    }
+
+    fn close_reason_error(&self, error: Option<Error>) {
+        let call = self.call();
+        self.shared.queue.push_close(Command::Close { error, call });
     }
 
     /// True once the connection has closed.
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.borrow().is_some()
+        self.shared.closed.get().is_some()
     }
 
     /// How the connection closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.shared.closed.borrow().clone()
+        self.shared.closed.get().cloned()
     }
 
     /// Resolves when the connection closes, with how it closed (the original
     /// Tendril's `closed(error)` notification).
     pub fn closed(&self) -> impl Future<Output = CloseReason> + Send + 'static
     where
-        In: 'static,
-        Out: 'static,
+        In: Send + 'static,
+        Out: Send + 'static,
     {
-        let mut closed = self.shared.closed.subscribe();
+        let shared = self.shared.clone();
         async move {
-            match closed.wait_for(Option::is_some).await {
-                Ok(reason) => reason.clone().unwrap_or(CloseReason::Local),
-                Err(_) => CloseReason::Local,
+            loop {
+                let mut notified = pin!(shared.closed_notify.notified());
+                notified.as_mut().enable();
+                if let Some(reason) = shared.closed.get() {
+                    return reason.clone();
+                }
+                notified.await;
             }
         }
     }
@@ -353,8 +329,8 @@ impl<In, Out> Tendril<In, Out> {
     pub fn on_close<F>(&self, f: F)
     where
         F: FnOnce(CloseReason) + Send + 'static,
-        In: 'static,
-        Out: 'static,
+        In: Send + 'static,
+        Out: Send + 'static,
     {
         let closed = self.closed();
         tokio::spawn(async move { f(closed.await) });
@@ -363,22 +339,26 @@ impl<In, Out> Tendril<In, Out> {
 
 impl<In: 'static, Out: 'static> Tendril<In, Out> {
     /// Replaces the receive framer at the next frame boundary: bytes already received
-    /// but not yet decoded are decoded by `framer`.
+    /// but not yet decoded are decoded by `framer`. With the default `max_in_flight`
+    /// of 1, a switch made while handling a frame applies to the very next frame; with
+    /// pipelining, to the next frame decoded after the switch is applied (frames
+    /// already decoded keep the old framer's cut).
     ///
     /// # Errors
     ///
     /// [`Error::is_closed`] if the connection is closed, [`Error::is_queue_full`] if
-    /// too many control commands are pending.
+    /// the outbound queue is full.
     pub fn set_recv_framer<D>(&self, framer: D) -> Result<(), Error>
     where
         D: Decoder<Item = In> + Send + 'static,
         D::Error: Into<BoxError>,
     {
-        self.control(Command::SetRecv(box_decoder(framer)))
+        self.control(Command::SetRecv(Box::new(AnyDecoder::new(framer))))
     }
 
     /// Replaces the send framer: frames queued after this call are encoded with
-    /// `framer`.
+    /// `framer`; called from the application's call, the call's own reply still goes
+    /// out with the framer before.
     ///
     /// # Errors
     ///
@@ -388,33 +368,36 @@ impl<In: 'static, Out: 'static> Tendril<In, Out> {
         E: Encoder<Out> + Send + 'static,
         E::Error: Into<BoxError>,
     {
-        self.control(Command::SetSend(box_encoder(framer)))
+        let call = self.call();
+        self.control(Command::SetSend {
+            framer: Box::new(AnyEncoder::new(framer)),
+            call,
+        })
     }
 
-    /// Replaces both framers with framers already boxed (see
-    /// [`framer::named`](crate::framer::named)).
+    /// Replaces both framers (any decoder and encoder, including the
+    /// [`AnyDecoder`]/[`AnyEncoder`] pair that [`framer::named`](crate::framer::named)
+    /// returns).
     ///
     /// # Errors
     ///
     /// As [`set_recv_framer`](Self::set_recv_framer).
-    pub fn set_boxed_framers(
-        &self,
-        recv: BoxDecoder<In>,
-        send: BoxEncoder<Out>,
-    ) -> Result<(), Error> {
-        self.control(Command::SetRecv(recv))?;
-        self.control(Command::SetSend(send))
+    pub fn set_framers<D, E>(&self, recv: D, send: E) -> Result<(), Error>
+    where
+        D: Decoder<Item = In> + Send + 'static,
+        D::Error: Into<BoxError>,
+        E: Encoder<Out> + Send + 'static,
+        E::Error: Into<BoxError>,
+    {
+        self.set_recv_framer(recv)?;
+        self.set_send_framer(send)
     }
 
     /// Wraps the live connection's stream (STARTTLS): once every frame and command
-    /// queued before this call has been written and flushed, `wrapper` gets the raw
-    /// stream, and the connection resumes on what it returns, with the same framers.
-    /// Nothing is read or written meanwhile.
-    ///
-    /// To answer the upgrade command in plaintext first, send the answer with
-    /// [`send_frame`](Self::send_frame) (or `try_send_frame`) before calling `wrap`,
-    /// and return no reply from the call: a call's reply is queued after the commands
-    /// issued during the call.
+    /// queued before this call has been written and flushed (and, called from the
+    /// application's call, the call's own reply: answer the upgrade command by
+    /// returning it), `wrapper` gets the raw stream, and the connection resumes on
+    /// what it returns, with the same framers. Nothing is read or written meanwhile.
     ///
     /// If input is already buffered when the wrap starts (the peer sent more after
     /// the upgrade command, without waiting for the answer), that input is discarded,
@@ -433,24 +416,10 @@ impl<In: 'static, Out: 'static> Tendril<In, Out> {
     where
         W: Wrapper<BoxIo>,
     {
-        self.control(Command::Wrap(Box::new(move |io: BoxIo| {
-            live_wrap(wrapper, io)
-        })))
-    }
-
-    /// Replaces both framers.
-    ///
-    /// # Errors
-    ///
-    /// As [`set_recv_framer`](Self::set_recv_framer).
-    pub fn set_framers<D, E>(&self, recv: D, send: E) -> Result<(), Error>
-    where
-        D: Decoder<Item = In> + Send + 'static,
-        D::Error: Into<BoxError>,
-        E: Encoder<Out> + Send + 'static,
-        E::Error: Into<BoxError>,
-    {
-        self.set_recv_framer(recv)?;
-        self.set_send_framer(send)
+        let call = self.call();
+        self.control(Command::Wrap {
+            wrapper: Box::new(move |io: BoxIo| live_wrap(wrapper, io)),
+            call,
+        })
     }
 }

@@ -1,18 +1,23 @@
 //! The connection: [`Tendril`], its handle methods, how it closed, and the driver
-//! task that owns its socket.
+//! task that owns its transport.
 
 mod addr;
+pub(crate) mod call_scope;
 mod close;
 mod command;
 mod config;
 pub(crate) mod driver;
+mod guards;
 mod handle;
-mod in_flight;
+mod info;
 pub(crate) mod io;
+pub(crate) mod queue;
 
 pub use addr::Addr;
 pub use close::CloseReason;
 pub(crate) use command::Command;
-pub use config::ConnectionConfig;
-pub use handle::{ConnectionInfo, Tendril, TrySendError};
+pub use config::{ConnectionConfig, ReplyOrder};
+pub use guards::CallTimeout;
 pub(crate) use handle::{Control, Shared};
+pub use handle::{Tendril, TrySendError};
+pub use info::ConnectionInfo;

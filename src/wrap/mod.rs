@@ -41,7 +41,6 @@ pub(crate) use chain::ready_call;
 pub use chain::{NoWrapper, Wrapper, WrapperChain};
 pub use error::{HandshakeTimeout, PlaintextAfterUpgrade};
 pub use info::TlsInfo;
-pub(crate) use io::Detached;
 pub use io::{box_io, BoxIo, Io};
 pub use socket::{SocketOptions, SocketOptionsLayer};
 #[cfg(feature = "tls")]

@@ -139,7 +139,7 @@ async fn pending_requests_fail_when_the_server_closes() {
                     let mut seen = count.lock().unwrap();
                     *seen += 1;
                     if *seen == 3 {
-                        let _ = tendril.close();
+                        tendril.close();
                     }
                     async { Ok::<_, BoxError>(None::<Bytes>) }
                 }))

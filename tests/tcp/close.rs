@@ -34,7 +34,7 @@ fn start(
                             b"panic" => panic!("told to panic"),
                             b"quit" => {
                                 tendril.send_frame("bye").await?;
-                                tendril.close()?;
+                                tendril.close();
                                 Ok(None)
                             }
                             _ => Ok(Some(line)),

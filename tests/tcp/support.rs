@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tendril_net::app::acceptor_fn;
-use tendril_net::framer::{named, BoxDecoder, BoxEncoder};
+use tendril_net::framer::{named, AnyDecoder, AnyEncoder};
 use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::codec::{Decoder, Encoder};
 use tower::service_fn;
 
 /// Every wait in these tests is bounded by this.
@@ -27,7 +28,7 @@ pub fn localhost() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-pub fn framers(name: &str) -> (BoxDecoder, BoxEncoder) {
+pub fn framers(name: &str) -> (AnyDecoder, AnyEncoder) {
     named(name).unwrap_or_else(|| panic!("unknown framer {name}"))
 }
 
@@ -37,7 +38,7 @@ pub fn echo_server(manager: TcpManager, name: &'static str) -> (TcpManager, Sock
         .start(
             acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 let (recv, send) = framers(name);
-                tendril.set_boxed_framers(recv, send)?;
+                tendril.set_framers(recv, send)?;
                 Ok(service_fn(|frame: Bytes| async move {
                     Ok::<_, BoxError>(frame)
                 }))

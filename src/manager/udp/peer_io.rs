@@ -4,13 +4,11 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{Sink, Stream};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, Encoder};
@@ -73,81 +71,66 @@ fn is_transient(err: &io::Error) -> bool {
     ) || err.raw_os_error() == Some(105) // ENOBUFS on Linux
 }
 
-impl<In, Out> Stream for PeerIo<In, Out> {
-    type Item = Result<In, Error>;
+impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for PeerIo<In, Out> {
+    fn framers(&mut self) -> &mut FramerSwitch<In, Out> {
+        &mut self.framers
+    }
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
+    fn recv_framer_changed(&mut self) {}
+
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<In>, Error>> {
         loop {
-            if !this.current.is_empty() {
-                match this.framers.decode(&mut this.current) {
-                    Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
-                    Ok(None) => {}
-                    Err(err) => return Poll::Ready(Some(Err(err))),
+            if !self.current.is_empty() {
+                if let Some(frame) = self.framers.decode(&mut self.current)? {
+                    return Poll::Ready(Ok(Some(frame)));
                 }
                 // The datagram ends here: what is left must end a frame, or go.
-                match this.framers.decode_eof(&mut this.current) {
-                    Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
-                    Ok(None) => this.current.clear(),
-                    Err(err) => return Poll::Ready(Some(Err(err))),
+                match self.framers.decode_eof(&mut self.current)? {
+                    Some(frame) => return Poll::Ready(Ok(Some(frame))),
+                    None => self.current.clear(),
                 }
             }
-            match ready!(this.inbound.poll_recv(cx)) {
+            match ready!(self.inbound.poll_recv(cx)) {
                 Some(datagram) => {
-                    this.read += datagram.len() as u64;
-                    this.current = BytesMut::from(datagram);
+                    self.read += datagram.len() as u64;
+                    self.current = BytesMut::from(datagram);
                 }
-                None => return Poll::Ready(None),
+                None => return Poll::Ready(Ok(None)),
             }
         }
     }
-}
 
-impl<In, Out> Sink<Out> for PeerIo<In, Out> {
-    type Error = Error;
-
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.outbound.len() >= OUTBOUND_DATAGRAMS {
-            ready!(self.as_mut().poll_flush(cx))?;
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    fn start_send(mut self: Pin<&mut Self>, frame: Out) -> Result<(), Error> {
-        let this = &mut *self;
-        this.framers.encode(frame, &mut this.encoded)?;
-        let datagram = this.encoded.split().freeze();
-        this.outbound.push_back(datagram);
+    fn encode(&mut self, frame: Out) -> Result<(), Error> {
+        self.framers.encode(frame, &mut self.encoded)?;
+        let datagram = self.encoded.split().freeze();
+        self.outbound.push_back(datagram);
         Ok(())
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let this = &mut *self;
-        while let Some(datagram) = this.outbound.front() {
-            match ready!(this.socket.poll_send_to(cx, datagram, this.peer)) {
+    fn write_full(&self) -> bool {
+        self.outbound.len() >= OUTBOUND_DATAGRAMS
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        while let Some(datagram) = self.outbound.front() {
+            match ready!(self.socket.poll_send_to(cx, datagram, self.peer)) {
                 Ok(sent) => {
-                    this.written += sent as u64;
-                    this.counters.datagrams_out.fetch_add(1, Ordering::Relaxed);
+                    self.written += sent as u64;
+                    self.counters.datagrams_out.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(err) if is_transient(&err) => {
-                    Counters::bump(&this.counters.accept_errors);
-                    tracing::debug!(error = %err, peer = %this.peer, "datagram not sent");
+                    Counters::bump(&self.counters.accept_errors);
+                    tracing::debug!(error = %err, peer = %self.peer, "datagram not sent");
                 }
                 Err(err) => return Poll::Ready(Err(err.into())),
             }
-            this.outbound.pop_front();
+            self.outbound.pop_front();
         }
         Poll::Ready(Ok(()))
     }
 
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.poll_flush(cx)
-    }
-}
-
-impl<In, Out> FrameIo<In, Out> for PeerIo<In, Out> {
-    fn framers(&mut self) -> &mut FramerSwitch<In, Out> {
-        &mut self.framers
     }
 
     fn take_counts(&mut self) -> (u64, u64) {
@@ -169,4 +152,13 @@ impl<In, Out> FrameIo<In, Out> for PeerIo<In, Out> {
     }
 
     fn put_io(&mut self, _io: BoxIo) {}
+
+    fn release(&mut self) {
+        if self.current.is_empty() {
+            self.current = BytesMut::new();
+        }
+        if self.encoded.is_empty() {
+            self.encoded = BytesMut::new();
+        }
+    }
 }

@@ -1,22 +1,21 @@
 //! A live wrap (STARTTLS) as the driver runs it.
 
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 use tower::Service;
 
-use super::{Driver, Stop};
+use super::engine::{Driver, Stop};
 use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
 use crate::tendril::command::LiveWrap;
 use crate::tendril::io::FrameIo;
-use crate::tendril::{CloseReason, Command};
-use crate::wrap::{BoxIo, Io};
+use crate::tendril::CloseReason;
+use crate::wrap::{BoxIo, Io, PlaintextAfterUpgrade};
 
 /// The steps of a live wrap.
-pub(super) enum WrapState {
-    /// Flushing what was queued before the wrap.
+pub(crate) enum WrapState {
+    /// Flushing what was written before the wrap.
     Flushing(LiveWrap),
     /// The wrapper has the stream.
     Running(BoxFuture<'static, Result<BoxIo, Error>>),
@@ -27,25 +26,19 @@ where
     S: Service<In>,
     S::Response: IntoFrames<Out>,
     S::Error: Into<BoxError>,
-    In: 'static,
-    Out: 'static,
-    T: FrameIo<In, Out> + Send + 'static,
+    In: Send + 'static,
+    Out: Send + 'static,
+    T: FrameIo<In, Out>,
 {
-    /// Drives a live wrap: flush what was queued before it, take the stream out
-    /// (refusing if plaintext input is already buffered), run the wrapper, put the
-    /// wrapped stream back. Only a manager's "close now" interrupts it; other commands
-    /// wait for it.
+    /// Drives a live wrap: flush what was written before it, take the stream out
+    /// (refusing if plaintext input is already buffered or decoded), run the wrapper,
+    /// put the wrapped stream back. Other commands wait for it; the caller checks the
+    /// manager's signals.
     pub(super) fn poll_wrap(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
-        while let Poll::Ready(Some(command)) = self.commands.poll_recv(cx) {
-            if let Command::Shutdown { graceful: false } = command {
-                return Poll::Ready(Err(Stop::now(CloseReason::Local)));
-            }
-            self.deferred.push_back(command);
-        }
         loop {
             match self.wrap.take() {
                 Some(WrapState::Flushing(wrapper)) => {
-                    match Pin::new(&mut self.framed).poll_flush(cx) {
+                    match self.io.poll_flush(cx) {
                         Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
                         Poll::Pending => {
@@ -53,7 +46,12 @@ where
                             return Poll::Pending;
                         }
                     }
-                    match self.framed.take_io() {
+                    let taken = match self.held.take() {
+                        // A frame decoded after the upgrade command arrived before it.
+                        Some(_) => Err(Error::wrap(PlaintextAfterUpgrade { bytes: 0 })),
+                        None => self.io.take_io(),
+                    };
+                    match taken {
                         Ok(io) => self.wrap = Some(WrapState::Running(wrapper(io))),
                         Err(err) => {
                             tracing::warn!(error = %err, "live wrap refused");
@@ -71,7 +69,7 @@ where
                             if let Some(info) = io.tls_info() {
                                 let _ = self.shared.tls.set(info);
                             }
-                            self.framed.put_io(io);
+                            self.io.put_io(io);
                             tracing::debug!("connection wrapped");
                             Poll::Ready(Ok(()))
                         }

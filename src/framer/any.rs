@@ -1,0 +1,379 @@
+//! [`AnyDecoder`] and [`AnyEncoder`]: a connection's framers behind one type, whatever
+//! codec they are, without an indirect call for the built-in framers.
+
+use std::any::Any;
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::{
+    ChunkFramer, CobsFramer, CobsZpeFramer, DelimiterFramer, DotFramer, IdentityFramer,
+    LengthFramer, LineFramer, NetstringFramer, StuffingFramer,
+};
+use crate::error::{BoxError, Error};
+
+/// Any receive framer, type-erased: a built-in framer (called directly, through a
+/// `match`) or any other tokio-util [`Decoder`] (boxed, one indirect call per frame).
+///
+/// Errors become the crate's [`Error`] with [`Error::is_framing`] true (I/O errors
+/// stay I/O errors); the framer's own error is the cause. Made by [`AnyDecoder::new`],
+/// by the `set_recv_framer` methods, and by [`named`](super::named).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tendril_net::framer::{AnyDecoder, LineFramer};
+/// use tokio_util::codec::Decoder;
+///
+/// let mut framer = AnyDecoder::new(LineFramer::new());
+/// let mut buf = BytesMut::from("HELO\r\n");
+/// assert_eq!(framer.decode(&mut buf).unwrap().unwrap(), "HELO");
+/// ```
+pub struct AnyDecoder<In = Bytes> {
+    repr: DecoderRepr<In>,
+}
+
+/// Any send framer, type-erased: see [`AnyDecoder`].
+pub struct AnyEncoder<Out = Bytes> {
+    repr: EncoderRepr<Out>,
+}
+
+enum DecoderRepr<In> {
+    /// Only made when `In` is `Bytes`.
+    Builtin(Builtin),
+    Boxed(Box<dyn Decoder<Item = In, Error = Error> + Send>),
+}
+
+enum EncoderRepr<Out> {
+    /// Only made when `Out` is `Bytes`.
+    Builtin(Builtin),
+    Boxed(Box<dyn Encoder<Out, Error = Error> + Send>),
+}
+
+/// The built-in framers, called without an indirect call.
+enum Builtin {
+    Identity(IdentityFramer),
+    Chunk(ChunkFramer),
+    Line(LineFramer),
+    Length(LengthFramer),
+    Netstring(NetstringFramer),
+    Dot(DotFramer),
+    Cobs(CobsFramer),
+    CobsZpe(CobsZpeFramer),
+    // The two framers with a byte-sequence finder are large: boxed, so that the
+    // common ones keep the enum small.
+    Delimiter(Box<DelimiterFramer>),
+    Stuffing(Box<StuffingFramer>),
+}
+
+/// Moves `value` out as a `T` if it is one. The check compares types known at compile
+/// time, so it folds away; the `expect`s hold by construction (the slot was filled
+/// on the line before and is emptied once).
+fn cast<T: 'static, U: 'static>(value: U) -> Result<T, U> {
+    let mut slot = Some(value);
+    match (&mut slot as &mut dyn Any).downcast_mut::<Option<T>>() {
+        Some(cast) => Ok(cast.take().expect("the slot is full")),
+        None => Err(slot.expect("the slot is full")),
+    }
+}
+
+impl Builtin {
+    /// `codec` as a built-in framer, if it is one.
+    fn of<C: 'static>(codec: C) -> Result<Builtin, C> {
+        let codec = match cast(codec) {
+            Ok(framer) => return Ok(Builtin::Line(framer)),
+            Err(codec) => codec,
+        };
+        let codec = match cast(codec) {
+            Ok(framer) => return Ok(Builtin::Length(framer)),
+            Err(codec) => codec,
+        };
+        let codec = match cast(codec) {
+            Ok(framer) => return Ok(Builtin::Identity(framer)),
+            Err(codec) => codec,
+        };
+        let codec = match cast(codec) {
+            Ok(framer) => return Ok(Builtin::Chunk(framer)),
+            Err(codec) => codec,
+        };
+        let codec = match cast(codec) {
+            Ok(framer) => return Ok(Builtin::Netstring(framer)),
+            Err(codec) => codec,
+        };
+        let codec = match cast(codec) {
+            Ok(framer) => return Ok(Builtin::Dot(framer)),
+            Err(codec) => codec,
+        };
+        let codec = match cast(codec) {
+            Ok(framer) => return Ok(Builtin::Cobs(framer)),
+            Err(codec) => codec,
+        };
+        let codec = match cast(codec) {
+            Ok(framer) => return Ok(Builtin::CobsZpe(framer)),
+            Err(codec) => codec,
+        };
+        let codec = match cast::<DelimiterFramer, _>(codec) {
+            Ok(framer) => return Ok(Builtin::Delimiter(Box::new(framer))),
+            Err(codec) => codec,
+        };
+        match cast::<StuffingFramer, _>(codec) {
+            Ok(framer) => Ok(Builtin::Stuffing(Box::new(framer))),
+            Err(codec) => Err(codec),
+        }
+    }
+
+    #[inline]
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, Error> {
+        Ok(match self {
+            Builtin::Line(f) => f.decode(src)?,
+            Builtin::Length(f) => f.decode(src)?,
+            Builtin::Identity(f) => f.decode(src)?,
+            Builtin::Chunk(f) => f.decode(src)?,
+            Builtin::Netstring(f) => f.decode(src)?,
+            Builtin::Dot(f) => f.decode(src)?,
+            Builtin::Cobs(f) => f.decode(src)?,
+            Builtin::CobsZpe(f) => f.decode(src)?,
+            Builtin::Delimiter(f) => f.decode(src)?,
+            Builtin::Stuffing(f) => f.decode(src)?,
+        })
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, Error> {
+        Ok(match self {
+            Builtin::Line(f) => f.decode_eof(src)?,
+            Builtin::Length(f) => f.decode_eof(src)?,
+            Builtin::Identity(f) => f.decode_eof(src)?,
+            Builtin::Chunk(f) => f.decode_eof(src)?,
+            Builtin::Netstring(f) => f.decode_eof(src)?,
+            Builtin::Dot(f) => f.decode_eof(src)?,
+            Builtin::Cobs(f) => f.decode_eof(src)?,
+            Builtin::CobsZpe(f) => f.decode_eof(src)?,
+            Builtin::Delimiter(f) => f.decode_eof(src)?,
+            Builtin::Stuffing(f) => f.decode_eof(src)?,
+        })
+    }
+
+    #[inline]
+    fn encode(&mut self, frame: Bytes, dst: &mut BytesMut) -> Result<(), Error> {
+        match self {
+            Builtin::Line(f) => f.encode(frame, dst)?,
+            Builtin::Length(f) => f.encode(frame, dst)?,
+            Builtin::Identity(f) => f.encode(frame, dst)?,
+            Builtin::Chunk(f) => f.encode(frame, dst)?,
+            Builtin::Netstring(f) => f.encode(frame, dst)?,
+            Builtin::Dot(f) => f.encode(frame, dst)?,
+            Builtin::Cobs(f) => f.encode(frame, dst)?,
+            Builtin::CobsZpe(f) => f.encode(frame, dst)?,
+            Builtin::Delimiter(f) => f.encode(frame, dst)?,
+            Builtin::Stuffing(f) => f.encode(frame, dst)?,
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Builtin::Line(_) => "LineFramer",
+            Builtin::Length(_) => "LengthFramer",
+            Builtin::Identity(_) => "IdentityFramer",
+            Builtin::Chunk(_) => "ChunkFramer",
+            Builtin::Netstring(_) => "NetstringFramer",
+            Builtin::Dot(_) => "DotFramer",
+            Builtin::Cobs(_) => "CobsFramer",
+            Builtin::CobsZpe(_) => "CobsZpeFramer",
+            Builtin::Delimiter(_) => "DelimiterFramer",
+            Builtin::Stuffing(_) => "StuffingFramer",
+        }
+    }
+}
+
+/// Maps a codec's error type to [`Error`].
+struct Erased<C>(C);
+
+impl<D> Decoder for Erased<D>
+where
+    D: Decoder,
+    D::Error: Into<BoxError>,
+{
+    type Item = D::Item;
+    type Error = Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<D::Item>, Error> {
+        self.0.decode(src).map_err(framing)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<D::Item>, Error> {
+        self.0.decode_eof(src).map_err(framing)
+    }
+}
+
+impl<E, Out> Encoder<Out> for Erased<E>
+where
+    E: Encoder<Out>,
+    E::Error: Into<BoxError>,
+{
+    type Error = Error;
+
+    fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), Error> {
+        self.0.encode(item, dst).map_err(framing)
+    }
+}
+
+/// A codec's error as the crate's: I/O errors stay I/O errors, the rest are framing
+/// errors with the codec's error as the cause.
+fn framing(err: impl Into<BoxError>) -> Error {
+    let err = err.into();
+    match err.downcast::<Error>() {
+        Ok(err) => *err,
+        Err(err) => match err.downcast::<std::io::Error>() {
+            Ok(io) => Error::from(*io),
+            Err(err) => Error::framing(err),
+        },
+    }
+}
+
+impl<In: 'static> AnyDecoder<In> {
+    /// Any decoder of `In` frames as an `AnyDecoder` (an `AnyDecoder` is taken as is).
+    pub fn new<D>(decoder: D) -> Self
+    where
+        D: Decoder<Item = In> + Send + 'static,
+        D::Error: Into<BoxError>,
+    {
+        let decoder = match cast::<AnyDecoder<In>, _>(decoder) {
+            Ok(any) => return any,
+            Err(decoder) => decoder,
+        };
+        let repr = match Builtin::of(decoder) {
+            Ok(builtin) => DecoderRepr::Builtin(builtin),
+            Err(decoder) => DecoderRepr::Boxed(Box::new(Erased(decoder))),
+        };
+        AnyDecoder { repr }
+    }
+}
+
+impl<Out: 'static> AnyEncoder<Out> {
+    /// Any encoder of `Out` frames as an `AnyEncoder` (an `AnyEncoder` is taken as is).
+    pub fn new<E>(encoder: E) -> Self
+    where
+        E: Encoder<Out> + Send + 'static,
+        E::Error: Into<BoxError>,
+    {
+        let encoder = match cast::<AnyEncoder<Out>, _>(encoder) {
+            Ok(any) => return any,
+            Err(encoder) => encoder,
+        };
+        // The built-ins encode anything `AsRef<[u8]>`: called directly for `Bytes`.
+        let builtin = if std::any::TypeId::of::<Out>() == std::any::TypeId::of::<Bytes>() {
+            Builtin::of(encoder)
+        } else {
+            Err(encoder)
+        };
+        let repr = match builtin {
+            Ok(builtin) => EncoderRepr::Builtin(builtin),
+            Err(encoder) => EncoderRepr::Boxed(Box::new(Erased(encoder))),
+        };
+        AnyEncoder { repr }
+    }
+}
+
+/// The frame a built-in framer decoded, as the `In` it was made for (always `Bytes`).
+#[inline]
+fn decoded<In: 'static>(frame: Option<Bytes>) -> Result<Option<In>, Error> {
+    match frame {
+        None => Ok(None),
+        Some(frame) => cast(frame)
+            .map(Some)
+            .map_err(|_| Error::framing("a built-in framer decodes Bytes frames")),
+    }
+}
+
+impl<In: 'static> Decoder for AnyDecoder<In> {
+    type Item = In;
+    type Error = Error;
+
+    #[inline]
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, Error> {
+        match &mut self.repr {
+            DecoderRepr::Builtin(framer) => decoded(framer.decode(src)?),
+            DecoderRepr::Boxed(framer) => framer.decode(src),
+        }
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<In>, Error> {
+        match &mut self.repr {
+            DecoderRepr::Builtin(framer) => decoded(framer.decode_eof(src)?),
+            DecoderRepr::Boxed(framer) => framer.decode_eof(src),
+        }
+    }
+}
+
+impl<Out: 'static> Encoder<Out> for AnyEncoder<Out> {
+    type Error = Error;
+
+    #[inline]
+    fn encode(&mut self, frame: Out, dst: &mut BytesMut) -> Result<(), Error> {
+        match &mut self.repr {
+            EncoderRepr::Builtin(framer) => match cast::<Bytes, _>(frame) {
+                Ok(frame) => framer.encode(frame, dst),
+                Err(_) => Err(Error::framing("a built-in framer here encodes Bytes frames")),
+            },
+            EncoderRepr::Boxed(framer) => framer.encode(frame, dst),
+        }
+    }
+}
+
+impl<In> fmt::Debug for AnyDecoder<In> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            DecoderRepr::Builtin(framer) => f.debug_tuple("AnyDecoder").field(&framer.name()).finish(),
+            DecoderRepr::Boxed(_) => f.debug_tuple("AnyDecoder").field(&"boxed").finish(),
+        }
+    }
+}
+
+impl<Out> fmt::Debug for AnyEncoder<Out> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            EncoderRepr::Builtin(framer) => f.debug_tuple("AnyEncoder").field(&framer.name()).finish(),
+            EncoderRepr::Boxed(_) => f.debug_tuple("AnyEncoder").field(&"boxed").finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_framers_are_not_boxed() {
+        let decoder = AnyDecoder::new(LineFramer::new());
+        assert!(matches!(decoder.repr, DecoderRepr::Builtin(Builtin::Line(_))));
+        let encoder = AnyEncoder::<Bytes>::new(LengthFramer::default());
+        assert!(matches!(encoder.repr, EncoderRepr::Builtin(Builtin::Length(_))));
+        // An encoder of another frame type is boxed.
+        let encoder = AnyEncoder::<Vec<u8>>::new(LineFramer::new());
+        assert!(matches!(encoder.repr, EncoderRepr::Boxed(_)));
+        // An AnyDecoder is taken as is, not boxed again.
+        let again = AnyDecoder::new(AnyDecoder::new(DotFramer::new()));
+        assert!(matches!(again.repr, DecoderRepr::Builtin(Builtin::Dot(_))));
+    }
+
+    #[test]
+    fn the_enum_stays_small() {
+        assert!(std::mem::size_of::<Builtin>() <= 64, "{}", std::mem::size_of::<Builtin>());
+    }
+
+    #[test]
+    fn io_errors_of_a_user_codec_stay_io_errors() {
+        struct Failing;
+        impl Decoder for Failing {
+            type Item = Bytes;
+            type Error = std::io::Error;
+            fn decode(&mut self, _: &mut BytesMut) -> Result<Option<Bytes>, std::io::Error> {
+                Err(std::io::Error::other("disk on fire"))
+            }
+        }
+        let mut decoder = AnyDecoder::new(Failing);
+        let err = decoder.decode(&mut BytesMut::from("x")).unwrap_err();
+        assert!(err.is_io(), "{err:?}");
+    }
+}

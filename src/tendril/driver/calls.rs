@@ -1,0 +1,275 @@
+//! The application calls of one connection that have not been answered yet.
+//!
+//! Each call lives in a slot whose pinned box is allocated on first use and reused
+//! for every later call, so a connection does not allocate per frame (as a
+//! `FuturesOrdered` would); there are at most `max_in_flight` slots. A call is polled
+//! once as soon as it is made: a call that is ready at once (the common case) is
+//! answered without being queued. The pending ones are all polled when the driver
+//! wakes; `max_in_flight` is small.
+//!
+//! In request order the replies come out in call order (a finished call waits for the
+//! ones before it); in completion order each comes out as soon as it is done.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::time::Instant;
+
+use crate::tendril::call_scope::Scope;
+use crate::tendril::ReplyOrder;
+
+struct Slot<F: Future> {
+    future: Pin<Box<Option<F>>>,
+    /// Done, waiting for the calls before it (request order) or to be taken.
+    output: Option<F::Output>,
+    /// The call's number; `None` while the slot is free.
+    call: Option<u64>,
+    /// When the call was first seen pending (for the call timeout).
+    started: Option<Instant>,
+}
+
+pub(super) struct Calls<F: Future> {
+    slots: Vec<Slot<F>>,
+    free: Vec<usize>,
+    /// Request order: the slots of unanswered calls, oldest first.
+    queue: VecDeque<usize>,
+    /// Completion order: slots whose output waits to be taken, in completion order.
+    done: VecDeque<usize>,
+    order: ReplyOrder,
+    /// The connection, for the call scope.
+    connection: u64,
+    len: usize,
+}
+
+impl<F: Future> Calls<F> {
+    pub(super) fn new(order: ReplyOrder, connection: u64) -> Self {
+        Calls {
+            slots: Vec::new(),
+            free: Vec::new(),
+            queue: VecDeque::new(),
+            done: VecDeque::new(),
+            order,
+            connection,
+            len: 0,
+        }
+    }
+
+    /// Calls made and not yet answered.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True while call `call` has not been answered.
+    pub(super) fn is_outstanding(&self, call: u64) -> bool {
+        self.len > 0 && self.slots.iter().any(|slot| slot.call == Some(call))
+    }
+
+    /// Tracks call number `call`, polling it once: its output if it is done and may be
+    /// answered now.
+    pub(super) fn start(
+        &mut self,
+        future: F,
+        call: u64,
+        cx: &mut Context<'_>,
+    ) -> Option<(u64, F::Output)> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.slots.push(Slot {
+                    future: Box::pin(None),
+                    output: None,
+                    call: None,
+                    started: None,
+                });
+                self.slots.len() - 1
+            }
+        };
+        let slot = &mut self.slots[index];
+        slot.future.as_mut().set(Some(future));
+        slot.call = Some(call);
+        let polled = {
+            let _scope = Scope::enter(self.connection, call);
+            match slot.future.as_mut().as_pin_mut() {
+                Some(future) => future.poll(cx),
+                None => Poll::Pending,
+            }
+        };
+        match polled {
+            Poll::Ready(output)
+                if self.order == ReplyOrder::Completion || self.queue.is_empty() =>
+            {
+                self.release(index);
+                Some((call, output))
+            }
+            Poll::Ready(output) => {
+                let slot = &mut self.slots[index];
+                slot.future.as_mut().set(None);
+                slot.output = Some(output);
+                self.queue.push_back(index);
+                self.len += 1;
+                None
+            }
+            Poll::Pending => {
+                if self.order == ReplyOrder::Request {
+                    self.queue.push_back(index);
+                }
+                self.len += 1;
+                None
+            }
+        }
+    }
+
+    fn release(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        slot.future.as_mut().set(None);
+        slot.output = None;
+        slot.call = None;
+        slot.started = None;
+        self.free.push(index);
+    }
+
+    /// Polls every pending call once.
+    pub(super) fn poll(&mut self, cx: &mut Context<'_>) {
+        if self.len == 0 {
+            return;
+        }
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            let (Some(call), Some(future)) = (slot.call, slot.future.as_mut().as_pin_mut()) else {
+                continue;
+            };
+            let polled = {
+                let _scope = Scope::enter(self.connection, call);
+                future.poll(cx)
+            };
+            if let Poll::Ready(output) = polled {
+                slot.future.as_mut().set(None);
+                slot.output = Some(output);
+                if self.order == ReplyOrder::Completion {
+                    self.done.push_back(index);
+                }
+            }
+        }
+    }
+
+    /// The next output that may be answered: the oldest call's (request order) or the
+    /// next finished one's (completion order).
+    pub(super) fn next(&mut self) -> Option<(u64, F::Output)> {
+        let index = match self.order {
+            ReplyOrder::Request => {
+                let &index = self.queue.front()?;
+                self.slots[index].output.as_ref()?;
+                self.queue.pop_front();
+                index
+            }
+            ReplyOrder::Completion => self.done.pop_front()?,
+        };
+        let slot = &mut self.slots[index];
+        let output = slot.output.take()?;
+        let call = slot.call?;
+        self.len -= 1;
+        self.release(index);
+        Some((call, output))
+    }
+
+    /// Notes `now` as the start of the calls seen pending for the first time.
+    pub(super) fn mark_started(&mut self, now: Instant) {
+        for slot in &mut self.slots {
+            if slot.call.is_some() && slot.output.is_none() && slot.started.is_none() {
+                slot.started = Some(now);
+            }
+        }
+    }
+
+    /// When the oldest pending call started.
+    pub(super) fn oldest_start(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter(|slot| slot.call.is_some() && slot.output.is_none())
+            .filter_map(|slot| slot.started)
+            .min()
+    }
+
+    /// Drops the pending calls that started at or before `cutoff`, unanswered;
+    /// returns how many.
+    pub(super) fn drop_started_before(&mut self, cutoff: Instant) -> u64 {
+        let mut dropped = 0;
+        for index in 0..self.slots.len() {
+            let slot = &self.slots[index];
+            let expired = slot.call.is_some()
+                && slot.output.is_none()
+                && slot.started.is_some_and(|started| started <= cutoff);
+            if expired {
+                self.queue.retain(|&queued| queued != index);
+                self.len -= 1;
+                self.release(index);
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Calls;
+    use crate::tendril::ReplyOrder;
+    use std::future::{pending, ready, Future};
+    use std::pin::Pin;
+    use std::task::{Context, Waker};
+
+    type Call = Pin<Box<dyn Future<Output = u32>>>;
+
+    #[test]
+    fn a_call_ready_at_once_is_answered_without_being_queued() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request, 1);
+        assert_eq!(calls.start(Box::pin(ready(1)), 0, &mut cx), Some((0, 1)));
+        assert!(calls.is_empty());
+        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
+        assert_eq!(calls.slots.len(), 1, "the slot is reused");
+    }
+
+    #[test]
+    fn request_order_holds_a_finished_call_behind_an_unfinished_one() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request, 1);
+        assert_eq!(calls.start(Box::pin(pending()), 0, &mut cx), None);
+        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), None);
+        calls.poll(&mut cx);
+        assert_eq!(calls.next(), None);
+        assert_eq!(calls.len(), 2);
+        assert!(calls.is_outstanding(1));
+    }
+
+    #[test]
+    fn completion_order_answers_a_finished_call_at_once() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion, 1);
+        assert_eq!(calls.start(Box::pin(pending()), 0, &mut cx), None);
+        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
+        assert!(calls.is_outstanding(0));
+        assert!(!calls.is_outstanding(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_calls_are_dropped_and_their_slots_reused() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion, 1);
+        calls.start(Box::pin(pending()), 0, &mut cx);
+        let start = tokio::time::Instant::now();
+        calls.mark_started(start);
+        assert_eq!(calls.oldest_start(), Some(start));
+        assert_eq!(calls.drop_started_before(start), 1);
+        assert!(calls.is_empty());
+        calls.start(Box::pin(pending()), 1, &mut cx);
+        assert_eq!(calls.slots.len(), 1);
+    }
+}

@@ -1,0 +1,110 @@
+//! Handle commands and replies, in the order the rule gives: the frames a call returns
+//! are written before the control commands that call issued take effect; everything
+//! else in the order issued.
+
+use tower::Service;
+
+use super::engine::{panic_error, Driver, Outcome, Stop};
+use super::live_wrap::WrapState;
+use crate::app::IntoFrames;
+use crate::error::{BoxError, Error};
+use crate::tendril::io::FrameIo;
+use crate::tendril::{CloseReason, Command};
+
+impl<S, In, Out, T> Driver<S, In, Out, T>
+where
+    S: Service<In>,
+    S::Response: IntoFrames<Out>,
+    S::Error: Into<BoxError>,
+    In: Send + 'static,
+    Out: Send + 'static,
+    T: FrameIo<In, Out>,
+{
+    /// Applies the commands taken from the queue, in order, up to one that waits for
+    /// the reply of a call not yet answered (`replying` is being answered right now,
+    /// so its commands wait too). True if any was applied.
+    pub(super) fn apply_commands(&mut self, replying: Option<u64>) -> Result<bool, Stop> {
+        self.shared.queue.take(&mut self.commands);
+        let mut applied = false;
+        let outcome = loop {
+            let waits = match self.commands.front() {
+                None => break Ok(()),
+                Some(command) => command.waits_for(),
+            };
+            if let Some(call) = waits {
+                if replying == Some(call) || self.calls.is_outstanding(call) {
+                    break Ok(());
+                }
+            }
+            let Some(command) = self.commands.pop_front() else {
+                break Ok(());
+            };
+            applied = true;
+            if command.is_counted() {
+                self.applied += 1;
+            }
+            match command {
+                Command::Frame(frame) => {
+                    if let Err(stop) = self.send(frame) {
+                        break Err(stop);
+                    }
+                }
+                Command::SetRecv(framer) => {
+                    tracing::trace!("receive framer switched");
+                    self.io.framers().set_recv_framer(*framer);
+                    self.io.recv_framer_changed();
+                }
+                Command::SetSend { framer, .. } => {
+                    tracing::trace!("send framer switched");
+                    self.io.framers().set_send_framer(*framer);
+                }
+                Command::Close { error, .. } => {
+                    let reason = error.map_or(CloseReason::Local, CloseReason::error);
+                    break Err(Stop::flushing(reason));
+                }
+                Command::Wrap { wrapper, .. } => {
+                    // Everything after it waits for the wrap.
+                    self.wrap = Some(WrapState::Flushing(wrapper));
+                    break Ok(());
+                }
+            }
+        };
+        let count = std::mem::take(&mut self.applied);
+        self.shared.queue.applied(count);
+        outcome.map(|()| applied)
+    }
+
+    /// True if commands wait to be applied.
+    #[inline]
+    fn has_commands(&self) -> bool {
+        !self.commands.is_empty() || self.shared.queue.has_commands()
+    }
+
+    /// Writes the reply of call `call`: after the frames pushed before it, before the
+    /// control commands the call issued.
+    pub(super) fn reply(&mut self, call: u64, outcome: Outcome<S, In>) -> Result<(), Stop> {
+        let response = match outcome {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => return Err(Stop::error(Error::application(err))),
+            Err(panic) => return Err(Stop::error(panic_error(panic))),
+        };
+        if self.has_commands() {
+            self.apply_commands(Some(call))?;
+        }
+        let reply = response.into_reply();
+        match reply.into_single() {
+            Ok(frame) => self.send(frame)?,
+            Err(reply) => reply.try_for_each(|frame| self.send(frame))?,
+        }
+        if self.has_commands() {
+            self.apply_commands(None)?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    pub(super) fn send(&mut self, frame: Out) -> Result<(), Stop> {
+        self.frames_out += 1;
+        self.io.encode(frame).map_err(Stop::error)
+    }
+}

@@ -1,0 +1,447 @@
+//! The driver's state and its pass: signals, the live wrap, completed calls, commands,
+//! new frames, then sleep.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::CatchUnwind;
+use futures_util::FutureExt;
+use tokio::time::Instant;
+use tower::Service;
+
+use super::calls::Calls;
+use super::live_wrap::WrapState;
+use super::timer::Timer;
+use crate::app::IntoFrames;
+use crate::error::{BoxError, Error};
+use crate::manager::stats::Counters;
+use crate::tendril::call_scope::Scope;
+use crate::tendril::io::FrameIo;
+use crate::tendril::queue::Signal;
+use crate::tendril::{CallTimeout, CloseReason, Command, ConnectionConfig, ReplyOrder, Shared};
+
+/// A call's future, with panics caught.
+pub(super) type Call<F> = CatchUnwind<AssertUnwindSafe<F>>;
+
+/// What a call's future gives: the service's result, or the panic.
+pub(super) type Outcome<S, In> = Result<
+    Result<<S as Service<In>>::Response, <S as Service<In>>::Error>,
+    Box<dyn Any + Send>,
+>;
+
+/// Why the frame loop stopped, and whether what is queued should still be flushed.
+pub(super) struct Stop {
+    pub(super) reason: CloseReason,
+    pub(super) flush: bool,
+}
+
+impl Stop {
+    pub(super) fn flushing(reason: CloseReason) -> Self {
+        Stop {
+            reason,
+            flush: true,
+        }
+    }
+
+    pub(super) fn now(reason: CloseReason) -> Self {
+        Stop {
+            reason,
+            flush: false,
+        }
+    }
+
+    pub(super) fn error(err: Error) -> Self {
+        let flush = !err.is_io();
+        Stop {
+            reason: CloseReason::error(err),
+            flush,
+        }
+    }
+}
+
+pub(crate) struct Driver<S, In, Out, T>
+where
+    S: Service<In>,
+{
+    pub(super) io: T,
+    app: S,
+    pub(super) shared: Arc<Shared<In, Out>>,
+    /// Commands taken from the queue and not yet applied, in order; the first may wait
+    /// for the reply of the call that issued it.
+    pub(super) commands: VecDeque<Command<In, Out>>,
+    /// Counted commands applied and not yet reported to the queue.
+    pub(super) applied: usize,
+    /// A decoded frame waiting for the application's readiness.
+    pub(super) held: Option<In>,
+    pub(super) calls: Calls<Call<S::Future>>,
+    next_call: u64,
+    /// A live wrap in progress: nothing else happens until it is done.
+    pub(super) wrap: Option<WrapState>,
+    pub(super) config: ConnectionConfig,
+    pub(super) read_closed: bool,
+    draining: bool,
+    timer: Timer,
+    /// Frames came or went since the idle deadline was last moved.
+    active: bool,
+    last_activity: Instant,
+    pub(super) counters: Arc<Counters>,
+    pub(super) frames_in: u64,
+    pub(super) frames_out: u64,
+    timed_out: u64,
+}
+
+impl<S, In, Out, T> Driver<S, In, Out, T>
+where
+    S: Service<In>,
+    S::Response: IntoFrames<Out>,
+    S::Error: Into<BoxError>,
+    In: Send + 'static,
+    Out: Send + 'static,
+    T: FrameIo<In, Out>,
+{
+    pub(crate) fn new(
+        io: T,
+        app: S,
+        shared: Arc<Shared<In, Out>>,
+        config: ConnectionConfig,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let connection = shared.info.id();
+        Driver {
+            io,
+            app,
+            shared,
+            commands: VecDeque::new(),
+            applied: 0,
+            held: None,
+            calls: Calls::new(config.reply_order, connection),
+            next_call: 0,
+            wrap: None,
+            config,
+            read_closed: false,
+            draining: false,
+            timer: Timer::default(),
+            active: false,
+            last_activity: Instant::now(),
+            counters,
+            frames_in: 0,
+            frames_out: 0,
+            timed_out: 0,
+        }
+    }
+
+    /// Runs the connection to its end and returns how it closed.
+    pub(crate) async fn run(mut self) -> CloseReason {
+        let stop = poll_fn(|cx| {
+            let result = self.poll_frames(cx);
+            self.publish_counts();
+            result
+        })
+        .await;
+        if stop.flush {
+            self.flush_and_linger().await;
+        } else {
+            self.publish_counts();
+        }
+        stop.reason
+    }
+
+    pub(super) fn publish_counts(&mut self) {
+        let (read, written) = self.io.take_counts();
+        let counters = &self.counters;
+        for (counter, value) in [
+            (&counters.bytes_in, read),
+            (&counters.bytes_out, written),
+            (&counters.frames_in, std::mem::take(&mut self.frames_in)),
+            (&counters.frames_out, std::mem::take(&mut self.frames_out)),
+            (&counters.call_timeouts, std::mem::take(&mut self.timed_out)),
+        ] {
+            if value > 0 {
+                counter.fetch_add(value, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn poll_frames(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
+        loop {
+            match self.shared.queue.signalled() {
+                Signal::Abort => return Poll::Ready(Stop::now(CloseReason::Local)),
+                Signal::Graceful => self.draining = true,
+                Signal::None => {}
+            }
+            if self.wrap.is_some() {
+                match self.poll_wrap(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(stop)) => return Poll::Ready(stop),
+                    Poll::Pending => {
+                        // Only a manager's signal may interrupt it.
+                        self.shared.queue.register(cx.waker());
+                        if self.shared.queue.signalled() == Signal::Abort {
+                            continue;
+                        }
+                        return Poll::Pending;
+                    }
+                }
+            }
+            let mut progress = false;
+
+            // Make room: write out what passed the high-water mark.
+            if self.io.write_full() {
+                if let Poll::Ready(Err(err)) = self.io.poll_flush(cx) {
+                    return Poll::Ready(Stop::error(err));
+                }
+            }
+            let room = !self.io.write_full();
+
+            // Calls that finished since the last pass.
+            if !self.calls.is_empty() {
+                match self.poll_calls(cx) {
+                    Ok(did) => progress |= did,
+                    Err(stop) => return Poll::Ready(stop),
+                }
+                if self.wrap.is_some() {
+                    continue;
+                }
+            }
+
+            // Commands from the handles.
+            if room && (!self.commands.is_empty() || self.shared.queue.has_commands()) {
+                match self.apply_commands(None) {
+                    Ok(did) => progress |= did,
+                    Err(stop) => return Poll::Ready(stop),
+                }
+                if self.wrap.is_some() {
+                    continue;
+                }
+            }
+
+            // New frames.
+            if room {
+                match self.poll_read(cx) {
+                    Ok(did) => progress |= did,
+                    Err(stop) => return Poll::Ready(stop),
+                }
+                if self.wrap.is_some() {
+                    continue;
+                }
+            }
+
+            let done = self.calls.is_empty()
+                && self.held.is_none()
+                && self.commands.is_empty()
+                && !(room && self.shared.queue.has_commands());
+            if done && self.read_closed {
+                return Poll::Ready(Stop::flushing(CloseReason::PeerClosed));
+            }
+            if done && self.draining {
+                return Poll::Ready(Stop::flushing(CloseReason::Local));
+            }
+            if progress {
+                self.active = true;
+                continue;
+            }
+            match self.sleep(cx, room) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(stop)) => return Poll::Ready(stop),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Nothing more to do now: flush, give back idle buffers, mind the timer, and
+    /// register for commands and signals. `Ready(Ok)` if something came meanwhile.
+    fn sleep(&mut self, cx: &mut Context<'_>, room: bool) -> Poll<Result<(), Stop>> {
+        match self.io.poll_flush(cx) {
+            Poll::Ready(Ok(())) => self.io.release(),
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
+            Poll::Pending => {}
+        }
+        if self.config.idle_timeout.is_some() || self.config.call_timeout.is_some() {
+            if let Poll::Ready(result) = self.poll_deadlines(cx) {
+                return Poll::Ready(result);
+            }
+        }
+        self.shared.queue.register(cx.waker());
+        // Something may have come between the checks above and the registration.
+        let signal = self.shared.queue.signalled();
+        if (room && self.shared.queue.has_commands())
+            || signal == Signal::Abort
+            || (signal == Signal::Graceful && !self.draining)
+        {
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+
+    /// Arms the timer for the earliest deadline and acts on those that passed.
+    fn poll_deadlines(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
+        let now = Instant::now();
+        if std::mem::take(&mut self.active) {
+            self.last_activity = now;
+        }
+        if self.config.call_timeout.is_some() && !self.calls.is_empty() {
+            self.calls.mark_started(now);
+        }
+        loop {
+            if let Some(deadline) = self.next_deadline() {
+                self.timer.arm_by(deadline);
+            }
+            if !self.timer.is_armed() || self.timer.poll_fired(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // The timer fired: act on what is really due, then set it again.
+            let now = Instant::now();
+            if let Some(idle) = self.config.idle_timeout {
+                if self.calls.is_empty() && self.last_activity + idle <= now {
+                    return Poll::Ready(Err(Stop::flushing(CloseReason::Idle)));
+                }
+            }
+            if let Some(timeout) = self.config.call_timeout {
+                match self.calls.oldest_start() {
+                    Some(start) if start + timeout <= now => match self.config.reply_order {
+                        ReplyOrder::Request => {
+                            tracing::debug!(?timeout, "call timed out: connection closed");
+                            return Poll::Ready(Err(Stop::error(Error::timeout(CallTimeout {
+                                after: timeout,
+                            }))));
+                        }
+                        _ => {
+                            let dropped = self.calls.drop_started_before(now - timeout);
+                            tracing::debug!(?timeout, dropped, "calls timed out: dropped");
+                            self.timed_out += dropped;
+                            // Commands their calls issued may apply now.
+                            return Poll::Ready(Ok(()));
+                        }
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The earliest of the idle deadline and the oldest call's.
+    fn next_deadline(&self) -> Option<Instant> {
+        // A connection with calls in flight is not idle.
+        let idle = self
+            .config
+            .idle_timeout
+            .filter(|_| self.calls.is_empty())
+            .map(|idle| self.last_activity + idle);
+        let call = self
+            .config
+            .call_timeout
+            .and_then(|timeout| Some(self.calls.oldest_start()? + timeout));
+        match (idle, call) {
+            (Some(idle), Some(call)) => Some(idle.min(call)),
+            (idle, call) => idle.or(call),
+        }
+    }
+
+    /// True while the next frame may be decoded.
+    fn may_decode(&self) -> bool {
+        !self.read_closed
+            && !self.draining
+            && self.calls.len() < self.config.max_in_flight.max(1)
+            && !self.waiting_command()
+    }
+
+    /// True if the first command waits for a reply (nothing more is read meanwhile:
+    /// a close or a wrap must see the input as the call left it).
+    fn waiting_command(&self) -> bool {
+        self.commands
+            .front()
+            .and_then(Command::waits_for)
+            .is_some_and(|call| self.calls.is_outstanding(call))
+    }
+
+    /// Decodes frames and calls the application with them while it is ready.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Stop> {
+        let mut progress = false;
+        loop {
+            if self.io.write_full() {
+                break;
+            }
+            if self.held.is_none() {
+                if !self.may_decode() {
+                    break;
+                }
+                match self.io.poll_frame(cx) {
+                    Poll::Ready(Ok(Some(frame))) => {
+                        self.frames_in += 1;
+                        self.held = Some(frame);
+                        progress = true;
+                    }
+                    Poll::Ready(Ok(None)) => {
+                        self.read_closed = true;
+                        return Ok(true);
+                    }
+                    Poll::Ready(Err(err)) => return Err(Stop::error(err)),
+                    Poll::Pending => break,
+                }
+            } else if self.calls.len() >= self.config.max_in_flight.max(1) {
+                break;
+            }
+            // Readiness only for a frame in hand.
+            match catch_unwind(AssertUnwindSafe(|| self.app.poll_ready(cx))) {
+                Ok(Poll::Ready(Ok(()))) => {}
+                Ok(Poll::Ready(Err(err))) => return Err(Stop::error(Error::application(err))),
+                Ok(Poll::Pending) => break,
+                Err(panic) => return Err(Stop::error(panic_error(panic))),
+            }
+            let Some(frame) = self.held.take() else {
+                break;
+            };
+            self.call(frame, cx)?;
+            progress = true;
+            if self.wrap.is_some() {
+                break;
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Calls the application with `frame`, and answers at once if the call is done.
+    fn call(&mut self, frame: In, cx: &mut Context<'_>) -> Result<(), Stop> {
+        let call = self.next_call;
+        self.next_call += 1;
+        let future = {
+            let _scope = Scope::enter(self.shared.info.id(), call);
+            catch_unwind(AssertUnwindSafe(|| self.app.call(frame)))
+                .map_err(|panic| Stop::error(panic_error(panic)))?
+        };
+        let future = AssertUnwindSafe(future).catch_unwind();
+        if let Some((call, outcome)) = self.calls.start(future, call, cx) {
+            self.reply(call, outcome)?;
+        }
+        Ok(())
+    }
+
+    /// Polls the pending calls and answers those that may be answered.
+    fn poll_calls(&mut self, cx: &mut Context<'_>) -> Result<bool, Stop> {
+        self.calls.poll(cx);
+        let mut progress = false;
+        while let Some((call, outcome)) = self.calls.next() {
+            self.reply(call, outcome)?;
+            progress = true;
+            if self.wrap.is_some() {
+                break;
+            }
+        }
+        Ok(progress)
+    }
+}
+
+/// The error for a caught panic, with its message.
+pub(crate) fn panic_error(panic: Box<dyn Any + Send>) -> Error {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "application panicked".to_owned());
+    Error::panic(message)
+}

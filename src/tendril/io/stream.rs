@@ -1,0 +1,305 @@
+//! [`StreamIo`]: a byte stream framed by a [`FramerSwitch`], with buffers sized to the
+//! data and given back when drained.
+//!
+//! Reading: with nothing buffered, a read goes into a pooled chunk; if the data that
+//! arrived did not fill it, the bytes are copied into a buffer of exactly their size
+//! and the chunk goes back to the pool, so the frames split from it own only their
+//! bytes (a one-line request costs one small allocation, not 8 KiB kept for the
+//! connection's life). A read that fills the chunk keeps it and reads on into it, as
+//! a hand-written `FramedRead` does. A buffer that grew past a chunk for a large frame
+//! copies the small frames decoded from it, so that a frame kept by the application
+//! never pins a large allocation. Writing: replies are encoded into a pooled chunk,
+//! written when it passes its high-water mark or when the driver runs out of work,
+//! and the chunk goes back once everything is written.
+
+use std::any::Any;
+use std::io;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::io::poll_read_buf;
+
+use super::{pool, FrameIo};
+use crate::error::Error;
+use crate::framer::FramerSwitch;
+use crate::wrap::{BoxIo, PlaintextAfterUpgrade};
+
+/// A frame shorter than its buffer's allocation divided by this is copied out of a
+/// buffer that grew past a chunk.
+const PIN_RATIO: usize = 8;
+
+/// Room a partial frame's buffer must have before the next read.
+const MIN_READ: usize = 1024;
+
+pub(crate) struct StreamIo<In, Out> {
+    /// `None` while a live wrap has the stream.
+    io: Option<BoxIo>,
+    framers: FramerSwitch<In, Out>,
+    rbuf: BytesMut,
+    /// The allocation `rbuf` lives in, as far as it is known (its capacity when it was
+    /// last allocated or grown).
+    alloc: usize,
+    /// New input (or a new receive framer) since the framer last said "need more".
+    readable: bool,
+    eof: bool,
+    wbuf: BytesMut,
+    read: u64,
+    written: u64,
+}
+
+fn detached() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the connection's stream is being wrapped",
+    )
+}
+
+impl<In, Out> StreamIo<In, Out> {
+    pub(crate) fn new(io: BoxIo, framers: FramerSwitch<In, Out>) -> Self {
+        StreamIo {
+            io: Some(io),
+            framers,
+            rbuf: BytesMut::new(),
+            alloc: 0,
+            readable: false,
+            eof: false,
+            wbuf: BytesMut::new(),
+            read: 0,
+            written: 0,
+        }
+    }
+
+    /// Reads more input: `Ok(0)` at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Err(detached()));
+        };
+        if self.rbuf.is_empty() {
+            let mut chunk = pool::take();
+            let n = match poll_read_buf(io.as_mut(), cx, &mut chunk) {
+                Poll::Ready(Ok(n)) => n,
+                other => {
+                    pool::give(chunk);
+                    return other;
+                }
+            };
+            if n < chunk.capacity() {
+                // All there was: keep a copy of exactly these bytes.
+                self.rbuf = BytesMut::from(&chunk[..]);
+                pool::give(chunk);
+            } else {
+                self.rbuf = chunk;
+            }
+            self.alloc = self.rbuf.capacity();
+            return Poll::Ready(Ok(n));
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < MIN_READ {
+            // A partial frame: make room after it (in place once the frames split
+            // from the buffer are gone, else in a new allocation).
+            self.rbuf.reserve(self.rbuf.len().max(pool::CHUNK));
+            self.alloc = self.rbuf.capacity();
+        }
+        poll_read_buf(io.as_mut(), cx, &mut self.rbuf)
+    }
+}
+
+/// A frame shorter than `1 / PIN_RATIO` of the large allocation it was split from,
+/// copied into one of its own size (for `Bytes` frames, whose buffer is known).
+#[inline]
+fn detach<In: 'static>(mut frame: In, alloc: usize) -> In {
+    if alloc > pool::CHUNK {
+        if let Some(bytes) = (&mut frame as &mut dyn Any).downcast_mut::<Bytes>() {
+            if bytes.len().saturating_mul(PIN_RATIO) < alloc {
+                *bytes = Bytes::copy_from_slice(bytes);
+            }
+        }
+    }
+    frame
+}
+
+impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, Out> {
+    fn framers(&mut self) -> &mut FramerSwitch<In, Out> {
+        &mut self.framers
+    }
+
+    fn recv_framer_changed(&mut self) {
+        self.readable = true;
+    }
+
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<In>, Error>> {
+        loop {
+            if self.readable {
+                // A framer may grow the buffer itself (preallocating a long frame).
+                self.alloc = self.alloc.max(self.rbuf.capacity());
+                let frame = if self.eof {
+                    self.framers.decode_eof(&mut self.rbuf)?
+                } else {
+                    self.framers.decode(&mut self.rbuf)?
+                };
+                match frame {
+                    Some(frame) => return Poll::Ready(Ok(Some(detach(frame, self.alloc)))),
+                    None if self.eof => {
+                        self.readable = false;
+                        return Poll::Ready(Ok(None));
+                    }
+                    None => self.readable = false,
+                }
+            } else if self.eof {
+                return Poll::Ready(Ok(None));
+            }
+            let n = ready!(self.poll_fill(cx))?;
+            self.read += n as u64;
+            self.eof = n == 0;
+            self.readable = true;
+        }
+    }
+
+    #[inline]
+    fn encode(&mut self, frame: Out) -> Result<(), Error> {
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = pool::take();
+        }
+        self.framers.encode(frame, &mut self.wbuf)
+    }
+
+    #[inline]
+    fn write_full(&self) -> bool {
+        self.wbuf.len() >= pool::CHUNK
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Err(detached().into()));
+        };
+        while !self.wbuf.is_empty() {
+            let n = ready!(io.as_mut().poll_write(cx, &self.wbuf))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+            }
+            self.written += n as u64;
+            self.wbuf.advance(n);
+        }
+        ready!(io.as_mut().poll_flush(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        ready!(self.poll_flush(cx))?;
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Err(detached().into()));
+        };
+        ready!(io.as_mut().poll_shutdown(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn take_counts(&mut self) -> (u64, u64) {
+        let counts = (self.read, self.written);
+        self.read = 0;
+        self.written = 0;
+        counts
+    }
+
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        // What the framer had buffered goes first, then the stream.
+        let buffered = self.rbuf.len();
+        if buffered > 0 {
+            self.rbuf = BytesMut::new();
+            return Poll::Ready(Ok(buffered));
+        }
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Ok(0));
+        };
+        let mut chunk = pool::take();
+        let read = poll_read_buf(io.as_mut(), cx, &mut chunk);
+        pool::give(chunk);
+        read
+    }
+
+    fn take_io(&mut self) -> Result<BoxIo, Error> {
+        let buffered = self.rbuf.len();
+        if buffered > 0 {
+            self.rbuf = BytesMut::new();
+            return Err(Error::wrap(PlaintextAfterUpgrade { bytes: buffered }));
+        }
+        self.io
+            .take()
+            .ok_or_else(|| Error::wrap("the stream is already being wrapped"))
+    }
+
+    fn put_io(&mut self, io: BoxIo) {
+        self.io = Some(io);
+    }
+
+    fn release(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            pool::give(std::mem::take(&mut self.rbuf));
+            self.alloc = 0;
+        }
+        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
+            pool::give(std::mem::take(&mut self.wbuf));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framer::LineFramer;
+    use std::future::poll_fn;
+    use tokio::io::AsyncWriteExt;
+
+    fn line_io(io: tokio::io::DuplexStream) -> StreamIo<Bytes, Bytes> {
+        StreamIo::new(
+            crate::wrap::box_io(io),
+            FramerSwitch::symmetric(LineFramer::lf()),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_holds_no_buffer() {
+        let (mut peer, io) = tokio::io::duplex(64 * 1024);
+        let mut io = line_io(io);
+        peer.write_all(b"hello\n").await.unwrap();
+        let frame = poll_fn(|cx| io.poll_frame(cx)).await.unwrap().unwrap();
+        assert_eq!(frame, "hello");
+        io.encode(frame).unwrap();
+        poll_fn(|cx| io.poll_flush(cx)).await.unwrap();
+        io.release();
+        assert_eq!(io.rbuf.capacity(), 0, "read buffer given back");
+        assert_eq!(io.wbuf.capacity(), 0, "write buffer given back");
+    }
+
+    #[tokio::test]
+    async fn a_small_read_is_kept_in_a_buffer_of_its_size() {
+        let (mut peer, io) = tokio::io::duplex(64 * 1024);
+        let mut io = line_io(io);
+        peer.write_all(b"one\ntwo\nthr").await.unwrap();
+        let one = poll_fn(|cx| io.poll_frame(cx)).await.unwrap().unwrap();
+        assert_eq!(one, "one");
+        // The rest of the read, not a chunk, is what the connection holds.
+        assert!(io.alloc < 64, "allocation of {} bytes", io.alloc);
+    }
+
+    #[tokio::test]
+    async fn a_small_frame_after_a_large_one_does_not_pin_the_large_buffer() {
+        let (mut peer, io) = tokio::io::duplex(256 * 1024);
+        let mut io = line_io(io);
+        let mut input = vec![b'x'; 60_000];
+        input.extend_from_slice(b"\nv\n");
+        let writer = tokio::spawn(async move {
+            peer.write_all(&input).await.unwrap();
+            peer
+        });
+        let large = poll_fn(|cx| io.poll_frame(cx)).await.unwrap().unwrap();
+        assert_eq!(large.len(), 60_000);
+        let small = poll_fn(|cx| io.poll_frame(cx)).await.unwrap().unwrap();
+        assert_eq!(small, "v");
+        assert!(io.alloc > pool::CHUNK, "the buffer grew for the large line");
+        // A copy owns its allocation alone; a slice of the large buffer would share
+        // it with `large` and the connection's buffer.
+        assert!(small.is_unique(), "copied out of the large buffer");
+        assert!(!large.is_unique(), "the large frame is split without a copy");
+        drop(writer.await.unwrap());
+    }
+}

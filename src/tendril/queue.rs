@@ -1,0 +1,306 @@
+//! The one channel between a connection's handles and its driver.
+//!
+//! Everything a [`Tendril`](super::Tendril) asks of its connection goes through one
+//! bounded FIFO, in the order issued: frames to send, framer switches, a live wrap, the
+//! close. The bound counts commands not yet *applied* (queued, or taken by the driver
+//! and waiting for a reply to be written), so it holds however the driver batches. A
+//! close never needs room (there is at most one, and it must not fail on a full queue);
+//! the manager's shutdown signals are a separate word the driver reads on every pass,
+//! so a connection stuck behind a peer that does not read still sees them.
+//!
+//! Pushing takes a short uncontended lock; the driver looks at an atomic counter
+//! first and takes the whole queue in one lock when there is something, so a
+//! connection that gets no commands (the frame path) never locks.
+
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use futures_util::task::AtomicWaker;
+use tokio::sync::Notify;
+
+use super::command::Command;
+
+/// What the manager asks of a connection, strongest last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Signal {
+    None = 0,
+    /// Stop reading, finish what is in flight, flush, close.
+    Graceful = 1,
+    /// Close now.
+    Abort = 2,
+}
+
+/// Why a command was not queued; the command is handed back.
+pub(crate) enum Refused<T> {
+    Full(T),
+    Closed(T),
+}
+
+pub(crate) struct Queue<In, Out> {
+    state: Mutex<State<In, Out>>,
+    /// Commands in `state.items`, for the driver to look at without the lock.
+    queued: AtomicUsize,
+    signal: AtomicU8,
+    capacity: usize,
+    driver: AtomicWaker,
+    room: Notify,
+}
+
+struct State<In, Out> {
+    items: VecDeque<Command<In, Out>>,
+    /// Counted commands not yet applied, plus reservations.
+    used: usize,
+    close_queued: bool,
+    /// The driver is gone.
+    closed: bool,
+    /// Tasks waiting for room in `push_wait`.
+    waiting: usize,
+    /// The caller waiting in `poll_reserve`.
+    reserving: Option<Waker>,
+}
+
+impl<In, Out> Queue<In, Out> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Queue {
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                used: 0,
+                close_queued: false,
+                closed: false,
+                waiting: 0,
+                reserving: None,
+            }),
+            queued: AtomicUsize::new(0),
+            signal: AtomicU8::new(Signal::None as u8),
+            capacity: capacity.max(1),
+            driver: AtomicWaker::new(),
+            room: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<In, Out>> {
+        // The state is plain data: a panic elsewhere leaves it consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends under the lock and wakes the driver after it.
+    fn enqueue(&self, mut state: MutexGuard<'_, State<In, Out>>, command: Command<In, Out>) {
+        state.items.push_back(command);
+        self.queued.store(state.items.len(), Ordering::Release);
+        drop(state);
+        self.driver.wake();
+    }
+
+    /// Queues `command` if there is room.
+    pub(crate) fn push(&self, command: Command<In, Out>) -> Result<(), Refused<Command<In, Out>>> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(Refused::Closed(command));
+        }
+        if state.used >= self.capacity {
+            return Err(Refused::Full(command));
+        }
+        state.used += 1;
+        self.enqueue(state, command);
+        Ok(())
+    }
+
+    /// Queues `command`, waiting while the queue is full.
+    pub(crate) async fn push_wait(&self, command: Command<In, Out>) -> Result<(), Command<In, Out>> {
+        let mut command = command;
+        loop {
+            let mut notified = pin!(self.room.notified());
+            // Registered before the check, so room freed after it wakes this task.
+            notified.as_mut().enable();
+            match self.push(command) {
+                Ok(()) => return Ok(()),
+                Err(Refused::Closed(back)) => return Err(back),
+                Err(Refused::Full(back)) => command = back,
+            }
+            self.lock().waiting += 1;
+            let _waiting = Waiting(self);
+            notified.await;
+        }
+    }
+
+    /// Queues the close, which never needs room; true if it was queued (false if a
+    /// close was already queued or the connection is gone).
+    pub(crate) fn push_close(&self, command: Command<In, Out>) -> bool {
+        let mut state = self.lock();
+        if state.closed || state.close_queued {
+            return false;
+        }
+        state.close_queued = true;
+        self.enqueue(state, command);
+        true
+    }
+
+    /// Reserves room for one command (the client reserves in `poll_ready` what its
+    /// `call` sends). One caller at a time may wait here.
+    pub(crate) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        let mut state = self.lock();
+        if state.closed {
+            return Poll::Ready(Err(()));
+        }
+        if state.used < self.capacity {
+            state.used += 1;
+            return Poll::Ready(Ok(()));
+        }
+        state.reserving = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Queues a command whose room was reserved.
+    pub(crate) fn push_reserved(&self, command: Command<In, Out>) -> Result<(), Command<In, Out>> {
+        let state = self.lock();
+        if state.closed {
+            return Err(command);
+        }
+        self.enqueue(state, command);
+        Ok(())
+    }
+
+    /// Gives back a reservation that was not used.
+    pub(crate) fn unreserve(&self) {
+        self.applied(1);
+    }
+
+    /// The driver: takes every queued command, in order, appending to `into`.
+    pub(crate) fn take(&self, into: &mut VecDeque<Command<In, Out>>) {
+        if self.queued.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut state = self.lock();
+        if into.is_empty() {
+            std::mem::swap(into, &mut state.items);
+        } else {
+            into.append(&mut state.items);
+        }
+        self.queued.store(0, Ordering::Release);
+    }
+
+    /// True if commands wait to be taken (the driver's cheap check).
+    #[inline]
+    pub(crate) fn has_commands(&self) -> bool {
+        self.queued.load(Ordering::Acquire) > 0
+    }
+
+    /// The driver applied `count` counted commands: their room is free again.
+    pub(crate) fn applied(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let mut state = self.lock();
+        state.used = state.used.saturating_sub(count);
+        let waiting = state.waiting > 0;
+        let reserving = state.reserving.take();
+        drop(state);
+        if waiting {
+            self.room.notify_waiters();
+        }
+        if let Some(waker) = reserving {
+            waker.wake();
+        }
+    }
+
+    /// The manager's signal; a stronger one replaces a weaker one.
+    pub(crate) fn signal(&self, signal: Signal) {
+        self.signal.fetch_max(signal as u8, Ordering::AcqRel);
+        self.driver.wake();
+    }
+
+    /// The strongest signal given so far.
+    #[inline]
+    pub(crate) fn signalled(&self) -> Signal {
+        match self.signal.load(Ordering::Acquire) {
+            0 => Signal::None,
+            1 => Signal::Graceful,
+            _ => Signal::Abort,
+        }
+    }
+
+    /// The driver is about to sleep: commands and signals wake `waker`.
+    #[inline]
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.driver.register(waker);
+    }
+
+    /// The driver is gone: queued commands are dropped, and everyone waiting is told.
+    pub(crate) fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        let dropped = std::mem::take(&mut state.items);
+        self.queued.store(0, Ordering::Release);
+        let reserving = state.reserving.take();
+        drop(state);
+        drop(dropped);
+        self.room.notify_waiters();
+        if let Some(waker) = reserving {
+            waker.wake();
+        }
+    }
+
+}
+
+/// One task waiting in `push_wait`, counted while it waits (even if cancelled).
+struct Waiting<'a, In, Out>(&'a Queue<In, Out>);
+
+impl<In, Out> Drop for Waiting<'_, In, Out> {
+    fn drop(&mut self) {
+        self.0.lock().waiting -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Queue, Refused, Signal};
+    use crate::tendril::command::Command;
+    use std::collections::VecDeque;
+
+    type Q = Queue<bytes::Bytes, &'static str>;
+
+    #[test]
+    fn the_bound_counts_commands_until_they_are_applied() {
+        let queue = Q::new(2);
+        assert!(queue.push(Command::Frame("a")).is_ok());
+        assert!(queue.push(Command::Frame("b")).is_ok());
+        assert!(matches!(queue.push(Command::Frame("c")), Err(Refused::Full(_))));
+        let mut taken = VecDeque::new();
+        queue.take(&mut taken);
+        assert_eq!(taken.len(), 2);
+        // Taken but not applied: still counted.
+        assert!(matches!(queue.push(Command::Frame("c")), Err(Refused::Full(_))));
+        queue.applied(1);
+        assert!(queue.push(Command::Frame("c")).is_ok());
+    }
+
+    #[test]
+    fn a_close_fits_in_a_full_queue_once() {
+        let queue = Q::new(1);
+        assert!(queue.push(Command::Frame("a")).is_ok());
+        assert!(queue.push_close(Command::Close {
+            error: None,
+            call: None
+        }));
+        assert!(!queue.push_close(Command::Close {
+            error: None,
+            call: None
+        }));
+        let mut taken = VecDeque::new();
+        queue.take(&mut taken);
+        assert!(matches!(taken.back(), Some(Command::Close { .. })));
+    }
+
+    #[test]
+    fn signals_only_get_stronger_and_closing_refuses_commands() {
+        let queue = Q::new(4);
+        queue.signal(Signal::Abort);
+        queue.signal(Signal::Graceful);
+        assert_eq!(queue.signalled(), Signal::Abort);
+        queue.close();
+        assert!(matches!(queue.push(Command::Frame("a")), Err(Refused::Closed(_))));
+    }
+}
