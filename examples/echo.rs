@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example echo -- [--transport tcp|udp|unix] [--listen ADDR]
 //!     [--framer NAME] [--stats] [--max-peers N] [--idle-timeout SECS]
+//!     [--timeout SECS] [--tower] [--global-limit N]
 //! ```
 //!
 //! Listens on `--listen` (default `127.0.0.1:7000`; port 0 picks a free port; for Unix
@@ -15,8 +16,15 @@
 //! peer is tracked as a connection: `--max-peers` bounds the table (default 65,536) and
 //! `--idle-timeout` evicts quiet peers (default 60 s); the `--stats` line then starts
 //! with `peers=N` and counts `dropped` and `evicted` datagrams and peers.
-//! The application is a `tower::service_fn` behind a `ServiceBuilder` stack (a
-//! concurrency limit and a timeout). `--stats` prints the manager's counters once a second on stderr. SIGINT or SIGTERM
+//!
+//! The application is a bare `tower::service_fn`. `--timeout SECS` bounds each call
+//! with the connection's built-in call timeout (one lazily re-armed timer per
+//! connection, nothing per frame); `--tower` shows composition instead: the service
+//! behind a `ServiceBuilder` with tower's `ConcurrencyLimit` (64) and `Timeout`
+//! (`--timeout`, default 30 s); `--global-limit N` puts one
+//! `GlobalConcurrencyLimitLayer::new(N)` in front of every connection's service, shared
+//! by all (a connection holds a permit only while it has a frame in hand).
+//! `--stats` prints the manager's counters once a second on stderr. SIGINT or SIGTERM
 //! shut down gracefully (in-flight frames are answered) and exit with status 0.
 //!
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
@@ -32,11 +40,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tendril_net::app::acceptor_fn;
+use tendril_net::app::{acceptor_fn, Acceptor};
 use tendril_net::framer::{named, NAMES};
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager};
-use tower::{service_fn, ServiceBuilder};
+use tendril_net::{
+    BoxError, ConnectionConfig, Manager, TcpManager, Tendril, UdpManager, UnixManager,
+};
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::util::Either;
+use tower::{service_fn, Service, ServiceBuilder};
 
 use signal::shutdown_signal;
 
@@ -48,6 +60,14 @@ struct Args {
     stats: bool,
     max_peers: usize,
     idle_timeout: Duration,
+    timeout: Option<Duration>,
+    tower: bool,
+    global_limit: Option<usize>,
+}
+
+fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
+    let secs: f64 = text.parse().map_err(|err| format!("{flag} {text}: {err}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|err| format!("{flag} {text}: {err}"))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -58,6 +78,9 @@ fn parse_args() -> Result<Args, String> {
         stats: false,
         max_peers: 65_536,
         idle_timeout: Duration::from_secs(60),
+        timeout: None,
+        tower: false,
+        global_limit: None,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
@@ -74,12 +97,16 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|err| format!("--max-peers {text}: {err}"))?;
             }
             "--idle-timeout" => {
-                let text = value("--idle-timeout")?;
-                let secs: f64 = text
+                args.idle_timeout = seconds("--idle-timeout", &value("--idle-timeout")?)?;
+            }
+            "--timeout" => args.timeout = Some(seconds("--timeout", &value("--timeout")?)?),
+            "--tower" => args.tower = true,
+            "--global-limit" => {
+                let text = value("--global-limit")?;
+                let limit = text
                     .parse()
-                    .map_err(|err| format!("--idle-timeout {text}: {err}"))?;
-                args.idle_timeout = Duration::try_from_secs_f64(secs)
-                    .map_err(|err| format!("--idle-timeout {text}: {err}"))?;
+                    .map_err(|err| format!("--global-limit {text}: {err}"))?;
+                args.global_limit = Some(limit);
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -107,19 +134,65 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The echo application on a connection, with framer `framer`.
-fn echo_acceptor(framer: String) -> impl tendril_net::app::Acceptor<Bytes, Bytes> + Send + 'static {
+/// The echo application: a bare `service_fn`, answering at once.
+fn echo() -> impl Service<Bytes, Response = Bytes, Error = BoxError, Future: Send> + Clone + Send {
+    service_fn(|frame: Bytes| std::future::ready(Ok::<_, BoxError>(frame)))
+}
+
+/// An acceptor that sets framer `framer` on every connection and runs `make()`'s
+/// service on it.
+fn acceptor<S, M>(framer: String, make: M) -> impl Acceptor<Bytes, Bytes> + Send + 'static
+where
+    M: Fn() -> S + Send + 'static,
+    S: Service<Bytes, Response = Bytes, Future: Send + 'static> + Send + 'static,
+    S::Error: Into<BoxError> + Send + 'static,
+{
     acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
         let (recv, send) = named(&framer).expect("checked at start");
         tendril.set_framers(recv, send)?;
-        // Any tower middleware composes around the application.
-        Ok(ServiceBuilder::new()
-            .concurrency_limit(64)
-            .timeout(Duration::from_secs(30))
-            .service(service_fn(|frame: Bytes| async move {
-                Ok::<_, BoxError>(frame)
-            })))
+        Ok(make())
     })
+}
+
+/// Starts the manager of `args.transport` with `acceptor`.
+fn start<A>(
+    args: &Args,
+    call_timeout: Option<Duration>,
+    acceptor: A,
+) -> Result<(Arc<dyn Manager>, String), BoxError>
+where
+    A: Acceptor<Bytes, Bytes> + Send + 'static,
+{
+    let inet = || -> Result<SocketAddr, BoxError> {
+        args.listen
+            .parse()
+            .map_err(|err| format!("--listen {}: {err}", args.listen).into())
+    };
+    match args.transport.as_str() {
+        "udp" => {
+            let manager = UdpManager::builder(inet()?)
+                .max_peers(args.max_peers)
+                .idle_timeout(Some(args.idle_timeout))
+                .call_timeout(call_timeout)
+                .build();
+            let addr = manager.start(acceptor)?;
+            Ok((Arc::new(manager), addr.to_string()))
+        }
+        "unix" => {
+            let mut config = ConnectionConfig::default();
+            config.call_timeout = call_timeout;
+            let manager = UnixManager::with_config(&args.listen, config, 10_000);
+            manager.start(acceptor, NoWrapper)?;
+            Ok((Arc::new(manager), args.listen.clone()))
+        }
+        _ => {
+            let manager = TcpManager::builder(inet()?)
+                .call_timeout(call_timeout)
+                .build();
+            let addr = manager.start(acceptor, NoWrapper)?;
+            Ok((Arc::new(manager), addr.to_string()))
+        }
+    }
 }
 
 #[tokio::main]
@@ -129,7 +202,8 @@ async fn main() -> ExitCode {
         Err(message) => {
             eprintln!(
                 "echo: {message}\nusage: echo [--transport tcp|udp|unix] [--listen ADDR] [--framer NAME] \
-                 [--stats] [--max-peers N] [--idle-timeout SECS]"
+                 [--stats] [--max-peers N] [--idle-timeout SECS] [--timeout SECS] [--tower] \
+                 [--global-limit N]"
             );
             return ExitCode::from(2);
         }
@@ -140,32 +214,33 @@ async fn main() -> ExitCode {
         .framer
         .clone()
         .unwrap_or_else(|| if udp { "identity" } else { "line" }.to_owned());
-    let inet = || -> Result<SocketAddr, BoxError> {
-        args.listen
-            .parse()
-            .map_err(|err| format!("--listen {}: {err}", args.listen).into())
+    // With `--tower` the timeout is tower's; otherwise the connection's own.
+    let call_timeout = args.timeout.filter(|_| !args.tower);
+    let tower_timeout = args.timeout.unwrap_or(Duration::from_secs(30));
+    // Any tower middleware composes around the application; each choice here is its
+    // own service type, so the default one pays for nothing it does not use.
+    let tower_stack = move || {
+        ServiceBuilder::new()
+            .concurrency_limit(64)
+            .timeout(tower_timeout)
+            .service(echo())
     };
-    let started: Result<(Arc<dyn Manager>, String), BoxError> = match args.transport.as_str() {
-        "udp" => inet().and_then(|listen| {
-            let manager = UdpManager::builder(listen)
-                .max_peers(args.max_peers)
-                .idle_timeout(Some(args.idle_timeout))
-                .build();
-            let addr = manager.start(echo_acceptor(framer))?;
-            Ok((Arc::new(manager) as Arc<dyn Manager>, addr.to_string()))
-        }),
-        "unix" => {
-            let manager = UnixManager::new(&args.listen);
-            manager
-                .start(echo_acceptor(framer), NoWrapper)
-                .map(|()| (Arc::new(manager) as Arc<dyn Manager>, args.listen.clone()))
-                .map_err(Into::into)
+    let started = match (args.tower, args.global_limit) {
+        (false, None) => start(&args, call_timeout, acceptor(framer, echo)),
+        (true, None) => start(&args, call_timeout, acceptor(framer, tower_stack)),
+        (tower, Some(limit)) => {
+            // One limit for every connection: a permit is held only with a frame in hand.
+            let global = GlobalConcurrencyLimitLayer::new(limit);
+            let stack = move || {
+                let service = if tower {
+                    Either::Right(tower_stack())
+                } else {
+                    Either::Left(echo())
+                };
+                ServiceBuilder::new().layer(global.clone()).service(service)
+            };
+            start(&args, call_timeout, acceptor(framer, stack))
         }
-        _ => inet().and_then(|listen| {
-            let manager = TcpManager::new(listen);
-            let addr = manager.start(echo_acceptor(framer), NoWrapper)?;
-            Ok((Arc::new(manager) as Arc<dyn Manager>, addr.to_string()))
-        }),
     };
     let (manager, addr) = match started {
         Ok(started) => started,

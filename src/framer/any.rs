@@ -122,7 +122,7 @@ impl Builtin {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, Error> {
         Ok(match self {
             Builtin::Line(f) => f.decode(src)?,
@@ -153,7 +153,7 @@ impl Builtin {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn encode(&mut self, frame: Bytes, dst: &mut BytesMut) -> Result<(), Error> {
         match self {
             Builtin::Line(f) => f.encode(frame, dst)?,
@@ -276,7 +276,7 @@ impl<Out: 'static> AnyEncoder<Out> {
 }
 
 /// The frame a built-in framer decoded, as the `In` it was made for (always `Bytes`).
-#[inline]
+#[inline(always)]
 fn decoded<In: 'static>(frame: Option<Bytes>) -> Result<Option<In>, Error> {
     match frame {
         None => Ok(None),
@@ -290,7 +290,7 @@ impl<In: 'static> Decoder for AnyDecoder<In> {
     type Item = In;
     type Error = Error;
 
-    #[inline]
+    #[inline(always)]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, Error> {
         match &mut self.repr {
             DecoderRepr::Builtin(framer) => decoded(framer.decode(src)?),
@@ -309,7 +309,7 @@ impl<In: 'static> Decoder for AnyDecoder<In> {
 impl<Out: 'static> Encoder<Out> for AnyEncoder<Out> {
     type Error = Error;
 
-    #[inline]
+    #[inline(always)]
     fn encode(&mut self, frame: Out, dst: &mut BytesMut) -> Result<(), Error> {
         match &mut self.repr {
             EncoderRepr::Builtin(framer) => match cast::<Bytes, _>(frame) {

@@ -4,10 +4,9 @@ use std::fmt;
 use std::io;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use memchr::memchr;
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::scan::take_front;
+use super::scan::{contains_byte, find_byte, take_front};
 
 use crate::error::framer_error;
 
@@ -173,7 +172,7 @@ impl Decoder for LineFramer {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, LineError> {
         if self.discarding {
-            let Some(newline) = memchr(b'\n', src) else {
+            let Some(newline) = find_byte(src, b'\n') else {
                 src.clear();
                 return Ok(None);
             };
@@ -182,7 +181,7 @@ impl Decoder for LineFramer {
             return Err(self.too_long());
         }
         let start = self.next_index.min(src.len());
-        let Some(offset) = memchr(b'\n', &src[start..]) else {
+        let Some(offset) = find_byte(&src[start..], b'\n') else {
             self.next_index = src.len();
             // In CRLF mode a trailing CR may be the first half of the line ending.
             let pending = match src.last() {
@@ -238,11 +237,11 @@ impl<T: AsRef<[u8]>> Encoder<T> for LineFramer {
                 limit: self.max_length,
             });
         }
-        if memchr(b'\n', frame).is_some() {
+        if contains_byte(frame, b'\n') {
             return Err(LineError::NewlineInFrame);
         }
         dst.reserve(frame.len() + 2);
-        dst.put_slice(frame);
+        dst.extend_from_slice(frame);
         if self.crlf {
             dst.put_u8(b'\r');
         }

@@ -141,7 +141,7 @@ impl<In: 'static, Out> Decoder for FramerSwitch<In, Out> {
     type Item = In;
     type Error = Error;
 
-    #[inline]
+    #[inline(always)]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, Error> {
         self.recv.decode(src)
     }
@@ -154,7 +154,7 @@ impl<In: 'static, Out> Decoder for FramerSwitch<In, Out> {
 impl<In, Out: 'static> Encoder<Out> for FramerSwitch<In, Out> {
     type Error = Error;
 
-    #[inline]
+    #[inline(always)]
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), Error> {
         self.send.encode(item, dst)
     }

@@ -16,7 +16,7 @@ use super::{Core, Endpoint, Listener};
 use crate::app::Acceptor;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
-use crate::tendril::{Addr, ConnectionConfig, Tendril};
+use crate::tendril::{Addr, ConnectionConfig, ReplyOrder, Tendril};
 use crate::wrap::Wrapper;
 
 /// Listener and socket options, and the manager's bounds (see [`TcpManager::builder`]).
@@ -78,9 +78,23 @@ impl TcpBuilder {
     }
 
     /// Frames handed to the application before earlier ones are answered (default 1:
-    /// one at a time). Replies keep request order.
+    /// one at a time). Replies keep request order unless
+    /// [`reply_order`](Self::reply_order) says otherwise.
     pub fn max_in_flight(&mut self, frames: usize) -> &mut Self {
         self.connection.max_in_flight = frames.max(1);
+        self
+    }
+
+    /// The order of the replies of pipelined calls (default request order).
+    pub fn reply_order(&mut self, order: ReplyOrder) -> &mut Self {
+        self.connection.reply_order = order;
+        self
+    }
+
+    /// Longest time an application call may run (default: no limit); see
+    /// [`ConnectionConfig::call_timeout`].
+    pub fn call_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.connection.call_timeout = timeout;
         self
     }
 

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::framer::FramerSwitch;
 use crate::manager::common::manager_common;
 use crate::manager::{Core, Endpoint};
-use crate::tendril::{ConnectionConfig, Tendril};
+use crate::tendril::{ConnectionConfig, ReplyOrder, Tendril};
 
 /// Options and bounds of a [`UdpManager`] (see [`UdpManager::builder`]).
 #[derive(Debug, Clone)]
@@ -66,6 +66,26 @@ impl UdpBuilder {
     /// unreachable) after which the manager stops with the error (default 10).
     pub fn max_consecutive_errors(&mut self, errors: u32) -> &mut Self {
         self.max_consecutive_errors = errors;
+        self
+    }
+
+    /// Frames of one peer handed to the application before earlier ones are answered
+    /// (default 1).
+    pub fn max_in_flight(&mut self, frames: usize) -> &mut Self {
+        self.connection.max_in_flight = frames.max(1);
+        self
+    }
+
+    /// The order of the replies of pipelined calls (default request order).
+    pub fn reply_order(&mut self, order: ReplyOrder) -> &mut Self {
+        self.connection.reply_order = order;
+        self
+    }
+
+    /// Longest time an application call may run (default: no limit); see
+    /// [`ConnectionConfig::call_timeout`].
+    pub fn call_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.connection.call_timeout = timeout;
         self
     }
 

@@ -72,52 +72,57 @@ impl<F: Future> Calls<F> {
         self.len > 0 && self.slots.iter().any(|slot| slot.call == Some(call))
     }
 
-    /// Tracks call number `call`, polling it once: its output if it is done and may be
-    /// answered now.
+    /// Tracks call number `call`, polling it once (in the caller's call scope): its
+    /// output if it is done and may be answered now.
+    #[inline(always)]
     pub(super) fn start(
         &mut self,
         future: F,
         call: u64,
         cx: &mut Context<'_>,
     ) -> Option<(u64, F::Output)> {
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
-                self.slots.push(Slot {
-                    future: Box::pin(None),
-                    output: None,
-                    call: None,
-                    started: None,
-                });
-                self.slots.len() - 1
-            }
+        // Slot 0 serves whenever it is free (always, one call at a time); the free list
+        // holds the others.
+        let index = if self.slots.first().is_some_and(|slot| slot.call.is_none()) {
+            0
+        } else if let Some(index) = self.free.pop() {
+            index
+        } else {
+            self.slots.push(Slot {
+                future: Box::pin(None),
+                output: None,
+                call: None,
+                started: None,
+            });
+            self.slots.len() - 1
         };
         let slot = &mut self.slots[index];
         slot.future.as_mut().set(Some(future));
-        slot.call = Some(call);
-        let polled = {
-            let _scope = Scope::enter(self.connection, call);
-            match slot.future.as_mut().as_pin_mut() {
-                Some(future) => future.poll(cx),
-                None => Poll::Pending,
-            }
+        let polled = match slot.future.as_mut().as_pin_mut() {
+            Some(future) => future.poll(cx),
+            None => Poll::Pending,
         };
         match polled {
             Poll::Ready(output)
                 if self.order == ReplyOrder::Completion || self.queue.is_empty() =>
             {
-                self.release(index);
+                // Answered at once: the slot was never seen taken.
+                slot.future.as_mut().set(None);
+                if index != 0 {
+                    self.free.push(index);
+                }
                 Some((call, output))
             }
             Poll::Ready(output) => {
-                let slot = &mut self.slots[index];
                 slot.future.as_mut().set(None);
                 slot.output = Some(output);
+                slot.call = Some(call);
                 self.queue.push_back(index);
                 self.len += 1;
                 None
             }
             Poll::Pending => {
+                slot.call = Some(call);
                 if self.order == ReplyOrder::Request {
                     self.queue.push_back(index);
                 }
@@ -133,7 +138,9 @@ impl<F: Future> Calls<F> {
         slot.output = None;
         slot.call = None;
         slot.started = None;
-        self.free.push(index);
+        if index != 0 {
+            self.free.push(index);
+        }
     }
 
     /// Polls every pending call once.

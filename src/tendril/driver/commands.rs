@@ -82,13 +82,17 @@ where
 
     /// Writes the reply of call `call`: after the frames pushed before it, before the
     /// control commands the call issued.
+    #[inline(always)]
     pub(super) fn reply(&mut self, call: u64, outcome: Outcome<S, In>) -> Result<(), Stop> {
         let response = match outcome {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => return Err(Stop::error(Error::application(err))),
             Err(panic) => return Err(Stop::error(panic_error(panic))),
         };
-        if self.has_commands() {
+        // Commands issued during the call are queued by now: those before its first
+        // control go out first, its controls after the reply.
+        let commands = self.has_commands();
+        if commands {
             self.apply_commands(Some(call))?;
         }
         let reply = response.into_reply();
@@ -96,13 +100,13 @@ where
             Ok(frame) => self.send(frame)?,
             Err(reply) => reply.try_for_each(|frame| self.send(frame))?,
         }
-        if self.has_commands() {
+        if commands {
             self.apply_commands(None)?;
         }
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn send(&mut self, frame: Out) -> Result<(), Stop> {
         self.frames_out += 1;
         self.io.encode(frame).map_err(Stop::error)

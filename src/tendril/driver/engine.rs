@@ -342,14 +342,6 @@ where
         }
     }
 
-    /// True while the next frame may be decoded.
-    fn may_decode(&self) -> bool {
-        !self.read_closed
-            && !self.draining
-            && self.calls.len() < self.config.max_in_flight.max(1)
-            && !self.waiting_command()
-    }
-
     /// True if the first command waits for a reply (nothing more is read meanwhile:
     /// a close or a wrap must see the input as the call left it).
     fn waiting_command(&self) -> bool {
@@ -363,39 +355,40 @@ where
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Stop> {
         let mut progress = false;
         loop {
-            if self.io.write_full() {
+            if self.io.write_full() || self.calls.len() >= self.config.max_in_flight.max(1) {
                 break;
             }
-            if self.held.is_none() {
-                if !self.may_decode() {
-                    break;
-                }
-                match self.io.poll_frame(cx) {
-                    Poll::Ready(Ok(Some(frame))) => {
-                        self.frames_in += 1;
-                        self.held = Some(frame);
-                        progress = true;
+            let frame = match self.held.take() {
+                Some(frame) => frame,
+                None => {
+                    if self.read_closed || self.draining || self.waiting_command() {
+                        break;
                     }
-                    Poll::Ready(Ok(None)) => {
-                        self.read_closed = true;
-                        return Ok(true);
+                    match self.io.poll_frame(cx) {
+                        Poll::Ready(Ok(Some(frame))) => {
+                            self.frames_in += 1;
+                            progress = true;
+                            frame
+                        }
+                        Poll::Ready(Ok(None)) => {
+                            self.read_closed = true;
+                            return Ok(true);
+                        }
+                        Poll::Ready(Err(err)) => return Err(Stop::error(err)),
+                        Poll::Pending => break,
                     }
-                    Poll::Ready(Err(err)) => return Err(Stop::error(err)),
-                    Poll::Pending => break,
                 }
-            } else if self.calls.len() >= self.config.max_in_flight.max(1) {
-                break;
-            }
-            // Readiness only for a frame in hand.
+            };
+            // Readiness only for a frame in hand; kept while the application is busy.
             match catch_unwind(AssertUnwindSafe(|| self.app.poll_ready(cx))) {
                 Ok(Poll::Ready(Ok(()))) => {}
                 Ok(Poll::Ready(Err(err))) => return Err(Stop::error(Error::application(err))),
-                Ok(Poll::Pending) => break,
+                Ok(Poll::Pending) => {
+                    self.held = Some(frame);
+                    break;
+                }
                 Err(panic) => return Err(Stop::error(panic_error(panic))),
             }
-            let Some(frame) = self.held.take() else {
-                break;
-            };
             self.call(frame, cx)?;
             progress = true;
             if self.wrap.is_some() {
@@ -406,16 +399,18 @@ where
     }
 
     /// Calls the application with `frame`, and answers at once if the call is done.
+    #[inline(always)]
     fn call(&mut self, frame: In, cx: &mut Context<'_>) -> Result<(), Stop> {
         let call = self.next_call;
         self.next_call += 1;
-        let future = {
+        let started = {
+            // Commands issued by `call` and the first poll belong to this call.
             let _scope = Scope::enter(self.shared.info.id(), call);
-            catch_unwind(AssertUnwindSafe(|| self.app.call(frame)))
-                .map_err(|panic| Stop::error(panic_error(panic)))?
+            let future = catch_unwind(AssertUnwindSafe(|| self.app.call(frame)))
+                .map_err(|panic| Stop::error(panic_error(panic)))?;
+            self.calls.start(AssertUnwindSafe(future).catch_unwind(), call, cx)
         };
-        let future = AssertUnwindSafe(future).catch_unwind();
-        if let Some((call, outcome)) = self.calls.start(future, call, cx) {
+        if let Some((call, outcome)) = started {
             self.reply(call, outcome)?;
         }
         Ok(())

@@ -94,10 +94,24 @@ impl<In, Out> StreamIo<In, Out> {
             self.alloc = self.rbuf.capacity();
             return Poll::Ready(Ok(n));
         }
-        if self.rbuf.capacity() - self.rbuf.len() < MIN_READ {
-            // A partial frame: make room after it (in place once the frames split
-            // from the buffer are gone, else in a new allocation).
-            self.rbuf.reserve(self.rbuf.len().max(pool::CHUNK));
+        let len = self.rbuf.len();
+        if self.rbuf.capacity() - len < MIN_READ {
+            if len + MIN_READ <= pool::CHUNK {
+                if self.alloc > pool::CHUNK {
+                    // Past a large frame: back to a chunk, so that the frames after
+                    // it are split without copies again.
+                    let mut chunk = pool::take();
+                    chunk.extend_from_slice(&self.rbuf);
+                    self.rbuf = chunk;
+                } else {
+                    // A partial frame: room for a chunk's worth after it (in place once
+                    // the frames split from the buffer are gone, else in a new one).
+                    self.rbuf.reserve(pool::CHUNK - len);
+                }
+            } else {
+                // A frame longer than a chunk: grow by doubling.
+                self.rbuf.reserve(len);
+            }
             self.alloc = self.rbuf.capacity();
         }
         poll_read_buf(io.as_mut(), cx, &mut self.rbuf)
@@ -127,6 +141,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         self.readable = true;
     }
 
+    #[inline(always)]
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<In>, Error>> {
         loop {
             if self.readable {
@@ -155,7 +170,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn encode(&mut self, frame: Out) -> Result<(), Error> {
         if self.wbuf.capacity() == 0 {
             self.wbuf = pool::take();
