@@ -154,7 +154,7 @@ impl Builtin {
     }
 
     #[inline(always)]
-    fn encode(&mut self, frame: Bytes, dst: &mut BytesMut) -> Result<(), Error> {
+    fn encode(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<(), Error> {
         match self {
             Builtin::Line(f) => f.encode(frame, dst)?,
             Builtin::Length(f) => f.encode(frame, dst)?,
@@ -275,15 +275,23 @@ impl<Out: 'static> AnyEncoder<Out> {
     }
 }
 
-/// The frame a built-in framer decoded, as the `In` it was made for (always `Bytes`).
+/// Decodes with a built-in framer straight into `out`, the `Option<In>` of a decoder
+/// made for `In = Bytes` (the type check folds away; nothing is moved twice).
 #[inline(always)]
-fn decoded<In: 'static>(frame: Option<Bytes>) -> Result<Option<In>, Error> {
-    match frame {
-        None => Ok(None),
-        Some(frame) => cast(frame)
-            .map(Some)
-            .map_err(|_| Error::framing("a built-in framer decodes Bytes frames")),
+fn decode_builtin<In: 'static>(
+    framer: &mut Builtin,
+    src: &mut BytesMut,
+    eof: bool,
+) -> Result<Option<In>, Error> {
+    let mut out: Option<In> = None;
+    if let Some(slot) = (&mut out as &mut dyn Any).downcast_mut::<Option<Bytes>>() {
+        *slot = if eof {
+            framer.decode_eof(src)?
+        } else {
+            framer.decode(src)?
+        };
     }
+    Ok(out)
 }
 
 impl<In: 'static> Decoder for AnyDecoder<In> {
@@ -293,14 +301,14 @@ impl<In: 'static> Decoder for AnyDecoder<In> {
     #[inline(always)]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, Error> {
         match &mut self.repr {
-            DecoderRepr::Builtin(framer) => decoded(framer.decode(src)?),
+            DecoderRepr::Builtin(framer) => decode_builtin(framer, src, false),
             DecoderRepr::Boxed(framer) => framer.decode(src),
         }
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<In>, Error> {
         match &mut self.repr {
-            DecoderRepr::Builtin(framer) => decoded(framer.decode_eof(src)?),
+            DecoderRepr::Builtin(framer) => decode_builtin(framer, src, true),
             DecoderRepr::Boxed(framer) => framer.decode_eof(src),
         }
     }
@@ -312,9 +320,10 @@ impl<Out: 'static> Encoder<Out> for AnyEncoder<Out> {
     #[inline(always)]
     fn encode(&mut self, frame: Out, dst: &mut BytesMut) -> Result<(), Error> {
         match &mut self.repr {
-            EncoderRepr::Builtin(framer) => match cast::<Bytes, _>(frame) {
-                Ok(frame) => framer.encode(frame, dst),
-                Err(_) => Err(Error::framing("a built-in framer here encodes Bytes frames")),
+            // Made only for `Out = Bytes`: the type check folds away.
+            EncoderRepr::Builtin(framer) => match (&frame as &dyn Any).downcast_ref::<Bytes>() {
+                Some(bytes) => framer.encode(bytes, dst),
+                None => Err(Error::framing("a built-in framer here encodes Bytes frames")),
             },
             EncoderRepr::Boxed(framer) => framer.encode(frame, dst),
         }

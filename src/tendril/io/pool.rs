@@ -37,8 +37,9 @@ pub(crate) fn give(mut buf: BytesMut) {
     }
     buf.clear();
     // `try_reclaim` succeeds only for a unique buffer, and then restores its whole
-    // capacity; a buffer that grew for a large frame is not kept.
-    if buf.try_reclaim(CHUNK) && buf.capacity() <= 4 * CHUNK {
+    // capacity; a buffer that grew past a chunk is not kept (a read buffer's size
+    // tells which frames may be split from it).
+    if buf.try_reclaim(CHUNK) && buf.capacity() == CHUNK {
         POOL.with_borrow_mut(|pool| {
             if pool.len() < POOLED {
                 pool.push(buf);

@@ -97,16 +97,16 @@ impl<In, Out> StreamIo<In, Out> {
         let len = self.rbuf.len();
         if self.rbuf.capacity() - len < MIN_READ {
             if len + MIN_READ <= pool::CHUNK {
-                if self.alloc > pool::CHUNK {
-                    // Past a large frame: back to a chunk, so that the frames after
-                    // it are split without copies again.
+                // A partial frame: room for a chunk's worth after it, in place if this
+                // is a chunk the frames split from it no longer share, else in a
+                // fresh chunk (after a small read's exact buffer, or a large frame's:
+                // the frames after it are split without copies again).
+                let in_place =
+                    self.alloc <= pool::CHUNK && self.rbuf.try_reclaim(pool::CHUNK - len);
+                if !in_place {
                     let mut chunk = pool::take();
                     chunk.extend_from_slice(&self.rbuf);
                     self.rbuf = chunk;
-                } else {
-                    // A partial frame: room for a chunk's worth after it (in place once
-                    // the frames split from the buffer are gone, else in a new one).
-                    self.rbuf.reserve(pool::CHUNK - len);
                 }
             } else {
                 // A frame longer than a chunk: grow by doubling.
