@@ -9,7 +9,7 @@ macro_rules! manager_common {
         impl $manager {
             /// A snapshot of the counters.
             pub fn stats(&self) -> $crate::manager::Stats {
-                self.core().counters.snapshot()
+                self.core().stats()
             }
 
             /// The live connection between `local` and `remote` (with `Bytes` frames).

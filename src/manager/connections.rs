@@ -209,7 +209,7 @@ impl Connections {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        self.core.counters.snapshot()
+        self.core.stats()
     }
 
     /// The live connection between `local` and `remote`, type-erased.

@@ -20,6 +20,7 @@ use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
 use crate::tendril::driver::{panic_error, Driver};
 use crate::tendril::io::{FrameIo, StreamIo};
+use crate::tendril::traffic::Totals;
 use crate::tendril::{
     Addr, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
 };
@@ -86,6 +87,17 @@ impl Core {
     /// The (local, remote) addresses of every live connection.
     pub(crate) fn connections(&self) -> Vec<(Addr, Addr)> {
         self.table().keys().cloned().collect()
+    }
+
+    /// A snapshot of the counters, with the traffic of the live connections.
+    pub(crate) fn stats(&self) -> super::Stats {
+        let table = self.table();
+        let mut live = Totals::default();
+        for entry in table.values() {
+            live += entry.control.traffic();
+        }
+        // Under the lock: a connection closing now is counted once, here or there.
+        self.counters.snapshot(live)
     }
 
     /// True when no connection is live.
@@ -291,7 +303,11 @@ impl<In, Out> Guard<In, Out> {
 
 impl<In, Out> Drop for Guard<In, Out> {
     fn drop(&mut self) {
-        self.core.table().remove(&self.key);
+        {
+            let mut table = self.core.table();
+            table.remove(&self.key);
+            self.core.counters.add_closed(self.shared.traffic.load());
+        }
         self.core.counters.open.fetch_sub(1, Ordering::Relaxed);
         // A task dropped without a reason was cancelled with its runtime.
         let reason = self.reason.take().unwrap_or(CloseReason::Local);

@@ -3,7 +3,10 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The live counters of a manager, updated by its drivers once per wake-up.
+use crate::tendril::traffic::Totals;
+
+/// The counters of a manager. Traffic (`frames_*`, `bytes_*`) counts the connections
+/// that closed; live connections keep their own (see [`Core::stats`](super::Core::stats)).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) open: AtomicU64,
@@ -27,7 +30,21 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self) -> Stats {
+    /// Adds a closed connection's traffic.
+    pub(crate) fn add_closed(&self, traffic: Totals) {
+        let add = |counter: &AtomicU64, value: u64| {
+            if value > 0 {
+                counter.fetch_add(value, Ordering::Relaxed);
+            }
+        };
+        add(&self.frames_in, traffic.frames_in);
+        add(&self.frames_out, traffic.frames_out);
+        add(&self.bytes_in, traffic.bytes_in);
+        add(&self.bytes_out, traffic.bytes_out);
+    }
+
+    /// The counters, with `live` (the traffic of the connections still open) added.
+    pub(crate) fn snapshot(&self, live: Totals) -> Stats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         Stats {
             open: get(&self.open),
@@ -43,10 +60,10 @@ impl Counters {
             dropped_table_full: get(&self.dropped_table_full),
             datagrams_in: get(&self.datagrams_in),
             datagrams_out: get(&self.datagrams_out),
-            frames_in: get(&self.frames_in),
-            frames_out: get(&self.frames_out),
-            bytes_in: get(&self.bytes_in),
-            bytes_out: get(&self.bytes_out),
+            frames_in: get(&self.frames_in) + live.frames_in,
+            frames_out: get(&self.frames_out) + live.frames_out,
+            bytes_in: get(&self.bytes_in) + live.bytes_in,
+            bytes_out: get(&self.bytes_out) + live.bytes_out,
             call_timeouts: get(&self.call_timeouts),
         }
     }

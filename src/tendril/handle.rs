@@ -15,6 +15,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::call_scope::current_call;
 use super::queue::{Queue, Refused, Signal};
+use super::traffic::{Totals, Traffic};
 use super::{Addr, CloseReason, Command, ConnectionInfo};
 use crate::error::{BoxError, Error};
 use crate::framer::{AnyDecoder, AnyEncoder};
@@ -38,6 +39,7 @@ pub(crate) struct Shared<In, Out> {
     closed_notify: Notify,
     /// The TLS session, once a wrapper established one.
     pub(crate) tls: OnceLock<TlsInfo>,
+    pub(crate) traffic: Traffic,
 }
 
 impl<In, Out> Shared<In, Out> {
@@ -48,6 +50,7 @@ impl<In, Out> Shared<In, Out> {
             closed: OnceLock::new(),
             closed_notify: Notify::new(),
             tls: tls.map(OnceLock::from).unwrap_or_default(),
+            traffic: Traffic::default(),
         })
     }
 
@@ -60,12 +63,19 @@ impl<In, Out> Shared<In, Out> {
     }
 }
 
-/// The manager's way to tell a connection of any frame type to shut down.
+/// The manager's view of a connection of any frame type: tell it to shut down, read
+/// its traffic.
 pub(crate) trait Control: Send + Sync {
     fn shutdown(&self, graceful: bool);
+
+    fn traffic(&self) -> Totals;
 }
 
 impl<In: Send, Out: Send> Control for Shared<In, Out> {
+    fn traffic(&self) -> Totals {
+        self.traffic.load()
+    }
+
     fn shutdown(&self, graceful: bool) {
         let signal = if graceful {
             Signal::Graceful

@@ -12,6 +12,7 @@ mod handle;
 mod info;
 pub(crate) mod io;
 pub(crate) mod queue;
+pub(crate) mod traffic;
 
 pub use addr::Addr;
 pub use close::CloseReason;

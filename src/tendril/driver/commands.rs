@@ -53,6 +53,8 @@ where
                     tracing::trace!("receive framer switched");
                     self.io.framers().set_recv_framer(*framer);
                     self.io.recv_framer_changed();
+                    // What is buffered may hold frames for the new framer.
+                    self.read_pending = false;
                 }
                 Command::SetSend { framer, .. } => {
                     tracing::trace!("send framer switched");
@@ -108,7 +110,7 @@ where
 
     #[inline(always)]
     pub(super) fn send(&mut self, frame: Out) -> Result<(), Stop> {
-        self.frames_out += 1;
+        self.totals.frames_out += 1;
         self.io.encode(frame).map_err(Stop::error)
     }
 }

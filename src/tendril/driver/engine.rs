@@ -23,6 +23,7 @@ use crate::manager::stats::Counters;
 use crate::tendril::call_scope::Scope;
 use crate::tendril::io::FrameIo;
 use crate::tendril::queue::Signal;
+use crate::tendril::traffic::Totals;
 use crate::tendril::{CallTimeout, CloseReason, Command, ConnectionConfig, ReplyOrder, Shared};
 
 /// A call's future, with panics caught.
@@ -84,15 +85,17 @@ where
     pub(super) wrap: Option<WrapState>,
     pub(super) config: ConnectionConfig,
     pub(super) read_closed: bool,
+    /// The transport said it has no input for now, in this pass (its waker is set).
+    pub(super) read_pending: bool,
     draining: bool,
     timer: Timer,
     /// Frames came or went since the idle deadline was last moved.
     active: bool,
     last_activity: Instant,
     pub(super) counters: Arc<Counters>,
-    pub(super) frames_in: u64,
-    pub(super) frames_out: u64,
-    timed_out: u64,
+    /// Traffic so far, and what was last published to the connection's counts.
+    pub(super) totals: Totals,
+    published: Totals,
 }
 
 impl<S, In, Out, T> Driver<S, In, Out, T>
@@ -124,14 +127,14 @@ where
             wrap: None,
             config,
             read_closed: false,
+            read_pending: false,
             draining: false,
             timer: Timer::default(),
             active: false,
             last_activity: Instant::now(),
             counters,
-            frames_in: 0,
-            frames_out: 0,
-            timed_out: 0,
+            totals: Totals::default(),
+            published: Totals::default(),
         }
     }
 
@@ -151,23 +154,20 @@ where
         stop.reason
     }
 
+    /// Stores the traffic totals for the manager's stats, if they moved.
     pub(super) fn publish_counts(&mut self) {
         let (read, written) = self.io.take_counts();
-        let counters = &self.counters;
-        for (counter, value) in [
-            (&counters.bytes_in, read),
-            (&counters.bytes_out, written),
-            (&counters.frames_in, std::mem::take(&mut self.frames_in)),
-            (&counters.frames_out, std::mem::take(&mut self.frames_out)),
-            (&counters.call_timeouts, std::mem::take(&mut self.timed_out)),
-        ] {
-            if value > 0 {
-                counter.fetch_add(value, Ordering::Relaxed);
-            }
+        self.totals.bytes_in += read;
+        self.totals.bytes_out += written;
+        if self.totals != self.published {
+            self.shared.traffic.store(&self.totals);
+            self.published = self.totals;
         }
     }
 
     fn poll_frames(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
+        // A wake-up: the transport may have input again.
+        self.read_pending = false;
         loop {
             match self.shared.queue.signalled() {
                 Signal::Abort => return Poll::Ready(Stop::now(CloseReason::Local)),
@@ -221,7 +221,7 @@ where
             }
 
             // New frames.
-            if room {
+            if room && !self.read_pending {
                 match self.poll_read(cx) {
                     Ok(did) => progress |= did,
                     Err(stop) => return Poll::Ready(stop),
@@ -313,7 +313,9 @@ where
                         _ => {
                             let dropped = self.calls.drop_started_before(now - timeout);
                             tracing::debug!(?timeout, dropped, "calls timed out: dropped");
-                            self.timed_out += dropped;
+                            self.counters
+                                .call_timeouts
+                                .fetch_add(dropped, Ordering::Relaxed);
                             // Commands their calls issued may apply now.
                             return Poll::Ready(Ok(()));
                         }
@@ -366,7 +368,7 @@ where
                     }
                     match self.io.poll_frame(cx) {
                         Poll::Ready(Ok(Some(frame))) => {
-                            self.frames_in += 1;
+                            self.totals.frames_in += 1;
                             progress = true;
                             frame
                         }
@@ -375,7 +377,10 @@ where
                             return Ok(true);
                         }
                         Poll::Ready(Err(err)) => return Err(Stop::error(err)),
-                        Poll::Pending => break,
+                        Poll::Pending => {
+                            self.read_pending = true;
+                            break;
+                        }
                     }
                 }
             };

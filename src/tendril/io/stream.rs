@@ -1,22 +1,25 @@
 //! [`StreamIo`]: a byte stream framed by a [`FramerSwitch`], with buffers sized to the
 //! data and given back when drained.
 //!
-//! Reading: with nothing buffered, a read goes into a pooled chunk; if the data that
-//! arrived did not fill it, the bytes are copied into a buffer of exactly their size
-//! and the chunk goes back to the pool, so the frames split from it own only their
-//! bytes (a one-line request costs one small allocation, not 8 KiB kept for the
-//! connection's life). A read that fills the chunk keeps it and reads on into it, as
-//! a hand-written `FramedRead` does. A buffer that grew past a chunk for a large frame
-//! copies the small frames decoded from it, so that a frame kept by the application
-//! never pins a large allocation. Writing: replies are encoded into a pooled chunk,
-//! written when it passes its high-water mark or when the driver runs out of work,
-//! and the chunk goes back once everything is written.
+//! Reading: with nothing buffered, a read goes into a chunk on the stack, and what
+//! arrived is copied into a buffer of exactly its size, so the frames split from it
+//! own only their bytes (a one-line request costs one small allocation, not 8 KiB
+//! kept for the connection's life), and a connection with nothing buffered holds no
+//! read buffer. A partial frame reads on into its buffer, reclaimed in place once the
+//! frames split from it are gone (as a hand-written `FramedRead` does), or moved to a
+//! fresh chunk. A buffer that grew past a chunk for a large frame copies the small
+//! frames decoded from it, so that a frame kept by the application never pins a large
+//! allocation. Writing: replies are encoded into a pooled chunk, written when it
+//! passes its high-water mark or when the driver runs out of work, and the chunk goes
+//! back once everything is written.
 
 use std::any::Any;
 use std::io;
+use std::mem::MaybeUninit;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::ReadBuf;
 use tokio_util::codec::{Decoder, Encoder};
 use tokio_util::io::poll_read_buf;
 
@@ -76,23 +79,16 @@ impl<In, Out> StreamIo<In, Out> {
             return Poll::Ready(Err(detached()));
         };
         if self.rbuf.is_empty() {
-            let mut chunk = pool::take();
-            let n = match poll_read_buf(io.as_mut(), cx, &mut chunk) {
-                Poll::Ready(Ok(n)) => n,
-                other => {
-                    pool::give(chunk);
-                    return other;
-                }
-            };
-            if n < chunk.capacity() {
-                // All there was: keep a copy of exactly these bytes.
-                self.rbuf = BytesMut::from(&chunk[..]);
-                pool::give(chunk);
-            } else {
-                self.rbuf = chunk;
+            // Nothing buffered: read into the stack, then keep exactly what arrived.
+            let mut stack = [MaybeUninit::<u8>::uninit(); pool::CHUNK];
+            let mut buf = ReadBuf::uninit(&mut stack);
+            ready!(io.as_mut().poll_read(cx, &mut buf))?;
+            let data = buf.filled();
+            if !data.is_empty() {
+                self.rbuf = BytesMut::from(data);
+                self.alloc = self.rbuf.capacity();
             }
-            self.alloc = self.rbuf.capacity();
-            return Poll::Ready(Ok(n));
+            return Poll::Ready(Ok(data.len()));
         }
         let len = self.rbuf.len();
         if self.rbuf.capacity() - len < MIN_READ {
@@ -225,10 +221,10 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Ok(0));
         };
-        let mut chunk = pool::take();
-        let read = poll_read_buf(io.as_mut(), cx, &mut chunk);
-        pool::give(chunk);
-        read
+        let mut stack = [MaybeUninit::<u8>::uninit(); pool::CHUNK];
+        let mut buf = ReadBuf::uninit(&mut stack);
+        ready!(io.as_mut().poll_read(cx, &mut buf))?;
+        Poll::Ready(Ok(buf.filled().len()))
     }
 
     fn take_io(&mut self) -> Result<BoxIo, Error> {
