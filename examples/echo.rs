@@ -66,7 +66,9 @@ struct Args {
 }
 
 fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
-    let secs: f64 = text.parse().map_err(|err| format!("{flag} {text}: {err}"))?;
+    let secs: f64 = text
+        .parse()
+        .map_err(|err| format!("{flag} {text}: {err}"))?;
     Duration::try_from_secs_f64(secs).map_err(|err| format!("{flag} {text}: {err}"))
 }
 

@@ -29,9 +29,7 @@ use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tendril_net::framer::{
-    named, AnyDecoder, AnyEncoder, LineError, LineFramer,
-};
+use tendril_net::framer::{named, AnyDecoder, AnyEncoder, LineError, LineFramer};
 use tokio_util::codec::{Decoder, Encoder};
 
 fn names() -> String {

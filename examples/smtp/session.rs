@@ -87,11 +87,9 @@ impl Session {
             "VRFY" => reply("252 2.5.0 Cannot VRFY user, but will accept message"),
             "STARTTLS" => self.starttls(args),
             "QUIT" => {
-                // The goodbye goes out before the close (a call's own reply would
-                // come after it).
-                let _ = self.tendril.try_send_frame(Bytes::from("221 2.0.0 Bye"));
+                // The reply goes out, then the connection closes.
                 self.tendril.close();
-                Replies::new()
+                reply("221 2.0.0 Bye")
             }
             "EXPN" | "HELP" | "TURN" | "ETRN" | "BDAT" | "AUTH" | "SEND" | "SOML" | "SAML" => {
                 reply("502 5.5.1 Command not implemented")
@@ -214,20 +212,16 @@ impl Session {
         if !args.is_empty() {
             return reply("501 5.5.4 STARTTLS takes no arguments");
         }
-        // "Ready" goes out in plaintext, then the stream is wrapped. Anything the
-        // client sent after STARTTLS without waiting closes the connection.
-        if self
-            .tendril
-            .try_send_frame(Bytes::from("220 2.0.0 Ready to start TLS"))
-            .is_err()
-            || self.tendril.wrap(tls.clone()).is_err()
-        {
+        // The returned "Ready" goes out in plaintext, then the stream is wrapped.
+        // Anything the client sent after STARTTLS without waiting closes the
+        // connection.
+        if self.tendril.wrap(tls.clone()).is_err() {
             return reply("454 4.7.0 TLS not available due to temporary reason");
         }
         // RFC 3207 §4.2: forget everything learnt before TLS.
         self.greeted = None;
         self.transaction = Transaction::default();
-        Replies::new()
+        reply("220 2.0.0 Ready to start TLS")
     }
 
     /// After the body: back to commands.

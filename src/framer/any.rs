@@ -323,7 +323,9 @@ impl<Out: 'static> Encoder<Out> for AnyEncoder<Out> {
             // Made only for `Out = Bytes`: the type check folds away.
             EncoderRepr::Builtin(framer) => match (&frame as &dyn Any).downcast_ref::<Bytes>() {
                 Some(bytes) => framer.encode(bytes, dst),
-                None => Err(Error::framing("a built-in framer here encodes Bytes frames")),
+                None => Err(Error::framing(
+                    "a built-in framer here encodes Bytes frames",
+                )),
             },
             EncoderRepr::Boxed(framer) => framer.encode(frame, dst),
         }
@@ -333,7 +335,9 @@ impl<Out: 'static> Encoder<Out> for AnyEncoder<Out> {
 impl<In> fmt::Debug for AnyDecoder<In> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
-            DecoderRepr::Builtin(framer) => f.debug_tuple("AnyDecoder").field(&framer.name()).finish(),
+            DecoderRepr::Builtin(framer) => {
+                f.debug_tuple("AnyDecoder").field(&framer.name()).finish()
+            }
             DecoderRepr::Boxed(_) => f.debug_tuple("AnyDecoder").field(&"boxed").finish(),
         }
     }
@@ -342,7 +346,9 @@ impl<In> fmt::Debug for AnyDecoder<In> {
 impl<Out> fmt::Debug for AnyEncoder<Out> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
-            EncoderRepr::Builtin(framer) => f.debug_tuple("AnyEncoder").field(&framer.name()).finish(),
+            EncoderRepr::Builtin(framer) => {
+                f.debug_tuple("AnyEncoder").field(&framer.name()).finish()
+            }
             EncoderRepr::Boxed(_) => f.debug_tuple("AnyEncoder").field(&"boxed").finish(),
         }
     }
@@ -355,9 +361,15 @@ mod tests {
     #[test]
     fn built_in_framers_are_not_boxed() {
         let decoder = AnyDecoder::new(LineFramer::new());
-        assert!(matches!(decoder.repr, DecoderRepr::Builtin(Builtin::Line(_))));
+        assert!(matches!(
+            decoder.repr,
+            DecoderRepr::Builtin(Builtin::Line(_))
+        ));
         let encoder = AnyEncoder::<Bytes>::new(LengthFramer::default());
-        assert!(matches!(encoder.repr, EncoderRepr::Builtin(Builtin::Length(_))));
+        assert!(matches!(
+            encoder.repr,
+            EncoderRepr::Builtin(Builtin::Length(_))
+        ));
         // An encoder of another frame type is boxed.
         let encoder = AnyEncoder::<Vec<u8>>::new(LineFramer::new());
         assert!(matches!(encoder.repr, EncoderRepr::Boxed(_)));
@@ -368,7 +380,11 @@ mod tests {
 
     #[test]
     fn the_enum_stays_small() {
-        assert!(std::mem::size_of::<Builtin>() <= 64, "{}", std::mem::size_of::<Builtin>());
+        assert!(
+            std::mem::size_of::<Builtin>() <= 64,
+            "{}",
+            std::mem::size_of::<Builtin>()
+        );
     }
 
     #[test]

@@ -1,9 +1,8 @@
 //! The built-in framers by name, for command-line tools and configuration files.
 
 use super::{
-    AnyDecoder, AnyEncoder, ByteOrder, CobsFramer, CobsZpeFramer,
-    DelimiterFramer, DotFramer, IdentityFramer, LengthFramer, LengthPrefix, LineFramer,
-    NetstringFramer, StuffingFramer,
+    AnyDecoder, AnyEncoder, ByteOrder, CobsFramer, CobsZpeFramer, DelimiterFramer, DotFramer,
+    IdentityFramer, LengthFramer, LengthPrefix, LineFramer, NetstringFramer, StuffingFramer,
 };
 
 /// The names [`named`] knows.

@@ -99,7 +99,8 @@ mod tests {
                 }
                 let expected = hay.iter().position(|&b| b == b'\n');
                 assert_eq!(find_byte(&hay, b'\n'), expected, "len {len} first {first}");
-                hay.iter_mut().for_each(|b| *b = if *b == b'\n' { 0x8a } else { 0x0b });
+                hay.iter_mut()
+                    .for_each(|b| *b = if *b == b'\n' { 0x8a } else { 0x0b });
                 assert_eq!(find_byte(&hay, b'\n'), None);
             }
         }
@@ -115,7 +116,10 @@ mod tests {
                 }
                 assert_eq!(contains_byte(&hay, b'\n'), at < len, "len {len} at {at}");
                 // Bytes that differ from the needle only in the high bit do not match.
-                let near: Vec<u8> = hay.iter().map(|&b| if b == b'\n' { 0x8a } else { b }).collect();
+                let near: Vec<u8> = hay
+                    .iter()
+                    .map(|&b| if b == b'\n' { 0x8a } else { b })
+                    .collect();
                 assert!(!contains_byte(&near, b'\n'));
             }
         }
@@ -134,7 +138,10 @@ mod tests {
         roomy.extend_from_slice(b"abcd");
         let frame = take_front(&mut roomy, 4);
         assert_eq!(&frame[..], b"abcd");
-        assert!(roomy.capacity() >= 60, "the rest of the buffer stays for reading");
+        assert!(
+            roomy.capacity() >= 60,
+            "the rest of the buffer stays for reading"
+        );
     }
 
     #[test]

@@ -43,7 +43,11 @@ pub(crate) struct Shared<In, Out> {
 }
 
 impl<In, Out> Shared<In, Out> {
-    pub(crate) fn new(info: ConnectionInfo, outbound_queue: usize, tls: Option<TlsInfo>) -> Arc<Self> {
+    pub(crate) fn new(
+        info: ConnectionInfo,
+        outbound_queue: usize,
+        tls: Option<TlsInfo>,
+    ) -> Arc<Self> {
         Arc::new(Shared {
             info,
             queue: Queue::new(outbound_queue),

@@ -62,4 +62,3 @@ impl ConnectionInfo {
         &self.remote
     }
 }
-

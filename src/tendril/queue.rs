@@ -109,7 +109,10 @@ impl<In, Out> Queue<In, Out> {
     }
 
     /// Queues `command`, waiting while the queue is full.
-    pub(crate) async fn push_wait(&self, command: Command<In, Out>) -> Result<(), Command<In, Out>> {
+    pub(crate) async fn push_wait(
+        &self,
+        command: Command<In, Out>,
+    ) -> Result<(), Command<In, Out>> {
         let mut command = command;
         loop {
             let mut notified = pin!(self.room.notified());
@@ -242,7 +245,6 @@ impl<In, Out> Queue<In, Out> {
             waker.wake();
         }
     }
-
 }
 
 /// One task waiting in `push_wait`, counted while it waits (even if cancelled).
@@ -267,12 +269,18 @@ mod tests {
         let queue = Q::new(2);
         assert!(queue.push(Command::Frame("a")).is_ok());
         assert!(queue.push(Command::Frame("b")).is_ok());
-        assert!(matches!(queue.push(Command::Frame("c")), Err(Refused::Full(_))));
+        assert!(matches!(
+            queue.push(Command::Frame("c")),
+            Err(Refused::Full(_))
+        ));
         let mut taken = VecDeque::new();
         queue.take(&mut taken);
         assert_eq!(taken.len(), 2);
         // Taken but not applied: still counted.
-        assert!(matches!(queue.push(Command::Frame("c")), Err(Refused::Full(_))));
+        assert!(matches!(
+            queue.push(Command::Frame("c")),
+            Err(Refused::Full(_))
+        ));
         queue.applied(1);
         assert!(queue.push(Command::Frame("c")).is_ok());
     }
@@ -301,6 +309,9 @@ mod tests {
         queue.signal(Signal::Graceful);
         assert_eq!(queue.signalled(), Signal::Abort);
         queue.close();
-        assert!(matches!(queue.push(Command::Frame("a")), Err(Refused::Closed(_))));
+        assert!(matches!(
+            queue.push(Command::Frame("a")),
+            Err(Refused::Closed(_))
+        ));
     }
 }

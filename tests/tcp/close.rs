@@ -11,8 +11,20 @@ use tower::service_fn;
 
 use crate::support::*;
 
-/// A line server whose application reacts to commands: `fail`, `panic`, `quit`;
-/// anything else is echoed. Each accepted connection's Tendril is sent to the test.
+/// The application's own close reason, for `close_with`.
+#[derive(Debug)]
+struct Refusal(&'static str);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// A line server whose application reacts to commands: `fail`, `panic`, `quit`,
+/// `reject`; anything else is echoed. Each accepted connection's Tendril is sent to the test.
 fn start(
     manager: TcpManager,
 ) -> (
@@ -33,9 +45,13 @@ fn start(
                             b"fail" => Err::<Option<Bytes>, BoxError>("told to fail".into()),
                             b"panic" => panic!("told to panic"),
                             b"quit" => {
-                                tendril.send_frame("bye").await?;
+                                // The goodbye is returned: it goes out, then the close.
                                 tendril.close();
-                                Ok(None)
+                                Ok(Some(Bytes::from("bye")))
+                            }
+                            b"reject" => {
+                                tendril.close_with(Refusal("told to go"));
+                                Ok(Some(Bytes::from("rejected")))
                             }
                             _ => Ok(Some(line)),
                         }
@@ -133,6 +149,19 @@ async fn local_close_flushes_what_was_queued_and_is_not_an_error() {
     let (_, reason) = reason_for(&mut rx).await;
     assert!(matches!(reason, CloseReason::Local), "{reason}");
     assert!(!reason.is_error());
+    manager.shutdown();
+}
+
+#[tokio::test]
+async fn close_with_sends_the_reply_then_closes_with_the_applications_error() {
+    let (manager, addr, mut rx) = start(TcpManager::new(localhost()));
+    let mut stream = client(addr, b"a\r\nreject\r\nnever\r\n").await;
+    assert_eq!(read_until_closed(&mut stream).await, b"a\r\nrejected\r\n");
+    let (_, reason) = reason_for(&mut rx).await;
+    let err = error_of(&reason);
+    assert!(err.is_application(), "{reason}");
+    assert_eq!(err.cause::<Refusal>().map(|r| r.0), Some("told to go"));
+    assert_eq!(manager.stats().failed, 1);
     manager.shutdown();
 }
 

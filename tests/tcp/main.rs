@@ -3,10 +3,13 @@
 mod support;
 
 mod backpressure;
+mod call_timeout;
 mod close;
 mod echo;
 mod limits;
 mod middleware;
+mod order;
+mod readiness;
 mod registry;
 mod shutdown;
 #[cfg(feature = "tls")]

@@ -25,8 +25,8 @@ struct Server {
     _manager: TcpManager,
 }
 
-/// A line server: `STARTTLS` answers `READY` in plaintext, then wraps the connection;
-/// other lines are echoed with whether TLS is on.
+/// A line server: `STARTTLS` wraps the connection and returns `READY`, which goes out
+/// in plaintext before the handshake; other lines are echoed with whether TLS is on.
 fn starttls_server(cert: &(String, String)) -> Server {
     let tls = TlsServer::new(tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap());
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -51,9 +51,9 @@ fn starttls_server(cert: &(String, String)) -> Server {
                     let (tendril, tls) = (tendril.clone(), tls.clone());
                     async move {
                         if line == "STARTTLS" {
-                            tendril.send_frame(Bytes::from("READY")).await?;
+                            // The returned READY goes out in plaintext, then the wrap.
                             tendril.wrap(tls)?;
-                            return Ok::<_, BoxError>(None);
+                            return Ok::<_, BoxError>(Some(Bytes::from("READY")));
                         }
                         let mode = if tendril.tls().is_some() {
                             "tls"

@@ -30,10 +30,8 @@ use crate::tendril::{CallTimeout, CloseReason, Command, ConnectionConfig, ReplyO
 pub(super) type Call<F> = CatchUnwind<AssertUnwindSafe<F>>;
 
 /// What a call's future gives: the service's result, or the panic.
-pub(super) type Outcome<S, In> = Result<
-    Result<<S as Service<In>>::Response, <S as Service<In>>::Error>,
-    Box<dyn Any + Send>,
->;
+pub(super) type Outcome<S, In> =
+    Result<Result<<S as Service<In>>::Response, <S as Service<In>>::Error>, Box<dyn Any + Send>>;
 
 /// Why the frame loop stopped, and whether what is queued should still be flushed.
 pub(super) struct Stop {
@@ -413,7 +411,8 @@ where
             let _scope = Scope::enter(self.shared.info.id(), call);
             let future = catch_unwind(AssertUnwindSafe(|| self.app.call(frame)))
                 .map_err(|panic| Stop::error(panic_error(panic)))?;
-            self.calls.start(AssertUnwindSafe(future).catch_unwind(), call, cx)
+            self.calls
+                .start(AssertUnwindSafe(future).catch_unwind(), call, cx)
         };
         if let Some((call, outcome)) = started {
             self.reply(call, outcome)?;

@@ -310,7 +310,10 @@ mod tests {
         // A copy owns its allocation alone; a slice of the large buffer would share
         // it with `large` and the connection's buffer.
         assert!(small.is_unique(), "copied out of the large buffer");
-        assert!(!large.is_unique(), "the large frame is split without a copy");
+        assert!(
+            !large.is_unique(),
+            "the large frame is split without a copy"
+        );
         drop(writer.await.unwrap());
     }
 }
