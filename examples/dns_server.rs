@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example dns_server -- [--listen ADDR] [--record NAME=IPV4]...
+//!     [--delay NAME=MS]...
 //! ```
 //!
 //! Serves the same application over UDP (identity framer: one datagram, one message)
@@ -11,6 +12,12 @@
 //! question and ID; other types for a known name get NOERROR without answer; unknown
 //! names NXDOMAIN; opcodes other than QUERY NOTIMP; malformed messages FORMERR when the
 //! header is readable, and no reply otherwise. EDNS OPT records are tolerated (ignored).
+//!
+//! Over TCP, pipelined queries (up to 64 per connection) are answered in completion
+//! order, as RFC 7766 allows: each answer carries its query's ID, so a slow answer does
+//! not hold back the others. `--delay NAME=MS` delays the answers for NAME by MS
+//! milliseconds, to show it: `dns_client --tcp --parallel 8` gets the other answers
+//! first.
 //!
 //! ```text
 //! dig @127.0.0.1 -p 5353 example.test A          # over UDP
@@ -33,10 +40,19 @@ use message::{
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{ByteOrder, LengthFramer, LengthPrefix};
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, TcpManager, Tendril, UdpManager};
+use tendril_net::{BoxError, ReplyOrder, TcpManager, Tendril, UdpManager};
 use tower::service_fn;
 
 type Records = Arc<HashMap<String, Ipv4Addr>>;
+
+/// Names whose answers are delayed, and by how long.
+type Delays = Arc<HashMap<String, Duration>>;
+
+/// The name a query asks about, lowercased, if it can be read.
+fn question_name(msg: &[u8]) -> Option<String> {
+    let (question, _) = message::read_question(msg).ok()?;
+    Some(question.name.trim_end_matches('.').to_ascii_lowercase())
+}
 
 /// The answer to one DNS message; `None` when not even the header is readable.
 fn answer(records: &Records, msg: &[u8]) -> Option<Bytes> {
@@ -66,9 +82,16 @@ fn respond(records: &Records, header: &Header, question: &Question) -> Vec<u8> {
     }
 }
 
-fn parse_args() -> Result<(SocketAddr, Records), String> {
+struct Args {
+    listen: SocketAddr,
+    records: Records,
+    delays: Delays,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut listen: SocketAddr = "127.0.0.1:5353".parse().unwrap();
     let mut records = HashMap::new();
+    let mut delays = HashMap::new();
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
         let value = argv.next().ok_or(format!("{arg} needs a value"))?;
@@ -87,28 +110,55 @@ fn parse_args() -> Result<(SocketAddr, Records), String> {
                     .map_err(|err| format!("--record {value}: {err}"))?;
                 records.insert(name.trim_end_matches('.').to_ascii_lowercase(), addr);
             }
+            "--delay" => {
+                let (name, ms) = value
+                    .split_once('=')
+                    .ok_or(format!("--delay {value}: expected NAME=MS"))?;
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|err| format!("--delay {value}: {err}"))?;
+                delays.insert(
+                    name.trim_end_matches('.').to_ascii_lowercase(),
+                    Duration::from_millis(ms),
+                );
+            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    Ok((listen, Arc::new(records)))
+    Ok(Args {
+        listen,
+        records: Arc::new(records),
+        delays: Arc::new(delays),
+    })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (listen, records) = match parse_args() {
+    let Args {
+        listen,
+        records,
+        delays,
+    } = match parse_args() {
         Ok(args) => args,
         Err(message) => {
             eprintln!(
-                "dns_server: {message}\nusage: dns_server [--listen ADDR] [--record NAME=IPV4]..."
+                "dns_server: {message}\nusage: dns_server [--listen ADDR] [--record NAME=IPV4]... \
+                 [--delay NAME=MS]..."
             );
             return ExitCode::from(2);
         }
     };
     // The same application for both transports; only the framer differs.
-    let application = move |records: Records| {
+    let application = |records: Records, delays: Delays| {
         service_fn(move |msg: Bytes| {
             let reply = answer(&records, &msg);
-            async move { Ok::<_, BoxError>(reply) }
+            let delay = question_name(&msg).and_then(|name| delays.get(&name).copied());
+            async move {
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok::<_, BoxError>(reply)
+            }
         })
     };
     // Both transports on one port. With port 0 the port UDP gets may be taken for TCP
@@ -118,9 +168,9 @@ async fn main() -> ExitCode {
     let mut last_error = String::new();
     for _ in 0..attempts {
         let udp = UdpManager::new(listen);
-        let udp_records = records.clone();
+        let (udp_records, udp_delays) = (records.clone(), delays.clone());
         let udp_addr = match udp.start(acceptor_fn(move |_: Tendril| -> Result<_, BoxError> {
-            Ok(application(udp_records.clone()))
+            Ok(application(udp_records.clone(), udp_delays.clone()))
         })) {
             Ok(addr) => addr,
             Err(err) => {
@@ -128,14 +178,18 @@ async fn main() -> ExitCode {
                 continue;
             }
         };
-        let tcp = TcpManager::new(udp_addr);
-        let tcp_records = records.clone();
+        // Pipelined TCP queries are answered as they are ready (RFC 7766 §6.2.1.1).
+        let tcp = TcpManager::builder(udp_addr)
+            .max_in_flight(64)
+            .reply_order(ReplyOrder::Completion)
+            .build();
+        let (tcp_records, tcp_delays) = (records.clone(), delays.clone());
         match tcp.start(
             acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 let framer = LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian)
                     .max_frame_length(65_535);
                 tendril.set_framers(framer.clone(), framer)?;
-                Ok(application(tcp_records.clone()))
+                Ok(application(tcp_records.clone(), tcp_delays.clone()))
             }),
             NoWrapper,
         ) {

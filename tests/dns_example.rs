@@ -22,6 +22,10 @@ impl Drop for Server {
 }
 
 fn start() -> Server {
+    start_with(&[])
+}
+
+fn start_with(extra: &[&str]) -> Server {
     let mut child = Command::new(support::example("dns_server"))
         .args([
             "--listen",
@@ -31,6 +35,7 @@ fn start() -> Server {
             "--record",
             "Mixed.Case=192.0.2.8",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn dns_server");
@@ -135,32 +140,61 @@ fn malformed_messages() {
     assert!(udp_ask(&server, &query(7, 0, "example.test", 1, false)).is_some());
 }
 
-#[test]
-fn several_queries_on_one_tcp_connection_are_answered_in_order() {
-    let server = start();
+/// Writes `queries` (ID, name) pipelined on one TCP connection.
+fn tcp_pipeline(server: &Server, queries: &[(u16, &str)]) -> TcpStream {
     let mut stream = TcpStream::connect(server.tcp).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let mut wire = Vec::new();
-    for (id, name) in [
-        (10u16, "example.test"),
-        (11, "nope.test"),
-        (12, "mixed.case"),
-    ] {
+    for &(id, name) in queries {
         let msg = query(id, 0, name, 1, false);
         wire.extend_from_slice(&(msg.len() as u16).to_be_bytes());
         wire.extend_from_slice(&msg);
     }
     stream.write_all(&wire).unwrap();
-    for (id, expected_rcode) in [(10u16, 0u8), (11, 3), (12, 0)] {
-        let mut len = [0u8; 2];
-        stream.read_exact(&mut len).unwrap();
-        let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
-        stream.read_exact(&mut reply).unwrap();
-        assert_eq!(u16::from_be_bytes([reply[0], reply[1]]), id);
-        assert_eq!(rcode(&reply), expected_rcode);
+    stream
+}
+
+fn tcp_reply(stream: &mut TcpStream) -> Vec<u8> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).unwrap();
+    let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut reply).unwrap();
+    reply
+}
+
+#[test]
+fn several_queries_on_one_tcp_connection_are_each_answered() {
+    let server = start();
+    let queries = [
+        (10u16, "example.test"),
+        (11, "nope.test"),
+        (12, "mixed.case"),
+    ];
+    let mut stream = tcp_pipeline(&server, &queries);
+    let mut rcodes = std::collections::HashMap::new();
+    for _ in 0..queries.len() {
+        let reply = tcp_reply(&mut stream);
+        rcodes.insert(u16::from_be_bytes([reply[0], reply[1]]), rcode(&reply));
     }
+    assert_eq!(rcodes, [(10, 0), (11, 3), (12, 0)].into_iter().collect());
+}
+
+/// RFC 7766: a slow answer does not hold back the answers pipelined after it.
+#[test]
+fn tcp_answers_come_in_completion_order() {
+    let server = start_with(&["--delay", "example.test=2000"]);
+    let mut stream = tcp_pipeline(&server, &[(20u16, "example.test"), (21, "mixed.case")]);
+    let first = tcp_reply(&mut stream);
+    assert_eq!(
+        u16::from_be_bytes([first[0], first[1]]),
+        21,
+        "the fast answer first"
+    );
+    let second = tcp_reply(&mut stream);
+    assert_eq!(u16::from_be_bytes([second[0], second[1]]), 20);
+    assert_eq!(ancount(&second), 1);
 }
 
 #[test]
