@@ -50,7 +50,7 @@ pub(crate) fn find_byte(haystack: &[u8], byte: u8) -> Option<usize> {
 pub(crate) fn contains_byte(haystack: &[u8], byte: u8) -> bool {
     let len = haystack.len();
     if len < 8 {
-        return haystack.iter().any(|&b| b == byte);
+        return haystack.contains(&byte);
     }
     if len > 64 {
         return memchr::memchr(byte, haystack).is_some();

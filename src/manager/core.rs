@@ -215,17 +215,15 @@ impl Core {
                     return;
                 }
             };
-            let driver = Driver::new(
+            let run = Driver::new(
                 framed,
                 app,
                 shared,
                 core.config.clone(),
                 core.counters.clone(),
-            );
-            let reason = match std::panic::AssertUnwindSafe(driver.run())
-                .catch_unwind()
-                .await
-            {
+            )
+            .run();
+            let reason = match std::panic::AssertUnwindSafe(run).catch_unwind().await {
                 Ok(reason) => reason,
                 Err(panic) => CloseReason::error(panic_error(panic)),
             };

@@ -88,6 +88,8 @@ impl<F: Future> Calls<F> {
         } else if let Some(index) = self.free.pop() {
             index
         } else {
+            // One slot at a time: most connections never need a second.
+            self.slots.reserve_exact(1);
             self.slots.push(Slot {
                 future: Box::pin(None),
                 output: None,

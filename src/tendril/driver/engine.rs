@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tower::Service;
 
 use super::calls::Calls;
+use super::closing;
 use super::live_wrap::WrapState;
 use super::timer::Timer;
 use crate::app::IntoFrames;
@@ -137,19 +138,42 @@ where
     }
 
     /// Runs the connection to its end and returns how it closed.
-    pub(crate) async fn run(mut self) -> CloseReason {
-        let stop = poll_fn(|cx| {
-            let result = self.poll_frames(cx);
-            self.publish_counts();
-            result
-        })
-        .await;
-        if stop.flush {
-            self.flush_and_linger().await;
-        } else {
-            self.publish_counts();
+    // Not an `async fn`: its argument would be stored twice in the future (once as
+    // the argument, once as the binding), and this future is most of an idle
+    // connection's memory.
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn run(self) -> impl Future<Output = CloseReason> {
+        let mut driver = self;
+        async move {
+            let stop = poll_fn(|cx| {
+                let result = driver.poll_frames(cx);
+                driver.publish_counts();
+                result
+            })
+            .await;
+            // Only the transport goes on: the application, its calls and the commands
+            // left are dropped now, not after the lingering close.
+            let Driver {
+                io,
+                shared,
+                config,
+                read_closed,
+                totals,
+                ..
+            } = driver;
+            if stop.flush {
+                // Boxed: the closing steps take no room in a live connection's task.
+                Box::pin(closing::flush_and_linger(
+                    io,
+                    shared,
+                    config.linger,
+                    read_closed,
+                    totals,
+                ))
+                .await;
+            }
+            stop.reason
         }
-        stop.reason
     }
 
     /// Stores the traffic totals for the manager's stats, if they moved.
@@ -255,7 +279,13 @@ where
     /// register for commands and signals. `Ready(Ok)` if something came meanwhile.
     fn sleep(&mut self, cx: &mut Context<'_>, room: bool) -> Poll<Result<(), Stop>> {
         match self.io.poll_flush(cx) {
-            Poll::Ready(Ok(())) => self.io.release(),
+            Poll::Ready(Ok(())) => {
+                self.io.release();
+                if self.commands.is_empty() && self.commands.capacity() > 0 {
+                    // Idle: the room commands took goes back too.
+                    self.commands = VecDeque::new();
+                }
+            }
             Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
             Poll::Pending => {}
         }

@@ -11,7 +11,7 @@
 //! in requests per second (criterion's "elem/s"); divide tendril's by the baseline's
 //! for the ratio.
 
-#[path = "../examples/kv/store.rs"]
+#[path = "../../examples/kv/store.rs"]
 mod store;
 
 use std::net::SocketAddr;

@@ -1,0 +1,216 @@
+//! What the benchmarks share: servers run as separate processes, a line-echo load
+//! client on plain std threads (so that neither server shares a runtime with it), and
+//! the resident memory of a process.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Every socket operation of the load client gives up after this.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The root of the tendril-net package.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the bench package sits in the workspace")
+        .to_path_buf()
+}
+
+/// Builds example `name` of tendril-net in release mode and returns its path.
+pub fn example(name: &str) -> PathBuf {
+    let root = workspace_root();
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--example", name])
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the {name} example failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    target.join("release").join("examples").join(name)
+}
+
+/// A server process that printed `listening on tcp ADDR`; killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// A name for reports.
+    pub name: String,
+}
+
+impl Server {
+    /// Starts `program` with `args` and waits for its `listening on tcp ADDR` line.
+    pub fn start(name: &str, program: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|err| panic!("spawn {}: {err}", program.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .and_then(Result::ok)
+                .unwrap_or_else(|| panic!("{name}: no `listening on tcp` line"));
+            if let Some(addr) = line.strip_prefix("listening on tcp ") {
+                break addr.trim().parse().expect("an address");
+            }
+        };
+        Server {
+            child,
+            addr,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The process's resident set size, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.child.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VmRSS` of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A line-echo load: `connections` connections, each sending `lines` lines of
+/// `line_bytes` bytes (newline included), with at most `window` unanswered (0: no
+/// limit, the client writes as fast as the server takes it).
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// Connections at once.
+    pub connections: usize,
+    /// Lines per connection.
+    pub lines: usize,
+    /// Lines in flight per connection at most; 0 for unbounded pipelining.
+    pub window: usize,
+    /// Bytes per line, the newline included.
+    pub line_bytes: usize,
+}
+
+/// The lines connection `id` sends: distinct, so that a misrouted echo is caught.
+fn script(id: usize, load: &Load) -> Vec<u8> {
+    let mut data = Vec::with_capacity(load.lines * load.line_bytes);
+    for i in 0..load.lines {
+        let start = data.len();
+        data.extend_from_slice(format!("c{id}-{i}").as_bytes());
+        data.resize(start + load.line_bytes - 1, b'.');
+        data.push(b'\n');
+    }
+    data
+}
+
+/// Lines answered so far, shared by a connection's reader and writer.
+type Progress = Arc<(Mutex<usize>, Condvar)>;
+
+/// Runs `load` against `addr` and returns the lines echoed per second. Every echoed
+/// byte is checked against what was sent.
+///
+/// # Panics
+///
+/// If the server closes early, echoes something else, or a socket operation takes
+/// longer than a minute.
+pub fn run_echo(addr: SocketAddr, load: &Load) -> f64 {
+    let barrier = Arc::new(Barrier::new(load.connections + 1));
+    let clients: Vec<_> = (0..load.connections)
+        .map(|id| {
+            let data = Arc::new(script(id, load));
+            let barrier = barrier.clone();
+            let load = *load;
+            std::thread::spawn(move || one_connection(addr, &load, data, &barrier))
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for client in clients {
+        client.join().expect("a load connection failed");
+    }
+    (load.connections * load.lines) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn one_connection(addr: SocketAddr, load: &Load, data: Arc<Vec<u8>>, barrier: &Barrier) {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = stream;
+    let progress: Progress = Arc::new((Mutex::new(0), Condvar::new()));
+    barrier.wait();
+    let (sent_data, sent_progress, load_copy) = (data.clone(), progress.clone(), *load);
+    let sender = std::thread::spawn(move || {
+        let load = load_copy;
+        let batch = if load.window > 0 {
+            load.window.min(1000)
+        } else {
+            1000
+        };
+        let mut sent = 0;
+        while sent < load.lines {
+            let n = batch.min(load.lines - sent);
+            if load.window > 0 {
+                let (answered, changed) = &*sent_progress;
+                let mut answered = answered.lock().expect("progress");
+                while sent + n - *answered > load.window {
+                    answered = changed.wait(answered).expect("progress");
+                }
+            }
+            let bytes = &sent_data[sent * load.line_bytes..(sent + n) * load.line_bytes];
+            writer.write_all(bytes).expect("write");
+            sent += n;
+        }
+    });
+    let mut buf = vec![0u8; 1 << 20];
+    let mut received = 0;
+    while received < data.len() {
+        let n = reader.read(&mut buf).expect("read");
+        assert!(n > 0, "the server closed after {received} bytes");
+        assert_eq!(
+            &buf[..n],
+            &data[received..received + n],
+            "echo differs at byte {received}"
+        );
+        received += n;
+        if load.window > 0 {
+            let (answered, changed) = &*progress;
+            *answered.lock().expect("progress") = received / load.line_bytes;
+            changed.notify_one();
+        }
+    }
+    sender.join().expect("the writer failed");
+}
+
+/// The median of `values` (which must not be empty).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
