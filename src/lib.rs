@@ -60,20 +60,25 @@
 //! One task per connection (the driver) owns its socket and its application. Frames
 //! are delivered in order and, by default, one at a time: the next frame is decoded
 //! only after the previous reply was written, so a framer switch made while handling a
-//! frame applies to the very next one. `max_in_flight(n)` pipelines, replies still in
-//! request order. While the application's `poll_ready` is pending the driver stops
-//! reading, and TCP backpressure reaches the peer. Commands from a [`Tendril`] are
-//! applied in the order issued; a call's reply is queued after the commands issued
-//! during the call. An application error or panic closes that connection only.
+//! frame applies to the very next one. The application's `poll_ready` is asked only
+//! with a decoded frame in hand, so an idle connection holds no readiness (a shared
+//! `GlobalConcurrencyLimitLayer` or `Buffer` slot is taken per frame, not per
+//! connection); while it is pending, nothing more is read and TCP backpressure reaches
+//! the peer. `max_in_flight(n)` pipelines; replies go out in request order, or in
+//! completion order ([`ReplyOrder`]) for protocols whose replies carry a tag. Commands
+//! from a [`Tendril`] apply in the order issued, with one rule for a call: **the frames
+//! a call returns are written before the control commands issued during that call take
+//! effect** (close after the goodbye, upgrade after the "220 Ready", a send-framer
+//! switch after the reply). An application error or panic closes that connection only.
 //!
 //! # Limits and defaults
 //!
 //! | bound | default |
 //! |---|---|
 //! | maximum frame length | per framer: 64 KiB line-like, 8 MiB length-prefixed |
-//! | outbound queue per connection | 1024 frames ([`ConnectionConfig`]) |
+//! | outbound queue per connection | 1024 frames and commands ([`ConnectionConfig`]) |
 //! | connections per manager | 10,000 (excess closed at once, counted) |
-//! | pending framer switches / closes | 64 |
+//! | application call | no limit ([`ConnectionConfig::call_timeout`]) |
 //! | flush time on close (`linger`) | 5 s |
 //! | idle timeout | off for TCP |
 //! | TLS handshake | 10 s, at most 256 at once per wrapper |

@@ -100,6 +100,56 @@ fn line_is_the_default_framer_and_sigint_exits_0() {
     assert_eq!(wait_exit(&mut child), Some(0));
 }
 
+/// Writes `line` and reads its echo.
+fn exchange(stream: &mut TcpStream, line: &[u8]) {
+    stream.write_all(line).unwrap();
+    let mut echoed = vec![0u8; line.len()];
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(echoed, line);
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
+/// `--global-limit 1`: one permit for every connection, held only with a frame in
+/// hand, so an idle connection does not lock the next one out.
+#[test]
+fn a_global_limit_of_one_serves_every_connection_in_turn() {
+    for extra in [&[][..], &["--tower"][..]] {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--global-limit", "1"];
+        args.extend_from_slice(extra);
+        let (mut child, addr) = start(&args);
+        let mut first = connect(addr);
+        exchange(&mut first, b"one\r\n");
+        let mut second = connect(addr);
+        exchange(&mut second, b"two\r\n");
+        exchange(&mut first, b"three\r\n");
+        signal(&child, "-TERM");
+        assert_eq!(wait_exit(&mut child), Some(0));
+    }
+}
+
+#[test]
+fn timeout_and_tower_flags_echo_as_before() {
+    for args in [
+        &["--timeout", "30"][..],
+        &["--tower", "--timeout", "30"][..],
+    ] {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let (mut child, addr) = start(&all);
+        let mut stream = connect(addr);
+        exchange(&mut stream, b"hello\r\nworld\r\n");
+        signal(&child, "-TERM");
+        assert_eq!(wait_exit(&mut child), Some(0));
+    }
+}
+
 #[test]
 fn unknown_framer_is_a_usage_error() {
     let output = Command::new(support::example("echo"))
