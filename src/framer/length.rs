@@ -244,6 +244,7 @@ impl Decoder for LengthFramer {
     type Item = Bytes;
     type Error = LengthError;
 
+    #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, LengthError> {
         let width = self.prefix.width();
         if src.len() < width {
@@ -282,6 +283,7 @@ impl Decoder for LengthFramer {
 impl<T: AsRef<[u8]>> Encoder<T> for LengthFramer {
     type Error = LengthError;
 
+    #[inline]
     fn encode(&mut self, frame: T, dst: &mut BytesMut) -> Result<(), LengthError> {
         let frame = frame.as_ref();
         let length = frame.len() as u64;

@@ -170,6 +170,7 @@ impl Decoder for LineFramer {
     type Item = Bytes;
     type Error = LineError;
 
+    #[inline(always)]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, LineError> {
         if self.discarding {
             let Some(newline) = find_byte(src, b'\n') else {
@@ -230,6 +231,7 @@ impl Decoder for LineFramer {
 impl<T: AsRef<[u8]>> Encoder<T> for LineFramer {
     type Error = LineError;
 
+    #[inline(always)]
     fn encode(&mut self, frame: T, dst: &mut BytesMut) -> Result<(), LineError> {
         let frame = frame.as_ref();
         if frame.len() > self.max_length {

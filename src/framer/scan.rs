@@ -24,7 +24,7 @@ fn word(chunk: &[u8]) -> u64 {
 /// Where `byte` first occurs in `haystack`. Short frames are the common case of a line
 /// protocol, and for them the set-up of a vector search costs more than the search:
 /// the first 32 bytes are scanned a word at a time, the rest with `memchr`.
-#[inline]
+#[inline(always)]
 pub(crate) fn find_byte(haystack: &[u8], byte: u8) -> Option<usize> {
     let pattern = LO.wrapping_mul(u64::from(byte));
     let head = &haystack[..haystack.len().min(32)];
@@ -46,7 +46,7 @@ pub(crate) fn find_byte(haystack: &[u8], byte: u8) -> Option<usize> {
 
 /// True if `haystack` contains `byte` (the check an encoder makes on every frame):
 /// overlapping words for slices of 8 to 64 bytes, `memchr` beyond.
-#[inline]
+#[inline(always)]
 pub(crate) fn contains_byte(haystack: &[u8], byte: u8) -> bool {
     let len = haystack.len();
     if len < 8 {
@@ -56,12 +56,16 @@ pub(crate) fn contains_byte(haystack: &[u8], byte: u8) -> bool {
         return memchr::memchr(byte, haystack).is_some();
     }
     let pattern = LO.wrapping_mul(u64::from(byte));
-    let mut chunks = haystack.chunks_exact(8);
-    if chunks.any(|chunk| matches(word(chunk), pattern) != 0) {
-        return true;
+    let last = len - 8;
+    let mut at = 0;
+    while at < last {
+        if matches(word(&haystack[at..at + 8]), pattern) != 0 {
+            return true;
+        }
+        at += 8;
     }
     // The last word, overlapping the ones before, covers the remainder.
-    matches(word(&haystack[len - 8..]), pattern) != 0
+    matches(word(&haystack[last..]), pattern) != 0
 }
 
 /// Takes the first `n` bytes of `src` as a frame. When they are the whole buffer,
