@@ -111,7 +111,7 @@ fn throughput(echo: &Path, baseline: &Path) {
     );
     let ping_pong = Load {
         connections: 64,
-        lines: 2_000,
+        lines: 3_000,
         window: 1,
         line_bytes: 16,
     };

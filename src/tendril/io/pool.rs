@@ -12,11 +12,12 @@ use std::cell::RefCell;
 use bytes::BytesMut;
 
 /// The size of a pooled buffer: the most read at once into a fresh buffer, and the
-/// write buffer's high-water mark.
-pub(crate) const CHUNK: usize = 8 * 1024;
+/// write buffer's high-water mark. Twice tokio-util's 8 KiB default: half the system
+/// calls for a stream of small frames.
+pub(crate) const CHUNK: usize = 16 * 1024;
 
 /// Chunks kept per thread (256 KiB).
-const POOLED: usize = 32;
+const POOLED: usize = 16;
 
 thread_local! {
     static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };

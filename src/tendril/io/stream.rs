@@ -3,7 +3,7 @@
 //!
 //! Reading: with nothing buffered, a read goes into a chunk on the stack, and what
 //! arrived is copied into a buffer of exactly its size, so the frames split from it
-//! own only their bytes (a one-line request costs one small allocation, not 8 KiB
+//! own only their bytes (a one-line request costs one small allocation, not a chunk
 //! kept for the connection's life), and a connection with nothing buffered holds no
 //! read buffer. A partial frame reads on into its buffer, reclaimed in place once the
 //! frames split from it are gone (as a hand-written `FramedRead` does), or moved to a
