@@ -5,7 +5,6 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -25,7 +24,7 @@ use crate::tendril::call_scope::Scope;
 use crate::tendril::io::FrameIo;
 use crate::tendril::queue::Signal;
 use crate::tendril::traffic::Totals;
-use crate::tendril::{CallTimeout, CloseReason, Command, ConnectionConfig, ReplyOrder, Shared};
+use crate::tendril::{CloseReason, Command, ConnectionConfig, Shared};
 
 /// A call's future, with panics caught.
 pub(super) type Call<F> = CatchUnwind<AssertUnwindSafe<F>>;
@@ -86,11 +85,11 @@ where
     pub(super) read_closed: bool,
     /// The transport said it has no input for now, in this pass (its waker is set).
     pub(super) read_pending: bool,
-    draining: bool,
-    timer: Timer,
+    pub(super) draining: bool,
+    pub(super) timer: Timer,
     /// Frames came or went since the idle deadline was last moved.
-    active: bool,
-    last_activity: Instant,
+    pub(super) active: bool,
+    pub(super) last_activity: Instant,
     pub(super) counters: Arc<Counters>,
     /// Traffic so far, and what was last published to the connection's counts.
     pub(super) totals: Totals,
@@ -304,72 +303,6 @@ where
             return Poll::Ready(Ok(()));
         }
         Poll::Pending
-    }
-
-    /// Arms the timer for the earliest deadline and acts on those that passed.
-    fn poll_deadlines(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
-        let now = Instant::now();
-        if std::mem::take(&mut self.active) {
-            self.last_activity = now;
-        }
-        if self.config.call_timeout.is_some() && !self.calls.is_empty() {
-            self.calls.mark_started(now);
-        }
-        loop {
-            if let Some(deadline) = self.next_deadline() {
-                self.timer.arm_by(deadline);
-            }
-            if !self.timer.is_armed() || self.timer.poll_fired(cx).is_pending() {
-                return Poll::Pending;
-            }
-            // The timer fired: act on what is really due, then set it again.
-            let now = Instant::now();
-            if let Some(idle) = self.config.idle_timeout {
-                if self.calls.is_empty() && self.last_activity + idle <= now {
-                    return Poll::Ready(Err(Stop::flushing(CloseReason::Idle)));
-                }
-            }
-            if let Some(timeout) = self.config.call_timeout {
-                match self.calls.oldest_start() {
-                    Some(start) if start + timeout <= now => match self.config.reply_order {
-                        ReplyOrder::Request => {
-                            tracing::debug!(?timeout, "call timed out: connection closed");
-                            return Poll::Ready(Err(Stop::error(Error::timeout(CallTimeout {
-                                after: timeout,
-                            }))));
-                        }
-                        _ => {
-                            let dropped = self.calls.drop_started_before(now - timeout);
-                            tracing::debug!(?timeout, dropped, "calls timed out: dropped");
-                            self.counters
-                                .call_timeouts
-                                .fetch_add(dropped, Ordering::Relaxed);
-                            // Commands their calls issued may apply now.
-                            return Poll::Ready(Ok(()));
-                        }
-                    },
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    /// The earliest of the idle deadline and the oldest call's.
-    fn next_deadline(&self) -> Option<Instant> {
-        // A connection with calls in flight is not idle.
-        let idle = self
-            .config
-            .idle_timeout
-            .filter(|_| self.calls.is_empty())
-            .map(|idle| self.last_activity + idle);
-        let call = self
-            .config
-            .call_timeout
-            .and_then(|timeout| Some(self.calls.oldest_start()? + timeout));
-        match (idle, call) {
-            (Some(idle), Some(call)) => Some(idle.min(call)),
-            (idle, call) => idle.or(call),
-        }
     }
 
     /// True if the first command waits for a reply (nothing more is read meanwhile:

@@ -10,9 +10,17 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
+use tower::Service;
+
+use super::engine::{Driver, Stop};
+use crate::app::IntoFrames;
+use crate::error::{BoxError, Error};
+use crate::tendril::io::FrameIo;
+use crate::tendril::{CallTimeout, CloseReason, ReplyOrder};
 
 #[derive(Default)]
 pub(super) struct Timer {
@@ -51,5 +59,81 @@ impl Timer {
     /// True while armed.
     pub(super) fn is_armed(&self) -> bool {
         self.armed.is_some()
+    }
+}
+
+impl<S, In, Out, T> Driver<S, In, Out, T>
+where
+    S: Service<In>,
+    S::Response: IntoFrames<Out>,
+    S::Error: Into<BoxError>,
+    In: Send + 'static,
+    Out: Send + 'static,
+    T: FrameIo<In, Out>,
+{
+    /// Arms the timer for the earliest deadline and acts on those that passed.
+    pub(super) fn poll_deadlines(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
+        let now = Instant::now();
+        if std::mem::take(&mut self.active) {
+            self.last_activity = now;
+        }
+        if self.config.call_timeout.is_some() && !self.calls.is_empty() {
+            self.calls.mark_started(now);
+        }
+        loop {
+            if let Some(deadline) = self.next_deadline() {
+                self.timer.arm_by(deadline);
+            }
+            if !self.timer.is_armed() || self.timer.poll_fired(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // The timer fired: act on what is really due, then set it again.
+            let now = Instant::now();
+            if let Some(idle) = self.config.idle_timeout {
+                if self.calls.is_empty() && self.last_activity + idle <= now {
+                    return Poll::Ready(Err(Stop::flushing(CloseReason::Idle)));
+                }
+            }
+            if let Some(timeout) = self.config.call_timeout {
+                match self.calls.oldest_start() {
+                    Some(start) if start + timeout <= now => match self.config.reply_order {
+                        ReplyOrder::Request => {
+                            tracing::debug!(?timeout, "call timed out: connection closed");
+                            return Poll::Ready(Err(Stop::error(Error::timeout(CallTimeout {
+                                after: timeout,
+                            }))));
+                        }
+                        _ => {
+                            let dropped = self.calls.drop_started_before(now - timeout);
+                            tracing::debug!(?timeout, dropped, "calls timed out: dropped");
+                            self.counters
+                                .call_timeouts
+                                .fetch_add(dropped, Ordering::Relaxed);
+                            // Commands their calls issued may apply now.
+                            return Poll::Ready(Ok(()));
+                        }
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The earliest of the idle deadline and the oldest call's.
+    fn next_deadline(&self) -> Option<Instant> {
+        // A connection with calls in flight is not idle.
+        let idle = self
+            .config
+            .idle_timeout
+            .filter(|_| self.calls.is_empty())
+            .map(|idle| self.last_activity + idle);
+        let call = self
+            .config
+            .call_timeout
+            .and_then(|timeout| Some(self.calls.oldest_start()? + timeout));
+        match (idle, call) {
+            (Some(idle), Some(call)) => Some(idle.min(call)),
+            (idle, call) => idle.or(call),
+        }
     }
 }
