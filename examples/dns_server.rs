@@ -40,7 +40,7 @@ use message::{
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{ByteOrder, LengthFramer, LengthPrefix};
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, ReplyOrder, TcpManager, Tendril, UdpManager};
+use tendril_net::{BoxError, Manager, ReplyOrder, TcpManager, Tendril, UdpManager};
 use tower::service_fn;
 
 type Records = Arc<HashMap<String, Ipv4Addr>>;

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example echo -- [--transport tcp|udp|unix] [--listen ADDR]
 //!     [--framer NAME] [--stats] [--max-peers N] [--idle-timeout SECS]
-//!     [--timeout SECS] [--tower] [--global-limit N]
+//!     [--timeout SECS] [--tower] [--global-limit N] [--socket-mode OCTAL]
 //! ```
 //!
 //! Listens on `--listen` (default `127.0.0.1:7000`; port 0 picks a free port; for Unix
@@ -24,7 +24,9 @@
 //! (`--timeout`, default 30 s); `--global-limit N` puts one
 //! `GlobalConcurrencyLimitLayer::new(N)` in front of every connection's service, shared
 //! by all (a connection holds a permit only while it has a frame in hand).
-//! `--stats` prints the manager's counters once a second on stderr. SIGINT or SIGTERM
+//! `--socket-mode 600` sets the Unix socket file's permissions (default: as `bind`
+//! makes it, `0777` less the umask). `--stats` prints the manager's counters once a
+//! second on stderr. SIGINT or SIGTERM
 //! shut down gracefully (in-flight frames are answered) and exit with status 0.
 //!
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
@@ -44,7 +46,7 @@ use tendril_net::app::{acceptor_fn, Acceptor};
 use tendril_net::framer::{named, NAMES};
 use tendril_net::wrap::NoWrapper;
 use tendril_net::{
-    BoxError, ConnectionConfig, Manager, TcpManager, Tendril, UdpManager, UnixManager,
+    BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager,
 };
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::util::Either;
@@ -63,6 +65,7 @@ struct Args {
     timeout: Option<Duration>,
     tower: bool,
     global_limit: Option<usize>,
+    socket_mode: Option<u32>,
 }
 
 fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
@@ -83,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
         timeout: None,
         tower: false,
         global_limit: None,
+        socket_mode: None,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
@@ -92,6 +96,12 @@ fn parse_args() -> Result<Args, String> {
             "--listen" => args.listen = value("--listen")?,
             "--framer" => args.framer = Some(value("--framer")?),
             "--stats" => args.stats = true,
+            "--socket-mode" => {
+                let text = value("--socket-mode")?;
+                let mode = u32::from_str_radix(&text, 8)
+                    .map_err(|err| format!("--socket-mode {text}: {err} (octal, such as 600)"))?;
+                args.socket_mode = Some(mode);
+            }
             "--max-peers" => {
                 let text = value("--max-peers")?;
                 args.max_peers = text
@@ -181,9 +191,12 @@ where
             Ok((Arc::new(manager), addr.to_string()))
         }
         "unix" => {
-            let mut config = ConnectionConfig::default();
-            config.call_timeout = call_timeout;
-            let manager = UnixManager::with_config(&args.listen, config, 10_000);
+            let mut builder = UnixManager::builder(&args.listen);
+            builder.call_timeout(call_timeout);
+            if let Some(mode) = args.socket_mode {
+                builder.socket_mode(mode);
+            }
+            let manager = builder.build();
             manager.start(acceptor, NoWrapper)?;
             Ok((Arc::new(manager), args.listen.clone()))
         }
@@ -205,7 +218,7 @@ async fn main() -> ExitCode {
             eprintln!(
                 "echo: {message}\nusage: echo [--transport tcp|udp|unix] [--listen ADDR] [--framer NAME] \
                  [--stats] [--max-peers N] [--idle-timeout SECS] [--timeout SECS] [--tower] \
-                 [--global-limit N]"
+                 [--global-limit N] [--socket-mode OCTAL]"
             );
             return ExitCode::from(2);
         }

@@ -50,7 +50,7 @@ use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{FramerSwitch, LineFramer};
 use tendril_net::wrap::{NoWrapper, TlsServer};
-use tendril_net::{BoxError, TcpManager, Tendril};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril};
 
 use framing::{Commands, Inbound};
 use maildir::Maildir;

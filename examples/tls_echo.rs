@@ -28,7 +28,7 @@ use signal::shutdown_signal;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
 use tendril_net::wrap::{SocketOptionsLayer, TlsServerLayer, WrapperChain};
-use tendril_net::{BoxError, TcpManager, Tendril};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril};
 use tls_config::TlsSource;
 use tower::service_fn;
 

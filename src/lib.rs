@@ -172,8 +172,8 @@ pub use error::{BoxError, Error, Result};
 #[cfg(unix)]
 pub use manager::UnixManager;
 pub use manager::{
-    find_tendril, get_manager, registry, Endpoint, Manager, Registry, Stats, TcpBuilder,
-    TcpManager, Transport, UdpBuilder, UdpManager,
+    find_tendril, get_manager, registry, Manager, Registry, Stats, TcpBuilder, TcpManager,
+    Transport, UdpBuilder, UdpManager,
 };
 pub use tendril::{
     Addr, CallTimeout, CloseReason, ConnectionConfig, ConnectionInfo, ReplyOrder, Tendril,

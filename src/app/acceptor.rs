@@ -79,8 +79,9 @@ impl<F> fmt::Debug for AcceptorFn<F> {
 ///
 /// let greeting = "hello";
 /// let acceptor = acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
-///     if tendril.remote_addr().ip().is_unspecified() {
-///         return Err(RejectConnection::because("no address").into());
+///     // Refuse clients from outside the local network (a Unix socket has no IP).
+///     if tendril.remote_addr().is_some_and(|addr| !addr.ip().is_loopback()) {
+///         return Err(RejectConnection::because("not a local client").into());
 ///     }
 ///     tendril.set_framers(LineFramer::new(), LineFramer::new())?;
 ///     Ok(service_fn(move |_line: bytes::Bytes| async move {

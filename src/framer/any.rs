@@ -250,6 +250,21 @@ impl<In: 'static> AnyDecoder<In> {
     }
 }
 
+impl<In: 'static> AnyDecoder<In> {
+    /// The frame an empty datagram is: an empty frame for the identity framer (a
+    /// datagram is a frame), none for the others.
+    pub(crate) fn empty_datagram_frame(&self) -> Option<In> {
+        let DecoderRepr::Builtin(Builtin::Identity(_)) = &self.repr else {
+            return None;
+        };
+        let mut out: Option<In> = None;
+        if let Some(slot) = (&mut out as &mut dyn Any).downcast_mut::<Option<Bytes>>() {
+            *slot = Some(Bytes::new());
+        }
+        out
+    }
+}
+
 impl<Out: 'static> AnyEncoder<Out> {
     /// Any encoder of `Out` frames as an `AnyEncoder` (an `AnyEncoder` is taken as is).
     pub fn new<E>(encoder: E) -> Self

@@ -1,11 +1,12 @@
-//! What every manager shares: the connection table, the counters, the shutdown signals,
-//! and the code that turns an I/O object into a running connection.
+//! What every manager shares: its endpoint and running state, the connection table,
+//! the counters, the shutdown signals, and the code that turns an I/O object into a
+//! running connection.
 
-use std::any::Any;
-use std::collections::HashMap;
 use std::future::{poll_fn, Future};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
@@ -14,17 +15,15 @@ use tokio_util::task::TaskTracker;
 use tower::Service;
 use tracing::Instrument;
 
-use super::stats::Counters;
+use super::stats::{Counters, Stats};
+use super::table::{Entry, Table};
 use crate::app::{is_rejection, Acceptor};
 use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
-use crate::tendril::driver::{panic_error, Driver};
+use crate::tendril::driver::{panic_error, Closed, Driver};
 use crate::tendril::io::{FrameIo, StreamIo};
-use crate::tendril::traffic::Totals;
-use crate::tendril::{
-    Addr, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
-};
-use crate::wrap::{BoxIo, Io, TlsInfo};
+use crate::tendril::{Addr, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril};
+use crate::wrap::{BoxIo, Io, PeerCredentials, TlsInfo};
 
 /// Connection ids, unique in the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -40,69 +39,138 @@ pub(crate) struct Signals {
     pub(crate) abort: CancellationToken,
 }
 
-/// A live connection: its Tendril (type-erased, for lookups) and its control.
-struct Entry {
-    tendril: Arc<dyn Any + Send + Sync>,
-    control: Arc<dyn Control>,
+/// What the transport knows about a new connection's stream.
+#[derive(Debug, Default)]
+pub(crate) struct StreamFacts {
+    pub(crate) tls: Option<TlsInfo>,
+    pub(crate) peer: Option<PeerCredentials>,
 }
-
-type Table = HashMap<(Addr, Addr), Entry>;
 
 /// A manager's shared state.
 pub(crate) struct Core {
     pub(crate) transport: Arc<str>,
+    pub(crate) endpoint: Addr,
     pub(crate) signals: Signals,
-    pub(crate) counters: Arc<Counters>,
+    pub(crate) counters: Counters,
     pub(crate) tracker: TaskTracker,
+    /// Closed connections lingering: waited for by a graceful shutdown too.
+    lingering: TaskTracker,
     pub(crate) config: ConnectionConfig,
     pub(crate) max_connections: usize,
+    /// Where it is bound, once started (or, for UDP, once it connected).
+    local: OnceLock<Addr>,
+    /// Started (accepting) at `local`.
+    listening: AtomicBool,
     table: Mutex<Table>,
 }
 
 impl Core {
-    pub(crate) fn new(transport: &str, config: ConnectionConfig, max_connections: usize) -> Self {
+    pub(crate) fn new(
+        transport: &str,
+        endpoint: Addr,
+        config: ConnectionConfig,
+        max_connections: usize,
+    ) -> Self {
         Core {
             transport: transport.into(),
+            endpoint,
             signals: Signals::default(),
-            counters: Arc::default(),
+            counters: Counters::default(),
             tracker: TaskTracker::new(),
+            lingering: TaskTracker::new(),
             config,
             max_connections,
+            local: OnceLock::new(),
+            listening: AtomicBool::new(false),
             table: Mutex::default(),
         }
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+    fn table(&self) -> MutexGuard<'_, Table> {
         // The table holds plain data: a panic elsewhere leaves it consistent.
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The live connection between `local` and `remote`, type-erased.
-    pub(crate) fn find(&self, local: &Addr, remote: &Addr) -> Option<Arc<dyn Any + Send + Sync>> {
+    /// Records that the manager listens at `local`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_config`] if it was started before, or stopped.
+    pub(crate) fn set_listening(&self, local: Addr) -> Result<(), Error> {
+        self.check_startable()?;
+        if self.local.set(local).is_err() {
+            return Err(Error::config("the manager was already bound"));
+        }
+        self.listening.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Records where the manager is bound without accepting (a UDP manager that only
+    /// connects out); false if it was bound already.
+    pub(crate) fn set_local(&self, local: Addr) -> bool {
+        self.local.set(local).is_ok()
+    }
+
+    /// Fails if the manager cannot be started (started before, stopped).
+    pub(crate) fn check_startable(&self) -> Result<(), Error> {
+        if self.listening.load(Ordering::Acquire) {
+            return Err(Error::config("the manager was already started"));
+        }
+        if self.signals.accept.is_cancelled() {
+            return Err(Error::config("the manager was stopped or shut down"));
+        }
+        Ok(())
+    }
+
+    /// Where the manager listens, once started.
+    pub(crate) fn local(&self) -> Option<&Addr> {
+        self.local.get()
+    }
+
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        self.local.get().and_then(Addr::as_inet)
+    }
+
+    /// True between a successful start and `stop`/`shutdown`.
+    pub(crate) fn running(&self) -> bool {
+        self.listening.load(Ordering::Acquire) && !self.signals.accept.is_cancelled()
+    }
+
+    /// The (local, remote) addresses of every open connection.
+    pub(crate) fn connections(&self) -> Vec<(Addr, Addr)> {
+        self.table().open().map(|(key, _)| key.clone()).collect()
+    }
+
+    /// The Tendril of every open connection, type-erased.
+    pub(crate) fn tendrils(&self) -> Vec<Arc<dyn std::any::Any + Send + Sync>> {
         self.table()
-            .get(&(local.clone(), remote.clone()))
+            .open()
+            .map(|(_, entry)| entry.tendril.clone())
+            .collect()
+    }
+
+    /// The newest open connection between `local` and `remote`, type-erased.
+    pub(crate) fn find(
+        &self,
+        local: &Addr,
+        remote: &Addr,
+    ) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.table()
+            .find(&(local.clone(), remote.clone()))
             .map(|entry| entry.tendril.clone())
     }
 
-    /// The (local, remote) addresses of every live connection.
-    pub(crate) fn connections(&self) -> Vec<(Addr, Addr)> {
-        self.table().keys().cloned().collect()
-    }
-
-    /// A snapshot of the counters, with the traffic of the live connections.
-    pub(crate) fn stats(&self) -> super::Stats {
-        let table = self.table();
-        let mut live = Totals::default();
-        for entry in table.values() {
-            live += entry.control.traffic();
-        }
-        // Under the lock: a connection closing now is counted once, here or there.
-        self.counters.snapshot(live)
-    }
-
-    /// True when no connection is live.
+    /// True when no connection is held, closing ones included.
     pub(crate) fn is_empty(&self) -> bool {
-        self.table().is_empty()
+        self.table().len() == 0
+    }
+
+    /// A snapshot of the counters, with the connections held and their traffic.
+    pub(crate) fn stats(&self) -> Stats {
+        let table = self.table();
+        // Under the lock: a connection leaving now is counted once, here or there.
+        self.counters
+            .snapshot(table.len(), table.closing(), table.traffic())
     }
 
     /// True once the manager shuts down (gracefully or not): no new connections.
@@ -110,7 +178,7 @@ impl Core {
         self.signals.abort.is_cancelled() || self.signals.graceful.is_cancelled()
     }
 
-    /// True when `max_connections` are open or being wrapped.
+    /// True when `max_connections` are held (closing ones included) or being wrapped.
     pub(crate) fn at_capacity(&self) -> bool {
         let wrapping = self.counters.wrapping.load(Ordering::Relaxed) as usize;
         self.table().len() + wrapping >= self.max_connections
@@ -133,8 +201,11 @@ impl Core {
         In: Send + 'static,
         Out: Send + 'static,
     {
-        let tls = io.tls_info();
-        self.spawn_io(StreamIo::new(io, framers), local, remote, tls, acceptor)
+        let facts = StreamFacts {
+            tls: io.tls_info(),
+            peer: io.peer_credentials(),
+        };
+        self.spawn_io(StreamIo::new(io, framers), local, remote, facts, acceptor)
     }
 
     /// [`spawn`](Self::spawn) on any frame transport (datagram peers bring their own).
@@ -143,27 +214,29 @@ impl Core {
         framed: T,
         local: Addr,
         remote: Addr,
-        tls: Option<TlsInfo>,
+        facts: StreamFacts,
         acceptor: &mut A,
     ) -> (Tendril<In, Out>, oneshot::Receiver<Result<(), Error>>)
     where
         A: Acceptor<In, Out>,
         In: Send + 'static,
         Out: Send + 'static,
-        T: FrameIo<In, Out> + Send + 'static,
+        T: FrameIo<In, Out>,
     {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let key = (local.clone(), remote.clone());
         let info = ConnectionInfo::new(id, self.transport.clone(), local.clone(), remote.clone());
-        let shared = Shared::new(info, self.config.outbound_queue, tls);
+        let shared = Shared::new(info, self.config.outbound_queue, facts.tls, facts.peer);
         let tendril = Tendril::from_shared(shared.clone());
         {
             let mut table = self.table();
             table.insert(
                 key.clone(),
                 Entry {
+                    id,
                     tendril: Arc::new(tendril.clone()),
                     control: shared.clone(),
+                    closing: false,
                 },
             );
             // Under the table lock: a shutdown either saw this entry or is seen here.
@@ -173,7 +246,6 @@ impl Core {
                 shared.shutdown(true);
             }
         }
-        Counters::bump(&self.counters.open);
         Counters::bump(&self.counters.total);
 
         let span =
@@ -184,10 +256,12 @@ impl Core {
         }));
         let (accepted, accepted_rx) = oneshot::channel();
         let guard = Guard {
-            core: self.clone(),
+            tracked: Some(Tracked {
+                core: self.clone(),
+                key,
+                id,
+            }),
             shared: shared.clone(),
-            key,
-            reason: None,
         };
         let core = self.clone();
         let task = async move {
@@ -211,23 +285,27 @@ impl Core {
                         CloseReason::error(Error::application(err.to_string()))
                     };
                     let _ = accepted.send(Err(Error::application(err)));
-                    guard.finish(reason);
+                    guard.close(reason);
                     return;
                 }
             };
-            let run = Driver::new(
-                framed,
-                app,
-                shared,
-                core.config.clone(),
-                core.counters.clone(),
-            )
-            .run();
-            let reason = match std::panic::AssertUnwindSafe(run).catch_unwind().await {
-                Ok(reason) => reason,
-                Err(panic) => CloseReason::error(panic_error(panic)),
-            };
-            guard.finish(reason);
+            let run = Driver::new(framed, app, shared, core.config.clone()).run();
+            match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+                Ok(Closed { reason, lingering }) => {
+                    let tracked = guard.close(reason);
+                    if let Some(lingering) = lingering {
+                        // In the table until the socket is gone.
+                        let abort = core.signals.abort.clone();
+                        core.lingering.spawn(async move {
+                            lingering.run(abort).await;
+                            drop(tracked);
+                        });
+                    }
+                }
+                Err(panic) => {
+                    guard.close(CloseReason::error(panic_error(panic)));
+                }
+            }
         };
         self.tracker.spawn(task.instrument(span));
         (tendril, accepted_rx)
@@ -248,19 +326,25 @@ impl Core {
     /// close what is left. True if every connection finished in time.
     pub(crate) fn graceful_shutdown(
         self: &Arc<Self>,
-        deadline: std::time::Duration,
+        deadline: Duration,
     ) -> impl Future<Output = bool> + Send + 'static {
         let core = self.clone();
         core.signals.accept.cancel();
         core.signal_all(&core.signals.graceful, true);
         core.tracker.close();
         async move {
-            let finished = tokio::time::timeout(deadline, core.tracker.wait())
-                .await
-                .is_ok();
+            let closed = async {
+                core.tracker.wait().await;
+                // Every connection has closed: the lingering ones are all that is left.
+                core.lingering.close();
+                core.lingering.wait().await;
+            };
+            let finished = tokio::time::timeout(deadline, closed).await.is_ok();
             if !finished {
                 core.signal_all(&core.signals.abort, false);
                 core.tracker.wait().await;
+                core.lingering.close();
+                core.lingering.wait().await;
             }
             finished
         }
@@ -273,53 +357,74 @@ impl Core {
         self.tracker.close();
     }
 
-    /// Cancels `token` and tells every live connection, under the table lock (see
-    /// `spawn` for connections being added meanwhile).
+    /// Cancels `token` and tells every connection, under the table lock (see `spawn`
+    /// for connections being added meanwhile).
     fn signal_all(&self, token: &CancellationToken, graceful: bool) {
         let table = self.table();
         token.cancel();
-        for entry in table.values() {
+        for entry in table.all() {
             entry.control.shutdown(graceful);
         }
     }
 }
 
-/// Removes a connection from its manager's table and publishes how it closed, even if
-/// its task panicked or was dropped.
-struct Guard<In, Out> {
+/// A connection's place in its manager's table, given up when dropped: once its socket
+/// is gone.
+pub(crate) struct Tracked {
     core: Arc<Core>,
-    shared: Arc<Shared<In, Out>>,
     key: (Addr, Addr),
-    reason: Option<CloseReason>,
+    id: u64,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut table = self.core.table();
+        if let Some(entry) = table.remove(&self.key, self.id) {
+            // Under the lock, as `stats` reads: its traffic moves to the closed totals.
+            self.core.counters.add_closed(entry.control.traffic());
+        }
+    }
+}
+
+/// Publishes how a connection closed, even if its task panicked or was dropped, and
+/// hands over its place in the table.
+struct Guard<In, Out> {
+    tracked: Option<Tracked>,
+    shared: Arc<Shared<In, Out>>,
 }
 
 impl<In, Out> Guard<In, Out> {
-    fn finish(mut self, reason: CloseReason) {
-        self.reason = Some(reason);
+    /// The connection's frame loop ended with `reason`: it is now closing.
+    fn close(mut self, reason: CloseReason) -> Option<Tracked> {
+        self.publish(reason);
+        self.tracked.take()
+    }
+
+    fn publish(&mut self, reason: CloseReason) {
+        if let Some(tracked) = &self.tracked {
+            let core = &tracked.core;
+            match reason {
+                CloseReason::Error(ref err) => {
+                    Counters::bump(&core.counters.failed);
+                    if err.is_wrap() {
+                        Counters::bump(&core.counters.wrap_failed);
+                    }
+                }
+                CloseReason::Idle => Counters::bump(&core.counters.evicted),
+                _ => {}
+            }
+            core.table().set_closing(&tracked.key, tracked.id);
+        }
+        tracing::debug!(reason = %reason, "connection closed");
+        self.shared.set_closed(reason);
     }
 }
 
 impl<In, Out> Drop for Guard<In, Out> {
     fn drop(&mut self) {
-        {
-            let mut table = self.core.table();
-            table.remove(&self.key);
-            self.core.counters.add_closed(self.shared.traffic.load());
+        if self.tracked.is_some() {
+            // A task dropped without a reason was cancelled with its runtime.
+            self.publish(CloseReason::Local);
         }
-        self.core.counters.open.fetch_sub(1, Ordering::Relaxed);
-        // A task dropped without a reason was cancelled with its runtime.
-        let reason = self.reason.take().unwrap_or(CloseReason::Local);
-        match reason {
-            CloseReason::Error(ref err) => {
-                Counters::bump(&self.core.counters.failed);
-                if err.is_wrap() {
-                    Counters::bump(&self.core.counters.wrap_failed);
-                }
-            }
-            CloseReason::Idle => Counters::bump(&self.core.counters.evicted),
-            _ => {}
-        }
-        tracing::debug!(reason = %reason, "connection closed");
-        self.shared.set_closed(reason);
     }
 }

@@ -1,25 +1,30 @@
 //! Managers own an endpoint for one transport: they listen and accept, connect out,
 //! track every live connection by (local, remote) address, stop, and shut down
-//! gracefully. The [`Registry`] finds or creates the one manager for a (transport,
-//! endpoint) pair, and lets third parties plug in transports by name.
+//! gracefully. Every transport stands on one [`Engine`] and offers the same surface,
+//! the [`Manager`] trait; the [`Registry`] finds or creates the one manager for a
+//! (transport, endpoint) pair, and lets third parties plug in transports by name.
 
-mod common;
-mod connections;
 pub(crate) mod core;
+mod builder;
+mod engine;
 mod listen;
 mod registry;
 pub(crate) mod stats;
+mod surface;
+mod table;
 mod tcp;
 mod udp;
 #[cfg(unix)]
 mod unix;
 
 pub(crate) use self::core::Core;
-pub use connections::{Accepted, Connections};
+pub use builder::Builder;
+pub use engine::{Accepted, Engine};
 pub use listen::Listener;
-pub use registry::{find_tendril, get_manager, registry, Endpoint, Manager, Registry, Transport};
+pub use registry::{find_tendril, get_manager, registry, Registry, Transport};
 pub use stats::Stats;
-pub use tcp::{TcpBuilder, TcpManager};
-pub use udp::{UdpBuilder, UdpManager};
+pub use surface::{connect_stream, ConnectStream, Manager};
+pub use tcp::{TcpBuilder, TcpManager, TcpOptions};
+pub use udp::{UdpBuilder, UdpManager, UdpOptions};
 #[cfg(unix)]
-pub use unix::UnixManager;
+pub use unix::{UnixBuilder, UnixManager, UnixOptions};

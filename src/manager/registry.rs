@@ -1,123 +1,55 @@
 //! The registry: one manager per (transport, endpoint), transports plugged in by name.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
-use std::time::Duration;
 
-use super::{Stats, TcpManager, UdpManager};
+use super::{Manager, TcpManager, UdpManager};
 use crate::error::Error;
 use crate::tendril::{Addr, Tendril};
 
-/// Where a manager lives: a socket address, or a filesystem path for transports such
-/// as Unix sockets.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Endpoint {
-    /// An IPv4 or IPv6 socket address (port 0: any free port).
-    Inet(SocketAddr),
-    /// A filesystem path.
-    Path(PathBuf),
-}
-
-impl From<SocketAddr> for Endpoint {
-    fn from(addr: SocketAddr) -> Self {
-        Endpoint::Inet(addr)
-    }
-}
-
-impl From<PathBuf> for Endpoint {
-    fn from(path: PathBuf) -> Self {
-        Endpoint::Path(path)
-    }
-}
-
-impl From<&Path> for Endpoint {
-    fn from(path: &Path) -> Self {
-        Endpoint::Path(path.to_owned())
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Endpoint::Inet(addr) => addr.fmt(f),
-            Endpoint::Path(path) => path.display().fmt(f),
-        }
-    }
-}
-
-/// What every manager offers, whatever its transport: the object-safe part, so the
-/// registry can hold managers of any transport. Starting and connecting are generic
-/// over the application and live on the concrete types ([`TcpManager`], ...); reach
-/// them with [`Registry::get`] or [`Manager::as_any`].
-pub trait Manager: fmt::Debug + Send + Sync + 'static {
-    /// The transport's registered name.
-    fn transport(&self) -> &str;
-    /// The endpoint the manager was created for.
-    fn endpoint(&self) -> &Endpoint;
-    /// The bound address once started (port 0 resolved).
-    fn local_addr(&self) -> Option<SocketAddr>;
-    /// True between `start` and `stop`/`shutdown`.
-    fn running(&self) -> bool;
-    /// Stops accepting; live connections go on.
-    fn stop(&self);
-    /// Stops accepting and closes every connection now.
-    fn shutdown(&self);
-    /// Stops accepting, lets in-flight frames finish and replies flush, then closes;
-    /// closes what is left after `deadline`. Resolves to true if all finished in time.
-    fn graceful_shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = bool> + Send>>;
-    /// A snapshot of the counters.
-    fn stats(&self) -> Stats;
-    /// The live connection between `local` and `remote`, as a type-erased
-    /// [`Tendril`] (see [`Registry::find_tendril`] for the typed lookup).
-    fn connection(&self, local: &Addr, remote: &Addr) -> Option<Arc<dyn Any + Send + Sync>>;
-    /// The concrete manager, for downcasting.
-    fn as_any(&self) -> &dyn Any;
-}
-
 /// A transport: creates the manager for an endpoint. Closures
-/// `Fn(&Endpoint) -> Result<Arc<dyn Manager>, Error>` are transports.
+/// `Fn(&Addr) -> Result<Arc<dyn Manager>, Error>` are transports.
 pub trait Transport: Send + Sync + 'static {
     /// Creates the manager for `endpoint`.
     ///
     /// # Errors
     ///
     /// When the endpoint does not suit the transport.
-    fn create(&self, endpoint: &Endpoint) -> Result<Arc<dyn Manager>, Error>;
+    fn create(&self, endpoint: &Addr) -> Result<Arc<dyn Manager>, Error>;
 }
 
 impl<F> Transport for F
 where
-    F: Fn(&Endpoint) -> Result<Arc<dyn Manager>, Error> + Send + Sync + 'static,
+    F: Fn(&Addr) -> Result<Arc<dyn Manager>, Error> + Send + Sync + 'static,
 {
-    fn create(&self, endpoint: &Endpoint) -> Result<Arc<dyn Manager>, Error> {
+    fn create(&self, endpoint: &Addr) -> Result<Arc<dyn Manager>, Error> {
         self(endpoint)
     }
 }
 
-type ManagerKey = (String, Endpoint);
+type ManagerKey = (String, Addr);
 
 /// Finds or creates the one manager for a (transport, endpoint) pair.
 ///
 /// A process-wide registry is returned by [`registry()`]; [`Registry::new`] makes an
-/// isolated one (for tests, or several independent stacks in one process).
+/// isolated one (for tests, or several independent stacks in one process). A factory
+/// runs outside the registry's lock, so a transport may itself get managers of other
+/// transports from the same registry. A manager that was shut down is replaced by a new
+/// one on the next `get_manager`. [`find_tendril`](Registry::find_tendril) searches the
+/// managers made through this registry only; a manager made with `new` directly is
+/// reached through its own lookups.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tendril_net::{Endpoint, Error, Manager, Registry, TcpManager};
+/// use tendril_net::{Addr, Error, Manager, Registry, TcpManager};
 ///
 /// let registry = Registry::new();
 /// // A third-party transport registers by name; here it reuses TCP.
-/// registry.register("my-tcp", |endpoint: &Endpoint| -> Result<Arc<dyn Manager>, Error> {
-///     match endpoint {
-///         Endpoint::Inet(addr) => Ok(Arc::new(TcpManager::new(*addr))),
-///         _ => Err(Error::from(std::io::Error::other("needs a socket address"))),
+/// registry.register("my-tcp", |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
+///     match endpoint.as_inet() {
+///         Some(addr) => Ok(Arc::new(TcpManager::new(addr))),
+///         None => Err(Error::from(std::io::Error::other("needs a socket address"))),
 ///     }
 /// });
 /// let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -155,37 +87,28 @@ impl Registry {
     pub fn new() -> Self {
         let registry = Registry::empty();
         #[cfg(unix)]
-        registry.register(
-            "unix",
-            |endpoint: &Endpoint| -> Result<Arc<dyn Manager>, Error> {
-                match endpoint {
-                    Endpoint::Path(path) => Ok(Arc::new(super::UnixManager::new(path.clone()))),
-                    other => Err(Error::config(format!("unix needs a path, not {other}"))),
-                }
-            },
-        );
-        registry.register(
-            "udp",
-            |endpoint: &Endpoint| -> Result<Arc<dyn Manager>, Error> {
-                match endpoint {
-                    Endpoint::Inet(addr) => Ok(Arc::new(UdpManager::new(*addr))),
-                    other => Err(Error::config(format!(
-                        "udp needs a socket address, not {other}"
-                    ))),
-                }
-            },
-        );
-        registry.register(
-            "tcp",
-            |endpoint: &Endpoint| -> Result<Arc<dyn Manager>, Error> {
-                match endpoint {
-                    Endpoint::Inet(addr) => Ok(Arc::new(TcpManager::new(*addr))),
-                    other => Err(Error::config(format!(
-                        "tcp needs a socket address, not {other}"
-                    ))),
-                }
-            },
-        );
+        registry.register("unix", |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
+            match endpoint.as_path() {
+                Some(path) => Ok(Arc::new(super::UnixManager::new(path))),
+                None => Err(Error::config(format!("unix needs a path, not {endpoint}"))),
+            }
+        });
+        registry.register("udp", |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
+            match endpoint.as_inet() {
+                Some(addr) => Ok(Arc::new(UdpManager::new(addr))),
+                None => Err(Error::config(format!(
+                    "udp needs a socket address, not {endpoint}"
+                ))),
+            }
+        });
+        registry.register("tcp", |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
+            match endpoint.as_inet() {
+                Some(addr) => Ok(Arc::new(TcpManager::new(addr))),
+                None => Err(Error::config(format!(
+                    "tcp needs a socket address, not {endpoint}"
+                ))),
+            }
+        });
         registry
     }
 
@@ -210,7 +133,8 @@ impl Registry {
     }
 
     /// The one manager for (`proto`, `endpoint`), created through the transport
-    /// registered as `proto` on first use. Managers are not started by this call.
+    /// registered as `proto` on first use (or when the one made before was shut down).
+    /// Managers are not started by this call.
     ///
     /// # Errors
     ///
@@ -219,13 +143,11 @@ impl Registry {
     pub fn get_manager(
         &self,
         proto: &str,
-        endpoint: impl Into<Endpoint>,
+        endpoint: impl Into<Addr>,
     ) -> Result<Arc<dyn Manager>, Error> {
-        let endpoint = endpoint.into();
-        let key = (proto.to_owned(), endpoint);
-        let mut managers = self.managers.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(manager) = managers.get(&key) {
-            return Ok(manager.clone());
+        let key = (proto.to_owned(), endpoint.into());
+        if let Some(manager) = self.live(&key) {
+            return Ok(manager);
         }
         let transport = self
             .transports
@@ -234,9 +156,29 @@ impl Registry {
             .get(proto)
             .cloned()
             .ok_or_else(|| Error::config(format!("no transport registered as {proto:?}")))?;
-        let manager = transport.create(&key.1)?;
-        managers.insert(key, manager.clone());
-        Ok(manager)
+        // Outside the lock: a factory may use this registry itself.
+        let made = transport.create(&key.1)?;
+        let mut managers = self.lock();
+        match managers.get(&key) {
+            // Another caller made one meanwhile: theirs is the one.
+            Some(manager) if !manager.engine().is_shut_down() => Ok(manager.clone()),
+            _ => {
+                managers.insert(key, made.clone());
+                Ok(made)
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ManagerKey, Arc<dyn Manager>>> {
+        self.managers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The manager for `key`, unless it was shut down.
+    fn live(&self, key: &ManagerKey) -> Option<Arc<dyn Manager>> {
+        self.lock()
+            .get(key)
+            .filter(|manager| !manager.engine().is_shut_down())
+            .cloned()
     }
 
     /// [`get_manager`](Self::get_manager), downcast to the concrete manager type.
@@ -247,7 +189,7 @@ impl Registry {
     pub fn get<M: Manager + Clone>(
         &self,
         proto: &str,
-        endpoint: impl Into<Endpoint>,
+        endpoint: impl Into<Addr>,
     ) -> Result<M, Error> {
         let manager = self.get_manager(proto, endpoint)?;
         manager
@@ -262,8 +204,8 @@ impl Registry {
             })
     }
 
-    /// The live connection between `local` and `remote` on any `proto` manager, if its
-    /// frames are `In` and `Out`.
+    /// The live connection between `local` and `remote` on any `proto` manager of
+    /// this registry, if its frames are `In` and `Out`.
     pub fn find_tendril<In: 'static, Out: 'static>(
         &self,
         proto: &str,
@@ -271,9 +213,7 @@ impl Registry {
     ) -> Option<Tendril<In, Out>> {
         let (local, remote) = (local.into(), remote.into());
         let managers: Vec<Arc<dyn Manager>> = self
-            .managers
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .filter(|((name, _), _)| name == proto)
             .map(|(_, manager)| manager.clone())
@@ -286,12 +226,11 @@ impl Registry {
         })
     }
 
-    /// Every manager created so far.
+    /// Every manager of this registry that was not shut down.
     pub fn managers(&self) -> Vec<Arc<dyn Manager>> {
-        self.managers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.lock()
             .values()
+            .filter(|manager| !manager.engine().is_shut_down())
             .cloned()
             .collect()
     }
@@ -309,7 +248,7 @@ pub fn registry() -> &'static Registry {
 /// # Errors
 ///
 /// As [`Registry::get_manager`].
-pub fn get_manager(proto: &str, endpoint: impl Into<Endpoint>) -> Result<Arc<dyn Manager>, Error> {
+pub fn get_manager(proto: &str, endpoint: impl Into<Addr>) -> Result<Arc<dyn Manager>, Error> {
     registry().get_manager(proto, endpoint)
 }
 

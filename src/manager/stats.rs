@@ -9,7 +9,6 @@ use crate::tendril::traffic::Totals;
 /// that closed; live connections keep their own (see [`Core::stats`](super::Core::stats)).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) open: AtomicU64,
     pub(crate) total: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) refused: AtomicU64,
@@ -18,6 +17,7 @@ pub(crate) struct Counters {
     pub(crate) wrapping: AtomicU64,
     pub(crate) wrap_failed: AtomicU64,
     pub(crate) evicted: AtomicU64,
+    pub(crate) reclaimed: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_table_full: AtomicU64,
     pub(crate) datagrams_in: AtomicU64,
@@ -41,13 +41,16 @@ impl Counters {
         add(&self.frames_out, traffic.frames_out);
         add(&self.bytes_in, traffic.bytes_in);
         add(&self.bytes_out, traffic.bytes_out);
+        add(&self.call_timeouts, traffic.call_timeouts);
     }
 
-    /// The counters, with `live` (the traffic of the connections still open) added.
-    pub(crate) fn snapshot(&self, live: Totals) -> Stats {
+    /// The counters, with the connections held (`closing` of them closing) and their
+    /// traffic, `live`.
+    pub(crate) fn snapshot(&self, held: usize, closing: usize, live: Totals) -> Stats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         Stats {
-            open: get(&self.open),
+            open: held as u64,
+            closing: closing as u64,
             total: get(&self.total),
             rejected: get(&self.rejected),
             refused: get(&self.refused),
@@ -56,6 +59,7 @@ impl Counters {
             wrapping: get(&self.wrapping),
             wrap_failed: get(&self.wrap_failed),
             evicted: get(&self.evicted),
+            reclaimed: get(&self.reclaimed),
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_table_full: get(&self.dropped_table_full),
             datagrams_in: get(&self.datagrams_in),
@@ -64,7 +68,7 @@ impl Counters {
             frames_out: get(&self.frames_out) + live.frames_out,
             bytes_in: get(&self.bytes_in) + live.bytes_in,
             bytes_out: get(&self.bytes_out) + live.bytes_out,
-            call_timeouts: get(&self.call_timeouts),
+            call_timeouts: get(&self.call_timeouts) + live.call_timeouts,
         }
     }
 
@@ -78,8 +82,11 @@ impl Counters {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Connections open now.
+    /// Connections held now: open ones, and closing ones whose socket is still being
+    /// flushed or lingering (they count against `max_connections`).
     pub open: u64,
+    /// Of `open`, the connections closing.
+    pub closing: u64,
     /// Connections accepted or made since the manager was created.
     pub total: u64,
     /// Connections the acceptor refused.
@@ -97,8 +104,12 @@ pub struct Stats {
     /// Wrapper failures (handshake errors and timeouts, plaintext injected before a
     /// live wrap): at accept and connect time, and on live connections.
     pub wrap_failed: u64,
-    /// Connections closed by the idle timeout (UDP peers evicted).
+    /// Connections closed by the idle timeout (UDP peers evicted, and reclaimed).
     pub evicted: u64,
+    /// UDP peers that sent one datagram and went quiet, reclaimed to make room for a
+    /// new peer when the table was full (they are also counted in `evicted` once their
+    /// replies are out).
+    pub reclaimed: u64,
     /// Datagrams dropped because their peer's inbound queue was full.
     pub dropped_queue_full: u64,
     /// Datagrams from new peers dropped because the peer table was full (or the peer
@@ -125,9 +136,11 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "open={} total={} rejected={} refused={} failed={} accept_errors={} evicted={} \
-             dropped={} frames_in={} frames_out={} bytes_in={} bytes_out={} wrap_failed={}",
+            "open={} closing={} total={} rejected={} refused={} failed={} accept_errors={} \
+             evicted={} dropped={} frames_in={} frames_out={} bytes_in={} bytes_out={} \
+             wrap_failed={}",
             self.open,
+            self.closing,
             self.total,
             self.rejected,
             self.refused,

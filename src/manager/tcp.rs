@@ -1,112 +1,60 @@
 //! The TCP manager.
 
+use std::any::Any;
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-use super::common::manager_common;
-use super::{Core, Endpoint, Listener};
+use super::{connect_stream, Builder, ConnectStream, Engine, Listener, Manager};
 use crate::app::Acceptor;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
-use crate::tendril::{Addr, ConnectionConfig, ReplyOrder, Tendril};
+use crate::tendril::{Addr, ConnectionConfig, Tendril};
 use crate::wrap::Wrapper;
 
-/// Listener and socket options, and the manager's bounds (see [`TcpManager::builder`]).
+/// The TCP options: listener and socket settings.
 #[derive(Debug, Clone)]
-pub struct TcpBuilder {
+pub struct TcpOptions {
     addr: SocketAddr,
     backlog: u32,
     reuse_address: bool,
     reuse_port: bool,
     nodelay: bool,
-    max_connections: usize,
-    connection: ConnectionConfig,
 }
 
-impl TcpBuilder {
+/// A [`TcpManager`]'s options and bounds (see [`TcpManager::builder`]): the shared
+/// connection settings of [`Builder`], and the TCP options here.
+pub type TcpBuilder = Builder<TcpOptions>;
+
+impl Builder<TcpOptions> {
     /// The listen backlog (default 1024).
     pub fn backlog(&mut self, backlog: u32) -> &mut Self {
-        self.backlog = backlog;
+        self.options.backlog = backlog;
         self
     }
 
     /// `SO_REUSEADDR` on the listener (default on, so a restarted server can bind
     /// while old connections linger in TIME_WAIT).
     pub fn reuse_address(&mut self, on: bool) -> &mut Self {
-        self.reuse_address = on;
+        self.options.reuse_address = on;
         self
     }
 
     /// `SO_REUSEPORT` on the listener (default off; Unix only, ignored elsewhere).
     pub fn reuse_port(&mut self, on: bool) -> &mut Self {
-        self.reuse_port = on;
+        self.options.reuse_port = on;
         self
     }
 
     /// `TCP_NODELAY` on accepted and outgoing sockets (default on: frames are
     /// already batched by the driver, so Nagle's delay only adds latency).
     pub fn nodelay(&mut self, on: bool) -> &mut Self {
-        self.nodelay = on;
-        self
-    }
-
-    /// Connections open at once (default 10,000). Connections accepted beyond it are
-    /// closed at once and counted as `refused`.
-    pub fn max_connections(&mut self, max: usize) -> &mut Self {
-        self.max_connections = max;
-        self
-    }
-
-    /// Per-connection bounds and behaviour.
-    pub fn connection(&mut self, config: ConnectionConfig) -> &mut Self {
-        self.connection = config;
-        self
-    }
-
-    /// Frames an application may queue per connection (default 1024).
-    pub fn outbound_queue(&mut self, frames: usize) -> &mut Self {
-        self.connection.outbound_queue = frames.max(1);
-        self
-    }
-
-    /// Frames handed to the application before earlier ones are answered (default 1:
-    /// one at a time). Replies keep request order unless
-    /// [`reply_order`](Self::reply_order) says otherwise.
-    pub fn max_in_flight(&mut self, frames: usize) -> &mut Self {
-        self.connection.max_in_flight = frames.max(1);
-        self
-    }
-
-    /// The order of the replies of pipelined calls (default request order).
-    pub fn reply_order(&mut self, order: ReplyOrder) -> &mut Self {
-        self.connection.reply_order = order;
-        self
-    }
-
-    /// Longest time an application call may run (default: no limit); see
-    /// [`ConnectionConfig::call_timeout`].
-    pub fn call_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
-        self.connection.call_timeout = timeout;
-        self
-    }
-
-    /// Close connections idle this long (default: never, for TCP).
-    pub fn idle_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
-        self.connection.idle_timeout = timeout;
-        self
-    }
-
-    /// How long a closing connection may take to flush (default 5 s).
-    pub fn linger(&mut self, linger: Duration) -> &mut Self {
-        self.connection.linger = linger;
+        self.options.nodelay = on;
         self
     }
 
@@ -114,41 +62,33 @@ impl TcpBuilder {
     pub fn build(&self) -> TcpManager {
         TcpManager {
             inner: Arc::new(Inner {
-                endpoint: Endpoint::Inet(self.addr),
-                options: self.clone(),
-                core: Arc::new(Core::new(
+                options: self.options.clone(),
+                engine: Engine::new(
                     "tcp",
+                    self.options.addr,
                     self.connection.clone(),
                     self.max_connections,
-                )),
-                state: Mutex::default(),
+                ),
             }),
         }
     }
 }
 
-#[derive(Debug, Default)]
-struct State {
-    local_addr: Option<SocketAddr>,
-    running: bool,
-}
-
 struct Inner {
-    endpoint: Endpoint,
-    options: TcpBuilder,
-    core: Arc<Core>,
-    state: Mutex<State>,
+    options: TcpOptions,
+    engine: Engine,
 }
 
 /// Listens, accepts and connects over TCP, and tracks every live connection.
 ///
-/// A `TcpManager` is a cheap handle: clones share the same manager.
+/// A `TcpManager` is a cheap handle: clones share the same manager. Lookups, stats,
+/// stop and shutdown come from the [`Manager`] trait.
 ///
 /// ```no_run
 /// use tendril_net::app::acceptor_fn;
 /// use tendril_net::framer::LineFramer;
 /// use tendril_net::wrap::NoWrapper;
-/// use tendril_net::{BoxError, Tendril, TcpManager};
+/// use tendril_net::{BoxError, Manager, Tendril, TcpManager};
 /// use tower::service_fn;
 ///
 /// # async fn run() -> Result<(), BoxError> {
@@ -169,8 +109,7 @@ pub struct TcpManager {
 impl fmt::Debug for TcpManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpManager")
-            .field("endpoint", &self.inner.endpoint)
-            .field("local_addr", &self.local_addr())
+            .field("engine", &self.inner.engine)
             .finish_non_exhaustive()
     }
 }
@@ -183,26 +122,14 @@ impl TcpManager {
 
     /// A builder for a manager of `addr` (IPv4 or IPv6; port 0 picks a free port).
     pub fn builder(addr: SocketAddr) -> TcpBuilder {
-        TcpBuilder {
+        let options = TcpOptions {
             addr,
             backlog: 1024,
             reuse_address: true,
             reuse_port: false,
             nodelay: true,
-            max_connections: 10_000,
-            connection: ConnectionConfig::default(),
-        }
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn core(&self) -> &Arc<Core> {
-        &self.inner.core
+        };
+        Builder::with(10_000, ConnectionConfig::default(), options)
     }
 
     /// Binds the endpoint and accepts connections: each accepted socket goes through
@@ -254,18 +181,14 @@ impl TcpManager {
         Out: Send + 'static,
         F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
     {
-        let mut state = self.state();
-        if state.running || self.core().signals.accept.is_cancelled() {
-            return Err(Error::config("the manager was already started"));
-        }
+        let engine = &self.inner.engine;
+        engine.check_startable()?;
         let listener = self.listen()?;
         let local = listener.local_addr()?;
-        state.local_addr = Some(local);
-        state.running = true;
+        engine.set_listening(local)?;
         let nodelay = self.inner.options.nodelay;
         tracing::debug!(%local, "tcp manager listening");
-        self.core()
-            .listen(TcpAccept { listener, nodelay }, wrapper, acceptor, framers);
+        engine.listen(TcpAccept { listener, nodelay }, acceptor, wrapper, framers);
         Ok(local)
     }
 
@@ -327,35 +250,39 @@ impl TcpManager {
         In: Send + 'static,
         Out: Send + 'static,
     {
-        let core = self.core();
-        if core.is_closing() {
-            return Err(Error::closed());
-        }
-        let stream = self.dial(target).await?;
-        let local = stream.local_addr()?;
-        core.connect(
-            stream,
-            local.into(),
-            target.into(),
-            framers,
-            acceptor,
-            wrapper,
-        )
-        .await
+        connect_stream(self, target, acceptor, wrapper, framers).await
+    }
+}
+
+impl Manager for TcpManager {
+    fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 
-    async fn dial(&self, target: SocketAddr) -> io::Result<TcpStream> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl ConnectStream for TcpManager {
+    type Target = SocketAddr;
+    type Stream = TcpStream;
+
+    async fn dial(&self, target: &SocketAddr) -> io::Result<(TcpStream, Addr, Addr)> {
+        let target = *target;
         let socket = if target.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
             TcpSocket::new_v6()?
         };
-        let Endpoint::Inet(endpoint) = self.inner.endpoint else {
-            unreachable!("a TCP manager has a socket address");
-        };
+        let endpoint = self.inner.options.addr;
         // From the manager's endpoint: its address, and its port unless the
         // listener holds it.
-        let port = if self.running() { 0 } else { endpoint.port() };
+        let port = if self.inner.engine.local().is_some() {
+            0
+        } else {
+            endpoint.port()
+        };
         if endpoint.is_ipv4() == target.is_ipv4() && (!endpoint.ip().is_unspecified() || port != 0)
         {
             socket.set_reuseaddr(true)?;
@@ -363,44 +290,10 @@ impl TcpManager {
         }
         let stream = socket.connect(target).await?;
         stream.set_nodelay(self.inner.options.nodelay)?;
-        Ok(stream)
-    }
-
-    /// The bound address once started (port 0 resolved).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.state().local_addr
-    }
-
-    /// True while accepting (between `start` and `stop`/`shutdown`).
-    pub fn running(&self) -> bool {
-        self.state().running
-    }
-
-    /// Stops accepting; live connections go on.
-    pub fn stop(&self) {
-        self.state().running = false;
-        self.core().signals.accept.cancel();
-    }
-
-    /// Stops accepting and closes every connection now ([`CloseReason::Local`](crate::CloseReason)).
-    pub fn shutdown(&self) {
-        self.state().running = false;
-        self.core().shutdown();
-    }
-
-    /// Stops accepting, stops reading, lets in-flight frames finish and their replies
-    /// flush, then closes each connection; after `deadline` the rest are closed at
-    /// once. Resolves to true if every connection finished in time.
-    pub fn graceful_shutdown(
-        &self,
-        deadline: Duration,
-    ) -> impl Future<Output = bool> + Send + 'static {
-        self.state().running = false;
-        self.core().graceful_shutdown(deadline)
+        let local = stream.local_addr()?;
+        Ok((stream, local.into(), target.into()))
     }
 }
-
-manager_common!(TcpManager, "tcp");
 
 /// The listener as the shared accept loop sees it.
 struct TcpAccept {

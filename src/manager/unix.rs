@@ -1,27 +1,24 @@
 //! Unix stream sockets, as a plug-in transport.
 //!
-//! Written only against the public interface ([`Connections`], [`Manager`],
-//! [`Addr`], ...), as a transport from another crate would be: it proves that a third
-//! party can add a transport the same way.
+//! Written only against the public interface ([`Engine`], [`Manager`], [`Addr`], ...),
+//! as a transport from another crate would be: it shows that a third party can add a
+//! transport the same way.
 
 use std::any::Any;
 use std::fmt;
-use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::app::Acceptor;
 use crate::framer::FramerSwitch;
-use crate::manager::{Connections, Endpoint, Listener, Manager, Stats};
+use crate::manager::{connect_stream, Builder, ConnectStream, Engine, Listener, Manager};
 use crate::wrap::Wrapper;
 use crate::{Addr, ConnectionConfig, Error, Tendril};
 
@@ -32,22 +29,58 @@ fn unnamed() -> Addr {
     Addr::Unnamed(NEXT_UNNAMED.fetch_add(1, Ordering::Relaxed))
 }
 
-struct Inner {
+/// The Unix socket options: the path, and the socket file's mode.
+#[derive(Debug, Clone)]
+pub struct UnixOptions {
     path: PathBuf,
-    endpoint: Endpoint,
-    connections: Connections,
-    running: AtomicBool,
-    /// True while this manager's socket file exists (it removes it on shutdown).
-    bound: AtomicBool,
+    mode: Option<u32>,
+}
+
+/// A [`UnixManager`]'s options and bounds (see [`UnixManager::builder`]).
+pub type UnixBuilder = Builder<UnixOptions>;
+
+impl Builder<UnixOptions> {
+    /// The permission bits of the socket file, such as `0o600` for the owner alone
+    /// (connecting needs write permission). Default: as `bind` creates it, `0o777`
+    /// less the process's umask (`0o755` with the usual `022`: only the owner may
+    /// connect).
+    pub fn socket_mode(&mut self, mode: u32) -> &mut Self {
+        self.options.mode = Some(mode);
+        self
+    }
+
+    /// Creates the manager (nothing is bound until [`UnixManager::start`]).
+    pub fn build(&self) -> UnixManager {
+        UnixManager {
+            inner: Arc::new(Inner {
+                options: self.options.clone(),
+                engine: Engine::new(
+                    "unix",
+                    self.options.path.clone(),
+                    self.connection.clone(),
+                    self.max_connections,
+                ),
+            }),
+        }
+    }
+}
+
+struct Inner {
+    options: UnixOptions,
+    engine: Engine,
 }
 
 /// Listens and connects on Unix stream sockets at filesystem paths, with the same
 /// [`Tendril`] API as TCP. Connections are tracked by (`Addr::Path` of the listener,
 /// `Addr::Unnamed(n)` of the client); `local_addr()`/`remote_addr()` on their Tendrils
-/// are the unspecified socket address.
+/// are `None`, and [`Tendril::peer_credentials`] gives the client process's uid, gid
+/// and pid.
 ///
-/// On start, a stale socket file (nothing listening) is removed; a live one is an
-/// `AddrInUse` error. The file is removed on shutdown.
+/// On start, a stale socket file (nothing listening) is replaced; a live one is an
+/// `AddrInUse` error; any other file at the path is left alone and is an
+/// `AlreadyExists` error. When accepting stops, the socket file is removed if it is
+/// still the one this manager created (same device and inode), so a server that took
+/// the path over meanwhile keeps its socket.
 ///
 /// ```no_run
 /// use bytes::Bytes;
@@ -57,8 +90,9 @@ struct Inner {
 /// use tower::service_fn;
 ///
 /// # async fn run() -> Result<(), BoxError> {
-/// let manager = UnixManager::new("/tmp/echo.sock");
-/// manager.start(acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+/// let manager = UnixManager::builder("/tmp/echo.sock").socket_mode(0o600).build();
+/// manager.start(acceptor_fn(|client: Tendril| -> Result<_, BoxError> {
+///     println!("uid {:?}", client.peer_credentials().map(|c| c.uid));
 ///     Ok(service_fn(|frame: Bytes| async move { Ok::<_, BoxError>(frame) }))
 /// }), NoWrapper)?;
 /// # Ok(()) }
@@ -72,55 +106,46 @@ pub struct UnixManager {
 impl fmt::Debug for UnixManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnixManager")
-            .field("path", &self.inner.path)
+            .field("engine", &self.inner.engine)
             .finish_non_exhaustive()
     }
 }
 
 impl UnixManager {
-    /// A manager for the socket at `path`, with the default connection settings and at
-    /// most 10,000 connections.
+    /// A manager for the socket at `path`, with the default settings.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        UnixManager::with_config(path, ConnectionConfig::default(), 10_000)
+        UnixManager::builder(path).build()
     }
 
-    /// A manager for `path` with `config` per connection and `max_connections`.
-    pub fn with_config(
-        path: impl Into<PathBuf>,
-        config: ConnectionConfig,
-        max_connections: usize,
-    ) -> Self {
-        let path = path.into();
-        UnixManager {
-            inner: Arc::new(Inner {
-                endpoint: Endpoint::Path(path.clone()),
-                path,
-                connections: Connections::new("unix", config, max_connections),
-                running: AtomicBool::new(false),
-                bound: AtomicBool::new(false),
-            }),
-        }
+    /// A builder for a manager of the socket at `path` (at most 10,000 connections).
+    pub fn builder(path: impl Into<PathBuf>) -> UnixBuilder {
+        let options = UnixOptions {
+            path: path.into(),
+            mode: None,
+        };
+        Builder::with(10_000, ConnectionConfig::default(), options)
     }
 
     /// The socket path.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.inner.options.path
     }
 
     /// Binds the path (replacing a stale socket file) and accepts connections: each
     /// stream goes through `wrapper` ([`NoWrapper`](crate::wrap::NoWrapper) for none),
     /// then `acceptor` is called with its [`Tendril`] (frames are [`Bytes`]; framers
-    /// start as identity).
+    /// start as identity). Returns the path.
     ///
     /// # Errors
     ///
-    /// I/O errors from binding; `AddrInUse` if a server listens at the path, or the
-    /// manager was already started.
+    /// I/O errors from binding: `AddrInUse` if a server listens at the path,
+    /// `AlreadyExists` if something other than a socket is there;
+    /// [`Error::is_config`] if already started or shut down.
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn start<A, W>(&self, acceptor: A, wrapper: W) -> Result<(), Error>
+    pub fn start<A, W>(&self, acceptor: A, wrapper: W) -> Result<PathBuf, Error>
     where
         A: Acceptor<Bytes, Bytes> + Send + 'static,
         W: Wrapper<UnixStream>,
@@ -142,7 +167,7 @@ impl UnixManager {
         acceptor: A,
         wrapper: W,
         framers: F,
-    ) -> Result<(), Error>
+    ) -> Result<PathBuf, Error>
     where
         A: Acceptor<In, Out> + Send + 'static,
         W: Wrapper<UnixStream>,
@@ -150,27 +175,19 @@ impl UnixManager {
         Out: Send + 'static,
         F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
     {
-        let inner = &self.inner;
-        if inner.running.swap(true, Ordering::AcqRel) || inner.connections.is_stopped() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                "the manager was already started",
-            )
-            .into());
-        }
-        let listener = match bind(&inner.path) {
-            Ok(listener) => listener,
-            Err(err) => {
-                inner.running.store(false, Ordering::Release);
-                return Err(err.into());
-            }
+        let engine = &self.inner.engine;
+        engine.check_startable()?;
+        let options = &self.inner.options;
+        let (listener, file) = bind(&options.path, options.mode)?;
+        let local = Addr::from(options.path.as_path());
+        engine.set_listening(local.clone())?;
+        let accept = UnixAccept {
+            listener,
+            local,
+            _file: file,
         };
-        inner.bound.store(true, Ordering::Release);
-        let local = Addr::from(inner.path.as_path());
-        inner
-            .connections
-            .listen(UnixAccept { listener, local }, acceptor, wrapper, framers);
-        Ok(())
+        engine.listen(accept, acceptor, wrapper, framers);
+        Ok(options.path.clone())
     }
 
     /// Connects to the Unix socket at `target`, wraps the stream with `wrapper`, and
@@ -179,7 +196,8 @@ impl UnixManager {
     /// # Errors
     ///
     /// I/O errors from connecting; [`Error::is_wrap`] if the wrapper failed;
-    /// [`Error::is_application`] if the acceptor refused.
+    /// [`Error::is_application`] if the acceptor refused; [`Error::is_closed`] after
+    /// shutdown.
     pub async fn connect<A, W>(
         &self,
         target: impl AsRef<Path>,
@@ -212,75 +230,35 @@ impl UnixManager {
         In: Send + 'static,
         Out: Send + 'static,
     {
-        let target = target.as_ref();
-        let stream = UnixStream::connect(target).await?;
-        self.inner
-            .connections
-            .connect(
-                stream,
-                unnamed(),
-                Addr::from(target),
-                framers,
-                acceptor,
-                wrapper,
-            )
-            .await
-    }
-
-    /// True while accepting.
-    pub fn running(&self) -> bool {
-        self.inner.running.load(Ordering::Acquire) && !self.inner.connections.is_stopped()
-    }
-
-    /// Stops accepting; live connections go on (the socket file stays until shutdown).
-    pub fn stop(&self) {
-        self.inner.connections.stop();
-    }
-
-    fn remove_file(&self) {
-        if self.inner.bound.swap(false, Ordering::AcqRel) {
-            let _ = std::fs::remove_file(&self.inner.path);
-        }
-    }
-
-    /// Stops accepting, closes every connection now, and removes the socket file.
-    pub fn shutdown(&self) {
-        self.inner.connections.shutdown();
-        self.remove_file();
-    }
-
-    /// Stops accepting (removing the socket file), lets in-flight frames finish, then
-    /// closes; after `deadline`, closes the rest. True if all finished in time.
-    pub fn graceful_shutdown(
-        &self,
-        deadline: Duration,
-    ) -> impl Future<Output = bool> + Send + 'static {
-        let finished = self.inner.connections.graceful_shutdown(deadline);
-        self.remove_file();
-        finished
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> Stats {
-        self.inner.connections.stats()
-    }
-
-    /// The live connection between `local` and `remote`.
-    pub fn tendril(&self, local: &Addr, remote: &Addr) -> Option<Tendril> {
-        self.inner.connections.tendril_as(local, remote)
-    }
-
-    /// The (local, remote) addresses of every live connection.
-    pub fn connections(&self) -> Vec<(Addr, Addr)> {
-        self.inner.connections.connections()
+        connect_stream(self, target.as_ref().to_owned(), acceptor, wrapper, framers).await
     }
 }
 
-/// Binds `path`, first removing a stale socket file: one nothing listens on.
-/// The listener as the shared accept loop sees it.
+impl Manager for UnixManager {
+    fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl ConnectStream for UnixManager {
+    type Target = PathBuf;
+    type Stream = UnixStream;
+
+    async fn dial(&self, target: &PathBuf) -> io::Result<(UnixStream, Addr, Addr)> {
+        let stream = UnixStream::connect(target).await?;
+        Ok((stream, unnamed(), Addr::from(target.as_path())))
+    }
+}
+
+/// The listener as the shared accept loop sees it; its socket file goes with it.
 struct UnixAccept {
     listener: UnixListener,
     local: Addr,
+    _file: SocketFile,
 }
 
 impl Listener for UnixAccept {
@@ -292,8 +270,35 @@ impl Listener for UnixAccept {
     }
 }
 
-fn bind(path: &Path) -> io::Result<UnixListener> {
-    if std::fs::symlink_metadata(path).is_ok() {
+/// The socket file this manager created: removed when dropped, if it is still that
+/// file (same device and inode).
+struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if meta.dev() == self.dev && meta.ino() == self.ino => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            _ => tracing::debug!(path = %self.path.display(), "socket file replaced: left in place"),
+        }
+    }
+}
+
+/// Binds `path`: a stale socket file (nothing listening) is removed first; a live
+/// socket or any other file is an error, and left alone.
+fn bind(path: &Path, mode: Option<u32>) -> io::Result<(UnixListener, SocketFile)> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
         match std::os::unix::net::UnixStream::connect(path) {
             Ok(_) => {
                 return Err(io::Error::new(
@@ -307,47 +312,15 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
             Err(err) => return Err(err),
         }
     }
-    UnixListener::bind(path)
-}
-
-impl Manager for UnixManager {
-    fn transport(&self) -> &str {
-        "unix"
+    let listener = UnixListener::bind(path)?;
+    if let Some(mode) = mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     }
-
-    fn endpoint(&self) -> &Endpoint {
-        &self.inner.endpoint
-    }
-
-    fn local_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-
-    fn running(&self) -> bool {
-        UnixManager::running(self)
-    }
-
-    fn stop(&self) {
-        UnixManager::stop(self);
-    }
-
-    fn shutdown(&self) {
-        UnixManager::shutdown(self);
-    }
-
-    fn graceful_shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = bool> + Send>> {
-        Box::pin(UnixManager::graceful_shutdown(self, deadline))
-    }
-
-    fn stats(&self) -> Stats {
-        UnixManager::stats(self)
-    }
-
-    fn connection(&self, local: &Addr, remote: &Addr) -> Option<Arc<dyn Any + Send + Sync>> {
-        self.inner.connections.find(local, remote)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
+    let meta = std::fs::symlink_metadata(path)?;
+    let file = SocketFile {
+        path: path.to_owned(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
+    Ok((listener, file))
 }

@@ -46,6 +46,12 @@ impl From<SocketAddr> for Addr {
     }
 }
 
+impl From<&Addr> for Addr {
+    fn from(addr: &Addr) -> Self {
+        addr.clone()
+    }
+}
+
 impl From<PathBuf> for Addr {
     fn from(path: PathBuf) -> Self {
         Addr::Path(path.into())

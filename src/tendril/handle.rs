@@ -19,7 +19,7 @@ use super::traffic::{Totals, Traffic};
 use super::{Addr, CloseReason, Command, ConnectionInfo};
 use crate::error::{BoxError, Error};
 use crate::framer::{AnyDecoder, AnyEncoder};
-use crate::wrap::{ready_call, BoxIo, TlsInfo, Wrapper};
+use crate::wrap::{ready_call, BoxIo, PeerCredentials, TlsInfo, Wrapper};
 
 /// Runs a live connection's wrapper, boxing what it returns.
 fn live_wrap<W: Wrapper<BoxIo>>(wrapper: W, io: BoxIo) -> BoxFuture<'static, Result<BoxIo, Error>> {
@@ -39,6 +39,7 @@ pub(crate) struct Shared<In, Out> {
     closed_notify: Notify,
     /// The TLS session, once a wrapper established one.
     pub(crate) tls: OnceLock<TlsInfo>,
+    peer: Option<PeerCredentials>,
     pub(crate) traffic: Traffic,
 }
 
@@ -47,6 +48,7 @@ impl<In, Out> Shared<In, Out> {
         info: ConnectionInfo,
         outbound_queue: usize,
         tls: Option<TlsInfo>,
+        peer: Option<PeerCredentials>,
     ) -> Arc<Self> {
         Arc::new(Shared {
             info,
@@ -54,6 +56,7 @@ impl<In, Out> Shared<In, Out> {
             closed: OnceLock::new(),
             closed_notify: Notify::new(),
             tls: tls.map(OnceLock::from).unwrap_or_default(),
+            peer,
             traffic: Traffic::default(),
         })
     }
@@ -72,12 +75,19 @@ impl<In, Out> Shared<In, Out> {
 pub(crate) trait Control: Send + Sync {
     fn shutdown(&self, graceful: bool);
 
+    /// Finish what is in flight, then close as idle (a peer reclaimed for another).
+    fn reclaim(&self);
+
     fn traffic(&self) -> Totals;
 }
 
 impl<In: Send, Out: Send> Control for Shared<In, Out> {
     fn traffic(&self) -> Totals {
         self.traffic.load()
+    }
+
+    fn reclaim(&self) {
+        self.queue.signal(Signal::Reclaim);
     }
 
     fn shutdown(&self, graceful: bool) {
@@ -186,15 +196,15 @@ impl<In, Out> Tendril<In, Out> {
         self.shared.info.transport()
     }
 
-    /// This side's socket address (IP transports; the unspecified address `0.0.0.0:0`
-    /// for others, see [`local`](Self::local)).
-    pub fn local_addr(&self) -> SocketAddr {
+    /// This side's socket address, for IP transports (`None` for others: see
+    /// [`local`](Self::local)).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.shared.info.local_addr()
     }
 
-    /// The peer's socket address (IP transports; the unspecified address `0.0.0.0:0`
-    /// for others, see [`remote`](Self::remote)).
-    pub fn remote_addr(&self) -> SocketAddr {
+    /// The peer's socket address, for IP transports (`None` for others: see
+    /// [`remote`](Self::remote)).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.shared.info.remote_addr()
     }
 
@@ -212,6 +222,13 @@ impl<In, Out> Tendril<In, Out> {
     /// handshake (at accept or connect time, or after [`wrap`](Self::wrap)).
     pub fn tls(&self) -> Option<&TlsInfo> {
         self.shared.tls.get()
+    }
+
+    /// The credentials of the peer process of a Unix socket connection (its user,
+    /// group and process ids, as the kernel reported them when it connected); `None`
+    /// for other transports.
+    pub fn peer_credentials(&self) -> Option<PeerCredentials> {
+        self.shared.peer
     }
 
     /// Queues a frame to send, waiting while the outbound queue is full (its bound is
@@ -248,6 +265,15 @@ impl<In, Out> Tendril<In, Out> {
         }
     }
 
+    /// The connection as the manager controls it.
+    pub(crate) fn control(&self) -> Arc<dyn Control>
+    where
+        In: Send + 'static,
+        Out: Send + 'static,
+    {
+        self.shared.clone()
+    }
+
     /// Reserves room for one frame (the client's `poll_ready`); `Err` once closed.
     pub(crate) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.shared
@@ -269,7 +295,7 @@ impl<In, Out> Tendril<In, Out> {
         self.shared.queue.unreserve();
     }
 
-    fn control(&self, command: Command<In, Out>) -> Result<(), Error> {
+    fn push_control(&self, command: Command<In, Out>) -> Result<(), Error> {
         match self.shared.queue.push(command) {
             Ok(()) => Ok(()),
             Err(Refused::Full(_)) => Err(Error::queue_full()),
@@ -367,7 +393,7 @@ impl<In: 'static, Out: 'static> Tendril<In, Out> {
         D: Decoder<Item = In> + Send + 'static,
         D::Error: Into<BoxError>,
     {
-        self.control(Command::SetRecv(Box::new(AnyDecoder::new(framer))))
+        self.push_control(Command::SetRecv(Box::new(AnyDecoder::new(framer))))
     }
 
     /// Replaces the send framer: frames queued after this call are encoded with
@@ -383,7 +409,7 @@ impl<In: 'static, Out: 'static> Tendril<In, Out> {
         E::Error: Into<BoxError>,
     {
         let call = self.call();
-        self.control(Command::SetSend {
+        self.push_control(Command::SetSend {
             framer: Box::new(AnyEncoder::new(framer)),
             call,
         })
@@ -431,7 +457,7 @@ impl<In: 'static, Out: 'static> Tendril<In, Out> {
         W: Wrapper<BoxIo>,
     {
         let call = self.call();
-        self.control(Command::Wrap {
+        self.push_control(Command::Wrap {
             wrapper: Box::new(move |io: BoxIo| live_wrap(wrapper, io)),
             call,
         })

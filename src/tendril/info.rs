@@ -14,11 +14,6 @@ pub struct ConnectionInfo {
     remote: Addr,
 }
 
-/// The socket address of an IP transport's end, or the unspecified address for others.
-fn inet_or_unspecified(addr: &Addr) -> SocketAddr {
-    addr.as_inet()
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
-}
 
 impl ConnectionInfo {
     pub(crate) fn new(id: u64, transport: Arc<str>, local: Addr, remote: Addr) -> Self {
@@ -40,16 +35,16 @@ impl ConnectionInfo {
         &self.transport
     }
 
-    /// This side's socket address (IP transports; the unspecified address `0.0.0.0:0`
-    /// for others, see [`local`](Self::local)).
-    pub fn local_addr(&self) -> SocketAddr {
-        inet_or_unspecified(&self.local)
+    /// This side's socket address, for IP transports (`None` for others: see
+    /// [`local`](Self::local)).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local.as_inet()
     }
 
-    /// The peer's socket address (IP transports; the unspecified address `0.0.0.0:0`
-    /// for others, see [`remote`](Self::remote)).
-    pub fn remote_addr(&self) -> SocketAddr {
-        inet_or_unspecified(&self.remote)
+    /// The peer's socket address, for IP transports (`None` for others: see
+    /// [`remote`](Self::remote)).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote.as_inet()
     }
 
     /// This side's address, whatever the transport.

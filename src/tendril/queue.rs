@@ -27,10 +27,13 @@ use super::command::Command;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Signal {
     None = 0,
+    /// Reclaimed for a newcomer (a quiet UDP peer): finish what is in flight, then
+    /// close as idle.
+    Reclaim = 1,
     /// Stop reading, finish what is in flight, flush, close.
-    Graceful = 1,
+    Graceful = 2,
     /// Close now.
-    Abort = 2,
+    Abort = 3,
 }
 
 /// Why a command was not queued; the command is handed back.
@@ -220,7 +223,8 @@ impl<In, Out> Queue<In, Out> {
     pub(crate) fn signalled(&self) -> Signal {
         match self.signal.load(Ordering::Acquire) {
             0 => Signal::None,
-            1 => Signal::Graceful,
+            1 => Signal::Reclaim,
+            2 => Signal::Graceful,
             _ => Signal::Abort,
         }
     }

@@ -15,6 +15,8 @@ pub(crate) struct Totals {
     pub(crate) frames_out: u64,
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
+    /// Calls dropped by the call timeout.
+    pub(crate) call_timeouts: u64,
 }
 
 impl AddAssign for Totals {
@@ -23,6 +25,7 @@ impl AddAssign for Totals {
         self.frames_out += other.frames_out;
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
+        self.call_timeouts += other.call_timeouts;
     }
 }
 
@@ -33,6 +36,7 @@ pub(crate) struct Traffic {
     frames_out: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    call_timeouts: AtomicU64,
 }
 
 impl Traffic {
@@ -43,6 +47,8 @@ impl Traffic {
         self.frames_out.store(totals.frames_out, Ordering::Relaxed);
         self.bytes_in.store(totals.bytes_in, Ordering::Relaxed);
         self.bytes_out.store(totals.bytes_out, Ordering::Relaxed);
+        self.call_timeouts
+            .store(totals.call_timeouts, Ordering::Relaxed);
     }
 
     pub(crate) fn load(&self) -> Totals {
@@ -51,6 +57,7 @@ impl Traffic {
             frames_out: self.frames_out.load(Ordering::Relaxed),
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            call_timeouts: self.call_timeouts.load(Ordering::Relaxed),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! What a TLS session tells about its peer.
+//! What a connection's stream tells about its peer: a TLS session, the credentials of
+//! a Unix socket peer.
 
 use bytes::Bytes;
 
@@ -16,4 +17,17 @@ pub struct TlsInfo {
     pub server_name: Option<String>,
     /// The protocol version, such as `"TLSv1_3"`.
     pub protocol_version: Option<&'static str>,
+}
+
+/// The credentials of a Unix socket's peer process, as the kernel reports them when it
+/// connected (`SO_PEERCRED`): see [`Tendril::peer_credentials`](crate::Tendril::peer_credentials).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct PeerCredentials {
+    /// The peer's user id.
+    pub uid: u32,
+    /// The peer's group id.
+    pub gid: u32,
+    /// The peer's process id, where the system reports it.
+    pub pid: Option<i32>,
 }

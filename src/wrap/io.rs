@@ -5,12 +5,12 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::TlsInfo;
+use super::{PeerCredentials, TlsInfo};
 
 /// A byte stream a connection can run on: `AsyncRead + AsyncWrite`, sendable, and able
 /// to tell what security it carries.
 ///
-/// The one method has a default, so a stream type needs only `impl Io for MyStream {}`.
+/// The methods have defaults, so a stream type needs only `impl Io for MyStream {}`.
 /// It exists because a wrapper's output must be able to say "this is TLS, and here is
 /// the peer" after the stream is boxed (the same idea as hyper-util's `Connection`).
 /// Implemented for tokio's TCP, Unix and in-memory streams, [`BoxIo`], and (with the
@@ -19,6 +19,12 @@ use super::TlsInfo;
 pub trait Io: AsyncRead + AsyncWrite + Send + 'static {
     /// The TLS session this stream carries, if any (the outermost one).
     fn tls_info(&self) -> Option<TlsInfo> {
+        None
+    }
+
+    /// The credentials of the peer process, for a Unix socket (not through a wrapper
+    /// such as TLS, which hides the socket).
+    fn peer_credentials(&self) -> Option<PeerCredentials> {
         None
     }
 }
@@ -31,12 +37,25 @@ impl Io for BoxIo {
     fn tls_info(&self) -> Option<TlsInfo> {
         self.as_ref().get_ref().tls_info()
     }
+
+    fn peer_credentials(&self) -> Option<PeerCredentials> {
+        self.as_ref().get_ref().peer_credentials()
+    }
 }
 
 impl Io for tokio::net::TcpStream {}
 
 #[cfg(unix)]
-impl Io for tokio::net::UnixStream {}
+impl Io for tokio::net::UnixStream {
+    fn peer_credentials(&self) -> Option<PeerCredentials> {
+        let cred = self.peer_cred().ok()?;
+        Some(PeerCredentials {
+            uid: cred.uid(),
+            gid: cred.gid(),
+            pid: cred.pid(),
+        })
+    }
+}
 
 impl Io for tokio::io::DuplexStream {}
 

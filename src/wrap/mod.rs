@@ -40,7 +40,7 @@ pub use wrap_fn::{wrap_fn, WrapFn, WrapFnLayer};
 pub(crate) use chain::ready_call;
 pub use chain::{NoWrapper, Wrapper, WrapperChain};
 pub use error::{HandshakeTimeout, PlaintextAfterUpgrade};
-pub use info::TlsInfo;
+pub use info::{PeerCredentials, TlsInfo};
 pub use io::{box_io, BoxIo, Io};
 pub use socket::{SocketOptions, SocketOptionsLayer};
 #[cfg(feature = "tls")]

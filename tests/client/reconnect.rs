@@ -5,7 +5,7 @@ use tendril_net::app::acceptor_fn;
 use tendril_net::client::Client;
 use tendril_net::framer::{FramerSwitch, LineFramer};
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, TcpManager, Tendril};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril};
 use tower::reconnect::Reconnect;
 use tower::{service_fn, Service, ServiceExt};
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, TcpManager, Tendril, TrySendError};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril, TrySendError};
 use tokio::sync::mpsc;
 use tower::service_fn;
 

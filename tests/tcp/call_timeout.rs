@@ -6,7 +6,7 @@ use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, CallTimeout, ReplyOrder, TcpManager, Tendril};
+use tendril_net::{BoxError, CallTimeout, Manager, ReplyOrder, TcpManager, Tendril};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tower::service_fn;

@@ -1,7 +1,7 @@
 use bytes::Bytes;
 use tendril_net::app::{acceptor_fn, RejectConnection};
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, CloseReason, TcpManager, Tendril};
+use tendril_net::{BoxError, CloseReason, Manager, TcpManager, Tendril};
 use tokio::sync::mpsc;
 use tower::service_fn;
 
@@ -72,6 +72,8 @@ async fn acceptor_may_close_before_the_first_frame() {
         .unwrap();
     let mut stream = client(addr, b"ignored").await;
     assert_eq!(read_until_closed(&mut stream).await, b"");
+    // The server lingers, reading what the client sends, until the client hangs up.
+    drop(stream);
     eventually(|| manager.stats().open == 0).await;
     assert_eq!(manager.stats().frames_in, 0);
     manager.shutdown();

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, CloseReason, TcpManager, Tendril};
+use tendril_net::{BoxError, CloseReason, Manager, TcpManager, Tendril};
 use tokio::sync::mpsc;
 use tower::{service_fn, ServiceBuilder};
 

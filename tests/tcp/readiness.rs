@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, TcpManager, Tendril};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 use tower::limit::GlobalConcurrencyLimitLayer;

@@ -4,7 +4,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{Addr, BoxError, Endpoint, Error, Manager, Registry, TcpManager, Tendril};
+use tendril_net::manager::Engine;
+use tendril_net::{
+    Addr, BoxError, ConnectionConfig, Error, Manager, Registry, TcpManager, Tendril,
+};
 use tower::service_fn;
 
 use crate::support::*;
@@ -55,7 +58,10 @@ async fn find_tendril_through_the_registry() {
         )
         .await
         .unwrap();
-    let (local, remote) = (client_side.local_addr(), client_side.remote_addr());
+    let (local, remote) = (
+        client_side.local_addr().unwrap(),
+        client_side.remote_addr().unwrap(),
+    );
     assert_eq!(remote, server);
     let found: Tendril = registry
         .find_tendril("tcp", (local, remote))
@@ -74,39 +80,23 @@ async fn find_tendril_through_the_registry() {
 /// A third-party transport, written only against the public plug-in interface.
 #[derive(Debug, Clone)]
 struct Loopback {
-    endpoint: Endpoint,
+    engine: Engine,
 }
 
 impl Manager for Loopback {
-    fn transport(&self) -> &str {
-        "loopback"
+    fn engine(&self) -> &Engine {
+        &self.engine
     }
-    fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-    fn local_addr(&self) -> Option<SocketAddr> {
-        None
-    }
-    fn running(&self) -> bool {
-        false
-    }
-    fn stop(&self) {}
-    fn shutdown(&self) {}
-    fn graceful_shutdown(
-        &self,
-        _: std::time::Duration,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> {
-        Box::pin(async { true })
-    }
-    fn stats(&self) -> tendril_net::Stats {
-        tendril_net::Stats::default()
-    }
-    fn connection(&self, _: &Addr, _: &Addr) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
-        None
-    }
+
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
+}
+
+fn loopback(endpoint: &Addr) -> Result<Arc<dyn Manager>, Error> {
+    Ok(Arc::new(Loopback {
+        engine: Engine::new("loopback", endpoint.clone(), ConnectionConfig::default(), 16),
+    }))
 }
 
 #[test]
@@ -116,22 +106,49 @@ fn third_parties_register_transports_by_name() {
         .get_manager("tcp", localhost())
         .unwrap_err()
         .is_config());
-    registry.register(
-        "loopback",
-        |endpoint: &Endpoint| -> Result<Arc<dyn Manager>, Error> {
-            Ok(Arc::new(Loopback {
-                endpoint: endpoint.clone(),
-            }))
-        },
-    );
-    let path = Endpoint::from(std::path::Path::new("/run/loop"));
+    registry.register("loopback", loopback);
+    let path = Addr::from(std::path::Path::new("/run/loop"));
     let manager: Loopback = registry.get("loopback", path.clone()).unwrap();
-    assert_eq!(manager.endpoint, path);
+    assert_eq!(manager.endpoint(), &path);
+    assert!(!manager.running());
+    assert_eq!(manager.stats().open, 0);
     assert!(registry
         .get::<TcpManager>("loopback", path)
         .unwrap_err()
         .is_config());
     assert_eq!(registry.managers().len(), 1);
+}
+
+/// A transport whose factory gets a manager of another transport from the same
+/// registry: the factory runs outside the registry's lock (it used to deadlock).
+#[tokio::test]
+async fn a_factory_may_use_the_registry_it_is_registered_in() {
+    let registry = Arc::new(Registry::new());
+    let inner = registry.clone();
+    registry.register("tcp-alias", move |endpoint: &Addr| {
+        inner.get_manager("tcp", endpoint.clone())
+    });
+    let addr = localhost();
+    let (done, finished) = std::sync::mpsc::channel();
+    let worker = registry.clone();
+    std::thread::spawn(move || {
+        let made = worker.get_manager("tcp-alias", addr).map(|m| m.transport().to_owned());
+        let _ = done.send(made);
+    });
+    let made = finished.recv_timeout(LIMIT).expect("get_manager deadlocked");
+    assert_eq!(made.unwrap(), "tcp");
+}
+
+#[tokio::test]
+async fn a_manager_that_was_shut_down_is_replaced() {
+    let registry = Registry::new();
+    let addr = localhost();
+    let first = registry.get_manager("tcp", addr).unwrap();
+    first.shutdown();
+    assert!(registry.managers().is_empty(), "a shut-down manager is not listed");
+    let second = registry.get_manager("tcp", addr).unwrap();
+    assert!(!Arc::ptr_eq(&first, &second));
+    assert!(Arc::ptr_eq(&second, &registry.get_manager("tcp", addr).unwrap()));
 }
 
 #[test]

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, TcpManager, Tendril};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::service_fn;
@@ -103,7 +103,7 @@ async fn lookup_by_local_and_remote_address() {
     let local = stream.peer_addr().unwrap();
     let remote = stream.local_addr().unwrap();
     let tendril = manager.tendril(local, remote).expect("tracked");
-    assert_eq!(tendril.remote_addr(), remote);
+    assert_eq!(tendril.remote_addr(), Some(remote));
     assert_eq!(tendril.transport(), "tcp");
     assert_eq!(manager.connections(), [(local.into(), remote.into())]);
     tendril.send_frame("pushed").await.unwrap();

@@ -2,7 +2,7 @@ use bytes::Bytes;
 use tendril_net::app::{acceptor_fn, Reply};
 use tendril_net::framer::{ChunkFramer, DotFramer, LineFramer};
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, TcpManager, Tendril};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril};
 use tower::service_fn;
 
 use crate::support::*;

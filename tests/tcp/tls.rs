@@ -11,7 +11,7 @@ use tendril_net::wrap::{
     tls_client_config, tls_server_config, HandshakeTimeout, TlsClient, TlsClientLayer, TlsInfo,
     TlsServerLayer, WrapperChain,
 };
-use tendril_net::{BoxError, TcpManager, Tendril};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
-use tendril_net::{BoxError, CloseReason, Tendril, UdpManager};
+use tendril_net::{BoxError, CloseReason, Manager, Tendril, UdpManager};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tower::service_fn;

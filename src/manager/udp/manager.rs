@@ -1,9 +1,9 @@
 //! The UDP manager: one socket, one tracked "connection" per peer.
 
+use std::any::Any;
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -12,86 +12,67 @@ use futures_util::FutureExt;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use super::peer_io::PeerIo;
-use super::router::{Channels, Registration, Router, Settings, Spawner};
+use super::peer_io::{PeerIo, PeerParts};
+use super::router::{Registration, Router, Settings, Spawner};
 use crate::app::Acceptor;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
-use crate::manager::common::manager_common;
-use crate::manager::{Core, Endpoint};
-use crate::tendril::{ConnectionConfig, ReplyOrder, Tendril};
+use crate::manager::core::StreamFacts;
+use crate::manager::{Builder, Core, Engine, Manager};
+use crate::tendril::{ConnectionConfig, Control, Tendril};
 
-/// Options and bounds of a [`UdpManager`] (see [`UdpManager::builder`]).
+/// The UDP options: the socket's address and the receive loop's bounds.
 #[derive(Debug, Clone)]
-pub struct UdpBuilder {
+pub struct UdpOptions {
     addr: SocketAddr,
-    max_peers: usize,
     inbound_queue: usize,
     reject_ttl: Duration,
     max_consecutive_errors: u32,
-    connection: ConnectionConfig,
+    reclaim_after: Duration,
 }
 
-impl UdpBuilder {
-    /// Peers tracked at once (default 65,536). A datagram from a new peer when the
-    /// table is full is dropped and counted; established peers are never evicted to
-    /// make room.
+/// A [`UdpManager`]'s options and bounds (see [`UdpManager::builder`]): the shared
+/// connection settings of [`Builder`] (each peer is a connection; its idle timeout
+/// defaults to 60 s), and the UDP options here.
+pub type UdpBuilder = Builder<UdpOptions>;
+
+impl Builder<UdpOptions> {
+    /// Peers tracked at once (default 65,536; the same as `max_connections`). When the
+    /// table is full, a peer that sent a single datagram and has been quiet for
+    /// [`reclaim_after`](Self::reclaim_after) makes room for a new one; otherwise the
+    /// new peer's datagram is dropped and counted. Established peers (more than one
+    /// datagram) and peers this side connected to are never pushed out.
     pub fn max_peers(&mut self, max: usize) -> &mut Self {
-        self.max_peers = max;
-        self
+        self.max_connections(max)
     }
 
     /// Datagrams queued per peer before more are dropped and counted (default 64). A
     /// full queue never stalls other peers or the receive loop.
     pub fn inbound_queue(&mut self, datagrams: usize) -> &mut Self {
-        self.inbound_queue = datagrams.max(1);
-        self
-    }
-
-    /// Peers idle this long are evicted and their application told
-    /// ([`CloseReason::Idle`](crate::CloseReason::Idle)); default 60 s, `None` never.
-    pub fn idle_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
-        self.connection.idle_timeout = timeout;
+        self.options.inbound_queue = datagrams.max(1);
         self
     }
 
     /// How long a rejected peer's datagrams are dropped without asking the acceptor
     /// again (default 10 s).
     pub fn reject_ttl(&mut self, ttl: Duration) -> &mut Self {
-        self.reject_ttl = ttl;
+        self.options.reject_ttl = ttl;
         self
     }
 
     /// Consecutive receive errors (other than transient ones such as ICMP port
     /// unreachable) after which the manager stops with the error (default 10).
     pub fn max_consecutive_errors(&mut self, errors: u32) -> &mut Self {
-        self.max_consecutive_errors = errors;
+        self.options.max_consecutive_errors = errors;
         self
     }
 
-    /// Frames of one peer handed to the application before earlier ones are answered
-    /// (default 1).
-    pub fn max_in_flight(&mut self, frames: usize) -> &mut Self {
-        self.connection.max_in_flight = frames.max(1);
-        self
-    }
-
-    /// The order of the replies of pipelined calls (default request order).
-    pub fn reply_order(&mut self, order: ReplyOrder) -> &mut Self {
-        self.connection.reply_order = order;
-        self
-    }
-
-    /// Longest time an application call may run (default: no limit); see
-    /// [`ConnectionConfig::call_timeout`].
-    pub fn call_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
-        self.connection.call_timeout = timeout;
-        self
-    }
-
-    /// Per-peer bounds and behaviour (the outbound queue, `max_in_flight`, ...).
-    pub fn connection(&mut self, config: ConnectionConfig) -> &mut Self {
-        self.connection = config;
+    /// How long a peer that sent one datagram must have been quiet before it may be
+    /// reclaimed for a new peer when the table is full (default 1 s). A reclaimed
+    /// peer's calls in flight still finish and their replies go out; it then closes as
+    /// idle, counted in `Stats::reclaimed`.
+    pub fn reclaim_after(&mut self, quiet: Duration) -> &mut Self {
+        self.options.reclaim_after = quiet;
         self
     }
 
@@ -99,11 +80,15 @@ impl UdpBuilder {
     pub fn build(&self) -> UdpManager {
         UdpManager {
             inner: Arc::new(Inner {
-                endpoint: Endpoint::Inet(self.addr),
-                options: self.clone(),
-                core: Arc::new(Core::new("udp", self.connection.clone(), self.max_peers)),
+                options: self.options.clone(),
+                max_peers: self.max_connections,
+                engine: Engine::new(
+                    "udp",
+                    self.options.addr,
+                    self.connection.clone(),
+                    self.max_connections,
+                ),
                 state: Mutex::default(),
-                accepting: Arc::new(AtomicBool::new(false)),
                 failure: Arc::default(),
             }),
         }
@@ -113,30 +98,29 @@ impl UdpBuilder {
 #[derive(Default)]
 struct State {
     socket: Option<Arc<UdpSocket>>,
-    local_addr: Option<SocketAddr>,
     registrations: Option<mpsc::Sender<Registration>>,
-    stop: Option<mpsc::Sender<()>>,
-    listening: bool,
 }
 
 struct Inner {
-    endpoint: Endpoint,
-    options: UdpBuilder,
-    core: Arc<Core>,
+    options: UdpOptions,
+    max_peers: usize,
+    engine: Engine,
     state: Mutex<State>,
-    accepting: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<Arc<Error>>>>,
 }
 
 /// Tracks UDP peers as connections: each datagram goes to its source's [`Tendril`],
 /// created through the acceptor on first contact, so a connectionless protocol gets
 /// per-peer state, framers and close reasons like TCP. A cheap handle: clones share the
-/// manager.
+/// manager. Lookups, stats, stop and shutdown come from the [`Manager`] trait: `stop`
+/// stops accepting new peers while tracked ones go on; `shutdown` and
+/// `graceful_shutdown` stop receiving.
 ///
-/// Frames default to the identity framer (one datagram, one frame). A datagram may
-/// hold several frames, and a frame never spans datagrams: bytes left at the end of a
-/// datagram are given to the receive framer's `decode_eof`, so an unfinished frame is a
-/// framing error. Each frame sent is one datagram.
+/// Frames default to the identity framer (one datagram, one frame; an empty datagram
+/// is an empty frame). A datagram may hold several frames, and a frame never spans
+/// datagrams: bytes left at the end of a datagram are given to the receive framer's
+/// `decode_eof`, so an unfinished frame is a framing error. Each frame sent is one
+/// datagram. Datagrams reach their peer's framer without a copy.
 ///
 /// ```no_run
 /// use bytes::Bytes;
@@ -170,8 +154,7 @@ pub struct UdpManager {
 impl fmt::Debug for UdpManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UdpManager")
-            .field("endpoint", &self.inner.endpoint)
-            .field("local_addr", &self.local_addr())
+            .field("engine", &self.inner.engine)
             .finish_non_exhaustive()
     }
 }
@@ -184,17 +167,18 @@ impl UdpManager {
 
     /// A builder for a manager of `addr` (IPv4 or IPv6; port 0 picks a free port).
     pub fn builder(addr: SocketAddr) -> UdpBuilder {
-        UdpBuilder {
+        let options = UdpOptions {
             addr,
-            max_peers: 65_536,
             inbound_queue: 64,
             reject_ttl: Duration::from_secs(10),
             max_consecutive_errors: 10,
-            connection: ConnectionConfig {
-                idle_timeout: Some(Duration::from_secs(60)),
-                ..ConnectionConfig::default()
-            },
-        }
+            reclaim_after: Duration::from_secs(1),
+        };
+        let connection = ConnectionConfig {
+            idle_timeout: Some(Duration::from_secs(60)),
+            ..ConnectionConfig::default()
+        };
+        Builder::with(65_536, connection, options)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -205,7 +189,7 @@ impl UdpManager {
     }
 
     fn core(&self) -> &Arc<Core> {
-        &self.inner.core
+        self.inner.engine.core()
     }
 
     /// Binds the socket and receives datagrams, calling `acceptor` for each new peer
@@ -213,8 +197,8 @@ impl UdpManager {
     ///
     /// # Errors
     ///
-    /// I/O errors from binding; [`Error::is_config`] if already started or opened by
-    /// an earlier `connect` (start first, then connect).
+    /// I/O errors from binding; [`Error::is_config`] if already started, opened by an
+    /// earlier `connect` (start first, then connect), or shut down.
     ///
     /// # Panics
     ///
@@ -248,34 +232,31 @@ impl UdpManager {
         F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
     {
         let mut state = self.state();
+        let engine = &self.inner.engine;
+        engine.check_startable()?;
         if state.socket.is_some() {
             return Err(Error::config(
                 "the manager was already started or opened by connect",
             ));
         }
         let socket = self.bind()?;
+        let local = socket.local_addr()?;
+        engine.set_listening(local)?;
         let core = self.core().clone();
-        let spawn_socket = socket.clone();
-        let spawner: Spawner = Box::new(move |peer, inbound| {
+        let spawner: Spawner = Box::new(move |parts: PeerParts| {
             // Never wait for the acceptor here: that would stall every peer.
             match poll_fn(|cx| acceptor.poll_ready(cx)).now_or_never() {
                 Some(Ok(())) => {}
                 _ => return None,
             }
-            let local = spawn_socket.local_addr().ok()?;
-            let io = PeerIo::new(
-                framers(),
-                inbound,
-                spawn_socket.clone(),
-                peer,
-                core.counters.clone(),
-            );
-            let (_tendril, accepted) =
-                core.spawn_io(io, local.into(), peer.into(), None, &mut acceptor);
-            Some(accepted)
+            let peer = parts.peer;
+            let io = PeerIo::new(framers(), parts);
+            let (tendril, accepted) =
+                core.spawn_io(io, local.into(), peer.into(), StreamFacts::default(), &mut acceptor);
+            let control: Arc<dyn Control> = tendril.control();
+            Some((control, accepted))
         });
-        let local = self.run(&mut state, socket, Some(spawner));
-        state.listening = true;
+        self.run(&mut state, socket, Some(spawner));
         Ok(local)
     }
 
@@ -286,45 +267,28 @@ impl UdpManager {
     }
 
     /// Starts the receive loop on `socket`.
-    fn run(
-        &self,
-        state: &mut State,
-        socket: Arc<UdpSocket>,
-        spawner: Option<Spawner>,
-    ) -> SocketAddr {
-        let local = socket
-            .local_addr()
-            .unwrap_or_else(|_| self.inner.options.addr);
+    fn run(&self, state: &mut State, socket: Arc<UdpSocket>, spawner: Option<Spawner>) {
         let (registrations, registration_rx) = mpsc::channel(64);
-        let (stop, stop_rx) = mpsc::channel(1);
         let options = &self.inner.options;
         let settings = Settings {
             inbound_queue: options.inbound_queue,
             reject_ttl: options.reject_ttl,
             max_consecutive_errors: options.max_consecutive_errors,
+            max_peers: self.inner.max_peers,
+            reclaim_after: options.reclaim_after,
         };
-        self.inner
-            .accepting
-            .store(spawner.is_some(), Ordering::Release);
         let router = Router::new(
             socket.clone(),
             self.core().clone(),
             spawner,
             settings,
-            self.inner.accepting.clone(),
-            Channels {
-                registrations: registration_rx,
-                stop: stop_rx,
-            },
+            registration_rx,
             self.inner.failure.clone(),
         );
         self.core().tracker.spawn(router.run());
         state.socket = Some(socket);
-        state.local_addr = Some(local);
         state.registrations = Some(registrations);
-        state.stop = Some(stop);
-        tracing::debug!(%local, "udp manager receiving");
-        local
+        tracing::debug!(local = ?self.inner.engine.local_addr(), "udp manager receiving");
     }
 
     /// Tracks `target` as a peer of this manager's socket and runs `acceptor`'s
@@ -367,6 +331,7 @@ impl UdpManager {
             let mut state = self.state();
             if state.socket.is_none() {
                 let socket = self.bind()?;
+                self.inner.engine.set_local(socket.local_addr()?);
                 self.run(&mut state, socket, None);
             }
             match (&state.socket, &state.registrations) {
@@ -387,25 +352,28 @@ impl UdpManager {
             .send(registration)
             .await
             .map_err(|_| Error::closed())?;
-        registered.await.map_err(|_| Error::closed())?;
-        crate::manager::core::Core::acceptor_ready(&mut acceptor)
+        let link = registered.await.map_err(|_| Error::closed())?;
+        Core::acceptor_ready(&mut acceptor)
             .await
             .map_err(Error::application)?;
-        let io = PeerIo::new(framers, receiver, socket, target, core.counters.clone());
-        let (tendril, accepted) =
-            core.spawn_io(io, local.into(), target.into(), None, &mut acceptor);
+        let parts = PeerParts {
+            socket,
+            peer: target,
+            inbound: receiver,
+            departures: link.departures,
+            generation: link.generation,
+            core: core.clone(),
+        };
+        let io = PeerIo::new(framers, parts);
+        let (tendril, accepted) = core.spawn_io(
+            io,
+            local.into(),
+            target.into(),
+            StreamFacts::default(),
+            &mut acceptor,
+        );
         accepted.await.map_err(|_| Error::closed())??;
         Ok(tendril)
-    }
-
-    /// The bound address once started or connected (port 0 resolved).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.state().local_addr
-    }
-
-    /// True while accepting new peers.
-    pub fn running(&self) -> bool {
-        self.state().listening && self.inner.accepting.load(Ordering::Acquire)
     }
 
     /// The error that stopped the manager (too many consecutive receive errors).
@@ -416,36 +384,14 @@ impl UdpManager {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
-
-    /// Stops accepting new peers; tracked peers go on.
-    pub fn stop(&self) {
-        self.inner.accepting.store(false, Ordering::Release);
-        self.core().signals.accept.cancel();
-    }
-
-    fn stop_receiving(&self) {
-        self.inner.accepting.store(false, Ordering::Release);
-        if let Some(stop) = self.state().stop.take() {
-            let _ = stop.try_send(());
-        }
-    }
-
-    /// Stops receiving and closes every peer now.
-    pub fn shutdown(&self) {
-        self.stop_receiving();
-        self.core().shutdown();
-    }
-
-    /// Stops receiving, lets in-flight frames finish and their replies go out, then
-    /// closes each peer; after `deadline` the rest are closed at once. Resolves to true
-    /// if every peer finished in time.
-    pub fn graceful_shutdown(
-        &self,
-        deadline: Duration,
-    ) -> impl Future<Output = bool> + Send + 'static {
-        self.stop_receiving();
-        self.core().graceful_shutdown(deadline)
-    }
 }
 
-manager_common!(UdpManager, "udp");
+impl Manager for UdpManager {
+    fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -2,6 +2,7 @@
 
 mod manager;
 mod peer_io;
+mod peers;
 mod router;
 
-pub use manager::{UdpBuilder, UdpManager};
+pub use manager::{UdpBuilder, UdpManager, UdpOptions};

@@ -1,10 +1,15 @@
 //! One UDP peer's frame transport: datagrams in from the manager's receive loop, one
 //! datagram out per frame through the shared socket.
+//!
+//! Sending: every peer's driver sends on the one socket, so none may rely on the
+//! socket's single waker slot (`poll_send_to` keeps only the last task registered, and
+//! when the send buffer fills every other peer would stall). A peer tries
+//! `try_send_to`, and when the socket is full waits on `writable()`, whose waiters are
+//! a list: all of them are woken when there is room.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -12,50 +17,63 @@ use bytes::{Bytes, BytesMut};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::sync::ReusableBoxFuture;
 
 use crate::error::Error;
 use crate::framer::FramerSwitch;
 use crate::manager::stats::Counters;
+use crate::manager::Core;
 use crate::tendril::io::FrameIo;
 use crate::wrap::BoxIo;
 
 /// Encoded datagrams a peer may hold before its driver waits for the socket.
 const OUTBOUND_DATAGRAMS: usize = 16;
 
+/// What a peer's transport is made of.
+pub(crate) struct PeerParts {
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) inbound: mpsc::Receiver<BytesMut>,
+    /// Where the peer says it has gone, with its generation.
+    pub(crate) departures: mpsc::Sender<(SocketAddr, u64)>,
+    pub(crate) generation: u64,
+    pub(crate) core: Arc<Core>,
+}
+
 pub(crate) struct PeerIo<In, Out> {
     framers: FramerSwitch<In, Out>,
-    inbound: mpsc::Receiver<Bytes>,
+    parts: PeerParts,
     /// The rest of the datagram being decoded: frames never span datagrams.
     current: BytesMut,
-    socket: Arc<UdpSocket>,
-    peer: SocketAddr,
     outbound: VecDeque<Bytes>,
     encoded: BytesMut,
-    counters: Arc<Counters>,
+    /// Waits for room in the socket's send buffer (made on first need, then reused).
+    writable: Option<ReusableBoxFuture<'static, io::Result<()>>>,
     read: u64,
     written: u64,
 }
 
 impl<In, Out> PeerIo<In, Out> {
-    pub(crate) fn new(
-        framers: FramerSwitch<In, Out>,
-        inbound: mpsc::Receiver<Bytes>,
-        socket: Arc<UdpSocket>,
-        peer: SocketAddr,
-        counters: Arc<Counters>,
-    ) -> Self {
+    pub(crate) fn new(framers: FramerSwitch<In, Out>, parts: PeerParts) -> Self {
         PeerIo {
             framers,
-            inbound,
+            parts,
             current: BytesMut::new(),
-            socket,
-            peer,
             outbound: VecDeque::new(),
             encoded: BytesMut::new(),
-            counters,
+            writable: None,
             read: 0,
             written: 0,
         }
+    }
+}
+
+impl<In, Out> Drop for PeerIo<In, Out> {
+    fn drop(&mut self) {
+        // The receive loop forgets this peer (if the queue is full, it finds out on the
+        // peer's next datagram).
+        let parts = &self.parts;
+        let _ = parts.departures.try_send((parts.peer, parts.generation));
     }
 }
 
@@ -69,6 +87,10 @@ fn is_transient(err: &io::Error) -> bool {
             | io::ErrorKind::NetworkUnreachable
             | io::ErrorKind::Interrupted
     ) || err.raw_os_error() == Some(105) // ENOBUFS on Linux
+}
+
+async fn writable(socket: Arc<UdpSocket>) -> io::Result<()> {
+    socket.writable().await
 }
 
 impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for PeerIo<In, Out> {
@@ -90,10 +112,16 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for PeerIo<In, Ou
                     None => self.current.clear(),
                 }
             }
-            match ready!(self.inbound.poll_recv(cx)) {
+            match ready!(self.parts.inbound.poll_recv(cx)) {
+                Some(datagram) if datagram.is_empty() => {
+                    // An empty datagram is an empty frame where a datagram is a frame.
+                    if let Some(frame) = self.framers.recv_framer().empty_datagram_frame() {
+                        return Poll::Ready(Ok(Some(frame)));
+                    }
+                }
                 Some(datagram) => {
                     self.read += datagram.len() as u64;
-                    self.current = BytesMut::from(datagram);
+                    self.current = datagram;
                 }
                 None => return Poll::Ready(Ok(None)),
             }
@@ -113,14 +141,26 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for PeerIo<In, Ou
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         while let Some(datagram) = self.outbound.front() {
-            match ready!(self.socket.poll_send_to(cx, datagram, self.peer)) {
+            let parts = &self.parts;
+            match parts.socket.try_send_to(datagram, parts.peer) {
                 Ok(sent) => {
                     self.written += sent as u64;
-                    self.counters.datagrams_out.fetch_add(1, Ordering::Relaxed);
+                    Counters::bump(&parts.core.counters.datagrams_out);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    let socket = &parts.socket;
+                    let wait = self
+                        .writable
+                        .get_or_insert_with(|| ReusableBoxFuture::new(writable(socket.clone())));
+                    let ready = ready!(wait.poll(cx));
+                    // Ready for another wait next time.
+                    wait.set(writable(socket.clone()));
+                    ready?;
+                    continue;
                 }
                 Err(err) if is_transient(&err) => {
-                    Counters::bump(&self.counters.accept_errors);
-                    tracing::debug!(error = %err, peer = %self.peer, "datagram not sent");
+                    Counters::bump(&parts.core.counters.accept_errors);
+                    tracing::debug!(error = %err, peer = %parts.peer, "datagram not sent");
                 }
                 Err(err) => return Poll::Ready(Err(err.into())),
             }

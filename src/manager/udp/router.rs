@@ -1,64 +1,77 @@
 //! The UDP receive loop: routes each datagram by source address to its peer's
 //! connection, creating peers through the acceptor on first contact.
 //!
-//! The loop owns its peer map, so routing a datagram takes no lock; the manager's
-//! connection table (locked only when a peer comes or goes) bounds the peers.
+//! The loop owns its peer map, so routing a datagram takes no lock. Datagrams are
+//! received into a large buffer and handed to their peer as slices of it, without a
+//! copy; a peer that ends says so, and the map forgets it at once.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::peer_io::PeerParts;
+use super::peers::{Peers, Room};
 use crate::error::Error;
 use crate::manager::stats::Counters;
 use crate::manager::Core;
+use crate::tendril::Control;
 
 /// Room kept free in the receive buffer: the largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
 
-/// Creates the connection for a new peer from its inbound queue; `None` when the
-/// acceptor is not ready (the datagram is dropped).
+/// The receive buffer: datagrams are split from it until less than `MAX_DATAGRAM` is
+/// left, then a new one is taken (the old one lives while its datagrams do).
+const RECEIVE_BUFFER: usize = 4 * MAX_DATAGRAM;
+
+/// Creates the connection for a new peer; `None` when the acceptor is not ready (the
+/// datagram is dropped).
 pub(crate) type Spawner = Box<
-    dyn FnMut(SocketAddr, mpsc::Receiver<Bytes>) -> Option<oneshot::Receiver<Result<(), Error>>>
+    dyn FnMut(PeerParts) -> Option<(Arc<dyn Control>, oneshot::Receiver<Result<(), Error>>)>
         + Send,
 >;
 
 /// A peer made by `connect`, so that its replies reach it.
 pub(crate) struct Registration {
     pub(crate) peer: SocketAddr,
-    pub(crate) inbound: mpsc::Sender<Bytes>,
-    pub(crate) done: oneshot::Sender<()>,
+    pub(crate) inbound: mpsc::Sender<BytesMut>,
+    pub(crate) done: oneshot::Sender<PeerLink>,
 }
 
-/// How the manager talks to its receive loop.
-pub(crate) struct Channels {
-    pub(crate) registrations: mpsc::Receiver<Registration>,
-    pub(crate) stop: mpsc::Receiver<()>,
+/// How a connected peer's transport reports its departure.
+pub(crate) struct PeerLink {
+    pub(crate) departures: mpsc::Sender<(SocketAddr, u64)>,
+    pub(crate) generation: u64,
 }
 
 pub(crate) struct Settings {
     pub(crate) inbound_queue: usize,
     pub(crate) reject_ttl: Duration,
     pub(crate) max_consecutive_errors: u32,
+    pub(crate) max_peers: usize,
+    pub(crate) reclaim_after: Duration,
 }
 
 pub(crate) struct Router {
-    pub(crate) socket: Arc<UdpSocket>,
-    pub(crate) core: Arc<Core>,
-    pub(crate) spawner: Option<Spawner>,
-    pub(crate) settings: Settings,
-    pub(crate) accepting: Arc<AtomicBool>,
+    socket: Arc<UdpSocket>,
+    core: Arc<Core>,
+    spawner: Option<Spawner>,
+    settings: Settings,
     registrations: mpsc::Receiver<Registration>,
-    stop: mpsc::Receiver<()>,
-    pub(crate) failure: Arc<Mutex<Option<Arc<Error>>>>,
-    peers: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    departures: (
+        mpsc::Sender<(SocketAddr, u64)>,
+        mpsc::Receiver<(SocketAddr, u64)>,
+    ),
+    failure: Arc<Mutex<Option<Arc<Error>>>>,
+    peers: Peers,
+    generation: u64,
     rejected: HashMap<SocketAddr, Instant>,
     rejections: (mpsc::Sender<SocketAddr>, mpsc::Receiver<SocketAddr>),
 }
@@ -80,54 +93,64 @@ impl Router {
         core: Arc<Core>,
         spawner: Option<Spawner>,
         settings: Settings,
-        accepting: Arc<AtomicBool>,
-        channels: Channels,
+        registrations: mpsc::Receiver<Registration>,
         failure: Arc<Mutex<Option<Arc<Error>>>>,
     ) -> Self {
-        let rejections = mpsc::channel(1024);
+        // Every peer sends one departure: the map's bound bounds the queue.
+        let departures = mpsc::channel(settings.max_peers.max(1));
         Router {
+            peers: Peers::new(settings.reclaim_after),
             socket,
             core,
             spawner,
             settings,
-            accepting,
-            registrations: channels.registrations,
-            stop: channels.stop,
+            registrations,
+            departures,
             failure,
-            peers: HashMap::new(),
+            generation: 0,
             rejected: HashMap::new(),
-            rejections,
+            rejections: mpsc::channel(1024),
         }
     }
 
     pub(crate) async fn run(mut self) {
-        let mut buf = BytesMut::with_capacity(MAX_DATAGRAM);
+        let mut buf = BytesMut::new();
         let mut consecutive_errors = 0;
         // Once every manager handle is gone, a listening manager goes on (as a TCP
         // listener does); a connect-only one serves its remaining peers (connections
         // outlive their manager handle) and ends with the last of them.
         let mut orphaned = false;
         let mut check = tokio::time::interval(Duration::from_secs(1));
+        let (graceful, abort) = (
+            self.core.signals.graceful.clone(),
+            self.core.signals.abort.clone(),
+        );
+        let mut closing = pin!(async move {
+            tokio::select! {
+                _ = graceful.cancelled() => {}
+                _ = abort.cancelled() => {}
+            }
+        });
         loop {
             if orphaned && self.spawner.is_none() && self.core.is_empty() {
                 break;
             }
             if buf.capacity() - buf.len() < MAX_DATAGRAM {
-                buf.reserve(MAX_DATAGRAM);
+                buf = BytesMut::with_capacity(RECEIVE_BUFFER);
             }
             let received = tokio::select! {
                 biased;
-                stop = self.stop.recv(), if !orphaned => match stop {
-                    Some(()) => break,
-                    None => {
-                        orphaned = true;
-                        continue;
-                    }
-                },
+                _ = &mut closing => break,
                 _ = check.tick(), if orphaned && self.spawner.is_none() => continue,
-                Some(registration) = self.registrations.recv() => {
-                    self.peers.insert(registration.peer, registration.inbound);
-                    let _ = registration.done.send(());
+                registration = self.registrations.recv(), if !orphaned => {
+                    match registration {
+                        Some(registration) => self.register(registration),
+                        None => orphaned = true,
+                    }
+                    continue;
+                }
+                Some((peer, generation)) = self.departures.1.recv() => {
+                    self.peers.departed(peer, generation);
                     continue;
                 }
                 Some(peer) = self.rejections.1.recv() => {
@@ -139,7 +162,7 @@ impl Router {
             match received {
                 Ok((len, from)) => {
                     consecutive_errors = 0;
-                    let datagram = buf.split_to(len).freeze();
+                    let datagram = buf.split_to(len);
                     self.route(from, datagram);
                 }
                 Err(err) if is_transient(&err) => {
@@ -154,7 +177,6 @@ impl Router {
                         tracing::error!(error = %err, "too many consecutive receive errors: the manager stops");
                         *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
                             Some(Arc::new(err.into()));
-                        self.accepting.store(false, Ordering::Release);
                         self.core.shutdown();
                         break;
                     }
@@ -164,13 +186,39 @@ impl Router {
         tracing::debug!("udp manager stopped receiving");
     }
 
-    fn route(&mut self, from: SocketAddr, datagram: Bytes) {
+    fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
+    fn register(&mut self, registration: Registration) {
+        let generation = self.next_generation();
+        self.peers.insert(
+            registration.peer,
+            registration.inbound,
+            None,
+            generation,
+            true,
+            Instant::now(),
+        );
+        let _ = registration.done.send(PeerLink {
+            departures: self.departures.0.clone(),
+            generation,
+        });
+    }
+
+    fn route(&mut self, from: SocketAddr, datagram: BytesMut) {
         let counters = &self.core.counters;
         Counters::bump(&counters.datagrams_in);
-        let datagram = match self.peers.get(&from) {
-            Some(inbound) => match inbound.try_send(datagram) {
-                Ok(()) => return,
+        let now = Instant::now();
+        let datagram = match self.peers.get_mut(&from) {
+            Some(peer) => match peer.inbound.try_send(datagram) {
+                Ok(()) => {
+                    Peers::seen(peer, now);
+                    return;
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => {
+                    Peers::seen(peer, now);
                     Counters::bump(&counters.dropped_queue_full);
                     return;
                 }
@@ -182,36 +230,56 @@ impl Router {
             },
             None => datagram,
         };
-        self.new_peer(from, datagram);
+        self.new_peer(from, datagram, now);
     }
 
-    fn new_peer(&mut self, from: SocketAddr, datagram: Bytes) {
-        let dropped = &self.core.counters.dropped_table_full;
+    fn new_peer(&mut self, from: SocketAddr, datagram: BytesMut, now: Instant) {
+        let counters = &self.core.counters;
         if let Some(at) = self.rejected.get(&from) {
             if at.elapsed() < self.settings.reject_ttl {
-                Counters::bump(dropped);
+                Counters::bump(&counters.dropped_table_full);
                 return;
             }
             self.rejected.remove(&from);
         }
-        let accepting = self.accepting.load(Ordering::Acquire);
-        let Some(spawner) = self.spawner.as_mut().filter(|_| accepting) else {
-            Counters::bump(dropped);
+        if self.spawner.is_none() || self.core.signals.accept.is_cancelled() {
+            Counters::bump(&counters.dropped_table_full);
             return;
-        };
-        if self.core.at_capacity() {
-            Counters::bump(dropped);
-            // Forget peers whose connections ended, so the map tracks the table.
-            self.peers.retain(|_, inbound| !inbound.is_closed());
-            return;
+        }
+        if self.peers.len() >= self.settings.max_peers {
+            match self.peers.make_room(now) {
+                Room::Reclaimed(Some(control)) => {
+                    // It finishes what it has in flight, then closes as idle.
+                    control.reclaim();
+                    Counters::bump(&counters.reclaimed);
+                }
+                Room::Reclaimed(None) => Counters::bump(&counters.reclaimed),
+                Room::Full => {
+                    Counters::bump(&counters.dropped_table_full);
+                    return;
+                }
+            }
         }
         let (inbound, receiver) = mpsc::channel(self.settings.inbound_queue.max(1));
         let _ = inbound.try_send(datagram);
-        let Some(accepted) = spawner(from, receiver) else {
-            Counters::bump(dropped);
+        let generation = self.next_generation();
+        let parts = PeerParts {
+            socket: self.socket.clone(),
+            peer: from,
+            inbound: receiver,
+            departures: self.departures.0.clone(),
+            generation,
+            core: self.core.clone(),
+        };
+        let Some(spawn) = self.spawner.as_mut() else {
             return;
         };
-        self.peers.insert(from, inbound);
+        let Some((control, accepted)) = spawn(parts) else {
+            Counters::bump(&self.core.counters.dropped_table_full);
+            return;
+        };
+        self.peers
+            .insert(from, inbound, Some(control), generation, false, now);
         let rejections = self.rejections.0.clone();
         tokio::spawn(async move {
             if let Ok(Err(_)) = accepted.await {
@@ -221,7 +289,7 @@ impl Router {
     }
 
     fn remember_rejection(&mut self, peer: SocketAddr) {
-        let limit = self.core.max_connections.max(1);
+        let limit = self.settings.max_peers.max(1);
         if self.rejected.len() >= limit {
             let ttl = self.settings.reject_ttl;
             self.rejected.retain(|_, at| at.elapsed() < ttl);

@@ -2,9 +2,11 @@
 //! read and drop late input for a while so the kernel does not reset the connection.
 
 use std::future::poll_fn;
-use std::sync::Arc;
+use std::marker::PhantomData;
 use std::task::{ready, Poll};
 use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::tendril::io::FrameIo;
 use crate::tendril::queue::Signal;
@@ -15,14 +17,14 @@ use crate::tendril::Shared;
 const LINGER_DISCARD_LIMIT: usize = 1 << 20;
 
 /// Flushes what is written (for at most `linger`; a manager's "close now" cuts it
-/// short), publishes the final traffic, then lingers on a detached task.
-pub(super) async fn flush_and_linger<In, Out, T>(
-    mut io: T,
-    shared: Arc<Shared<In, Out>>,
+/// short) and publishes the final traffic. True if everything was written.
+pub(super) async fn flush<In, Out, T>(
+    io: &mut T,
+    shared: &Shared<In, Out>,
     linger: Duration,
-    read_closed: bool,
     mut totals: Totals,
-) where
+) -> bool
+where
     T: FrameIo<In, Out>,
 {
     let close = poll_fn(|cx| {
@@ -39,24 +41,47 @@ pub(super) async fn flush_and_linger<In, Out, T>(
     totals.bytes_in += read;
     totals.bytes_out += written;
     shared.traffic.store(&totals);
-    if flushed && !read_closed {
-        // Lingering close, off the connection's books: input the peer sent after we
-        // stopped reading would make the kernel reset the connection on close, and a
-        // reset can destroy the replies just flushed before the peer reads them. Read
-        // and discard until the peer's end of stream, for at most `linger` and
-        // `LINGER_DISCARD_LIMIT` bytes.
-        tokio::spawn(async move {
-            let mut discarded = 0;
-            let drain = poll_fn(|cx| {
-                while discarded < LINGER_DISCARD_LIMIT {
-                    match ready!(io.poll_discard(cx)) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => discarded += n,
-                    }
+    flushed
+}
+
+/// A closed connection's transport, kept for a lingering close: input the peer sent
+/// after we stopped reading would make the kernel reset the connection on close, and a
+/// reset can destroy the replies just flushed before the peer reads them.
+pub(crate) struct Lingering<T, In, Out> {
+    io: T,
+    linger: Duration,
+    _frames: PhantomData<fn() -> (In, Out)>,
+}
+
+impl<T, In, Out> Lingering<T, In, Out>
+where
+    T: FrameIo<In, Out>,
+{
+    pub(super) fn new(io: T, linger: Duration) -> Self {
+        Lingering {
+            io,
+            linger,
+            _frames: PhantomData,
+        }
+    }
+
+    /// Reads and discards until the peer's end of stream, for at most `linger` and
+    /// `LINGER_DISCARD_LIMIT` bytes, or until `abort`.
+    pub(crate) async fn run(mut self, abort: CancellationToken) {
+        let mut discarded = 0;
+        let io = &mut self.io;
+        let drain = poll_fn(|cx| {
+            while discarded < LINGER_DISCARD_LIMIT {
+                match ready!(io.poll_discard(cx)) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => discarded += n,
                 }
-                Poll::Ready(())
-            });
-            let _ = tokio::time::timeout(linger, drain).await;
+            }
+            Poll::Ready(())
         });
+        tokio::select! {
+            _ = abort.cancelled() => {}
+            _ = tokio::time::timeout(self.linger, drain) => {}
+        }
     }
 }

@@ -14,12 +14,11 @@ use tokio::time::Instant;
 use tower::Service;
 
 use super::calls::Calls;
-use super::closing;
+use super::closing::{self, Lingering};
 use super::live_wrap::WrapState;
 use super::timer::Timer;
 use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
-use crate::manager::stats::Counters;
 use crate::tendril::call_scope::Scope;
 use crate::tendril::io::FrameIo;
 use crate::tendril::queue::Signal;
@@ -63,6 +62,13 @@ impl Stop {
     }
 }
 
+/// How a connection's frame loop ended.
+pub(crate) struct Closed<T, In, Out> {
+    pub(crate) reason: CloseReason,
+    /// The transport, for a lingering close after a flush.
+    pub(crate) lingering: Option<Lingering<T, In, Out>>,
+}
+
 pub(crate) struct Driver<S, In, Out, T>
 where
     S: Service<In>,
@@ -86,11 +92,12 @@ where
     /// The transport said it has no input for now, in this pass (its waker is set).
     pub(super) read_pending: bool,
     pub(super) draining: bool,
+    /// The close reason once drained: local (a graceful shutdown) or idle (reclaimed).
+    drained: CloseReason,
     pub(super) timer: Timer,
     /// Frames came or went since the idle deadline was last moved.
     pub(super) active: bool,
     pub(super) last_activity: Instant,
-    pub(super) counters: Arc<Counters>,
     /// Traffic so far, and what was last published to the connection's counts.
     pub(super) totals: Totals,
     published: Totals,
@@ -110,7 +117,6 @@ where
         app: S,
         shared: Arc<Shared<In, Out>>,
         config: ConnectionConfig,
-        counters: Arc<Counters>,
     ) -> Self {
         let connection = shared.info.id();
         Driver {
@@ -127,21 +133,22 @@ where
             read_closed: false,
             read_pending: false,
             draining: false,
+            drained: CloseReason::Local,
             timer: Timer::default(),
             active: false,
             last_activity: Instant::now(),
-            counters,
             totals: Totals::default(),
             published: Totals::default(),
         }
     }
 
-    /// Runs the connection to its end and returns how it closed.
+    /// Runs the connection to its end and returns how it closed, with its transport if
+    /// it should linger (see [`Lingering`]).
     // Not an `async fn`: its argument would be stored twice in the future (once as
     // the argument, once as the binding), and this future is most of an idle
     // connection's memory.
     #[allow(clippy::manual_async_fn)]
-    pub(crate) fn run(self) -> impl Future<Output = CloseReason> {
+    pub(crate) fn run(self) -> impl Future<Output = Closed<T, In, Out>> {
         let mut driver = self;
         async move {
             let stop = poll_fn(|cx| {
@@ -151,27 +158,27 @@ where
             })
             .await;
             // Only the transport goes on: the application, its calls and the commands
-            // left are dropped now, not after the lingering close.
+            // left are dropped now.
             let Driver {
-                io,
+                mut io,
                 shared,
                 config,
                 read_closed,
                 totals,
                 ..
             } = driver;
+            let mut lingering = None;
             if stop.flush {
                 // Boxed: the closing steps take no room in a live connection's task.
-                Box::pin(closing::flush_and_linger(
-                    io,
-                    shared,
-                    config.linger,
-                    read_closed,
-                    totals,
-                ))
-                .await;
+                let flushed = Box::pin(closing::flush(&mut io, &shared, config.linger, totals)).await;
+                if flushed && !read_closed {
+                    lingering = Some(Lingering::new(io, config.linger));
+                }
             }
-            stop.reason
+            Closed {
+                reason: stop.reason,
+                lingering,
+            }
         }
     }
 
@@ -193,7 +200,11 @@ where
             match self.shared.queue.signalled() {
                 Signal::Abort => return Poll::Ready(Stop::now(CloseReason::Local)),
                 Signal::Graceful => self.draining = true,
-                Signal::None => {}
+                Signal::Reclaim if !self.draining => {
+                    self.draining = true;
+                    self.drained = CloseReason::Idle;
+                }
+                Signal::Reclaim | Signal::None => {}
             }
             if self.wrap.is_some() {
                 match self.poll_wrap(cx) {
@@ -260,7 +271,8 @@ where
                 return Poll::Ready(Stop::flushing(CloseReason::PeerClosed));
             }
             if done && self.draining {
-                return Poll::Ready(Stop::flushing(CloseReason::Local));
+                let reason = std::mem::replace(&mut self.drained, CloseReason::Local);
+                return Poll::Ready(Stop::flushing(reason));
             }
             if progress {
                 self.active = true;
@@ -298,7 +310,7 @@ where
         let signal = self.shared.queue.signalled();
         if (room && self.shared.queue.has_commands())
             || signal == Signal::Abort
-            || (signal == Signal::Graceful && !self.draining)
+            || (matches!(signal, Signal::Graceful | Signal::Reclaim) && !self.draining)
         {
             return Poll::Ready(Ok(()));
         }

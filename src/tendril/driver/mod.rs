@@ -18,4 +18,4 @@ mod engine;
 mod live_wrap;
 mod timer;
 
-pub(crate) use engine::{panic_error, Driver};
+pub(crate) use engine::{panic_error, Closed, Driver};

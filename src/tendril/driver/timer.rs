@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
@@ -106,9 +105,7 @@ where
                         _ => {
                             let dropped = self.calls.drop_started_before(now - timeout);
                             tracing::debug!(?timeout, dropped, "calls timed out: dropped");
-                            self.counters
-                                .call_timeouts
-                                .fetch_add(dropped, Ordering::Relaxed);
+                            self.totals.call_timeouts += dropped;
                             // Commands their calls issued may apply now.
                             return Poll::Ready(Ok(()));
                         }

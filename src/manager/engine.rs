@@ -1,9 +1,10 @@
-//! The connection engine of a manager, public so that transports written outside this
-//! crate run their connections exactly as the built-in ones do.
+//! [`Engine`]: the connection engine every manager stands on, public so that transports
+//! written outside this crate run their connections exactly as the built-in ones do.
 
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,27 +18,28 @@ use crate::app::Acceptor;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
 use crate::tendril::{Addr, ConnectionConfig, Tendril};
-use crate::wrap::BoxIo;
-use crate::wrap::Wrapper;
+use crate::wrap::{BoxIo, Wrapper};
 
-/// Runs and tracks the connections of one manager: what a plug-in transport needs.
+/// Runs and tracks the connections of one manager: its endpoint and running state,
+/// the driver tasks, the acceptor calls, the table of live connections, counters, stop,
+/// shutdown and graceful shutdown. Cheap to clone (clones share the engine).
 ///
-/// A stream transport hands its listener to [`listen`](Self::listen) and its dialled
-/// streams to [`connect`](Self::connect) (or runs a ready stream with
-/// [`serve`](Self::serve)); everything else (the driver task, the acceptor call, the
-/// table of live connections, counters, stop, shutdown and graceful shutdown) is the
-/// same as for TCP. Cheap to clone. The crate's own `UnixManager` is written against
-/// this type and the other public items only.
+/// A transport holds one and implements [`Manager`](super::Manager) by returning it;
+/// everything the trait offers (lookups, stats, stop, shutdown) then works. A stream
+/// transport hands its listener to [`listen`](Self::listen) and its dialled streams to
+/// [`connect`](Self::connect). The crate's own `UnixManager` is written against this
+/// type and the other public items only.
 #[derive(Clone)]
-pub struct Connections {
+pub struct Engine {
     core: Arc<Core>,
 }
 
-impl fmt::Debug for Connections {
+impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connections")
+        f.debug_struct("Engine")
             .field("transport", &self.core.transport)
-            .field("open", &self.core.connections().len())
+            .field("endpoint", &self.core.endpoint)
+            .field("local", &self.core.local())
             .finish_non_exhaustive()
     }
 }
@@ -57,13 +59,82 @@ impl Future for Accepted {
     }
 }
 
-impl Connections {
-    /// An engine for `transport` (its registered name), with per-connection `config` and
-    /// at most `max_connections` live at once.
-    pub fn new(transport: &str, config: ConnectionConfig, max_connections: usize) -> Self {
-        Connections {
-            core: Arc::new(Core::new(transport, config, max_connections)),
+impl Engine {
+    /// An engine for `transport` (its registered name) at `endpoint`, with
+    /// per-connection `config` and at most `max_connections` held at once.
+    pub fn new(
+        transport: &str,
+        endpoint: impl Into<Addr>,
+        config: ConnectionConfig,
+        max_connections: usize,
+    ) -> Self {
+        Engine {
+            core: Arc::new(Core::new(
+                transport,
+                endpoint.into(),
+                config,
+                max_connections,
+            )),
         }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// The transport's registered name.
+    pub fn transport(&self) -> &str {
+        &self.core.transport
+    }
+
+    /// The endpoint the manager was made for.
+    pub fn endpoint(&self) -> &Addr {
+        &self.core.endpoint
+    }
+
+    /// The per-connection settings.
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.core.config
+    }
+
+    /// Fails if the manager cannot be started: it was started before, or stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_config`].
+    pub fn check_startable(&self) -> Result<(), Error> {
+        self.core.check_startable()
+    }
+
+    /// Records that the manager now listens at `local` (its bound address): from here
+    /// [`running`](Self::running) is true until [`stop`](Self::stop).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_config`] if it was started before, or stopped.
+    pub fn set_listening(&self, local: impl Into<Addr>) -> Result<(), Error> {
+        self.core.set_listening(local.into())
+    }
+
+    /// Records where the manager is bound without listening (a datagram transport
+    /// that only connects out); false if it was bound already.
+    pub fn set_local(&self, local: impl Into<Addr>) -> bool {
+        self.core.set_local(local.into())
+    }
+
+    /// Where the manager is bound, once started (or bound by `set_local`).
+    pub fn local(&self) -> Option<&Addr> {
+        self.core.local()
+    }
+
+    /// The bound socket address once started, for IP transports (port 0 resolved).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.core.local_addr()
+    }
+
+    /// True between a successful start and `stop`/`shutdown`.
+    pub fn running(&self) -> bool {
+        self.core.running()
     }
 
     /// Runs a connection on `io` between `local` and `remote`: calls `acceptor` with its
@@ -148,8 +219,8 @@ impl Connections {
             .map_err(Error::application)
     }
 
-    /// True when `max_connections` are live: refuse the next one (and
-    /// [`count_refused`](Self::count_refused)).
+    /// True when `max_connections` are held (closing ones included): refuse the next
+    /// one (and [`count_refused`](Self::count_refused)).
     pub fn at_capacity(&self) -> bool {
         self.core.at_capacity()
     }
@@ -207,30 +278,32 @@ impl Connections {
         self.core.graceful_shutdown(deadline)
     }
 
+    /// True once `shutdown` or `graceful_shutdown` was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.core.is_closing()
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.core.stats()
     }
 
-    /// The live connection between `local` and `remote`, type-erased.
+    /// The newest open connection between `local` and `remote`, type-erased.
     pub fn find(&self, local: &Addr, remote: &Addr) -> Option<Arc<dyn Any + Send + Sync>> {
         self.core.find(local, remote)
     }
 
-    /// The live connection between `local` and `remote`, if its frames are `In`/`Out`.
-    pub fn tendril_as<In: 'static, Out: 'static>(
-        &self,
-        local: &Addr,
-        remote: &Addr,
-    ) -> Option<Tendril<In, Out>> {
-        self.core
-            .find(local, remote)?
-            .downcast_ref::<Tendril<In, Out>>()
-            .cloned()
-    }
-
-    /// The (local, remote) addresses of every live connection.
+    /// The (local, remote) addresses of every open connection.
     pub fn connections(&self) -> Vec<(Addr, Addr)> {
         self.core.connections()
+    }
+
+    /// Every open connection whose frames are `In`/`Out`.
+    pub fn tendrils<In: 'static, Out: 'static>(&self) -> Vec<Tendril<In, Out>> {
+        self.core
+            .tendrils()
+            .iter()
+            .filter_map(|tendril| tendril.downcast_ref::<Tendril<In, Out>>().cloned())
+            .collect()
     }
 }
