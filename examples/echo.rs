@@ -45,9 +45,7 @@ use bytes::Bytes;
 use tendril_net::app::{acceptor_fn, Acceptor};
 use tendril_net::framer::{named, NAMES};
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{
-    BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager,
-};
+use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::util::Either;
 use tower::{service_fn, Service, ServiceBuilder};

@@ -25,7 +25,7 @@ use std::time::Duration;
 use signal::shutdown_signal;
 use store::Store;
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{TcpManager, Manager};
+use tendril_net::{Manager, TcpManager};
 
 #[tokio::main]
 async fn main() -> ExitCode {

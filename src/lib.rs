@@ -26,7 +26,8 @@
 //!   stop, shut down gracefully. Over UDP every peer is a connection, in a bounded table
 //!   with idle eviction. The [`Registry`] returns the one manager per (transport,
 //!   endpoint) and takes plug-in transports by name, built on the public
-//!   [`manager::Connections`] engine.
+//!   [`manager::Engine`], the connection engine under every manager. Lookups, stats,
+//!   stop and graceful shutdown are the [`Manager`] trait's, the same on every transport.
 //!
 //! # A line echo server
 //!
@@ -35,7 +36,7 @@
 //! use tendril_net::app::acceptor_fn;
 //! use tendril_net::framer::LineFramer;
 //! use tendril_net::wrap::NoWrapper;
-//! use tendril_net::{BoxError, TcpManager, Tendril};
+//! use tendril_net::{BoxError, Manager, TcpManager, Tendril};
 //! use tower::service_fn;
 //!
 //! #[tokio::main]

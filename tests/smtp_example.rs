@@ -10,9 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-use support::{certificate_files, start_example, Running};
-
-const LIMIT: Duration = Duration::from_secs(20);
+use support::{certificate_files, start_example, Running, LIMIT};
 
 /// A scratch directory under the target directory, empty.
 fn scratch(name: &str) -> PathBuf {

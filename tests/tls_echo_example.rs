@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::time::Duration;
+use support::LIMIT;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -11,8 +11,6 @@ use tendril_net::wrap::{tls_client_config, TlsClient};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use tower::ServiceExt;
-
-const LIMIT: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn echoes_lines_over_tls_with_the_given_certificate() {

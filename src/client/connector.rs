@@ -49,7 +49,9 @@ where
         A: Acceptor<In, Out> + Send + 'static,
     {
         let manager = self.clone();
-        Box::pin(async move { connect_stream(&manager, target, acceptor, NoWrapper, framers).await })
+        Box::pin(
+            async move { connect_stream(&manager, target, acceptor, NoWrapper, framers).await },
+        )
     }
 }
 

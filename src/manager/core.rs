@@ -22,7 +22,9 @@ use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
 use crate::tendril::driver::{panic_error, Closed, Driver};
 use crate::tendril::io::{FrameIo, StreamIo};
-use crate::tendril::{Addr, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril};
+use crate::tendril::{
+    Addr, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
+};
 use crate::wrap::{BoxIo, Io, PeerCredentials, TlsInfo};
 
 /// Connection ids, unique in the process.

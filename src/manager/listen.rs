@@ -21,7 +21,7 @@ use crate::tendril::{Addr, Tendril};
 use crate::wrap::{ready_call, BoxIo, Wrapper};
 
 /// A source of accepted byte streams, for the accept loop every stream transport
-/// shares ([`Connections::listen`](crate::manager::Connections::listen)).
+/// shares ([`Engine::listen`](crate::manager::Engine::listen)).
 pub trait Listener: Send + 'static {
     /// An accepted stream, before any wrapper.
     type Io: Send + 'static;

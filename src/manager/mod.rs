@@ -4,8 +4,8 @@
 //! the [`Manager`] trait; the [`Registry`] finds or creates the one manager for a
 //! (transport, endpoint) pair, and lets third parties plug in transports by name.
 
-pub(crate) mod core;
 mod builder;
+pub(crate) mod core;
 mod engine;
 mod listen;
 mod registry;

@@ -87,28 +87,37 @@ impl Registry {
     pub fn new() -> Self {
         let registry = Registry::empty();
         #[cfg(unix)]
-        registry.register("unix", |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
-            match endpoint.as_path() {
-                Some(path) => Ok(Arc::new(super::UnixManager::new(path))),
-                None => Err(Error::config(format!("unix needs a path, not {endpoint}"))),
-            }
-        });
-        registry.register("udp", |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
-            match endpoint.as_inet() {
-                Some(addr) => Ok(Arc::new(UdpManager::new(addr))),
-                None => Err(Error::config(format!(
-                    "udp needs a socket address, not {endpoint}"
-                ))),
-            }
-        });
-        registry.register("tcp", |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
-            match endpoint.as_inet() {
-                Some(addr) => Ok(Arc::new(TcpManager::new(addr))),
-                None => Err(Error::config(format!(
-                    "tcp needs a socket address, not {endpoint}"
-                ))),
-            }
-        });
+        registry.register(
+            "unix",
+            |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
+                match endpoint.as_path() {
+                    Some(path) => Ok(Arc::new(super::UnixManager::new(path))),
+                    None => Err(Error::config(format!("unix needs a path, not {endpoint}"))),
+                }
+            },
+        );
+        registry.register(
+            "udp",
+            |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
+                match endpoint.as_inet() {
+                    Some(addr) => Ok(Arc::new(UdpManager::new(addr))),
+                    None => Err(Error::config(format!(
+                        "udp needs a socket address, not {endpoint}"
+                    ))),
+                }
+            },
+        );
+        registry.register(
+            "tcp",
+            |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
+                match endpoint.as_inet() {
+                    Some(addr) => Ok(Arc::new(TcpManager::new(addr))),
+                    None => Err(Error::config(format!(
+                        "tcp needs a socket address, not {endpoint}"
+                    ))),
+                }
+            },
+        );
         registry
     }
 

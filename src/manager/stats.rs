@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     pub(crate) wrap_failed: AtomicU64,
     pub(crate) evicted: AtomicU64,
     pub(crate) reclaimed: AtomicU64,
+    /// UDP: peers the receive loop routes to (a gauge).
+    pub(crate) peers: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_table_full: AtomicU64,
     pub(crate) datagrams_in: AtomicU64,
@@ -60,6 +62,7 @@ impl Counters {
             wrap_failed: get(&self.wrap_failed),
             evicted: get(&self.evicted),
             reclaimed: get(&self.reclaimed),
+            peers: get(&self.peers),
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_table_full: get(&self.dropped_table_full),
             datagrams_in: get(&self.datagrams_in),
@@ -110,6 +113,9 @@ pub struct Stats {
     /// new peer when the table was full (they are also counted in `evicted` once their
     /// replies are out).
     pub reclaimed: u64,
+    /// UDP: peers the receive loop routes datagrams to now (a peer leaves as soon as
+    /// its connection ends; `open` may count more while replies are flushed).
+    pub peers: u64,
     /// Datagrams dropped because their peer's inbound queue was full.
     pub dropped_queue_full: u64,
     /// Datagrams from new peers dropped because the peer table was full (or the peer

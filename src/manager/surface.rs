@@ -4,8 +4,8 @@
 
 use std::any::Any;
 use std::fmt;
-use std::io;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;

@@ -157,7 +157,10 @@ mod tests {
         assert!(table.remove(&key(), 1).is_some());
         let found = table.find(&key()).unwrap();
         assert_eq!(found.id, 2);
-        assert!(table.remove(&key(), 1).is_none(), "removing twice does nothing");
+        assert!(
+            table.remove(&key(), 1).is_none(),
+            "removing twice does nothing"
+        );
         assert_eq!(table.len(), 1);
     }
 

@@ -98,6 +98,8 @@ struct Inner {
 ///     Ok(service_fn(|line: bytes::Bytes| async move { Ok::<_, BoxError>(line) }))
 /// }), NoWrapper)?;
 /// println!("listening on tcp {addr}");
+/// // From the Manager trait: stop accepting, let live connections finish.
+/// manager.graceful_shutdown(std::time::Duration::from_secs(5)).await;
 /// # Ok(()) }
 /// # let _ = run();
 /// ```

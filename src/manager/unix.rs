@@ -284,7 +284,9 @@ impl Drop for SocketFile {
             Ok(meta) if meta.dev() == self.dev && meta.ino() == self.ino => {
                 let _ = std::fs::remove_file(&self.path);
             }
-            _ => tracing::debug!(path = %self.path.display(), "socket file replaced: left in place"),
+            _ => {
+                tracing::debug!(path = %self.path.display(), "socket file replaced: left in place")
+            }
         }
     }
 }

@@ -14,7 +14,6 @@ pub struct ConnectionInfo {
     remote: Addr,
 }
 
-
 impl ConnectionInfo {
     pub(crate) fn new(id: u64, transport: Arc<str>, local: Addr, remote: Addr) -> Self {
         ConnectionInfo {

@@ -50,7 +50,9 @@ impl<I> Service<I> for NoWrapper {
 
 /// Wrappers composed in order, like `tower::ServiceBuilder`: the first layer added is
 /// applied first to the raw socket, its result goes to the next, and so on. A chain is
-/// itself a wrapper (and, as a `Layer`, can be a part of another chain).
+/// itself a wrapper (and, as a `Layer`, can be a part of another chain). Its readiness
+/// is its wrappers' (a TLS wrapper's handshake cap holds accepting back through any
+/// wrapper in front of it), and its clones share their state.
 ///
 /// ```
 /// use std::time::Duration;
@@ -104,16 +106,18 @@ impl<L: Layer<NoWrapper>> WrapperChain<L> {
     }
 }
 
+/// Clones share the wrappers' state, as clones of tower services do: a TLS wrapper's
+/// handshake slots are one pool for every clone. For a chain with its own state, build
+/// a new one from the layers.
 impl<L> Clone for WrapperChain<L>
 where
     L: Layer<NoWrapper> + Clone,
+    L::Service: Clone,
 {
     fn clone(&self) -> Self {
-        // A fresh wrapper, with its own state (a TLS wrapper's handshake cap).
-        let wrapper = self.layer.layer(NoWrapper);
         WrapperChain {
             layer: self.layer.clone(),
-            wrapper,
+            wrapper: self.wrapper.clone(),
         }
     }
 }

@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 use futures_util::future::BoxFuture;
 use tower::{Layer, Service};
 
-use super::chain::ready_call;
 use crate::error::BoxError;
 
 /// A layer that runs `f` on the I/O object, then hands its result to the rest of the
@@ -87,17 +86,21 @@ where
     type Error = BoxError;
     type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        // The inner wrapper's readiness is awaited after `f`, on a clone.
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // The inner wrapper's readiness (a TLS handshake slot) is this one's: a
+        // wrap_fn in front of TLS keeps the handshake cap.
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, io: I) -> Self::Future {
         let step = (self.f)(io);
-        let inner = self.inner.clone();
+        // The ready inner wrapper goes with this call (what it reserved in
+        // `poll_ready` is this call's); a clone waits for the next `poll_ready`.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let io = step.await.map_err(Into::into)?;
-            ready_call(inner, io).await
+            inner.call(io).await.map_err(Into::into)
         })
     }
 }

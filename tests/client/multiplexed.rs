@@ -109,7 +109,7 @@ async fn out_of_order_responses_are_matched_by_tag() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn tag_exhaustion_waits_instead_of_colliding() {
     let (_server, addr, held) = holding_server();
     let mut client = within(Client::multiplexed(FirstTwoBytes).tag_space(2).connect(
@@ -174,7 +174,8 @@ async fn a_response_with_an_unknown_tag_is_counted_and_dropped() {
     assert_eq!(client.stats().unknown_tag, 1);
 }
 
-#[tokio::test]
+/// Paused time: the lost query's timeout passes once nothing else is pending.
+#[tokio::test(start_paused = true)]
 async fn udp_queries_with_one_reply_lost() {
     // Answers every datagram as is, except `lose`.
     let server = UdpManager::new(localhost());

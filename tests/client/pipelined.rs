@@ -83,7 +83,8 @@ async fn responses_match_requests_under_concurrency() {
     assert_eq!(service.get_ref().in_flight(), 0);
 }
 
-#[tokio::test]
+/// Paused time: the delays and timeouts advance when the runtime is idle.
+#[tokio::test(start_paused = true)]
 async fn max_in_flight_holds_poll_ready_back() {
     let (_server, addr) = server();
     let mut client = within(Client::<Bytes>::pipelined().max_in_flight(2).connect(
@@ -103,7 +104,8 @@ async fn max_in_flight_holds_poll_ready_back() {
     assert_eq!(within(second).await.unwrap(), "b");
 }
 
-#[tokio::test]
+/// Paused time: the delays and timeouts advance when the runtime is idle.
+#[tokio::test(start_paused = true)]
 async fn a_timed_out_request_does_not_shift_the_answers() {
     let (_server, addr) = server();
     let client = client(addr).await;

@@ -1,24 +1,11 @@
-//! Helpers shared by the client tests.
+//! Helpers shared by the client tests (and, re-exported, those of every test crate).
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::time::Duration;
+#[path = "../support/net.rs"]
+mod net;
+pub use net::*;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tendril_net::client::Tagger;
-
-/// Every wait in these tests is bounded by this.
-pub const LIMIT: Duration = Duration::from_secs(20);
-
-pub async fn within<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(LIMIT, future)
-        .await
-        .expect("timed out")
-}
-
-pub fn localhost() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
 
 /// Frames whose first two bytes are the tag (big endian), the rest the payload.
 pub struct FirstTwoBytes;

@@ -1,81 +1,11 @@
-//! Helpers shared by the tests that run the examples as processes.
+//! Helpers shared by the test crates: bounded waits and loopback addresses (`net`), and
+//! the example programs run as processes (`examples`).
 
 // Each test crate uses some of these helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::path::PathBuf;
-use std::process::Command;
+mod examples;
+mod net;
 
-/// The path of example `name`, built by `cargo test` (or built now, for a filtered run
-/// such as `cargo test --test framecat`).
-pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = profile_dir.join("examples").join(name);
-    if !path.exists() {
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "--example", name]);
-        if !cfg!(debug_assertions) {
-            cargo.arg("--release");
-        }
-        let status = cargo.status().expect("run cargo");
-        assert!(status.success(), "building the {name} example failed");
-    }
-    path
-}
-
-/// An example process that printed `listening on TRANSPORT ADDR`; killed when dropped.
-pub struct Running {
-    pub child: std::process::Child,
-    /// What follows `listening on TRANSPORT ` on the first line.
-    pub listening: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts example `name` with `args` and reads its `listening on TRANSPORT ADDR` line.
-pub fn start_example(name: &str, args: &[&str], transport: &str) -> Running {
-    use std::io::BufRead;
-    let mut child = Command::new(example(name))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|err| panic!("spawn {name}: {err}"));
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
-        .read_line(&mut first)
-        .expect("read the first line");
-    let prefix = format!("listening on {transport} ");
-    let Some(listening) = first.strip_prefix(&prefix) else {
-        let _ = child.kill();
-        panic!("{name}: unexpected first line {first:?}");
-    };
-    Running {
-        listening: listening.trim_end().to_owned(),
-        child,
-    }
-}
-
-/// A self-signed certificate for `localhost` written to `dir`: its file paths
-/// (certificate, key) and the certificate's PEM, for a client to trust.
-pub fn certificate_files(dir: &std::path::Path) -> (String, String, String) {
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    std::fs::write(&cert, made.cert.pem()).unwrap();
-    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
-    (
-        cert.to_str().unwrap().to_owned(),
-        key.to_str().unwrap().to_owned(),
-        made.cert.pem(),
-    )
-}
+pub use examples::*;
+pub use net::*;

@@ -1,5 +1,5 @@
 use tendril_net::framer::NAMES;
-use tendril_net::{TcpManager, Manager};
+use tendril_net::{Manager, TcpManager};
 
 use crate::support::*;
 

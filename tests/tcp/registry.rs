@@ -3,8 +3,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
-use tendril_net::wrap::NoWrapper;
 use tendril_net::manager::Engine;
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{
     Addr, BoxError, ConnectionConfig, Error, Manager, Registry, TcpManager, Tendril,
 };
@@ -95,7 +95,12 @@ impl Manager for Loopback {
 
 fn loopback(endpoint: &Addr) -> Result<Arc<dyn Manager>, Error> {
     Ok(Arc::new(Loopback {
-        engine: Engine::new("loopback", endpoint.clone(), ConnectionConfig::default(), 16),
+        engine: Engine::new(
+            "loopback",
+            endpoint.clone(),
+            ConnectionConfig::default(),
+            16,
+        ),
     }))
 }
 
@@ -132,10 +137,14 @@ async fn a_factory_may_use_the_registry_it_is_registered_in() {
     let (done, finished) = std::sync::mpsc::channel();
     let worker = registry.clone();
     std::thread::spawn(move || {
-        let made = worker.get_manager("tcp-alias", addr).map(|m| m.transport().to_owned());
+        let made = worker
+            .get_manager("tcp-alias", addr)
+            .map(|m| m.transport().to_owned());
         let _ = done.send(made);
     });
-    let made = finished.recv_timeout(LIMIT).expect("get_manager deadlocked");
+    let made = finished
+        .recv_timeout(LIMIT)
+        .expect("get_manager deadlocked");
     assert_eq!(made.unwrap(), "tcp");
 }
 
@@ -145,10 +154,16 @@ async fn a_manager_that_was_shut_down_is_replaced() {
     let addr = localhost();
     let first = registry.get_manager("tcp", addr).unwrap();
     first.shutdown();
-    assert!(registry.managers().is_empty(), "a shut-down manager is not listed");
+    assert!(
+        registry.managers().is_empty(),
+        "a shut-down manager is not listed"
+    );
     let second = registry.get_manager("tcp", addr).unwrap();
     assert!(!Arc::ptr_eq(&first, &second));
-    assert!(Arc::ptr_eq(&second, &registry.get_manager("tcp", addr).unwrap()));
+    assert!(Arc::ptr_eq(
+        &second,
+        &registry.get_manager("tcp", addr).unwrap()
+    ));
 }
 
 #[test]

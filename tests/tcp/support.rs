@@ -1,8 +1,10 @@
-//! Helpers shared by the TCP tests.
+//! Helpers shared by the TCP tests (and, re-exported, those of every test crate).
 
-use std::future::Future;
+#[path = "../support/net.rs"]
+mod net;
+pub use net::*;
+
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tendril_net::app::acceptor_fn;
@@ -13,20 +15,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Decoder, Encoder};
 use tower::service_fn;
-
-/// Every wait in these tests is bounded by this.
-pub const LIMIT: Duration = Duration::from_secs(20);
-
-/// Awaits `future`, failing the test if it takes longer than [`LIMIT`].
-pub async fn within<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(LIMIT, future)
-        .await
-        .expect("timed out")
-}
-
-pub fn localhost() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
 
 pub fn framers(name: &str) -> (AnyDecoder, AnyEncoder) {
     named(name).unwrap_or_else(|| panic!("unknown framer {name}"))
@@ -103,16 +91,6 @@ pub async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
         Err(err) => panic!("{err}"),
     }
     out
-}
-
-/// Waits (bounded) until `condition` holds, checking every few milliseconds.
-pub async fn eventually(mut condition: impl FnMut() -> bool) {
-    within(async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
 }
 
 /// Connects a raw client and writes `bytes` in one call.

@@ -29,6 +29,8 @@ pub struct UdpOptions {
     reject_ttl: Duration,
     max_consecutive_errors: u32,
     reclaim_after: Duration,
+    send_buffer: Option<usize>,
+    receive_buffer: Option<usize>,
 }
 
 /// A [`UdpManager`]'s options and bounds (see [`UdpManager::builder`]): the shared
@@ -73,6 +75,20 @@ impl Builder<UdpOptions> {
     /// idle, counted in `Stats::reclaimed`.
     pub fn reclaim_after(&mut self, quiet: Duration) -> &mut Self {
         self.options.reclaim_after = quiet;
+        self
+    }
+
+    /// `SO_SNDBUF` of the socket (default: the system's). Every peer sends through
+    /// it; when it is full, each waits for room without holding the others back.
+    pub fn send_buffer_size(&mut self, bytes: usize) -> &mut Self {
+        self.options.send_buffer = Some(bytes);
+        self
+    }
+
+    /// `SO_RCVBUF` of the socket (default: the system's): how many datagrams the
+    /// kernel holds while the receive loop is busy.
+    pub fn receive_buffer_size(&mut self, bytes: usize) -> &mut Self {
+        self.options.receive_buffer = Some(bytes);
         self
     }
 
@@ -173,6 +189,8 @@ impl UdpManager {
             reject_ttl: Duration::from_secs(10),
             max_consecutive_errors: 10,
             reclaim_after: Duration::from_secs(1),
+            send_buffer: None,
+            receive_buffer: None,
         };
         let connection = ConnectionConfig {
             idle_timeout: Some(Duration::from_secs(60)),
@@ -251,8 +269,13 @@ impl UdpManager {
             }
             let peer = parts.peer;
             let io = PeerIo::new(framers(), parts);
-            let (tendril, accepted) =
-                core.spawn_io(io, local.into(), peer.into(), StreamFacts::default(), &mut acceptor);
+            let (tendril, accepted) = core.spawn_io(
+                io,
+                local.into(),
+                peer.into(),
+                StreamFacts::default(),
+                &mut acceptor,
+            );
             let control: Arc<dyn Control> = tendril.control();
             Some((control, accepted))
         });
@@ -261,8 +284,16 @@ impl UdpManager {
     }
 
     fn bind(&self) -> Result<Arc<UdpSocket>, Error> {
-        let socket = std::net::UdpSocket::bind(self.inner.options.addr)?;
+        let options = &self.inner.options;
+        let socket = std::net::UdpSocket::bind(options.addr)?;
         socket.set_nonblocking(true)?;
+        let sock = socket2::SockRef::from(&socket);
+        if let Some(bytes) = options.send_buffer {
+            sock.set_send_buffer_size(bytes)?;
+        }
+        if let Some(bytes) = options.receive_buffer {
+            sock.set_recv_buffer_size(bytes)?;
+        }
         Ok(Arc::new(UdpSocket::from_std(socket)?))
     }
 

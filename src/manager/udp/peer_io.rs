@@ -35,7 +35,7 @@ pub(crate) struct PeerParts {
     pub(crate) peer: SocketAddr,
     pub(crate) inbound: mpsc::Receiver<BytesMut>,
     /// Where the peer says it has gone, with its generation.
-    pub(crate) departures: mpsc::Sender<(SocketAddr, u64)>,
+    pub(crate) departures: mpsc::Sender<super::router::Departure>,
     pub(crate) generation: u64,
     pub(crate) core: Arc<Core>,
 }

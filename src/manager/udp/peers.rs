@@ -164,7 +164,14 @@ mod tests {
     fn add(peers: &mut Peers, port: u16, established: bool, now: Instant) {
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
         let control: Arc<dyn Control> = Arc::new(Nothing);
-        peers.insert(addr(port), tx, Some(control), u64::from(port), established, now);
+        peers.insert(
+            addr(port),
+            tx,
+            Some(control),
+            u64::from(port),
+            established,
+            now,
+        );
     }
 
     #[test]
@@ -180,9 +187,15 @@ mod tests {
         // Peer 1 talks again: established now.
         Peers::seen(peers.get_mut(&addr(1)).unwrap(), later);
         assert!(matches!(peers.make_room(later), Room::Reclaimed(_)));
-        assert!(peers.get_mut(&addr(3)).is_none(), "peer 3 was the quiet one");
+        assert!(
+            peers.get_mut(&addr(3)).is_none(),
+            "peer 3 was the quiet one"
+        );
         // Peer 1 (established) and peer 2 (connected to) are never reclaimed.
-        assert!(matches!(peers.make_room(later + Duration::from_secs(60)), Room::Full));
+        assert!(matches!(
+            peers.make_room(later + Duration::from_secs(60)),
+            Room::Full
+        ));
         assert_eq!(peers.len(), 2);
     }
 

@@ -34,8 +34,7 @@ const RECEIVE_BUFFER: usize = 4 * MAX_DATAGRAM;
 /// Creates the connection for a new peer; `None` when the acceptor is not ready (the
 /// datagram is dropped).
 pub(crate) type Spawner = Box<
-    dyn FnMut(PeerParts) -> Option<(Arc<dyn Control>, oneshot::Receiver<Result<(), Error>>)>
-        + Send,
+    dyn FnMut(PeerParts) -> Option<(Arc<dyn Control>, oneshot::Receiver<Result<(), Error>>)> + Send,
 >;
 
 /// A peer made by `connect`, so that its replies reach it.
@@ -45,9 +44,12 @@ pub(crate) struct Registration {
     pub(crate) done: oneshot::Sender<PeerLink>,
 }
 
+/// A peer's departure: its address and the generation of its table entry.
+pub(crate) type Departure = (SocketAddr, u64);
+
 /// How a connected peer's transport reports its departure.
 pub(crate) struct PeerLink {
-    pub(crate) departures: mpsc::Sender<(SocketAddr, u64)>,
+    pub(crate) departures: mpsc::Sender<Departure>,
     pub(crate) generation: u64,
 }
 
@@ -65,10 +67,7 @@ pub(crate) struct Router {
     spawner: Option<Spawner>,
     settings: Settings,
     registrations: mpsc::Receiver<Registration>,
-    departures: (
-        mpsc::Sender<(SocketAddr, u64)>,
-        mpsc::Receiver<(SocketAddr, u64)>,
-    ),
+    departures: (mpsc::Sender<Departure>, mpsc::Receiver<Departure>),
     failure: Arc<Mutex<Option<Arc<Error>>>>,
     peers: Peers,
     generation: u64,
@@ -144,13 +143,17 @@ impl Router {
                 _ = check.tick(), if orphaned && self.spawner.is_none() => continue,
                 registration = self.registrations.recv(), if !orphaned => {
                     match registration {
-                        Some(registration) => self.register(registration),
+                        Some(registration) => {
+                            self.register(registration);
+                            self.publish_peers();
+                        }
                         None => orphaned = true,
                     }
                     continue;
                 }
                 Some((peer, generation)) = self.departures.1.recv() => {
                     self.peers.departed(peer, generation);
+                    self.publish_peers();
                     continue;
                 }
                 Some(peer) = self.rejections.1.recv() => {
@@ -164,6 +167,7 @@ impl Router {
                     consecutive_errors = 0;
                     let datagram = buf.split_to(len);
                     self.route(from, datagram);
+                    self.publish_peers();
                 }
                 Err(err) if is_transient(&err) => {
                     Counters::bump(&self.core.counters.accept_errors);
@@ -183,7 +187,17 @@ impl Router {
                 }
             }
         }
+        self.peers = Peers::new(self.settings.reclaim_after);
+        self.publish_peers();
         tracing::debug!("udp manager stopped receiving");
+    }
+
+    fn publish_peers(&self) {
+        let peers = &self.core.counters.peers;
+        peers.store(
+            self.peers.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     fn next_generation(&mut self) -> u64 {

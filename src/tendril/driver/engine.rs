@@ -170,7 +170,8 @@ where
             let mut lingering = None;
             if stop.flush {
                 // Boxed: the closing steps take no room in a live connection's task.
-                let flushed = Box::pin(closing::flush(&mut io, &shared, config.linger, totals)).await;
+                let flushed =
+                    Box::pin(closing::flush(&mut io, &shared, config.linger, totals)).await;
                 if flushed && !read_closed {
                     lingering = Some(Lingering::new(io, config.linger));
                 }
