@@ -149,3 +149,84 @@ async fn a_pipelined_client_over_a_unix_socket() {
     }
     server.shutdown();
 }
+
+#[tokio::test]
+async fn a_regular_file_at_the_path_is_left_intact() {
+    let path = socket_path("regular");
+    std::fs::write(&path, b"precious").unwrap();
+    let manager = UnixManager::new(&path);
+    let err = manager
+        .start(
+            acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+                Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
+            }),
+            NoWrapper,
+        )
+        .unwrap_err();
+    assert!(err.is_io(), "{err:?}");
+    assert!(!manager.running());
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[tokio::test]
+async fn stopping_a_server_leaves_a_newer_servers_socket_in_place() {
+    let path = socket_path("succession");
+    let first = UnixManager::new(&path);
+    echo(&first);
+    // Someone moves the first server's file away and a second server binds the path.
+    let moved = socket_path("succession-old");
+    std::fs::rename(&path, &moved).unwrap();
+    let second = UnixManager::new(&path);
+    echo(&second);
+    first.shutdown();
+    within(first.graceful_shutdown(std::time::Duration::from_secs(1))).await;
+    // The first removes nothing of the second's; the second still answers.
+    let mut stream = within(UnixStream::connect(&path)).await.unwrap();
+    stream.write_all(b"second\r\n").await.unwrap();
+    let mut reply = [0u8; 8];
+    within(stream.read_exact(&mut reply)).await.unwrap();
+    assert_eq!(&reply, b"second\r\n");
+    second.shutdown();
+    eventually(|| !path.exists()).await;
+    let _ = std::fs::remove_file(&moved);
+}
+
+#[tokio::test]
+async fn the_socket_file_gets_the_configured_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = socket_path("mode");
+    let manager = UnixManager::builder(&path).socket_mode(0o600).build();
+    echo(&manager);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    manager.shutdown();
+}
+
+#[tokio::test]
+async fn the_tendril_knows_the_peer_process() {
+    let path = socket_path("creds");
+    let manager = UnixManager::new(&path);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    manager
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+                tx.send(tendril.peer_credentials()).unwrap();
+                Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
+            }),
+            NoWrapper,
+        )
+        .unwrap();
+    let _stream = within(UnixStream::connect(&path)).await.unwrap();
+    let creds = within(rx.recv()).await.unwrap().expect("credentials");
+    // This process is the peer.
+    let me = std::fs::metadata("/proc/self").map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid()
+    });
+    if let Ok(uid) = me {
+        assert_eq!(creds.uid, uid);
+    }
+    assert_eq!(creds.pid, Some(std::process::id() as i32));
+    manager.shutdown();
+}

@@ -221,3 +221,36 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::ready;
+    use std::task::{Context, Poll, Waker};
+
+    use tower::limit::ConcurrencyLimitLayer;
+    use tower::Service;
+
+    use super::WrapperChain;
+    use crate::error::BoxError;
+    use crate::wrap::wrap_fn;
+
+    #[test]
+    fn clones_share_the_wrappers_state() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut chain = WrapperChain::new()
+            .layer(ConcurrencyLimitLayer::new(1))
+            .layer(wrap_fn(|io: u32| ready(Ok::<_, BoxError>(io))));
+        let mut clone = chain.clone();
+        assert!(matches!(
+            Service::<u32>::poll_ready(&mut chain, &mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        // One slot for both: the clone waits for it.
+        assert!(Service::<u32>::poll_ready(&mut clone, &mut cx).is_pending());
+        drop(chain);
+        assert!(matches!(
+            Service::<u32>::poll_ready(&mut clone, &mut cx),
+            Poll::Ready(Ok(()))
+        ));
+    }
+}

@@ -104,3 +104,38 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::{ready, Future};
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use tower::limit::ConcurrencyLimit;
+    use tower::{service_fn, Service};
+
+    use super::WrapFn;
+    use crate::error::BoxError;
+
+    /// A wrapper with one slot, like a TLS handshake cap of one.
+    fn one_slot() -> ConcurrencyLimit<
+        impl Service<u32, Response = u32, Error = BoxError, Future: Send> + Clone + Send,
+    > {
+        ConcurrencyLimit::new(service_fn(|io: u32| ready(Ok::<_, BoxError>(io * 10))), 1)
+    }
+
+    #[test]
+    fn readiness_is_the_inner_wrappers_and_the_call_uses_what_it_reserved() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut wrapper = WrapFn::new(|io: u32| ready(Ok::<_, BoxError>(io + 1)), one_slot());
+        assert!(matches!(wrapper.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+        // The slot goes with this call: a clone of the inner wrapper that had not been
+        // made ready would panic in `ConcurrencyLimit::call`.
+        let call = wrapper.call(1);
+        // The one slot is taken: the wrapper is not ready until the call ends.
+        assert!(wrapper.poll_ready(&mut cx).is_pending());
+        let mut call = pin!(call);
+        assert!(matches!(call.as_mut().poll(&mut cx), Poll::Ready(Ok(20))));
+        assert!(matches!(wrapper.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+    }
+}

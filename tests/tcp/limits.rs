@@ -30,6 +30,35 @@ async fn connections_over_the_limit_are_refused_and_counted() {
     manager.shutdown();
 }
 
+/// A connection the server closed still holds its socket until the peer lets go (or
+/// `linger` passes): it counts against `max_connections` until then, so peers that
+/// never close cannot take more sockets than the bound.
+#[tokio::test]
+async fn closing_connections_count_against_the_limit() {
+    let manager = TcpManager::builder(localhost()).max_connections(2).build();
+    let (manager, addr) = echo_server(manager, "line");
+    // Two peers send a never-ending line; the server closes both and they stay.
+    let endless = vec![b'x'; 70 * 1024];
+    let mut first = client(addr, &endless).await;
+    let mut second = client(addr, &endless).await;
+    assert_eq!(read_until_closed(&mut first).await, b"");
+    assert_eq!(read_until_closed(&mut second).await, b"");
+    eventually(|| manager.stats().closing == 2).await;
+    assert_eq!(manager.stats().open, 2);
+    assert_eq!(manager.stats().failed, 2);
+    assert!(manager.connections().is_empty(), "none is open for lookups");
+    let mut third = client(addr, b"3\r\n").await;
+    assert_eq!(read_until_closed(&mut third).await, b"");
+    assert_eq!(manager.stats().refused, 1);
+    // One lets go: there is room again.
+    drop(first);
+    eventually(|| manager.stats().open == 1).await;
+    let mut fourth = client(addr, b"4\r\n").await;
+    assert_eq!(read_frames(&mut fourth, "line", 1).await, ["4"]);
+    drop(second);
+    manager.shutdown();
+}
+
 #[tokio::test]
 async fn rejected_connections_are_closed_quietly_and_counted() {
     let manager = TcpManager::new(localhost());

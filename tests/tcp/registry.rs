@@ -172,3 +172,68 @@ fn the_process_wide_registry_has_tcp() {
     assert_eq!(manager.transport(), "tcp");
     assert!(!manager.running());
 }
+
+/// A plug-in transport may hold two connections between the same two addresses (a
+/// reconnect before the old one finished closing): they are tracked apart.
+#[tokio::test]
+async fn connections_between_the_same_addresses_are_tracked_apart() {
+    use tendril_net::framer::{FramerSwitch, LineFramer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let local = Addr::from(std::path::Path::new("/run/pair"));
+    let remote = Addr::Unnamed(7);
+    let manager = Loopback {
+        engine: Engine::new("loopback", local.clone(), ConnectionConfig::default(), 16),
+    };
+    let mut acceptor = acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+        Ok(service_fn(
+            |line: Bytes| async move { Ok::<_, BoxError>(line) },
+        ))
+    });
+    let mut serve = |io: tokio::io::DuplexStream| {
+        manager.engine().serve(
+            Box::pin(io),
+            local.clone(),
+            remote.clone(),
+            FramerSwitch::symmetric(LineFramer::new()),
+            &mut acceptor,
+        )
+    };
+    let (io, mut old_peer) = tokio::io::duplex(1024);
+    let (old, accepted) = serve(io);
+    within(accepted).await.unwrap();
+    let (io, mut new_peer) = tokio::io::duplex(1024);
+    let (new, accepted) = serve(io);
+    within(accepted).await.unwrap();
+    assert_ne!(old.id(), new.id());
+    assert_eq!(manager.stats().open, 2);
+    assert_eq!(manager.connections().len(), 2);
+
+    // The old one closes; its peer has not closed its end, so it lingers.
+    old.close();
+    let mut rest = Vec::new();
+    within(old_peer.read_to_end(&mut rest)).await.unwrap();
+    eventually(|| manager.stats().closing == 1).await;
+    assert_eq!(
+        manager.stats().open,
+        2,
+        "a closing connection is still held"
+    );
+    assert_eq!(manager.connections(), [(local.clone(), remote.clone())]);
+    // Lookups find the live one, which still works.
+    let found = manager
+        .tendril(local.clone(), remote.clone())
+        .expect("found");
+    assert_eq!(found.id(), new.id());
+    new_peer.write_all(b"still here\r\n").await.unwrap();
+    let mut reply = [0u8; 12];
+    within(new_peer.read_exact(&mut reply)).await.unwrap();
+    assert_eq!(&reply, b"still here\r\n");
+
+    // The old peer goes: the old connection is gone, the new one stays.
+    drop(old_peer);
+    eventually(|| manager.stats().open == 1).await;
+    assert_eq!(manager.stats().closing, 0);
+    assert_eq!(manager.tendril(local, remote).unwrap().id(), new.id());
+    manager.shutdown();
+}

@@ -17,6 +17,8 @@ use tower::service_fn;
 mod net;
 use net::*;
 
+mod pressure;
+
 async fn socket() -> UdpSocket {
     UdpSocket::bind(localhost()).await.unwrap()
 }

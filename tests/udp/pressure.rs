@@ -1,0 +1,134 @@
+//! UDP under pressure: a full send buffer, a full peer table, churn of peers.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tendril_net::app::acceptor_fn;
+use tendril_net::{BoxError, Manager, Tendril, UdpManager};
+use tower::service_fn;
+
+use super::{counting_server, recv, socket};
+use crate::net::*;
+
+/// Every peer's replies go through one socket, from both worker threads at once, with
+/// the smallest send buffer: none is lost or sent to the wrong peer. (Over loopback the
+/// kernel frees a datagram's send buffer space as it transmits, so the buffer never
+/// actually fills here; the wait for room is exercised on real networks only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_replies_to_many_peers_arrives_whole() {
+    const PEERS: usize = 100;
+    const REPLIES: usize = 20;
+    let manager = UdpManager::builder(localhost())
+        .send_buffer_size(4096)
+        .build();
+    let addr = manager
+        .start(acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+            Ok(service_fn(|frame: Bytes| async move {
+                // One small request, twenty 1,000-byte replies.
+                let reply = Bytes::from(frame.repeat(1000 / frame.len().max(1)));
+                Ok::<_, BoxError>(vec![reply; REPLIES])
+            }))
+        }))
+        .unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..PEERS {
+        clients.push(socket().await);
+    }
+    for client in &clients {
+        client.send_to(b"abcd", addr).await.unwrap();
+    }
+    for client in &clients {
+        for _ in 0..REPLIES {
+            assert_eq!(recv(client).await, "abcd".repeat(250));
+        }
+    }
+    let stats = manager.stats();
+    assert_eq!(stats.datagrams_out, (PEERS * REPLIES) as u64, "{stats}");
+    manager.shutdown();
+}
+
+/// With the table full, a newcomer reclaims a quiet one-datagram peer; established
+/// peers keep their state however many newcomers come.
+#[tokio::test]
+async fn newcomers_reclaim_one_shot_peers_never_established_ones() {
+    let manager = UdpManager::builder(localhost())
+        .max_peers(4)
+        .reclaim_after(Duration::ZERO)
+        .build();
+    let (addr, _peers) = counting_server(&manager);
+    let established = socket().await;
+    for count in 1..=2 {
+        established.send_to(b"e", addr).await.unwrap();
+        assert_eq!(recv(&established).await, format!("{count}:e"));
+    }
+    for _ in 0..50 {
+        let newcomer = socket().await;
+        newcomer.send_to(b"n", addr).await.unwrap();
+        assert_eq!(recv(&newcomer).await, "1:n", "{}", manager.stats());
+    }
+    established.send_to(b"e", addr).await.unwrap();
+    assert_eq!(recv(&established).await, "3:e");
+    let stats = manager.stats();
+    assert_eq!(stats.dropped_table_full, 0, "{stats}");
+    // The first three newcomers fit; each later one reclaimed an earlier one.
+    assert_eq!(stats.reclaimed, 47, "{stats}");
+    assert!(stats.peers <= 4, "{stats}");
+    manager.shutdown();
+}
+
+/// Peers whose connections end leave the table at once: after any number of them,
+/// nothing is held.
+#[tokio::test]
+async fn peers_that_close_leave_nothing_behind() {
+    let manager = UdpManager::new(localhost());
+    let addr = manager
+        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+            Ok(service_fn(move |frame: Bytes| {
+                // One exchange per connection.
+                tendril.close();
+                async move { Ok::<_, BoxError>(frame) }
+            }))
+        }))
+        .unwrap();
+    let client = socket().await;
+    for i in 0..200 {
+        let frame = format!("query {i}");
+        client.send_to(frame.as_bytes(), addr).await.unwrap();
+        assert_eq!(recv(&client).await, frame);
+    }
+    eventually(|| {
+        let stats = manager.stats();
+        stats.open == 0 && stats.peers == 0
+    })
+    .await;
+    let stats = manager.stats();
+    // The same source port came back 200 times: a new connection each time.
+    assert_eq!(stats.total, 200, "{stats}");
+    assert_eq!(
+        stats.dropped_table_full + stats.dropped_queue_full,
+        0,
+        "{stats}"
+    );
+    manager.shutdown();
+}
+
+/// An empty datagram is a frame of its own (identity framer): DNS-style services see
+/// it, and an empty reply goes out as an empty datagram.
+#[tokio::test]
+async fn an_empty_datagram_is_an_empty_frame() {
+    let manager = UdpManager::new(localhost());
+    let addr = manager
+        .start(acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+            Ok(service_fn(|frame: Bytes| async move {
+                Ok::<_, BoxError>(frame)
+            }))
+        }))
+        .unwrap();
+    let client = socket().await;
+    client.send_to(b"", addr).await.unwrap();
+    assert_eq!(recv(&client).await, "");
+    client.send_to(b"after", addr).await.unwrap();
+    assert_eq!(recv(&client).await, "after");
+    assert_eq!(manager.stats().frames_in, 2);
+    manager.shutdown();
+}
