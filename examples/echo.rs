@@ -14,8 +14,8 @@
 //! length-i32, stuffing, cobs, cobs-zpe, netstring, nul, dot; default `line` over TCP
 //! and `identity` over UDP, where each datagram is then one frame). Over UDP every
 //! peer is tracked as a connection: `--max-peers` bounds the table (default 65,536) and
-//! `--idle-timeout` evicts quiet peers (default 60 s); the `--stats` line then starts
-//! with `peers=N` and counts `dropped` and `evicted` datagrams and peers.
+//! `--idle-timeout` evicts quiet peers (default 60 s); the `--stats` line counts them
+//! (`peers`, `evicted`, `reclaimed`, `dropped_table_full`, ...).
 //!
 //! The application is a bare `tower::service_fn`. `--timeout SECS` bounds each call
 //! with the connection's built-in call timeout (one lazily re-armed timer per
@@ -276,12 +276,7 @@ async fn main() -> ExitCode {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let stats = manager.stats();
-                if udp {
-                    eprintln!("peers={} {stats}", stats.open);
-                } else {
-                    eprintln!("{stats}");
-                }
+                eprintln!("{}", manager.stats());
             }
         });
     }

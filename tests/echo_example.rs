@@ -190,12 +190,14 @@ fn udp_transport_echoes_datagrams_and_reports_peers() {
     while Instant::now() < deadline {
         line.clear();
         stderr.read_line(&mut line).unwrap();
-        if line.starts_with("peers=1 ") {
+        if line.contains(" peers=1 ") {
             break;
         }
     }
     assert!(
-        line.starts_with("peers=1 ") && line.contains(" dropped=0") && line.contains(" evicted=0"),
+        line.contains(" peers=1 ")
+            && line.contains(" dropped_table_full=0")
+            && line.contains(" evicted=0"),
         "{line:?}"
     );
     signal(&child, "-TERM");

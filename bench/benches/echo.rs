@@ -24,62 +24,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tendril_bench::{example, median, run_echo, Load, Server};
-
-fn rounds() -> usize {
-    std::env::var("ECHO_BENCH_ROUNDS")
-        .ok()
-        .and_then(|rounds| rounds.parse().ok())
-        .unwrap_or(9)
-        .max(1)
-}
-
-fn section(name: &str) -> bool {
-    std::env::var("ECHO_BENCH").map_or(true, |only| only == name)
-}
-
-struct Contender {
-    server: Server,
-    rates: Vec<f64>,
-}
-
-/// Runs `load` `rounds` times against every server, in an order that rotates each
-/// round, and prints the medians and their ratio to the baseline (the last one).
-fn compare(title: &str, load: &Load, servers: Vec<Server>, rounds: usize) {
-    let mut contenders: Vec<Contender> = servers
-        .into_iter()
-        .map(|server| Contender {
-            server,
-            rates: Vec::new(),
-        })
-        .collect();
-    for round in 0..rounds {
-        let count = contenders.len();
-        for i in 0..count {
-            let contender = &mut contenders[(round + i) % count];
-            let rate = run_echo(contender.server.addr, load);
-            contender.rates.push(rate);
-        }
-    }
-    let baseline = median(&contenders.last().expect("a baseline").rates);
-    println!("\n{title} ({rounds} interleaved rounds, lines/s)");
-    println!("| server | median | min | max | ratio to baseline |");
-    println!("|---|---|---|---|---|");
-    for contender in &contenders {
-        let rates = &contender.rates;
-        let low = rates.iter().copied().fold(f64::INFINITY, f64::min);
-        let high = rates.iter().copied().fold(0.0, f64::max);
-        let mid = median(rates);
-        println!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.3} |",
-            contender.server.name,
-            mid,
-            low,
-            high,
-            mid / baseline
-        );
-    }
-}
+use tendril_bench::{compare, example, rounds, run_echo, section, Load, Server};
 
 fn servers(echo: &Path, baseline: &Path) -> Vec<Server> {
     const LISTEN: [&str; 4] = ["--listen", "127.0.0.1:0", "--framer", "line-lf"];
@@ -96,7 +41,7 @@ fn servers(echo: &Path, baseline: &Path) -> Vec<Server> {
 }
 
 fn throughput(echo: &Path, baseline: &Path) {
-    let rounds = rounds();
+    let rounds = rounds(9);
     let pipelined = Load {
         connections: 4,
         lines: 1_000_000,
@@ -105,9 +50,10 @@ fn throughput(echo: &Path, baseline: &Path) {
     };
     compare(
         "line echo, 4 connections x 1,000,000 lines, unbounded pipelining",
-        &pipelined,
-        servers(echo, baseline),
+        "lines/s",
+        &servers(echo, baseline),
         rounds,
+        |server| run_echo(server.addr, &pipelined),
     );
     let ping_pong = Load {
         connections: 64,
@@ -117,9 +63,10 @@ fn throughput(echo: &Path, baseline: &Path) {
     };
     compare(
         "ping-pong, 64 connections, one line in flight",
-        &ping_pong,
-        servers(echo, baseline),
+        "lines/s",
+        &servers(echo, baseline),
         rounds,
+        |server| run_echo(server.addr, &ping_pong),
     );
 }
 

@@ -1,134 +1,231 @@
-//! UDP echo throughput with 1, 100 and 10,000 tracked peers: tendril-net's
-//! `UdpManager` against a hand-written tokio `UdpSocket` echo loop, in the same run,
-//! driven by the same client.
+//! UDP, measured the way that counts: tendril-net's `echo --transport udp` and a
+//! hand-written tokio `UdpSocket` loop (`baseline_udp`) as separate processes, driven
+//! by this process as the one load client, runs interleaved, ratio of medians.
 //!
 //! ```text
-//! cargo bench --bench udp
+//! cargo bench --bench udp                      # everything, 7 rounds
+//! ECHO_BENCH_ROUNDS=3 cargo bench --bench udp  # quicker, noisier
+//! ECHO_BENCH=churn cargo bench --bench udp     # one section: throughput | churn
 //! ```
 //!
-//! Each peer is one client socket keeping a small window of datagrams in flight.
-//! Throughput is in echoed datagrams per second (criterion's "elem/s"); divide
-//! tendril's by the baseline's for the ratio. The 10,000-peer case needs that many
-//! file descriptors (`ulimit -n`).
+//! Throughput: echoed datagrams per second with 1, 100 and 10,000 peers (one client
+//! socket each, a window of datagrams in flight, every echo checked). The 10,000-peer
+//! case needs that many file descriptors (`ulimit -n`).
+//!
+//! Churn: the server's resident memory while distinct short-lived peers come and go
+//! (each sends one query from a fresh port, like a DNS resolver) at four times the
+//! peer table's size, and the share of queries answered when new sources arrive at a
+//! steady rate past the table's capacity.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tendril_net::app::acceptor_fn;
-use tendril_net::{BoxError, Tendril, UdpManager};
+use tendril_bench::udp::{run_udp, runtime, sockets, UdpLoad};
+use tendril_bench::{compare, example, rounds, section, Server};
 use tokio::net::UdpSocket;
-use tokio::runtime::Runtime;
-use tower::service_fn;
 
-const PAYLOAD: &[u8] = b"0123456789abcdef0123456789abcdef";
-
-fn start_tendril(runtime: &Runtime) -> SocketAddr {
-    runtime.block_on(async {
-        let manager = UdpManager::builder("127.0.0.1:0".parse().unwrap())
-            .max_peers(20_000)
-            .inbound_queue(256)
-            .build();
-        manager
-            .start(acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
-                Ok(service_fn(|datagram: Bytes| async move {
-                    Ok::<_, BoxError>(datagram)
-                }))
-            }))
-            .unwrap()
-    })
-}
-
-/// The baseline: one task receiving and echoing on a tokio socket.
-fn start_baseline(runtime: &Runtime) -> SocketAddr {
-    runtime.block_on(async {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = socket.local_addr().unwrap();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65_536];
-            while let Ok((len, from)) = socket.recv_from(&mut buf).await {
-                let _ = socket.send_to(&buf[..len], from).await;
-            }
-        });
-        addr
-    })
-}
-
-/// One peer: sends `count` datagrams keeping `window` in flight; returns how many
-/// echoes came back (a datagram lost on loopback ends the wait after 200 ms).
-async fn peer(socket: Arc<UdpSocket>, server: SocketAddr, count: usize, window: usize) -> usize {
-    let mut buf = [0u8; 64];
-    let mut sent = 0;
-    let mut received = 0;
-    while sent < count.min(window) {
-        socket.send_to(PAYLOAD, server).await.unwrap();
-        sent += 1;
-    }
-    while received < count {
-        match tokio::time::timeout(Duration::from_millis(200), socket.recv_from(&mut buf)).await {
-            Ok(Ok(_)) => received += 1,
-            _ => break,
-        }
-        if sent < count {
-            socket.send_to(PAYLOAD, server).await.unwrap();
-            sent += 1;
-        }
-    }
-    received
-}
-
-fn udp(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+fn throughput(echo: &Path, baseline: &Path) {
+    let rounds = rounds(7);
+    let client = runtime();
     let servers = [
-        ("tendril-net", start_tendril(&runtime)),
-        ("tokio UdpSocket baseline", start_baseline(&runtime)),
+        Server::start(
+            "echo --transport udp",
+            echo,
+            &[
+                "--transport",
+                "udp",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-peers",
+                "20000",
+            ],
+        ),
+        Server::start("hand-written tokio", baseline, &[]),
     ];
-    for (peers, per_peer, window) in [(1, 40_000, 32), (100, 400, 8), (10_000, 4, 2)] {
-        let sockets: Vec<Arc<UdpSocket>> = runtime.block_on(async {
-            let mut sockets = Vec::with_capacity(peers);
-            for _ in 0..peers {
-                sockets.push(Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap()));
-            }
-            sockets
-        });
-        let mut group = c.benchmark_group(format!("udp echo/{peers} peers"));
-        group
-            .sample_size(10)
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(5))
-            .throughput(Throughput::Elements((peers * per_peer) as u64));
-        for (name, server) in servers {
-            group.bench_function(name, |b| {
-                b.iter_custom(|iterations| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iterations {
-                        total += runtime.block_on(async {
-                            let start = Instant::now();
-                            let tasks: Vec<_> = sockets
-                                .iter()
-                                .map(|socket| {
-                                    tokio::spawn(peer(socket.clone(), server, per_peer, window))
-                                })
-                                .collect();
-                            for task in tasks {
-                                task.await.unwrap();
-                            }
-                            start.elapsed()
-                        });
-                    }
-                    total
-                })
-            });
+    for load in [
+        UdpLoad {
+            peers: 1,
+            datagrams: 200_000,
+            window: 32,
+            active: 1,
+        },
+        UdpLoad {
+            peers: 100,
+            datagrams: 2_000,
+            window: 2,
+            active: 100,
+        },
+        UdpLoad {
+            peers: 10_000,
+            datagrams: 20,
+            window: 2,
+            active: 100,
+        },
+    ] {
+        let sockets = sockets(&client, load.peers);
+        let mut lost = vec![0; servers.len()];
+        compare(
+            &format!(
+                "UDP echo, {} peers x {} datagrams, {} in flight each, {} at a time",
+                load.peers, load.datagrams, load.window, load.active
+            ),
+            "datagrams/s",
+            &servers,
+            rounds,
+            |server| {
+                let outcome = run_udp(&client, &sockets, server.addr, &load);
+                let at = servers.iter().position(|s| s.addr == server.addr);
+                lost[at.expect("one of the servers")] += outcome.lost;
+                outcome.rate
+            },
+        );
+        for (server, lost) in servers.iter().zip(lost) {
+            println!("lost by {}: {lost}", server.name);
         }
-        group.finish();
     }
 }
 
-criterion_group!(benches, udp);
-criterion_main!(benches);
+/// Each of `count` fresh sockets sends one query and waits up to 200 ms for its
+/// answer, 100 at a time (more at once would overflow the kernel's receive buffer and
+/// measure that); returns how many were answered. The sockets bind `source`, on port
+/// `first_port + i` for the `i`-th when `first_port` is given (distinct peers), or on
+/// ports the kernel picks (which it soon reuses).
+async fn one_shot_queries(
+    server: SocketAddr,
+    count: usize,
+    source: std::net::Ipv4Addr,
+    first_port: Option<u16>,
+) -> usize {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        let slot = slots.clone().acquire_owned().await.expect("never closed");
+        let port = first_port.map_or(0, |first| first + i as u16);
+        let socket = UdpSocket::bind((source, port)).await.expect("bind");
+        tasks.push(tokio::spawn(async move {
+            let _slot = slot;
+            let query = format!("query {i}");
+            socket
+                .send_to(query.as_bytes(), server)
+                .await
+                .expect("send");
+            let mut buf = [0u8; 64];
+            let answer =
+                tokio::time::timeout(Duration::from_millis(200), socket.recv_from(&mut buf)).await;
+            matches!(answer, Ok(Ok((len, _))) if buf[..len] == *query.as_bytes())
+        }));
+    }
+    let mut answered = 0;
+    for task in tasks {
+        answered += usize::from(task.await.expect("a query failed"));
+    }
+    answered
+}
+
+fn churn(echo: &Path) {
+    let client = runtime();
+    // RSS under churn: a 5,000-peer table, 80,000 distinct peers in rounds of 5,000,
+    // two reclaim times apart (1 s).
+    const TABLE: usize = 5_000;
+    let server = Server::start(
+        "echo --transport udp",
+        echo,
+        &[
+            "--transport",
+            "udp",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-peers",
+            &TABLE.to_string(),
+            "--idle-timeout",
+            "10",
+        ],
+    );
+    println!("\nUDP churn: rounds of {TABLE} new one-query peers, table of {TABLE}");
+    println!("| round | answered | server RSS (KiB) |");
+    println!("|---|---|---|");
+    println!("| before | - | {} |", server.rss_kib());
+    for round in 1..=16u8 {
+        // Each round from its own loopback address and ports: every peer is a new one.
+        // (With ports the kernel picks, it reuses a port within milliseconds now and
+        // then; the same address soon again is the same peer, in a conversation.)
+        let source = std::net::Ipv4Addr::new(127, 0, 1, round);
+        let answered = client.block_on(one_shot_queries(server.addr, TABLE, source, Some(20_000)));
+        std::thread::sleep(Duration::from_millis(2_000));
+        println!("| {round} | {answered} | {} |", server.rss_kib());
+    }
+    drop(server);
+
+    // A steady stream of new sources past the table's size: max_peers 2,000, idle
+    // timeout 10 s, 400 new sources a second for 15 s.
+    let server = Server::start(
+        "echo --transport udp",
+        echo,
+        &[
+            "--transport",
+            "udp",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-peers",
+            "2000",
+            "--idle-timeout",
+            "10",
+        ],
+    );
+    let start = Instant::now();
+    let (mut sent, mut answered) = (0, 0);
+    let established = client
+        .block_on(UdpSocket::bind("127.0.0.1:0"))
+        .expect("bind");
+    let mut slowest = Duration::ZERO;
+    for tick in 0..300 {
+        // 20 sources every 50 ms.
+        answered += client.block_on(one_shot_queries(
+            server.addr,
+            20,
+            [127, 0, 0, 1].into(),
+            None,
+        ));
+        sent += 20;
+        // An established peer asks every 10th tick: it must never wait.
+        if tick % 10 == 0 {
+            let asked = Instant::now();
+            client.block_on(async {
+                established
+                    .send_to(b"still there?", server.addr)
+                    .await
+                    .expect("send");
+                let mut buf = [0u8; 64];
+                tokio::time::timeout(Duration::from_secs(5), established.recv_from(&mut buf))
+                    .await
+                    .expect("the established peer was answered")
+                    .expect("receive");
+            });
+            slowest = slowest.max(asked.elapsed());
+        }
+        let due = Duration::from_millis(50 * (tick + 1));
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    println!("\nUDP sources past capacity (max_peers 2000, idle 10 s, 400 new sources/s for 15 s)");
+    println!("| queries | answered | share | slowest answer to the established peer |");
+    println!("|---|---|---|---|");
+    println!(
+        "| {sent} | {answered} | {:.1}% | {:.1} ms |",
+        100.0 * answered as f64 / sent as f64,
+        slowest.as_secs_f64() * 1000.0
+    );
+}
+
+fn main() {
+    let echo = example("echo");
+    let baseline = PathBuf::from(env!("CARGO_BIN_EXE_baseline_udp"));
+    if section("throughput") {
+        throughput(&echo, &baseline);
+    }
+    if section("churn") {
+        churn(&echo);
+    }
+}

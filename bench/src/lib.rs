@@ -1,6 +1,9 @@
 //! What the benchmarks share: servers run as separate processes, a line-echo load
-//! client on plain std threads (so that neither server shares a runtime with it), and
-//! the resident memory of a process.
+//! client on plain std threads (so that neither server shares a runtime with it), a
+//! UDP load client ([`udp`]), interleaved comparisons, and the resident memory of a
+//! process.
+
+pub mod udp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -36,7 +39,7 @@ pub fn example(name: &str) -> PathBuf {
     target.join("release").join("examples").join(name)
 }
 
-/// A server process that printed `listening on tcp ADDR`; killed when dropped.
+/// A server process that printed `listening on TRANSPORT ADDR`; killed when dropped.
 pub struct Server {
     child: Child,
     /// Where it listens.
@@ -46,7 +49,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `program` with `args` and waits for its `listening on tcp ADDR` line.
+    /// Starts `program` with `args` and waits for its `listening on tcp ADDR` (or
+    /// `udp`) line.
     pub fn start(name: &str, program: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(program)
             .args(args)
@@ -60,8 +64,11 @@ impl Server {
             let line = lines
                 .next()
                 .and_then(Result::ok)
-                .unwrap_or_else(|| panic!("{name}: no `listening on tcp` line"));
-            if let Some(addr) = line.strip_prefix("listening on tcp ") {
+                .unwrap_or_else(|| panic!("{name}: no `listening on` line"));
+            let addr = ["listening on tcp ", "listening on udp "]
+                .iter()
+                .find_map(|prefix| line.strip_prefix(prefix));
+            if let Some(addr) = addr {
                 break addr.trim().parse().expect("an address");
             }
         };
@@ -212,5 +219,52 @@ pub fn median(values: &[f64]) -> f64 {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
+    }
+}
+
+/// How many interleaved rounds to run: `ECHO_BENCH_ROUNDS`, default `default`.
+pub fn rounds(default: usize) -> usize {
+    std::env::var("ECHO_BENCH_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(default)
+        .max(1)
+}
+
+/// Whether section `name` runs: all do unless `ECHO_BENCH` names one.
+pub fn section(name: &str) -> bool {
+    std::env::var("ECHO_BENCH").map_or(true, |only| only == name)
+}
+
+/// Runs `run` against every server `rounds` times, in an order that rotates each
+/// round, and prints the medians (in `unit`) and their ratio to the baseline (the
+/// last server) as a Markdown table.
+pub fn compare(
+    title: &str,
+    unit: &str,
+    servers: &[Server],
+    rounds: usize,
+    mut run: impl FnMut(&Server) -> f64,
+) {
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+    for round in 0..rounds {
+        for i in 0..servers.len() {
+            let at = (round + i) % servers.len();
+            rates[at].push(run(&servers[at]));
+        }
+    }
+    let baseline = median(rates.last().expect("a baseline"));
+    println!("\n{title} ({rounds} interleaved rounds, {unit})");
+    println!("| server | median | min | max | ratio to baseline |");
+    println!("|---|---|---|---|---|");
+    for (server, rates) in servers.iter().zip(&rates) {
+        let low = rates.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = rates.iter().copied().fold(0.0, f64::max);
+        let mid = median(rates);
+        println!(
+            "| {} | {mid:.0} | {low:.0} | {high:.0} | {:.3} |",
+            server.name,
+            mid / baseline
+        );
     }
 }

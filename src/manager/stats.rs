@@ -80,8 +80,8 @@ impl Counters {
     }
 }
 
-/// A snapshot of a manager's counters. `Display` prints them as one line of
-/// `key=value` pairs.
+/// A snapshot of a manager's counters. `Display` prints every field as one line of
+/// `name=value` pairs, in declaration order, named as the fields are.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -140,25 +140,33 @@ pub struct Stats {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "open={} closing={} total={} rejected={} refused={} failed={} accept_errors={} \
-             evicted={} dropped={} frames_in={} frames_out={} bytes_in={} bytes_out={} \
-             wrap_failed={}",
-            self.open,
-            self.closing,
-            self.total,
-            self.rejected,
-            self.refused,
-            self.failed,
-            self.accept_errors,
-            self.evicted,
-            self.dropped_queue_full + self.dropped_table_full,
-            self.frames_in,
-            self.frames_out,
-            self.bytes_in,
-            self.bytes_out,
-            self.wrap_failed
-        )
+        let fields = [
+            ("open", self.open),
+            ("closing", self.closing),
+            ("total", self.total),
+            ("rejected", self.rejected),
+            ("refused", self.refused),
+            ("failed", self.failed),
+            ("accept_errors", self.accept_errors),
+            ("wrapping", self.wrapping),
+            ("wrap_failed", self.wrap_failed),
+            ("evicted", self.evicted),
+            ("reclaimed", self.reclaimed),
+            ("peers", self.peers),
+            ("dropped_queue_full", self.dropped_queue_full),
+            ("dropped_table_full", self.dropped_table_full),
+            ("datagrams_in", self.datagrams_in),
+            ("datagrams_out", self.datagrams_out),
+            ("frames_in", self.frames_in),
+            ("frames_out", self.frames_out),
+            ("bytes_in", self.bytes_in),
+            ("bytes_out", self.bytes_out),
+            ("call_timeouts", self.call_timeouts),
+        ];
+        for (i, (name, value)) in fields.iter().enumerate() {
+            let gap = if i == 0 { "" } else { " " };
+            write!(f, "{gap}{name}={value}")?;
+        }
+        Ok(())
     }
 }

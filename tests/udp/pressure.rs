@@ -47,32 +47,65 @@ async fn a_burst_of_replies_to_many_peers_arrives_whole() {
     manager.shutdown();
 }
 
-/// With the table full, a newcomer reclaims a quiet one-datagram peer; established
-/// peers keep their state however many newcomers come.
-#[tokio::test]
-async fn newcomers_reclaim_one_shot_peers_never_established_ones() {
+/// With the table full, a newcomer reclaims a quiet one-datagram peer; peers in a
+/// conversation keep their state however many newcomers come. (Paused time: the quiet
+/// periods pass at once; loopback datagrams are delivered within the send call.)
+#[tokio::test(start_paused = true)]
+async fn newcomers_reclaim_one_shot_peers_never_conversing_ones() {
+    let quiet = Duration::from_millis(200);
     let manager = UdpManager::builder(localhost())
         .max_peers(4)
-        .reclaim_after(Duration::ZERO)
+        .reclaim_after(quiet)
         .build();
     let (addr, _peers) = counting_server(&manager);
-    let established = socket().await;
+    let talker = socket().await;
     for count in 1..=2 {
-        established.send_to(b"e", addr).await.unwrap();
-        assert_eq!(recv(&established).await, format!("{count}:e"));
+        talker.send_to(b"e", addr).await.unwrap();
+        assert_eq!(recv(&talker).await, format!("{count}:e"));
     }
     for _ in 0..50 {
+        // The talker keeps talking, more often than the quiet time; the last
+        // newcomer's query is over once it has been quiet that long.
+        for _ in 0..2 {
+            tokio::time::sleep(quiet * 11 / 20).await;
+            talker.send_to(b"e", addr).await.unwrap();
+            recv(&talker).await;
+        }
         let newcomer = socket().await;
         newcomer.send_to(b"n", addr).await.unwrap();
         assert_eq!(recv(&newcomer).await, "1:n", "{}", manager.stats());
     }
-    established.send_to(b"e", addr).await.unwrap();
-    assert_eq!(recv(&established).await, "3:e");
+    talker.send_to(b"e", addr).await.unwrap();
+    assert_eq!(recv(&talker).await, "103:e");
     let stats = manager.stats();
     assert_eq!(stats.dropped_table_full, 0, "{stats}");
     // The first three newcomers fit; each later one reclaimed an earlier one.
     assert_eq!(stats.reclaimed, 47, "{stats}");
     assert!(stats.peers <= 4, "{stats}");
+    manager.shutdown();
+}
+
+/// A source port reused for a second query after a quiet gap is the same peer, but not
+/// promoted to a conversation by the reuse: it stays reclaimable.
+#[tokio::test(start_paused = true)]
+async fn a_reused_source_port_stays_reclaimable() {
+    let quiet = Duration::from_millis(200);
+    let manager = UdpManager::builder(localhost())
+        .max_peers(1)
+        .reclaim_after(quiet)
+        .build();
+    let (addr, _peers) = counting_server(&manager);
+    let resolver = socket().await;
+    resolver.send_to(b"q", addr).await.unwrap();
+    assert_eq!(recv(&resolver).await, "1:q");
+    tokio::time::sleep(quiet).await;
+    resolver.send_to(b"q", addr).await.unwrap();
+    assert_eq!(recv(&resolver).await, "2:q");
+    tokio::time::sleep(quiet).await;
+    let newcomer = socket().await;
+    newcomer.send_to(b"n", addr).await.unwrap();
+    assert_eq!(recv(&newcomer).await, "1:n", "{}", manager.stats());
+    assert_eq!(manager.stats().reclaimed, 1);
     manager.shutdown();
 }
 

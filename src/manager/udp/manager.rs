@@ -40,10 +40,10 @@ pub type UdpBuilder = Builder<UdpOptions>;
 
 impl Builder<UdpOptions> {
     /// Peers tracked at once (default 65,536; the same as `max_connections`). When the
-    /// table is full, a peer that sent a single datagram and has been quiet for
-    /// [`reclaim_after`](Self::reclaim_after) makes room for a new one; otherwise the
-    /// new peer's datagram is dropped and counted. Established peers (more than one
-    /// datagram) and peers this side connected to are never pushed out.
+    /// table is full, a peer in a one-datagram exchange that has been quiet for
+    /// [`reclaim_after`](Self::reclaim_after) makes room for a new one, the oldest
+    /// first; otherwise the new peer's datagram is dropped and counted. Peers in a
+    /// conversation and peers this side connected to are never pushed out.
     pub fn max_peers(&mut self, max: usize) -> &mut Self {
         self.max_connections(max)
     }
@@ -69,10 +69,14 @@ impl Builder<UdpOptions> {
         self
     }
 
-    /// How long a peer that sent one datagram must have been quiet before it may be
-    /// reclaimed for a new peer when the table is full (default 1 s). A reclaimed
-    /// peer's calls in flight still finish and their replies go out; it then closes as
-    /// idle, counted in `Stats::reclaimed`.
+    /// How long a peer in a one-datagram exchange must have been quiet before it may
+    /// be reclaimed for a new peer when the table is full (default 1 s); also the
+    /// longest gap within a conversation. A peer whose next datagram comes sooner than
+    /// this is in a conversation and is not reclaimed; one that speaks again only after
+    /// a longer silence starts a new one-datagram exchange (a source port reused for
+    /// another query must not make a peer permanent). Raise it for protocols whose
+    /// sessions have long pauses. A reclaimed peer's calls in flight still finish and
+    /// their replies go out; it then closes as idle, counted in `Stats::reclaimed`.
     pub fn reclaim_after(&mut self, quiet: Duration) -> &mut Self {
         self.options.reclaim_after = quiet;
         self

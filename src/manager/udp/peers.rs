@@ -1,12 +1,14 @@
 //! The receive loop's map of UDP peers, and which ones to reclaim under pressure.
 //!
 //! Fresh source ports are normal (a DNS resolver uses one per query), so when the map
-//! is full a newcomer is not simply refused: a peer that sent a single datagram and
-//! has been quiet for a while (a finished one-shot exchange) is reclaimed to make room,
-//! the way Linux conntrack gives "unreplied" UDP flows a shorter timeout than
-//! "assured" ones. A peer that sent more than one datagram is established and never
-//! pushed out: a flood of new sources only ever displaces other one-shot sources, the
-//! oldest first.
+//! is full a newcomer is not simply refused: a peer in a one-datagram exchange that has
+//! been quiet for a while (a finished query) is reclaimed to make room, the way Linux
+//! conntrack gives "unreplied" UDP flows a shorter timeout than "assured" ones. A peer
+//! that sends a second datagram within `quiet` of the one before is in a conversation
+//! and is not pushed out; one that sends again only after a quiet gap of `quiet` or more
+//! starts a new one-datagram exchange (a source port reused for another query is the
+//! same peer, and must not be promoted by the reuse). A flood of new sources therefore
+//! only ever displaces one-shot exchanges, the oldest first.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -20,23 +22,34 @@ use tokio::time::Instant;
 use crate::tendril::Control;
 
 pub(crate) struct Peer {
-    pub(crate) inbound: mpsc::Sender<BytesMut>,
-    /// Its connection, to reclaim it (none for a peer this side connected to).
-    pub(crate) control: Option<Arc<dyn Control>>,
+    inbound: mpsc::Sender<BytesMut>,
+    /// Its connection, to reclaim it (none for a peer this side connected to, which
+    /// is never reclaimed).
+    control: Option<Arc<dyn Control>>,
     /// Which of the connections at this address this entry is.
-    pub(crate) generation: u64,
-    /// Datagrams routed to it, up to 2 (more only says "established").
-    datagrams: u8,
+    generation: u64,
+    /// In a conversation (a second datagram came soon after the one before, or this
+    /// side connected to it): not reclaimed.
+    conversing: bool,
     /// When its last datagram came.
     last_seen: Instant,
 }
 
+/// A peer in a one-datagram exchange, queued for reclaiming: stale once the peer
+/// sent again (its `last_seen` moved) or left (its generation is gone).
+struct Candidate {
+    addr: SocketAddr,
+    generation: u64,
+    seen: Instant,
+}
+
 pub(crate) struct Peers {
     map: HashMap<SocketAddr, Peer>,
-    /// Peers that came with one datagram, oldest first (entries may be stale: a peer
-    /// that sent more, or left, is skipped when found).
-    fresh: VecDeque<(SocketAddr, u64)>,
-    /// How long a one-datagram peer must have been quiet to be reclaimed.
+    /// One-datagram exchanges, oldest first (stale entries are skipped when found,
+    /// and compacted away when they outnumber the peers).
+    fresh: VecDeque<Candidate>,
+    /// How long a one-datagram peer must have been quiet to be reclaimed; the longest
+    /// gap between datagrams of one conversation.
     quiet: Duration,
 }
 
@@ -46,6 +59,16 @@ pub(crate) enum Room {
     Reclaimed(Option<Arc<dyn Control>>),
     /// No peer may be reclaimed now.
     Full,
+}
+
+/// Where a datagram for a known or unknown source went.
+pub(crate) enum Delivery {
+    /// Queued for its peer.
+    Delivered,
+    /// Its peer's queue was full: dropped.
+    QueueFull,
+    /// No live peer at that address (or its connection ended): a new contact.
+    NewContact(BytesMut),
 }
 
 impl Peers {
@@ -61,17 +84,43 @@ impl Peers {
         self.map.len()
     }
 
-    pub(crate) fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Peer> {
-        self.map.get_mut(addr)
-    }
-
-    /// Notes a datagram routed to `peer`.
-    pub(crate) fn seen(peer: &mut Peer, now: Instant) {
-        peer.datagrams = peer.datagrams.saturating_add(1).min(2);
+    /// Hands `datagram` to the peer at `addr`, if there is one, and notes that it
+    /// spoke (one map lookup).
+    pub(crate) fn deliver(
+        &mut self,
+        addr: SocketAddr,
+        datagram: BytesMut,
+        now: Instant,
+    ) -> Delivery {
+        let Some(peer) = self.map.get_mut(&addr) else {
+            return Delivery::NewContact(datagram);
+        };
+        let delivery = match peer.inbound.try_send(datagram) {
+            Ok(()) => Delivery::Delivered,
+            Err(mpsc::error::TrySendError::Full(_)) => Delivery::QueueFull,
+            Err(mpsc::error::TrySendError::Closed(datagram)) => {
+                // That peer's connection ended: this is a new contact.
+                self.map.remove(&addr);
+                return Delivery::NewContact(datagram);
+            }
+        };
+        if peer.control.is_some() && now.duration_since(peer.last_seen) >= self.quiet {
+            // After a quiet gap: a new one-datagram exchange.
+            peer.conversing = false;
+            self.fresh.push_back(Candidate {
+                addr,
+                generation: peer.generation,
+                seen: now,
+            });
+        } else {
+            peer.conversing = true;
+        }
         peer.last_seen = now;
+        self.compact();
+        delivery
     }
 
-    /// Adds a peer. One that came on its own (`established` false: its first datagram
+    /// Adds a peer. One that came on its own (`connected` false: its first datagram
     /// is on the way) may be reclaimed; one this side connected to never is.
     pub(crate) fn insert(
         &mut self,
@@ -79,20 +128,25 @@ impl Peers {
         inbound: mpsc::Sender<BytesMut>,
         control: Option<Arc<dyn Control>>,
         generation: u64,
-        established: bool,
         now: Instant,
     ) {
+        let connected = control.is_none();
+        if !connected {
+            self.fresh.push_back(Candidate {
+                addr,
+                generation,
+                seen: now,
+            });
+        }
         let peer = Peer {
             inbound,
             control,
             generation,
-            datagrams: if established { 2 } else { 1 },
+            conversing: connected,
             last_seen: now,
         };
-        if !established {
-            self.fresh.push_back((addr, generation));
-        }
         self.map.insert(addr, peer);
+        self.compact();
     }
 
     /// Forgets the peer at `addr` if it is still the one of `generation` (its
@@ -107,28 +161,37 @@ impl Peers {
         }
     }
 
-    /// Forgets the peer at `addr`, whatever its generation.
-    pub(crate) fn remove(&mut self, addr: &SocketAddr) {
-        self.map.remove(addr);
+    /// Whether `candidate` still stands for a reclaimable peer.
+    fn valid(map: &HashMap<SocketAddr, Peer>, candidate: &Candidate) -> bool {
+        map.get(&candidate.addr).is_some_and(|peer| {
+            peer.generation == candidate.generation
+                && !peer.conversing
+                && peer.last_seen == candidate.seen
+        })
+    }
+
+    /// Drops stale candidates once they outnumber the peers, so that the queue stays
+    /// within twice the map whether or not the map ever fills (amortised O(1)).
+    fn compact(&mut self) {
+        if self.fresh.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.fresh.retain(|candidate| Self::valid(map, candidate));
+        }
     }
 
     /// Makes room for a newcomer: reclaims the oldest one-datagram peer that has been
     /// quiet long enough. Amortised O(1): stale queue entries are dropped as found.
     pub(crate) fn make_room(&mut self, now: Instant) -> Room {
-        while let Some(&(addr, generation)) = self.fresh.front() {
-            let Some(peer) = self.map.get(&addr).filter(|p| p.generation == generation) else {
-                self.fresh.pop_front();
-                continue;
-            };
-            if peer.datagrams > 1 {
-                // Established since: never reclaimed.
+        while let Some(candidate) = self.fresh.front() {
+            if !Self::valid(&self.map, candidate) {
                 self.fresh.pop_front();
                 continue;
             }
-            if now.duration_since(peer.last_seen) < self.quiet {
+            if now.duration_since(candidate.seen) < self.quiet {
                 // The oldest candidate is still in its exchange: so are the others.
                 return Room::Full;
             }
+            let addr = candidate.addr;
             self.fresh.pop_front();
             if let Some(peer) = self.map.remove(&addr) {
                 return Room::Reclaimed(peer.control);
@@ -140,9 +203,10 @@ impl Peers {
 
 #[cfg(test)]
 mod tests {
-    use super::{Peers, Room};
+    use super::{Delivery, Peers, Room};
     use crate::tendril::traffic::Totals;
     use crate::tendril::Control;
+    use bytes::BytesMut;
     use std::sync::Arc;
     use std::time::Duration;
     use tokio::time::Instant;
@@ -161,37 +225,44 @@ mod tests {
         std::net::SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    fn add(peers: &mut Peers, port: u16, established: bool, now: Instant) {
-        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    /// Adds a peer; its queue lives as long as the returned receiver.
+    fn add(
+        peers: &mut Peers,
+        port: u16,
+        connected: bool,
+        now: Instant,
+    ) -> tokio::sync::mpsc::Receiver<BytesMut> {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
         let control: Arc<dyn Control> = Arc::new(Nothing);
-        peers.insert(
-            addr(port),
-            tx,
-            Some(control),
-            u64::from(port),
-            established,
-            now,
-        );
+        let control = (!connected).then_some(control);
+        peers.insert(addr(port), tx, control, u64::from(port), now);
+        rx
     }
 
     #[test]
     fn only_quiet_one_datagram_peers_are_reclaimed_oldest_first() {
         let start = Instant::now();
         let mut peers = Peers::new(Duration::from_secs(1));
-        add(&mut peers, 1, false, start);
-        add(&mut peers, 2, true, start);
-        add(&mut peers, 3, false, start);
+        let _queues = [
+            add(&mut peers, 1, false, start),
+            add(&mut peers, 2, true, start),
+            add(&mut peers, 3, false, start),
+        ];
         // Too early: nobody has been quiet long enough.
         assert!(matches!(peers.make_room(start), Room::Full));
+        // Peer 1 talks again soon: in a conversation now.
+        let soon = start + Duration::from_millis(500);
+        assert!(matches!(
+            peers.deliver(addr(1), BytesMut::new(), soon),
+            Delivery::Delivered
+        ));
         let later = start + Duration::from_secs(2);
-        // Peer 1 talks again: established now.
-        Peers::seen(peers.get_mut(&addr(1)).unwrap(), later);
         assert!(matches!(peers.make_room(later), Room::Reclaimed(_)));
         assert!(
-            peers.get_mut(&addr(3)).is_none(),
+            !peers.map.contains_key(&addr(3)),
             "peer 3 was the quiet one"
         );
-        // Peer 1 (established) and peer 2 (connected to) are never reclaimed.
+        // Peer 1 (conversing) and peer 2 (connected to) are not reclaimed.
         assert!(matches!(
             peers.make_room(later + Duration::from_secs(60)),
             Room::Full
@@ -203,10 +274,53 @@ mod tests {
     fn a_departure_of_an_older_generation_keeps_the_newer_peer() {
         let now = Instant::now();
         let mut peers = Peers::new(Duration::from_secs(1));
-        add(&mut peers, 7, false, now);
+        let _queue = add(&mut peers, 7, false, now);
         peers.departed(addr(7), 999);
         assert_eq!(peers.len(), 1);
         peers.departed(addr(7), 7);
+        assert_eq!(peers.len(), 0);
+    }
+
+    #[test]
+    fn a_peer_that_speaks_again_after_a_quiet_gap_starts_a_new_exchange() {
+        let start = Instant::now();
+        let mut peers = Peers::new(Duration::from_secs(1));
+        let _queue = add(&mut peers, 1, false, start);
+        // A source port reused for another query, two seconds later.
+        let again = start + Duration::from_secs(2);
+        assert!(matches!(
+            peers.deliver(addr(1), BytesMut::new(), again),
+            Delivery::Delivered
+        ));
+        // Not promoted by the reuse: reclaimable once quiet again.
+        assert!(matches!(peers.make_room(again), Room::Full));
+        let quiet = again + Duration::from_secs(1);
+        assert!(matches!(peers.make_room(quiet), Room::Reclaimed(_)));
+        assert_eq!(peers.len(), 0);
+    }
+
+    #[test]
+    fn the_candidate_queue_stays_bounded_without_pressure() {
+        let mut now = Instant::now();
+        let mut peers = Peers::new(Duration::from_secs(1));
+        for round in 0..10_000u16 {
+            let _queue = add(&mut peers, round, false, now);
+            peers.departed(addr(round), u64::from(round));
+            now += Duration::from_millis(1);
+        }
+        assert_eq!(peers.len(), 0);
+        assert!(peers.fresh.len() <= 65, "{}", peers.fresh.len());
+    }
+
+    #[test]
+    fn a_closed_queue_makes_a_new_contact() {
+        let now = Instant::now();
+        let mut peers = Peers::new(Duration::from_secs(1));
+        drop(add(&mut peers, 9, false, now));
+        assert!(matches!(
+            peers.deliver(addr(9), BytesMut::new(), now),
+            Delivery::NewContact(_)
+        ));
         assert_eq!(peers.len(), 0);
     }
 }

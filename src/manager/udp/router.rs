@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::peer_io::PeerParts;
-use super::peers::{Peers, Room};
+use super::peers::{Delivery, Peers, Room};
 use crate::error::Error;
 use crate::manager::stats::Counters;
 use crate::manager::Core;
@@ -212,7 +212,6 @@ impl Router {
             registration.inbound,
             None,
             generation,
-            true,
             Instant::now(),
         );
         let _ = registration.done.send(PeerLink {
@@ -225,26 +224,11 @@ impl Router {
         let counters = &self.core.counters;
         Counters::bump(&counters.datagrams_in);
         let now = Instant::now();
-        let datagram = match self.peers.get_mut(&from) {
-            Some(peer) => match peer.inbound.try_send(datagram) {
-                Ok(()) => {
-                    Peers::seen(peer, now);
-                    return;
-                }
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    Peers::seen(peer, now);
-                    Counters::bump(&counters.dropped_queue_full);
-                    return;
-                }
-                Err(mpsc::error::TrySendError::Closed(datagram)) => {
-                    // That peer's connection ended: this is a new contact.
-                    self.peers.remove(&from);
-                    datagram
-                }
-            },
-            None => datagram,
-        };
-        self.new_peer(from, datagram, now);
+        match self.peers.deliver(from, datagram, now) {
+            Delivery::Delivered => {}
+            Delivery::QueueFull => Counters::bump(&counters.dropped_queue_full),
+            Delivery::NewContact(datagram) => self.new_peer(from, datagram, now),
+        }
     }
 
     fn new_peer(&mut self, from: SocketAddr, datagram: BytesMut, now: Instant) {
@@ -293,7 +277,7 @@ impl Router {
             return;
         };
         self.peers
-            .insert(from, inbound, Some(control), generation, false, now);
+            .insert(from, inbound, Some(control), generation, now);
         let rejections = self.rejections.0.clone();
         tokio::spawn(async move {
             if let Ok(Err(_)) = accepted.await {
