@@ -214,7 +214,9 @@ impl Registry {
     }
 
     /// The live connection between `local` and `remote` on any `proto` manager of
-    /// this registry, if its frames are `In` and `Out`.
+    /// this registry, if its frames are `In` and `Out`. Only managers made through
+    /// this registry ([`get_manager`](Self::get_manager), [`get`](Self::get)) are
+    /// searched: one built with `TcpManager::new` is not in any registry.
     pub fn find_tendril<In: 'static, Out: 'static>(
         &self,
         proto: &str,
