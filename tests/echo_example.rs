@@ -60,9 +60,23 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
+/// Signals `name`, checks that the server closes each of `streams` cleanly (end of
+/// stream, nothing more) and lets go of them as a client would, and returns the exit
+/// code. A client that kept its end open would hold the server's lingering close for
+/// its whole bound (5 s).
+fn stop<S: Read>(mut child: Child, name: &str, streams: Vec<S>) -> Option<i32> {
+    signal(&child, name);
+    for mut stream in streams {
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"", "nothing after the last echo");
+    }
+    wait_exit(&mut child)
+}
+
 #[test]
 fn echoes_with_the_chosen_framer_and_exits_0_on_sigterm() {
-    let (mut child, addr) = start(&["--listen", "127.0.0.1:0", "--framer", "length-u16"]);
+    let (child, addr) = start(&["--listen", "127.0.0.1:0", "--framer", "length-u16"]);
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -73,8 +87,7 @@ fn echoes_with_the_chosen_framer_and_exits_0_on_sigterm() {
     let mut echoed = [0u8; 13];
     stream.read_exact(&mut echoed).unwrap();
     assert_eq!(&echoed, b"\x00\x05hello\x00\x00\x00\x02hi");
-    signal(&child, "-TERM");
-    assert_eq!(wait_exit(&mut child), Some(0));
+    assert_eq!(stop(child, "-TERM", vec![stream]), Some(0));
 }
 
 #[test]
@@ -96,8 +109,7 @@ fn line_is_the_default_framer_and_sigint_exits_0() {
         line.starts_with("open=") && line.contains(" frames_in="),
         "{line:?}"
     );
-    signal(&child, "-INT");
-    assert_eq!(wait_exit(&mut child), Some(0));
+    assert_eq!(stop(child, "-INT", vec![stream]), Some(0));
 }
 
 /// Writes `line` and reads its echo.
@@ -123,14 +135,13 @@ fn a_global_limit_of_one_serves_every_connection_in_turn() {
     for extra in [&[][..], &["--tower"][..]] {
         let mut args = vec!["--listen", "127.0.0.1:0", "--global-limit", "1"];
         args.extend_from_slice(extra);
-        let (mut child, addr) = start(&args);
+        let (child, addr) = start(&args);
         let mut first = connect(addr);
         exchange(&mut first, b"one\r\n");
         let mut second = connect(addr);
         exchange(&mut second, b"two\r\n");
         exchange(&mut first, b"three\r\n");
-        signal(&child, "-TERM");
-        assert_eq!(wait_exit(&mut child), Some(0));
+        assert_eq!(stop(child, "-TERM", vec![first, second]), Some(0));
     }
 }
 
@@ -142,11 +153,10 @@ fn timeout_and_tower_flags_echo_as_before() {
     ] {
         let mut all = vec!["--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let (mut child, addr) = start(&all);
+        let (child, addr) = start(&all);
         let mut stream = connect(addr);
         exchange(&mut stream, b"hello\r\nworld\r\n");
-        signal(&child, "-TERM");
-        assert_eq!(wait_exit(&mut child), Some(0));
+        assert_eq!(stop(child, "-TERM", vec![stream]), Some(0));
     }
 }
 
@@ -210,7 +220,7 @@ fn unix_transport_echoes_on_a_socket_path() {
     let path =
         std::env::temp_dir().join(format!("tendril-echo-example-{}.sock", std::process::id()));
     let path_text = path.to_str().unwrap();
-    let (mut child, listening) =
+    let (child, listening) =
         start_listening("unix", &["--transport", "unix", "--listen", path_text]);
     assert_eq!(listening, path_text);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
@@ -221,7 +231,6 @@ fn unix_transport_echoes_on_a_socket_path() {
     let mut echoed = [0u8; 11];
     stream.read_exact(&mut echoed).unwrap();
     assert_eq!(&echoed, b"unix line\r\n");
-    signal(&child, "-TERM");
-    assert_eq!(wait_exit(&mut child), Some(0));
+    assert_eq!(stop(child, "-TERM", vec![stream]), Some(0));
     assert!(!path.exists(), "the socket file is removed at exit");
 }

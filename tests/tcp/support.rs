@@ -96,6 +96,6 @@ pub async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
 /// Connects a raw client and writes `bytes` in one call.
 pub async fn client(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
     let mut stream = within(TcpStream::connect(addr)).await.unwrap();
-    stream.write_all(bytes).await.unwrap();
+    within(stream.write_all(bytes)).await.unwrap();
     stream
 }
