@@ -107,7 +107,7 @@ async fn main() -> ExitCode {
     let client = match connected {
         Ok(client) => client,
         Err(err) => {
-            eprintln!("dns_client: cannot reach {server}: {err}");
+            eprintln!("dns_client: cannot reach {server}: {err:#}");
             return ExitCode::FAILURE;
         }
     };
@@ -121,7 +121,7 @@ async fn main() -> ExitCode {
         match service.ready().await {
             Ok(ready) => queries.push(ready.call(query)),
             Err(err) => {
-                eprintln!("dns_client: {err}");
+                eprintln!("dns_client: {err:#}");
                 return ExitCode::FAILURE;
             }
         }
@@ -144,7 +144,7 @@ fn print_answer(name: &str, server: SocketAddr, reply: Result<Bytes, BoxError>) 
             return false;
         }
         Err(err) => {
-            eprintln!("dns_client: {err}");
+            eprintln!("dns_client: {err:#}");
             return false;
         }
     };
@@ -169,7 +169,7 @@ fn print_answer(name: &str, server: SocketAddr, reply: Result<Bytes, BoxError>) 
             true
         }
         Err(err) => {
-            eprintln!("dns_client: {err}");
+            eprintln!("dns_client: {err:#}");
             false
         }
     }

@@ -99,7 +99,7 @@ fn parse_args() -> Result<Args, String> {
             "--listen" => {
                 listen = value
                     .parse()
-                    .map_err(|err| format!("--listen {value}: {err}"))?
+                    .map_err(|err| format!("--listen {value}: {err:#}"))?
             }
             "--record" => {
                 let (name, addr) = value
@@ -107,7 +107,7 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or(format!("--record {value}: expected NAME=IPV4"))?;
                 let addr = addr
                     .parse()
-                    .map_err(|err| format!("--record {value}: {err}"))?;
+                    .map_err(|err| format!("--record {value}: {err:#}"))?;
                 records.insert(name.trim_end_matches('.').to_ascii_lowercase(), addr);
             }
             "--delay" => {
@@ -116,7 +116,7 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or(format!("--delay {value}: expected NAME=MS"))?;
                 let ms: u64 = ms
                     .parse()
-                    .map_err(|err| format!("--delay {value}: {err}"))?;
+                    .map_err(|err| format!("--delay {value}: {err:#}"))?;
                 delays.insert(
                     name.trim_end_matches('.').to_ascii_lowercase(),
                     Duration::from_millis(ms),
@@ -174,7 +174,7 @@ async fn main() -> ExitCode {
         })) {
             Ok(addr) => addr,
             Err(err) => {
-                last_error = format!("cannot listen on udp {listen}: {err}");
+                last_error = format!("cannot listen on udp {listen}: {err:#}");
                 continue;
             }
         };
@@ -198,7 +198,7 @@ async fn main() -> ExitCode {
                 break;
             }
             Err(err) => {
-                last_error = format!("cannot listen on tcp {udp_addr}: {err}");
+                last_error = format!("cannot listen on tcp {udp_addr}: {err:#}");
                 udp.shutdown();
             }
         }

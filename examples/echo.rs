@@ -25,8 +25,8 @@
 //! `GlobalConcurrencyLimitLayer::new(N)` in front of every connection's service, shared
 //! by all (a connection holds a permit only while it has a frame in hand).
 //! `--socket-mode 600` sets the Unix socket file's permissions (default: as `bind`
-//! makes it, `0777` less the umask). `--stats` prints the manager's counters once a
-//! second on stderr. SIGINT or SIGTERM
+//! makes it, `0777` less the umask). `--stats` prints the manager's counters on stderr
+//! after the first second, then once a second when any of them changed. SIGINT or SIGTERM
 //! shut down gracefully (in-flight frames are answered) and exit with status 0.
 //!
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
@@ -69,8 +69,8 @@ struct Args {
 fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
-        .map_err(|err| format!("{flag} {text}: {err}"))?;
-    Duration::try_from_secs_f64(secs).map_err(|err| format!("{flag} {text}: {err}"))
+        .map_err(|err| format!("{flag} {text}: {err:#}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|err| format!("{flag} {text}: {err:#}"))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -104,7 +104,7 @@ fn parse_args() -> Result<Args, String> {
                 let text = value("--max-peers")?;
                 args.max_peers = text
                     .parse()
-                    .map_err(|err| format!("--max-peers {text}: {err}"))?;
+                    .map_err(|err| format!("--max-peers {text}: {err:#}"))?;
             }
             "--idle-timeout" => {
                 args.idle_timeout = seconds("--idle-timeout", &value("--idle-timeout")?)?;
@@ -115,7 +115,7 @@ fn parse_args() -> Result<Args, String> {
                 let text = value("--global-limit")?;
                 let limit = text
                     .parse()
-                    .map_err(|err| format!("--global-limit {text}: {err}"))?;
+                    .map_err(|err| format!("--global-limit {text}: {err:#}"))?;
                 args.global_limit = Some(limit);
             }
             other => return Err(format!("unknown argument `{other}`")),
@@ -176,7 +176,7 @@ where
     let inet = || -> Result<SocketAddr, BoxError> {
         args.listen
             .parse()
-            .map_err(|err| format!("--listen {}: {err}", args.listen).into())
+            .map_err(|err| format!("--listen {}: {err:#}", args.listen).into())
     };
     match args.transport.as_str() {
         "udp" => {
@@ -258,9 +258,8 @@ async fn main() -> ExitCode {
     let (manager, addr) = match started {
         Ok(started) => started,
         Err(err) => {
-            let cause = err.source().map(|c| format!(": {c}")).unwrap_or_default();
             eprintln!(
-                "echo: cannot listen on {} {}: {err}{cause}",
+                "echo: cannot listen on {} {}: {err:#}",
                 args.transport, args.listen
             );
             return ExitCode::FAILURE;
@@ -274,9 +273,15 @@ async fn main() -> ExitCode {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.tick().await;
+            let mut last = None;
             loop {
                 tick.tick().await;
-                eprintln!("{}", manager.stats());
+                // A line after the first second, then only when a counter moved.
+                let stats = manager.stats();
+                if last != Some(stats) {
+                    eprintln!("{stats}");
+                    last = Some(stats);
+                }
             }
         });
     }

@@ -252,9 +252,9 @@ fn main() -> ExitCode {
     let message = match result {
         Ok(()) => match flushed {
             Ok(()) => return ExitCode::SUCCESS,
-            Err(err) => format!("writing output: {err}"),
+            Err(err) => format!("writing output: {err:#}"),
         },
-        Err(Failure::Io(err)) => format!("I/O error: {err}"),
+        Err(Failure::Io(err)) => format!("I/O error: {err:#}"),
         Err(Failure::Decode { error, offset }) => format!(
             "decoding with framer `{}` failed at byte offset {offset}: {}",
             args.from,

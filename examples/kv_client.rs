@@ -72,7 +72,7 @@ async fn main() -> ExitCode {
     let client = match client {
         Ok(client) => client,
         Err(err) => {
-            eprintln!("kv_client: cannot reach {server}: {err}");
+            eprintln!("kv_client: cannot reach {server}: {err:#}");
             return ExitCode::FAILURE;
         }
     };
@@ -98,7 +98,7 @@ async fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                     Err(err) => {
-                        eprintln!("kv_client: {err}");
+                        eprintln!("kv_client: {err:#}");
                         return ExitCode::FAILURE;
                     }
                 }
@@ -107,7 +107,7 @@ async fn main() -> ExitCode {
                 let ready = match ready {
                     Ok(ready) => ready,
                     Err(err) => {
-                        eprintln!("kv_client: {err}");
+                        eprintln!("kv_client: {err:#}");
                         return ExitCode::FAILURE;
                     }
                 };

@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
     let listen: SocketAddr = match listen.parse() {
         Ok(addr) => addr,
         Err(err) => {
-            eprintln!("kv_server: --listen {listen}: {err}");
+            eprintln!("kv_server: --listen {listen}: {err:#}");
             return ExitCode::from(2);
         }
     };
@@ -52,7 +52,7 @@ async fn main() -> ExitCode {
     let addr = match manager.start(store::acceptor(Store::default()), NoWrapper) {
         Ok(addr) => addr,
         Err(err) => {
-            eprintln!("kv_server: {listen}: {err}");
+            eprintln!("kv_server: {listen}: {err:#}");
             return ExitCode::FAILURE;
         }
     };

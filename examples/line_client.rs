@@ -52,7 +52,7 @@ async fn main() -> ExitCode {
     let tendril = match manager.connect(server, acceptor, NoWrapper).await {
         Ok(tendril) => tendril,
         Err(err) => {
-            eprintln!("line_client: cannot connect to {server}: {err}");
+            eprintln!("line_client: cannot connect to {server}: {err:#}");
             return ExitCode::FAILURE;
         }
     };
@@ -70,7 +70,7 @@ async fn main() -> ExitCode {
                 }
                 Ok(None) => break,
                 Err(err) => {
-                    eprintln!("line_client: reading stdin: {err}");
+                    eprintln!("line_client: reading stdin: {err:#}");
                     break;
                 }
             },

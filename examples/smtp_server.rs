@@ -86,7 +86,7 @@ fn parse_args() -> Result<Args, String> {
                 let text = value("--max-size")?;
                 max_size = text
                     .parse()
-                    .map_err(|err| format!("--max-size {text}: {err}"))?;
+                    .map_err(|err| format!("--max-size {text}: {err:#}"))?;
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -94,7 +94,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args {
         listen: listen
             .parse()
-            .map_err(|err| format!("--listen {listen}: {err}"))?,
+            .map_err(|err| format!("--listen {listen}: {err:#}"))?,
         maildir,
         tls: tls_config::finish(source, cert, key)?,
         hostname,
@@ -107,14 +107,14 @@ async fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(err) => {
-            eprintln!("smtp_server: {err}");
+            eprintln!("smtp_server: {err:#}");
             return ExitCode::from(2);
         }
     };
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("smtp_server: {err}");
+            eprintln!("smtp_server: {err:#}");
             ExitCode::FAILURE
         }
     }
@@ -122,7 +122,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), BoxError> {
     let maildir = Maildir::create(&args.maildir)
-        .map_err(|err| format!("--maildir {}: {err}", args.maildir.display()))?;
+        .map_err(|err| format!("--maildir {}: {err:#}", args.maildir.display()))?;
     let tls = tls_config::server_config(&args.tls, &args.hostname)?.map(TlsServer::new);
     let config = Arc::new(Config {
         hostname: args.hostname,

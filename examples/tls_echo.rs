@@ -55,7 +55,7 @@ fn parse_args() -> Result<(SocketAddr, TlsSource, String), String> {
     };
     let listen = listen
         .parse()
-        .map_err(|err| format!("--listen {listen}: {err}"))?;
+        .map_err(|err| format!("--listen {listen}: {err:#}"))?;
     Ok((listen, source, hostname))
 }
 
@@ -64,14 +64,14 @@ async fn main() -> ExitCode {
     let (listen, source, hostname) = match parse_args() {
         Ok(args) => args,
         Err(err) => {
-            eprintln!("tls_echo: {err}");
+            eprintln!("tls_echo: {err:#}");
             return ExitCode::from(2);
         }
     };
     match run(listen, &source, &hostname).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("tls_echo: {err}");
+            eprintln!("tls_echo: {err:#}");
             ExitCode::FAILURE
         }
     }

@@ -18,7 +18,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The error type of tendril-net.
 ///
 /// It is one pointer wide and `Send + Sync`. `Display` describes only this level
-/// ("framing error", "I/O error"); the cause is available through `source()`:
+/// ("framing error", "I/O error"); the alternate form `{:#}` adds the whole chain of
+/// causes ("I/O error: Connection refused (os error 111)"), which is what a program
+/// should print for a user. The cause is available through `source()`:
 ///
 /// ```
 /// use tendril_net::framer::{LineError, LineFramer, FramerSwitch};
@@ -30,6 +32,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// assert!(err.is_framing());
 /// let cause = err.framer_error::<LineError>().unwrap();
 /// assert!(matches!(cause, LineError::TooLong { limit: 4 }));
+/// assert_eq!(err.to_string(), "framing error");
+/// assert_eq!(format!("{err:#}"), format!("framing error: {cause}"));
 /// ```
 pub struct Error {
     inner: Box<Inner>,
@@ -207,8 +211,19 @@ impl fmt::Debug for Error {
 }
 
 impl fmt::Display for Error {
+    /// `{}` describes this level only; `{:#}` appends every cause, outermost first,
+    /// each after `": "` (as `anyhow` does): `I/O error: Address already in use (os
+    /// error 98)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.description())
+        f.write_str(self.description())?;
+        if f.alternate() {
+            let mut cause = std::error::Error::source(self);
+            while let Some(err) = cause {
+                write!(f, ": {err}")?;
+                cause = err.source();
+            }
+        }
+        Ok(())
     }
 }
 

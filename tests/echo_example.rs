@@ -106,9 +106,16 @@ fn line_is_the_default_framer_and_sigint_exits_0() {
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     assert!(
-        line.starts_with("open=") && line.contains(" frames_in="),
+        line.starts_with("open=") && line.contains(" frames_in=1 "),
         "{line:?}"
     );
+    // Nothing changes for more than a second: no line. The next one comes with the
+    // next frame.
+    std::thread::sleep(Duration::from_millis(1500));
+    exchange(&mut stream, b"pong\r\n");
+    let mut next = String::new();
+    stderr.read_line(&mut next).unwrap();
+    assert!(next.contains(" frames_in=2 "), "{next:?} after {line:?}");
     assert_eq!(stop(child, "-INT", vec![stream]), Some(0));
 }
 
@@ -233,4 +240,22 @@ fn unix_transport_echoes_on_a_socket_path() {
     assert_eq!(&echoed, b"unix line\r\n");
     assert_eq!(stop(child, "-TERM", vec![stream]), Some(0));
     assert!(!path.exists(), "the socket file is removed at exit");
+}
+
+/// A failure names its cause, not only "I/O error".
+#[test]
+fn a_taken_address_is_reported_with_its_cause() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = Command::new(support::example("echo"))
+        .args(["--listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on tcp {addr}: I/O error: "))
+            && stderr.contains("in use"),
+        "{stderr:?}"
+    );
 }

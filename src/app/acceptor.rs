@@ -1,12 +1,13 @@
 //! Acceptors: make-services that build one application per connection.
 
 use std::fmt;
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
 use std::task::{Context, Poll};
 
 use tower::Service;
 
 use crate::error::BoxError;
+use crate::tendril::Tendril;
 
 /// The error an acceptor returns to refuse a connection: it is closed quietly (no
 /// frame is read) and counted as rejected.
@@ -63,50 +64,108 @@ impl<F> fmt::Debug for AcceptorFn<F> {
     }
 }
 
-/// Turns a closure `Fn(T) -> Result<App, E>` into an acceptor (a `tower::Service<T>`
-/// that is always ready).
+/// Turns a closure `FnMut(Tendril) -> Result<App, BoxError>` into an acceptor (a
+/// `tower::Service<Tendril>` that is always ready).
 ///
-/// The closure receives the connection's [`Tendril`](crate::Tendril) and may set its
-/// framers or close it before the first frame is read. Extra arguments are captured
-/// by the closure. Async acceptors need nothing special: `tower::service_fn` with an
-/// async closure is an acceptor too.
+/// The closure receives the connection's [`Tendril`] and may set its framers or close
+/// it before the first frame is read. Extra arguments are captured by the closure.
+/// Neither the argument nor the return type needs an annotation: both are inferred
+/// (the error is a [`BoxError`], so `?` takes any error). Async acceptors need nothing
+/// special: `tower::service_fn` with an async closure is an acceptor too.
 ///
 /// ```
-/// use tendril_net::app::{acceptor_fn, RejectConnection};
+/// use tendril_net::app::{acceptor_fn, service, RejectConnection};
 /// use tendril_net::framer::LineFramer;
-/// use tendril_net::{BoxError, Tendril};
-/// use tower::service_fn;
+/// use tendril_net::wrap::NoWrapper;
+/// use tendril_net::{Manager, TcpManager};
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tendril_net::BoxError> {
 /// let greeting = "hello";
-/// let acceptor = acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+/// let acceptor = acceptor_fn(move |tendril| {
 ///     // Refuse clients from outside the local network (a Unix socket has no IP).
 ///     if tendril.remote_addr().is_some_and(|addr| !addr.ip().is_loopback()) {
 ///         return Err(RejectConnection::because("not a local client").into());
 ///     }
 ///     tendril.set_framers(LineFramer::new(), LineFramer::new())?;
-///     Ok(service_fn(move |_line: bytes::Bytes| async move {
-///         Ok::<_, std::convert::Infallible>(greeting)
-///     }))
+///     Ok(service(move |_line: bytes::Bytes| async move { Ok(greeting) }))
 /// });
-/// # let _ = acceptor;
+/// let manager = TcpManager::new("127.0.0.1:0".parse()?);
+/// manager.start(acceptor, NoWrapper)?;
+/// # manager.shutdown();
+/// # Ok(())
+/// # }
 /// ```
-pub fn acceptor_fn<F>(f: F) -> AcceptorFn<F> {
+pub fn acceptor_fn<F, In, Out, App>(f: F) -> AcceptorFn<F>
+where
+    F: FnMut(Tendril<In, Out>) -> Result<App, BoxError>,
+{
     AcceptorFn { f }
 }
 
-impl<F, T, App, E> Service<T> for AcceptorFn<F>
+impl<F, In, Out, App> Service<Tendril<In, Out>> for AcceptorFn<F>
 where
-    F: FnMut(T) -> Result<App, E>,
+    F: FnMut(Tendril<In, Out>) -> Result<App, BoxError>,
 {
     type Response = App;
-    type Error = E;
-    type Future = Ready<Result<App, E>>;
+    type Error = BoxError;
+    type Future = Ready<Result<App, BoxError>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, tendril: T) -> Self::Future {
+    fn call(&mut self, tendril: Tendril<In, Out>) -> Self::Future {
         ready((self.f)(tendril))
+    }
+}
+
+/// An application from an async closure: see [`service`].
+#[derive(Clone)]
+pub struct ServiceFn<F> {
+    f: F,
+}
+
+impl<F> fmt::Debug for ServiceFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceFn").finish_non_exhaustive()
+    }
+}
+
+/// Turns an async closure `FnMut(Frame) -> impl Future<Output = Result<Reply,
+/// BoxError>>` into an application, like `tower::service_fn` but with the error type
+/// fixed to [`BoxError`], so `Ok(reply)` needs no `Ok::<_, BoxError>` and `?` takes any
+/// error.
+///
+/// ```
+/// use bytes::Bytes;
+/// use tendril_net::app::service;
+///
+/// let echo = service(|line: Bytes| async move { Ok(line) });
+/// # let _ = echo;
+/// ```
+pub fn service<F, In, Fut, R>(f: F) -> ServiceFn<F>
+where
+    F: FnMut(In) -> Fut,
+    Fut: Future<Output = Result<R, BoxError>>,
+{
+    ServiceFn { f }
+}
+
+impl<F, In, Fut, R> Service<In> for ServiceFn<F>
+where
+    F: FnMut(In) -> Fut,
+    Fut: Future<Output = Result<R, BoxError>>,
+{
+    type Response = R;
+    type Error = BoxError;
+    type Future = Fut;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, frame: In) -> Fut {
+        (self.f)(frame)
     }
 }

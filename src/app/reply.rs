@@ -4,8 +4,21 @@ use bytes::Bytes;
 
 /// A response that converts into zero or more outbound frames of type `F`.
 ///
-/// Implemented for `()` (no frame), `Option<F>`, `Vec<F>`, [`Reply<F>`], and, for
-/// [`Bytes`] frames, for `Bytes`, `&'static str` and `String` as one frame each.
+/// Implemented for:
+/// - `()` (no frame), `Option<F>` (`Some(frame)`: one frame), `Vec<F>` and
+///   [`Reply<F>`], for any frame type;
+/// - for [`Bytes`] frames, also `Bytes`, `&'static str`, `String` and `Vec<u8>` (one
+///   frame each), and `Option` of each.
+///
+/// A typed-frame application answers with `Some(frame)`, not the bare frame: a
+/// blanket "a frame is its own reply" impl would make the reply type of every generic
+/// caller ambiguous (the compiler then overflows resolving `Tendril<In, Out>`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a reply for `{F}` frames",
+    label = "the application's response must convert into `{F}` frames",
+    note = "answer with `Some(frame)` for one frame (not the bare frame), `()` or `None` for none, `Vec<{F}>` or `Reply<{F}>` for several",
+    note = "for `Bytes` frames, `Bytes`, `&'static str`, `String`, `Vec<u8>` and `Option` of those work too"
+)]
 pub trait IntoFrames<F> {
     /// The frames, in order.
     fn into_reply(self) -> Reply<F>;
@@ -34,22 +47,37 @@ impl<F> IntoFrames<F> for Vec<F> {
     }
 }
 
+/// `Bytes`, `&'static str`, `String` and `Vec<u8>` as one `Bytes` frame (`Option<Bytes>`
+/// is covered by `Option<F>`), and `Option` of the others.
+macro_rules! bytes_reply {
+    ($($ty:ty => $convert:expr),* $(,)?) => {$(
+        impl IntoFrames<Bytes> for $ty {
+            fn into_reply(self) -> Reply<Bytes> {
+                Reply::one($convert(self))
+            }
+        }
+
+        impl IntoFrames<Bytes> for Option<$ty> {
+            fn into_reply(self) -> Reply<Bytes> {
+                match self {
+                    Some(frame) => Reply::one($convert(frame)),
+                    None => Reply::none(),
+                }
+            }
+        }
+    )*};
+}
+
 impl IntoFrames<Bytes> for Bytes {
     fn into_reply(self) -> Reply<Bytes> {
         Reply::one(self)
     }
 }
 
-impl IntoFrames<Bytes> for &'static str {
-    fn into_reply(self) -> Reply<Bytes> {
-        Reply::one(Bytes::from_static(self.as_bytes()))
-    }
-}
-
-impl IntoFrames<Bytes> for String {
-    fn into_reply(self) -> Reply<Bytes> {
-        Reply::one(Bytes::from(self))
-    }
+bytes_reply! {
+    &'static str => |text: &'static str| Bytes::from_static(text.as_bytes()),
+    String => Bytes::from,
+    Vec<u8> => Bytes::from,
 }
 
 /// Zero or more outbound frames, built without allocating for the common zero- and

@@ -30,9 +30,12 @@ use crate::error::framer_error;
 /// bytes of the prefix can make the first frame after it start early; every frame
 /// after that one is exact.
 ///
-/// The encoder escapes exactly the prefix copies in the frame that the decoder would
-/// otherwise take for a marker, so every frame round trips, including frames that
-/// contain the markers or end with part of the prefix. That can only hold when the
+/// The encoder escapes every copy of the prefix in the frame (found left to right,
+/// without overlap) as prefix + nop, exactly as the original Tendril encodes
+/// (`frame.split(prefix)` joined with prefix + nop), so a frame gives the same bytes
+/// from both; the decoder also accepts a bare prefix followed by an ordinary byte.
+/// Every frame round trips, including frames that contain the markers or end with
+/// part of the prefix. That can only hold when the
 /// prefix itself never looks like "data, then prefix + nop/end" across the frame's end;
 /// [`StuffingBuilder::build`] checks this and rejects marker sets for which some frame
 /// could not round trip (for example prefix `ab` with end `a`).
@@ -54,11 +57,15 @@ use crate::error::framer_error;
 ///     .build()
 ///     .unwrap();
 /// let mut out = BytesMut::new();
+/// // Every "zzz" in the frame becomes "zzz" + nop.
 /// framer.encode("lazzzy", &mut out).unwrap();
-/// assert_eq!(&out[..], b"zzzzlazzzyzzzw");
+/// assert_eq!(&out[..], b"zzzzlazzzayzzzw");
 /// assert_eq!(framer.decode(&mut out).unwrap().unwrap(), "lazzzy");
 ///
-/// // "zzz" followed by "a" would read as an escape: the encoder escapes it.
+/// // What a bare "zzz" then "y" would mean is accepted too.
+/// out.extend_from_slice(b"zzzzlazzzyzzzw");
+/// assert_eq!(framer.decode(&mut out).unwrap().unwrap(), "lazzzy");
+///
 /// framer.encode("zzza", &mut out).unwrap();
 /// assert_eq!(&out[..], b"zzzzzzzaazzzw");
 /// assert_eq!(framer.decode(&mut out).unwrap().unwrap(), "zzza");
@@ -424,19 +431,16 @@ impl<T: AsRef<[u8]>> Encoder<T> for StuffingFramer {
         dst.reserve(frame.len() + 2 * (k + 1) + 8);
         dst.put_slice(prefix);
         dst.put_u8(self.begin);
-        // Escape each prefix copy the decoder would read as "prefix + nop/end".
-        let (mut written, mut search) = (0, 0);
-        while let Some(offset) = self.prefix.find(&frame[search..]) {
-            let control = search + offset + k;
-            match frame.get(control) {
-                Some(&byte) if byte == self.nop || byte == self.end => {
-                    dst.put_slice(&frame[written..control]);
-                    dst.put_u8(self.nop);
-                    written = control;
-                    search = control;
-                }
-                _ => search += offset + 1,
-            }
+        // Every prefix copy in the frame is followed by a nop, as the original
+        // Tendril encodes (`frame.split(prefix)` joined with prefix + nop): the same
+        // frame gives the same bytes from both. Copies are found left to right, without
+        // overlap.
+        let mut written = 0;
+        while let Some(offset) = self.prefix.find(&frame[written..]) {
+            let after = written + offset + k;
+            dst.put_slice(&frame[written..after]);
+            dst.put_u8(self.nop);
+            written = after;
         }
         dst.put_slice(&frame[written..]);
         dst.put_slice(prefix);

@@ -7,8 +7,11 @@ use crate::error::Error;
 
 /// How and why a connection closed.
 ///
-/// The original Tendril reported `closed(None)` for an orderly end from the peer, and
-/// did not report a local close as an error; this keeps that distinction.
+/// The original Tendril (the Python library this crate carries to Rust) tells an
+/// application that its connection ended by calling its `closed(error)` method, with
+/// `None` for an orderly end (the peer closed, or this side did) and an exception for
+/// a failure. [`CloseReason::is_error`] keeps that distinction: `PeerClosed`, `Local`,
+/// `Rejected` and the other orderly reasons are what `closed(None)` was.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum CloseReason {

@@ -34,7 +34,7 @@ fn default_wire_format() {
 }
 
 #[test]
-fn embedded_prefix_before_nop_or_end_is_escaped() {
+fn every_embedded_prefix_is_escaped() {
     let mut framer = StuffingFramer::new();
     // P followed by the end byte inside the frame.
     let wire = encode(&mut framer, b"\xff\xff\xff\xff\xfe");
@@ -42,12 +42,60 @@ fn embedded_prefix_before_nop_or_end_is_escaped() {
         wire,
         b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x00\xfe\xff\xff\xff\xff\xfe"
     );
-    // P followed by an ordinary byte needs no escape.
+    // P followed by an ordinary byte is escaped too, as the original Tendril does.
     let wire = encode(&mut framer, b"\xff\xff\xff\xffx");
     assert_eq!(
         wire,
-        b"\xff\xff\xff\xff\xff\xff\xff\xff\xffx\xff\xff\xff\xff\xfe"
+        b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x00x\xff\xff\xff\xff\xfe"
     );
+    // The unescaped form a lenient peer might send still decodes.
+    let lenient = b"\xff\xff\xff\xff\xff\xff\xff\xff\xffx\xff\xff\xff\xff\xfe";
+    assert_eq!(
+        to_vecs(decode_all(&mut framer, lenient).unwrap()),
+        [b"\xff\xff\xff\xffx".to_vec()]
+    );
+}
+
+/// The original Tendril's encoder: P B, then `frame.split(P)` joined with P N, then P E
+/// (Python's `bytes.split`: occurrences left to right, without overlap).
+fn original_encoding(frame: &[u8]) -> Vec<u8> {
+    let prefix = [0xffu8; 4];
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let (mut start, mut at) = (0, 0);
+    while at + prefix.len() <= frame.len() {
+        if frame[at..at + prefix.len()] == prefix {
+            parts.push(&frame[start..at]);
+            at += prefix.len();
+            start = at;
+        } else {
+            at += 1;
+        }
+    }
+    parts.push(&frame[start..]);
+    let mut out = [&prefix[..], &[0xff]].concat();
+    out.extend(parts.join(&[0xff, 0xff, 0xff, 0xff, 0x00][..]));
+    out.extend([0xff, 0xff, 0xff, 0xff, 0xfe]);
+    out
+}
+
+#[test]
+fn encodes_byte_for_byte_as_the_original_tendril() {
+    let frames: [&[u8]; 8] = [
+        b"",
+        b"plain",
+        b"\xff\xff\xff\xff",
+        b"\xff\xff\xff\xff\xff",
+        &[0xff; 8],
+        &[0xff; 9],
+        b"a\xff\xff\xff\xffb\xff\xff\xff\xff\x00c\xff\xff\xff",
+        b"\xff\xff\xff\xff\xfe\xff\xff\xff\xff\xff\xfe",
+    ];
+    let mut framer = StuffingFramer::new();
+    for frame in frames {
+        let wire = encode(&mut framer, frame);
+        assert_eq!(wire, original_encoding(frame), "frame {frame:02x?}");
+        assert_eq!(to_vecs(decode_all(&mut framer, &wire).unwrap()), [frame.to_vec()]);
+    }
 }
 
 #[test]
