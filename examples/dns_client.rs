@@ -23,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
 use tendril_net::client::{Client, Tagger};
 use tendril_net::framer::{ByteOrder, FramerSwitch, LengthFramer, LengthPrefix};
-use tendril_net::{BoxError, TcpManager, UdpManager};
+use tendril_net::{BoxError, UdpManager};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 /// The DNS ID, the first two bytes of every message, is the client's tag.
@@ -86,17 +86,12 @@ async fn main() -> ExitCode {
     }
     .parse()
     .unwrap();
-    let mut builder = Client::multiplexed(DnsId);
-    builder.max_in_flight(args.parallel);
+    let builder = Client::multiplexed(DnsId).max_in_flight(args.parallel);
     let connected = if args.tcp {
         let framer =
             LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian).max_frame_length(65_535);
         builder
-            .connect(
-                &TcpManager::new(any),
-                server,
-                FramerSwitch::symmetric(framer),
-            )
+            .connect_tcp(server, FramerSwitch::symmetric(framer))
             .await
     } else {
         // One datagram is one message.

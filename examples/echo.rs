@@ -189,10 +189,9 @@ where
             Ok((Arc::new(manager), addr.to_string()))
         }
         "unix" => {
-            let mut builder = UnixManager::builder(&args.listen);
-            builder.call_timeout(call_timeout);
+            let mut builder = UnixManager::builder(&args.listen).call_timeout(call_timeout);
             if let Some(mode) = args.socket_mode {
-                builder.socket_mode(mode);
+                builder = builder.socket_mode(mode);
             }
             let manager = builder.build();
             manager.start(acceptor, NoWrapper)?;

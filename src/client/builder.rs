@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tower::Service;
 
@@ -16,6 +18,14 @@ use super::tags::TagPool;
 use super::{Client, Connector, Tagger};
 use crate::error::Error;
 use crate::framer::FramerSwitch;
+use crate::manager::Engine;
+use crate::tendril::{Addr, ConnectionConfig};
+use crate::wrap::{Io, NoWrapper};
+
+/// A client's framers: requests are encoded by the send framer, responses decoded by
+/// the receive framer. The same type as the connection's [`FramerSwitch`]`<In, Out>`,
+/// named in the client's order (request, response).
+pub type ClientFramers<Req, Resp = Req> = FramerSwitch<Resp, Req>;
 
 /// Default requests in flight per client.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
@@ -47,6 +57,7 @@ impl<Req, Resp> Clone for Correlation<Req, Resp> {
 /// Defaults: 64 requests in flight; multiplexed, tags below 65,536 and a 30 s
 /// quarantine for the tag of a request given up on (a timeout), so that its late
 /// answer cannot be taken for the answer to a newer request.
+#[must_use = "a builder setter returns the updated builder"]
 pub struct ClientBuilder<Req, Resp = Req> {
     correlation: Correlation<Req, Resp>,
     max_in_flight: usize,
@@ -118,21 +129,21 @@ where
 
     /// Requests awaiting their response at most (default 64); `poll_ready` waits
     /// beyond it.
-    pub fn max_in_flight(&mut self, max: usize) -> &mut Self {
+    pub fn max_in_flight(mut self, max: usize) -> Self {
         self.max_in_flight = max.max(1);
         self
     }
 
     /// Multiplexed: tags are `0..space` (default 65,536). A call waits in
     /// `poll_ready` while every tag is held.
-    pub fn tag_space(&mut self, space: u64) -> &mut Self {
+    pub fn tag_space(mut self, space: u64) -> Self {
         self.tag_space = space.max(1);
         self
     }
 
     /// Multiplexed: how long the tag of a request given up on stays out of use
     /// (default 30 s).
-    pub fn tag_quarantine(&mut self, quarantine: Duration) -> &mut Self {
+    pub fn tag_quarantine(mut self, quarantine: Duration) -> Self {
         self.quarantine = quarantine;
         self
     }
@@ -141,7 +152,7 @@ where
     /// frame that arrives when no request is in flight; in multiplexed mode, a response
     /// without a tag. Without a handler they are counted
     /// ([`ClientStats::unsolicited`](super::ClientStats)) and logged.
-    pub fn on_unsolicited<F>(&mut self, handler: F) -> &mut Self
+    pub fn on_unsolicited<F>(mut self, handler: F) -> Self
     where
         F: Fn(Resp) + Send + Sync + 'static,
     {
@@ -159,11 +170,104 @@ where
         &self,
         connector: &C,
         target: C::Target,
-        framers: FramerSwitch<Resp, Req>,
+        framers: ClientFramers<Req, Resp>,
     ) -> Result<Client<Req, Resp>, Error>
     where
         C: Connector<Resp, Req>,
     {
+        let (dispatch, mode, counters) = self.prepare();
+        let tendril = connector
+            .connect(target, Once(Some(dispatch)), framers)
+            .await?;
+        Ok(Client::new(tendril, mode, self.max_in_flight, counters))
+    }
+
+    /// Dials `addr` over TCP, without a manager, and returns the client. The
+    /// connection runs on its own task, untracked; its [`Tendril`](crate::Tendril) has
+    /// the socket's addresses. Use [`connect`](Self::connect) with a `TcpManager`
+    /// to track it, bound it with the manager's settings or wrap it (TLS).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors from connecting.
+    pub async fn connect_tcp(
+        &self,
+        addr: SocketAddr,
+        framers: ClientFramers<Req, Resp>,
+    ) -> Result<Client<Req, Resp>, Error> {
+        let stream = TcpStream::connect(addr).await?;
+        let local = stream.local_addr()?;
+        let remote = stream.peer_addr()?;
+        self.run("tcp", stream, local.into(), remote.into(), framers)
+            .await
+    }
+
+    /// Runs the client over `io`, a stream that is already connected (a
+    /// `tokio::io::duplex` end in a test, a socket handed over by other code, a TLS
+    /// stream set up elsewhere), without a manager. Its
+    /// [`Tendril`](crate::Tendril) has no socket addresses (`local_addr()` and
+    /// `remote_addr()` are `None`).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tendril_net::client::Client;
+    /// use tendril_net::framer::{FramerSwitch, LineFramer};
+    /// use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    /// use tower::{Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tendril_net::BoxError> {
+    /// let (ours, theirs) = tokio::io::duplex(1024);
+    /// // The other end: a server answering each line in upper case.
+    /// tokio::spawn(async move {
+    ///     let (read, mut write) = tokio::io::split(theirs);
+    ///     let mut lines = BufReader::new(read).lines();
+    ///     while let Ok(Some(line)) = lines.next_line().await {
+    ///         write.write_all(format!("{}\r\n", line.to_uppercase()).as_bytes()).await?;
+    ///     }
+    ///     Ok::<_, std::io::Error>(())
+    /// });
+    /// let mut client = Client::<Bytes>::pipelined()
+    ///     .over(ours, FramerSwitch::symmetric(LineFramer::new()))
+    ///     .await?;
+    /// let answer = client.ready().await?.call(Bytes::from("hello")).await?;
+    /// assert_eq!(answer, "HELLO");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// None in practice (the connection starts on its own task); the signature matches
+    /// [`connect`](Self::connect).
+    pub async fn over<I: Io>(
+        &self,
+        io: I,
+        framers: ClientFramers<Req, Resp>,
+    ) -> Result<Client<Req, Resp>, Error> {
+        self.run("stream", io, Addr::Unnamed(0), Addr::Unnamed(1), framers)
+            .await
+    }
+
+    /// Runs the client's connection on `io` on an engine of its own.
+    async fn run<I: Io>(
+        &self,
+        transport: &str,
+        io: I,
+        local: Addr,
+        remote: Addr,
+        framers: ClientFramers<Req, Resp>,
+    ) -> Result<Client<Req, Resp>, Error> {
+        let engine = Engine::new(transport, local.clone(), ConnectionConfig::default(), 1);
+        let (dispatch, mode, counters) = self.prepare();
+        let tendril = engine
+            .connect(io, local, remote, framers, Once(Some(dispatch)), NoWrapper)
+            .await?;
+        Ok(Client::new(tendril, mode, self.max_in_flight, counters))
+    }
+
+    /// The dispatcher the connection runs and the client's half of it.
+    fn prepare(&self) -> (Dispatch<Req, Resp>, Mode<Req, Resp>, Arc<Counters>) {
         let counters = Arc::new(Counters::default());
         let unsolicited = self.unsolicited.clone();
         let (dispatch, mode) = match &self.correlation {
@@ -199,10 +303,7 @@ where
                 (dispatch, mode)
             }
         };
-        let tendril = connector
-            .connect(target, Once(Some(dispatch)), framers)
-            .await?;
-        Ok(Client::new(tendril, mode, self.max_in_flight, counters))
+        (dispatch, mode, counters)
     }
 
     /// A make-service that connects a new client to its target each time it is called,
@@ -212,7 +313,7 @@ where
     pub fn into_maker<C, F>(self, connector: C, framers: F) -> ClientMaker<C, Req, Resp>
     where
         C: Connector<Resp, Req>,
-        F: Fn() -> FramerSwitch<Resp, Req> + Send + Sync + 'static,
+        F: Fn() -> ClientFramers<Req, Resp> + Send + Sync + 'static,
     {
         ClientMaker {
             builder: self,

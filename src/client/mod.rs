@@ -13,20 +13,21 @@
 //!
 //! A client connects through any manager ([`Connector`]): TCP, UDP (through the
 //! manager's connection tracking, so replies from the target reach the client), Unix,
-//! or TCP with a wrapper (TLS).
+//! or TCP with a wrapper (TLS). Without a manager, [`ClientBuilder::connect_tcp`]
+//! dials TCP and [`ClientBuilder::over`] runs over any stream already connected (a
+//! `tokio::io::duplex` in a test).
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use bytes::Bytes;
 //! use tendril_net::client::Client;
 //! use tendril_net::framer::{FramerSwitch, LineFramer};
-//! use tendril_net::{BoxError, TcpManager};
+//! use tendril_net::BoxError;
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
 //! # async fn run() -> Result<(), BoxError> {
-//! let manager = TcpManager::new("0.0.0.0:0".parse()?);
 //! let client = Client::<Bytes>::pipelined()
-//!     .connect(&manager, "127.0.0.1:7100".parse()?, FramerSwitch::symmetric(LineFramer::new()))
+//!     .connect_tcp("127.0.0.1:7100".parse()?, FramerSwitch::symmetric(LineFramer::new()))
 //!     .await?;
 //! let mut kv = ServiceBuilder::new()
 //!     .timeout(Duration::from_secs(5))
@@ -48,7 +49,7 @@ mod service;
 mod tags;
 
 pub use builder::{
-    ClientBuilder, ClientMaker, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TAG_QUARANTINE, DEFAULT_TAG_SPACE,
+    ClientBuilder, ClientFramers, ClientMaker, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TAG_QUARANTINE, DEFAULT_TAG_SPACE,
 };
 pub use connector::Connector;
 pub use dispatch::ClientStats;

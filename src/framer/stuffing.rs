@@ -186,6 +186,7 @@ impl Default for StuffingFramer {
 
 /// Builds a [`StuffingFramer`] with custom markers.
 #[derive(Debug, Clone)]
+#[must_use = "a builder setter returns the updated builder"]
 pub struct StuffingBuilder {
     prefix: Vec<u8>,
     begin: u8,
@@ -207,31 +208,31 @@ impl StuffingBuilder {
     }
 
     /// Sets the prefix that introduces every marker.
-    pub fn prefix(&mut self, prefix: impl Into<Vec<u8>>) -> &mut Self {
+    pub fn prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// Sets the byte that, after the prefix, begins a frame.
-    pub fn begin(&mut self, begin: u8) -> &mut Self {
+    pub fn begin(mut self, begin: u8) -> Self {
         self.begin = begin;
         self
     }
 
     /// Sets the byte that, after the prefix, ends a frame.
-    pub fn end(&mut self, end: u8) -> &mut Self {
+    pub fn end(mut self, end: u8) -> Self {
         self.end = end;
         self
     }
 
     /// Sets the byte that, after the prefix, stands for the prefix as data.
-    pub fn nop(&mut self, nop: u8) -> &mut Self {
+    pub fn nop(mut self, nop: u8) -> Self {
         self.nop = nop;
         self
     }
 
     /// Sets the maximum frame length in bytes (unescaped data).
-    pub fn max_frame_length(&mut self, max_frame_length: usize) -> &mut Self {
+    pub fn max_frame_length(mut self, max_frame_length: usize) -> Self {
         self.max_frame_length = max_frame_length;
         self
     }

@@ -8,10 +8,14 @@ use crate::tendril::{ConnectionConfig, ReplyOrder};
 /// A manager's options before it is built: the bounds and connection settings every
 /// transport has (these setters), and the transport's own options `O`, set through the
 /// transport's methods on [`TcpBuilder`](super::TcpBuilder),
-/// [`UdpBuilder`](super::UdpBuilder) and `UnixBuilder`. Setters take `&mut self`, so a
-/// builder is configured in one expression or step by step, and `build` may be called
-/// more than once; no setter resets another.
+/// [`UdpBuilder`](super::UdpBuilder) and `UnixBuilder`. Setters take the builder by
+/// value and return it, as every builder of the crate does (`let b =
+/// TcpManager::builder(addr).max_connections(100);` keeps `b`); step by step it is
+/// `b = b.idle_timeout(..)`. `build` takes `&self`, so one builder can build several
+/// managers. Every setting has its own setter and no setter resets another: the
+/// transport's defaults (UDP's 60 s idle timeout) hold unless changed one by one.
 #[derive(Debug, Clone)]
+#[must_use = "a builder setter returns the updated builder"]
 pub struct Builder<O> {
     pub(crate) max_connections: usize,
     pub(crate) connection: ConnectionConfig,
@@ -30,20 +34,13 @@ impl<O> Builder<O> {
     /// Connections held at once, closing ones included (default 10,000; for UDP,
     /// peers, default 65,536). Connections accepted beyond it are closed at once and
     /// counted as `refused`.
-    pub fn max_connections(&mut self, max: usize) -> &mut Self {
+    pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
         self
     }
 
-    /// Replaces every per-connection setting with `config` (the setters below change
-    /// one at a time).
-    pub fn connection(&mut self, config: ConnectionConfig) -> &mut Self {
-        self.connection = config;
-        self
-    }
-
     /// Frames and commands an application may queue per connection (default 1024).
-    pub fn outbound_queue(&mut self, commands: usize) -> &mut Self {
+    pub fn outbound_queue(mut self, commands: usize) -> Self {
         self.connection.outbound_queue = commands.max(1);
         self
     }
@@ -51,38 +48,38 @@ impl<O> Builder<O> {
     /// Frames handed to the application before earlier ones are answered (default 1:
     /// one at a time). Replies keep request order unless
     /// [`reply_order`](Self::reply_order) says otherwise.
-    pub fn max_in_flight(&mut self, frames: usize) -> &mut Self {
+    pub fn max_in_flight(mut self, frames: usize) -> Self {
         self.connection.max_in_flight = frames.max(1);
         self
     }
 
     /// The order of the replies of pipelined calls (default request order).
-    pub fn reply_order(&mut self, order: ReplyOrder) -> &mut Self {
+    pub fn reply_order(mut self, order: ReplyOrder) -> Self {
         self.connection.reply_order = order;
         self
     }
 
     /// Longest time an application call may run (default: no limit); see
     /// [`ConnectionConfig::call_timeout`].
-    pub fn call_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.connection.call_timeout = timeout;
         self
     }
 
     /// Close connections after this long without a frame (default: never for streams;
     /// 60 s for UDP peers, which are then evicted).
-    pub fn idle_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.connection.idle_timeout = timeout;
         self
     }
 
     /// How long a closing connection may take to flush (default 5 s).
-    pub fn linger(&mut self, linger: Duration) -> &mut Self {
+    pub fn linger(mut self, linger: Duration) -> Self {
         self.connection.linger = linger;
         self
     }
 
-    /// The per-connection settings as they stand.
+    /// The per-connection settings as they stand (read only: each has its setter).
     pub fn connection_config(&self) -> &ConnectionConfig {
         &self.connection
     }

@@ -33,27 +33,27 @@ pub type TcpBuilder = Builder<TcpOptions>;
 
 impl Builder<TcpOptions> {
     /// The listen backlog (default 1024).
-    pub fn backlog(&mut self, backlog: u32) -> &mut Self {
+    pub fn backlog(mut self, backlog: u32) -> Self {
         self.options.backlog = backlog;
         self
     }
 
     /// `SO_REUSEADDR` on the listener (default on, so a restarted server can bind
     /// while old connections linger in TIME_WAIT).
-    pub fn reuse_address(&mut self, on: bool) -> &mut Self {
+    pub fn reuse_address(mut self, on: bool) -> Self {
         self.options.reuse_address = on;
         self
     }
 
     /// `SO_REUSEPORT` on the listener (default off; Unix only, ignored elsewhere).
-    pub fn reuse_port(&mut self, on: bool) -> &mut Self {
+    pub fn reuse_port(mut self, on: bool) -> Self {
         self.options.reuse_port = on;
         self
     }
 
     /// `TCP_NODELAY` on accepted and outgoing sockets (default on: frames are
     /// already batched by the driver, so Nagle's delay only adds latency).
-    pub fn nodelay(&mut self, on: bool) -> &mut Self {
+    pub fn nodelay(mut self, on: bool) -> Self {
         self.options.nodelay = on;
         self
     }

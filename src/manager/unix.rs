@@ -44,7 +44,7 @@ impl Builder<UnixOptions> {
     /// (connecting needs write permission). Default: as `bind` creates it, `0o777`
     /// less the process's umask (`0o755` with the usual `022`: only the owner may
     /// connect).
-    pub fn socket_mode(&mut self, mode: u32) -> &mut Self {
+    pub fn socket_mode(mut self, mode: u32) -> Self {
         self.options.mode = Some(mode);
         self
     }

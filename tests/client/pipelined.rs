@@ -227,3 +227,43 @@ async fn shared_through_a_buffer() {
         within(task).await.unwrap();
     }
 }
+
+/// Without a manager: dialled over TCP, with the socket's addresses.
+#[tokio::test]
+async fn dials_tcp_without_a_manager() {
+    let (_server, addr) = server();
+    let mut client = within(
+        Client::<Bytes>::pipelined().connect_tcp(addr, FramerSwitch::symmetric(LineFramer::new())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(client.tendril().remote_addr(), Some(addr));
+    assert!(client.tendril().local_addr().unwrap().ip().is_loopback());
+    let answer = within(client.ready().await.unwrap().call(Bytes::from("echo tcp")))
+        .await
+        .unwrap();
+    assert_eq!(answer, "tcp");
+}
+
+/// Over a stream connected elsewhere (a duplex pipe to a server run by the test):
+/// requests and responses flow, and the end of the other side fails what is pending.
+#[tokio::test]
+async fn runs_over_an_existing_stream() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (ours, mut theirs) = tokio::io::duplex(64);
+    let mut client = within(
+        Client::<Bytes>::pipelined().over(ours, FramerSwitch::symmetric(LineFramer::new())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(client.tendril().remote_addr(), None);
+    let call = client.ready().await.unwrap().call(Bytes::from("ping"));
+    let mut request = [0u8; 6];
+    within(theirs.read_exact(&mut request)).await.unwrap();
+    assert_eq!(&request, b"ping\r\n");
+    within(theirs.write_all(b"pong\r\n")).await.unwrap();
+    assert_eq!(within(call).await.unwrap(), "pong");
+    let pending = client.ready().await.unwrap().call(Bytes::from("again"));
+    drop(theirs);
+    assert!(within(pending).await.is_err(), "the other end went away");
+}

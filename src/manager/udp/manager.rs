@@ -44,27 +44,27 @@ impl Builder<UdpOptions> {
     /// [`reclaim_after`](Self::reclaim_after) makes room for a new one, the oldest
     /// first; otherwise the new peer's datagram is dropped and counted. Peers in a
     /// conversation and peers this side connected to are never pushed out.
-    pub fn max_peers(&mut self, max: usize) -> &mut Self {
+    pub fn max_peers(self, max: usize) -> Self {
         self.max_connections(max)
     }
 
     /// Datagrams queued per peer before more are dropped and counted (default 64). A
     /// full queue never stalls other peers or the receive loop.
-    pub fn inbound_queue(&mut self, datagrams: usize) -> &mut Self {
+    pub fn inbound_queue(mut self, datagrams: usize) -> Self {
         self.options.inbound_queue = datagrams.max(1);
         self
     }
 
     /// How long a rejected peer's datagrams are dropped without asking the acceptor
     /// again (default 10 s).
-    pub fn reject_ttl(&mut self, ttl: Duration) -> &mut Self {
+    pub fn reject_ttl(mut self, ttl: Duration) -> Self {
         self.options.reject_ttl = ttl;
         self
     }
 
     /// Consecutive receive errors (other than transient ones such as ICMP port
     /// unreachable) after which the manager stops with the error (default 10).
-    pub fn max_consecutive_errors(&mut self, errors: u32) -> &mut Self {
+    pub fn max_consecutive_errors(mut self, errors: u32) -> Self {
         self.options.max_consecutive_errors = errors;
         self
     }
@@ -77,21 +77,21 @@ impl Builder<UdpOptions> {
     /// another query must not make a peer permanent). Raise it for protocols whose
     /// sessions have long pauses. A reclaimed peer's calls in flight still finish and
     /// their replies go out; it then closes as idle, counted in `Stats::reclaimed`.
-    pub fn reclaim_after(&mut self, quiet: Duration) -> &mut Self {
+    pub fn reclaim_after(mut self, quiet: Duration) -> Self {
         self.options.reclaim_after = quiet;
         self
     }
 
     /// `SO_SNDBUF` of the socket (default: the system's). Every peer sends through
     /// it; when it is full, each waits for room without holding the others back.
-    pub fn send_buffer_size(&mut self, bytes: usize) -> &mut Self {
+    pub fn send_buffer_size(mut self, bytes: usize) -> Self {
         self.options.send_buffer = Some(bytes);
         self
     }
 
     /// `SO_RCVBUF` of the socket (default: the system's): how many datagrams the
     /// kernel holds while the receive loop is busy.
-    pub fn receive_buffer_size(&mut self, bytes: usize) -> &mut Self {
+    pub fn receive_buffer_size(mut self, bytes: usize) -> Self {
         self.options.receive_buffer = Some(bytes);
         self
     }
