@@ -49,7 +49,8 @@ mod service;
 mod tags;
 
 pub use builder::{
-    ClientBuilder, ClientFramers, ClientMaker, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TAG_QUARANTINE, DEFAULT_TAG_SPACE,
+    ClientBuilder, ClientFramers, ClientMaker, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TAG_QUARANTINE,
+    DEFAULT_TAG_SPACE,
 };
 pub use connector::Connector;
 pub use dispatch::ClientStats;

@@ -46,14 +46,22 @@ use crate::error::framer_error;
 pub struct ChunkFramer {
     decode_remaining: u64,
     encode_remaining: u64,
+    /// A chunk of 0 bytes still owes its one empty frame.
+    empty_body: bool,
 }
 
 impl ChunkFramer {
     /// A framer for the next `n` bytes in each direction.
+    ///
+    /// A chunk of 0 bytes decodes as one empty frame (at once, without waiting for
+    /// input), so an application that switched to it for an empty body sees that body
+    /// like any other and switches back; without it, nothing would ever call the
+    /// application again.
     pub fn new(n: u64) -> Self {
         ChunkFramer {
             decode_remaining: n,
             encode_remaining: n,
+            empty_body: n == 0,
         }
     }
 
@@ -62,9 +70,10 @@ impl ChunkFramer {
         self.decode_remaining
     }
 
-    /// True once all `n` bytes have been decoded.
+    /// True once all `n` bytes have been decoded (for `n` = 0: once its empty frame
+    /// was).
     pub fn is_done(&self) -> bool {
-        self.decode_remaining == 0
+        self.decode_remaining == 0 && !self.empty_body
     }
 }
 
@@ -113,6 +122,10 @@ impl Decoder for ChunkFramer {
     type Error = ChunkError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, ChunkError> {
+        if self.empty_body {
+            self.empty_body = false;
+            return Ok(Some(Bytes::new()));
+        }
         if self.decode_remaining == 0 || src.is_empty() {
             return Ok(None);
         }

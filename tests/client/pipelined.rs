@@ -251,11 +251,10 @@ async fn dials_tcp_without_a_manager() {
 async fn runs_over_an_existing_stream() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (ours, mut theirs) = tokio::io::duplex(64);
-    let mut client = within(
-        Client::<Bytes>::pipelined().over(ours, FramerSwitch::symmetric(LineFramer::new())),
-    )
-    .await
-    .unwrap();
+    let mut client =
+        within(Client::<Bytes>::pipelined().over(ours, FramerSwitch::symmetric(LineFramer::new())))
+            .await
+            .unwrap();
     assert_eq!(client.tendril().remote_addr(), None);
     let call = client.ready().await.unwrap().call(Bytes::from("ping"));
     let mut request = [0u8; 6];

@@ -94,7 +94,10 @@ fn encodes_byte_for_byte_as_the_original_tendril() {
     for frame in frames {
         let wire = encode(&mut framer, frame);
         assert_eq!(wire, original_encoding(frame), "frame {frame:02x?}");
-        assert_eq!(to_vecs(decode_all(&mut framer, &wire).unwrap()), [frame.to_vec()]);
+        assert_eq!(
+            to_vecs(decode_all(&mut framer, &wire).unwrap()),
+            [frame.to_vec()]
+        );
     }
 }
 
