@@ -33,20 +33,19 @@
 //!
 //! ```no_run
 //! use bytes::Bytes;
-//! use tendril_net::app::acceptor_fn;
+//! use tendril_net::app::{acceptor_fn, service};
 //! use tendril_net::framer::LineFramer;
 //! use tendril_net::wrap::NoWrapper;
-//! use tendril_net::{BoxError, Manager, TcpManager, Tendril};
-//! use tower::service_fn;
+//! use tendril_net::{BoxError, Manager, TcpManager};
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), BoxError> {
 //!     let manager = TcpManager::new("127.0.0.1:7000".parse()?);
-//!     let addr = manager.start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+//!     let addr = manager.start(acceptor_fn(|tendril| {
 //!         // CRLF lines in both directions, 64 KiB limit by default.
 //!         tendril.set_framers(LineFramer::new(), LineFramer::new())?;
 //!         // The application: one frame in, the same frame out.
-//!         Ok(service_fn(|line: Bytes| async move { Ok::<_, BoxError>(line) }))
+//!         Ok(service(|line: Bytes| async move { Ok(line) }))
 //!     }), NoWrapper)?;
 //!     println!("listening on tcp {addr}");
 //!     tokio::signal::ctrl_c().await?;
@@ -181,3 +180,8 @@ pub use tendril::{
     TrySendError,
 };
 pub use wrap::BoxIo;
+
+/// Every `rust` block of README.md, compiled (and run unless `no_run`) as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
