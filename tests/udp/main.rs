@@ -328,3 +328,21 @@ async fn the_registry_knows_udp() {
     assert_eq!(found.transport(), "udp");
     manager.shutdown();
 }
+
+/// Setting one knob keeps the others at the transport's defaults: UDP peers still
+/// idle out after 60 s when only pipelining is changed.
+#[test]
+fn one_setter_never_resets_another() {
+    let builder = UdpManager::builder(localhost())
+        .max_in_flight(8)
+        .outbound_queue(16)
+        .linger(Duration::from_secs(1));
+    let config = builder.connection_config();
+    assert_eq!(config.idle_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(config.max_in_flight, 8);
+    assert_eq!(config.outbound_queue, 16);
+    assert_eq!(config.linger, Duration::from_secs(1));
+    // And one builder builds as often as asked.
+    let (first, second) = (builder.build(), builder.build());
+    assert!(!first.running() && !second.running());
+}
