@@ -4,6 +4,7 @@
 //! cargo run --release --example echo -- [--transport tcp|udp|unix] [--listen ADDR]
 //!     [--framer NAME] [--stats] [--max-peers N] [--idle-timeout SECS]
 //!     [--timeout SECS] [--tower] [--global-limit N] [--socket-mode OCTAL]
+//!     [--proxy-protocol] [--announce]
 //! ```
 //!
 //! Listens on `--listen` (default `127.0.0.1:7000`; port 0 picks a free port; for Unix
@@ -29,6 +30,12 @@
 //! after the first second, then once a second when any of them changed. SIGINT or SIGTERM
 //! shut down gracefully (in-flight frames are answered) and exit with status 0.
 //!
+//! `--proxy-protocol` (TCP) expects a PROXY protocol header (v1 or v2) at the start of
+//! each connection, as HAProxy's `send-proxy`/`send-proxy-v2` or an AWS NLB send it:
+//! the connection's addresses are then the client's, and a connection without a
+//! header is closed before any echo. `--announce` sends `you are ADDR` (the
+//! connection's remote address) as the first frame of each connection.
+//!
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
 //! example.
 
@@ -44,7 +51,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::{acceptor_fn, Acceptor};
 use tendril_net::framer::{named, NAMES};
-use tendril_net::wrap::NoWrapper;
+use tendril_net::wrap::{NoWrapper, ProxyProtocolLayer, WrapperChain};
 use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::util::Either;
@@ -64,6 +71,8 @@ struct Args {
     tower: bool,
     global_limit: Option<usize>,
     socket_mode: Option<u32>,
+    proxy_protocol: bool,
+    announce: bool,
 }
 
 fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
@@ -85,6 +94,8 @@ fn parse_args() -> Result<Args, String> {
         tower: false,
         global_limit: None,
         socket_mode: None,
+        proxy_protocol: false,
+        announce: false,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
@@ -111,6 +122,8 @@ fn parse_args() -> Result<Args, String> {
             }
             "--timeout" => args.timeout = Some(seconds("--timeout", &value("--timeout")?)?),
             "--tower" => args.tower = true,
+            "--proxy-protocol" => args.proxy_protocol = true,
+            "--announce" => args.announce = true,
             "--global-limit" => {
                 let text = value("--global-limit")?;
                 let limit = text
@@ -133,6 +146,9 @@ fn parse_args() -> Result<Args, String> {
             _ => "127.0.0.1:7000".into(),
         };
     }
+    if args.proxy_protocol && args.transport != "tcp" {
+        return Err("--proxy-protocol is for --transport tcp".into());
+    }
     if let Some(framer) = &args.framer {
         if named(framer).is_none() {
             return Err(format!(
@@ -150,16 +166,25 @@ fn echo() -> impl Service<Bytes, Response = Bytes, Error = BoxError, Future: Sen
 }
 
 /// An acceptor that sets framer `framer` on every connection and runs `make()`'s
-/// service on it.
-fn acceptor<S, M>(framer: String, make: M) -> impl Acceptor<Bytes, Bytes> + Send + 'static
+/// service on it; with `announce`, the first frame sent is `you are ADDR` (the
+/// connection's remote address: the client's own, behind a PROXY-protocol balancer).
+fn acceptor<S, M>(
+    framer: String,
+    announce: bool,
+    make: M,
+) -> impl Acceptor<Bytes, Bytes> + Send + 'static
 where
     M: Fn() -> S + Send + 'static,
     S: Service<Bytes, Response = Bytes, Future: Send + 'static> + Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
-    acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+    acceptor_fn(move |tendril: Tendril| {
         let (recv, send) = named(&framer).expect("checked at start");
         tendril.set_framers(recv, send)?;
+        if announce {
+            let remote = tendril.remote().to_string();
+            tendril.try_send_frame(Bytes::from(format!("you are {remote}")))?;
+        }
         Ok(make())
     })
 }
@@ -201,7 +226,13 @@ where
             let manager = TcpManager::builder(inet()?)
                 .call_timeout(call_timeout)
                 .build();
-            let addr = manager.start(acceptor, NoWrapper)?;
+            let addr = if args.proxy_protocol {
+                // Behind a load balancer: the PROXY header (v1 or v2) first.
+                let wrapper = WrapperChain::new().layer(ProxyProtocolLayer::new());
+                manager.start(acceptor, wrapper)?
+            } else {
+                manager.start(acceptor, NoWrapper)?
+            };
             Ok((Arc::new(manager), addr.to_string()))
         }
     }
@@ -215,7 +246,7 @@ async fn main() -> ExitCode {
             eprintln!(
                 "echo: {message}\nusage: echo [--transport tcp|udp|unix] [--listen ADDR] [--framer NAME] \
                  [--stats] [--max-peers N] [--idle-timeout SECS] [--timeout SECS] [--tower] \
-                 [--global-limit N] [--socket-mode OCTAL]"
+                 [--global-limit N] [--socket-mode OCTAL] [--proxy-protocol] [--announce]"
             );
             return ExitCode::from(2);
         }
@@ -238,8 +269,8 @@ async fn main() -> ExitCode {
             .service(echo())
     };
     let started = match (args.tower, args.global_limit) {
-        (false, None) => start(&args, call_timeout, acceptor(framer, echo)),
-        (true, None) => start(&args, call_timeout, acceptor(framer, tower_stack)),
+        (false, None) => start(&args, call_timeout, acceptor(framer, args.announce, echo)),
+        (true, None) => start(&args, call_timeout, acceptor(framer, args.announce, tower_stack)),
         (tower, Some(limit)) => {
             // One limit for every connection: a permit is held only with a frame in hand.
             let global = GlobalConcurrencyLimitLayer::new(limit);
@@ -251,7 +282,7 @@ async fn main() -> ExitCode {
                 };
                 ServiceBuilder::new().layer(global.clone()).service(service)
             };
-            start(&args, call_timeout, acceptor(framer, stack))
+            start(&args, call_timeout, acceptor(framer, args.announce, stack))
         }
     };
     let (manager, addr) = match started {

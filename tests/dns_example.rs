@@ -250,8 +250,7 @@ fn the_client_example_over_both_transports() {
 /// not installed; `.ci/run` installs it).
 #[test]
 fn dig_accepts_the_answers() {
-    if Command::new("dig").arg("-v").output().is_err() {
-        eprintln!("dig is not installed: skipped");
+    if !support::have_tool("dig", &["-v"]) {
         return;
     }
     let server = start();

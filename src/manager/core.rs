@@ -25,7 +25,7 @@ use crate::tendril::io::{FrameIo, StreamIo};
 use crate::tendril::{
     Addr, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
 };
-use crate::wrap::{BoxIo, Io, PeerCredentials, TlsInfo};
+use crate::wrap::{BoxIo, Io, PeerCredentials, ProxyHeader, TlsInfo};
 
 /// Connection ids, unique in the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -46,6 +46,7 @@ pub(crate) struct Signals {
 pub(crate) struct StreamFacts {
     pub(crate) tls: Option<TlsInfo>,
     pub(crate) peer: Option<PeerCredentials>,
+    pub(crate) proxy: Option<ProxyHeader>,
 }
 
 /// A manager's shared state.
@@ -203,9 +204,17 @@ impl Core {
         In: Send + 'static,
         Out: Send + 'static,
     {
+        let proxy = io.proxy_header().cloned();
+        // Behind a load balancer, the connection is the client's: its addresses are
+        // the ones the PROXY header carries (a LOCAL header keeps the socket's).
+        let (local, remote) = match proxy.as_ref().and_then(ProxyHeader::relayed) {
+            Some((source, destination)) => (Addr::Inet(destination), Addr::Inet(source)),
+            None => (local, remote),
+        };
         let facts = StreamFacts {
             tls: io.tls_info(),
             peer: io.peer_credentials(),
+            proxy,
         };
         self.spawn_io(StreamIo::new(io, framers), local, remote, facts, acceptor)
     }
@@ -228,7 +237,7 @@ impl Core {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let key = (local.clone(), remote.clone());
         let info = ConnectionInfo::new(id, self.transport.clone(), local.clone(), remote.clone());
-        let shared = Shared::new(info, self.config.outbound_queue, facts.tls, facts.peer);
+        let shared = Shared::new(info, self.config.outbound_queue, facts);
         let tendril = Tendril::from_shared(shared.clone());
         {
             let mut table = self.table();

@@ -19,7 +19,8 @@ use super::traffic::{Totals, Traffic};
 use super::{Addr, CloseReason, Command, ConnectionInfo};
 use crate::error::{BoxError, Error};
 use crate::framer::{AnyDecoder, AnyEncoder};
-use crate::wrap::{ready_call, BoxIo, PeerCredentials, TlsInfo, Wrapper};
+use crate::manager::core::StreamFacts;
+use crate::wrap::{ready_call, BoxIo, PeerCredentials, ProxyHeader, TlsInfo, Wrapper};
 
 /// Runs a live connection's wrapper, boxing what it returns.
 fn live_wrap<W: Wrapper<BoxIo>>(wrapper: W, io: BoxIo) -> BoxFuture<'static, Result<BoxIo, Error>> {
@@ -40,6 +41,7 @@ pub(crate) struct Shared<In, Out> {
     /// The TLS session, once a wrapper established one.
     pub(crate) tls: OnceLock<TlsInfo>,
     peer: Option<PeerCredentials>,
+    proxy: Option<ProxyHeader>,
     pub(crate) traffic: Traffic,
 }
 
@@ -47,16 +49,16 @@ impl<In, Out> Shared<In, Out> {
     pub(crate) fn new(
         info: ConnectionInfo,
         outbound_queue: usize,
-        tls: Option<TlsInfo>,
-        peer: Option<PeerCredentials>,
+        facts: StreamFacts,
     ) -> Arc<Self> {
         Arc::new(Shared {
             info,
             queue: Queue::new(outbound_queue),
             closed: OnceLock::new(),
             closed_notify: Notify::new(),
-            tls: tls.map(OnceLock::from).unwrap_or_default(),
-            peer,
+            tls: facts.tls.map(OnceLock::from).unwrap_or_default(),
+            peer: facts.peer,
+            proxy: facts.proxy,
             traffic: Traffic::default(),
         })
     }
@@ -216,6 +218,15 @@ impl<In, Out> Tendril<In, Out> {
     /// The peer's address, whatever the transport.
     pub fn remote(&self) -> &Addr {
         self.shared.info.remote()
+    }
+
+    /// The PROXY protocol header a load balancer sent, if the connection was
+    /// accepted through a `ProxyProtocolLayer` (feature `proxy-protocol`): the
+    /// addresses, and the v2 TLVs (ALPN, authority, SSL). When it carries the client's
+    /// addresses, [`remote_addr`](Self::remote_addr) and
+    /// [`local_addr`](Self::local_addr) are already those.
+    pub fn proxy(&self) -> Option<&ProxyHeader> {
+        self.shared.proxy.as_ref()
     }
 
     /// The TLS session the connection runs on, once a TLS wrapper completed its

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{PeerCredentials, TlsInfo};
+use super::{PeerCredentials, ProxyHeader, TlsInfo};
 
 /// A byte stream a connection can run on: `AsyncRead + AsyncWrite`, sendable, and able
 /// to tell what security it carries.
@@ -27,6 +27,12 @@ pub trait Io: AsyncRead + AsyncWrite + Send + 'static {
     fn peer_credentials(&self) -> Option<PeerCredentials> {
         None
     }
+
+    /// The PROXY protocol header read at the start of this stream, if a
+    /// `ProxyProtocolLayer` read one (its addresses become the connection's).
+    fn proxy_header(&self) -> Option<&ProxyHeader> {
+        None
+    }
 }
 
 /// Any [`Io`], boxed: the cost is one indirect call per read or write, and a
@@ -40,6 +46,10 @@ impl Io for BoxIo {
 
     fn peer_credentials(&self) -> Option<PeerCredentials> {
         self.as_ref().get_ref().peer_credentials()
+    }
+
+    fn proxy_header(&self) -> Option<&ProxyHeader> {
+        self.as_ref().get_ref().proxy_header()
     }
 }
 

@@ -31,6 +31,9 @@ mod chain;
 mod error;
 mod info;
 mod io;
+#[cfg(feature = "proxy-protocol")]
+mod proxy;
+mod proxy_info;
 mod socket;
 #[cfg(feature = "tls")]
 mod tls;
@@ -42,6 +45,9 @@ pub use chain::{NoWrapper, Wrapper, WrapperChain};
 pub use error::{HandshakeTimeout, PlaintextAfterUpgrade};
 pub use info::{PeerCredentials, TlsInfo};
 pub use io::{box_io, BoxIo, Io};
+#[cfg(feature = "proxy-protocol")]
+pub use proxy::{ProxyError, ProxyProtocol, ProxyProtocolLayer, ProxyStream};
+pub use proxy_info::{ProxyCommand, ProxyHeader, ProxySsl};
 pub use socket::{SocketOptions, SocketOptionsLayer};
 #[cfg(feature = "tls")]
 pub use tls::{

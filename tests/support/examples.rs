@@ -76,3 +76,18 @@ pub fn certificate_files(dir: &std::path::Path) -> (String, String, String) {
         made.cert.pem(),
     )
 }
+
+/// True if the real tool `name` runs (`name args...`). When it does not, the test is
+/// skipped (false, with a note), unless `TENDRIL_REQUIRE_TOOLS` is set, as `.ci/run`
+/// sets it: then a missing tool fails the test.
+pub fn have_tool(name: &str, args: &[&str]) -> bool {
+    if Command::new(name).args(args).output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("TENDRIL_REQUIRE_TOOLS").is_none(),
+        "{name} is required (TENDRIL_REQUIRE_TOOLS is set) but does not run"
+    );
+    eprintln!("{name} is not installed: skipped");
+    false
+}

@@ -9,6 +9,8 @@ mod echo;
 mod limits;
 mod middleware;
 mod order;
+#[cfg(feature = "proxy-protocol")]
+mod proxy;
 mod readiness;
 mod registry;
 mod shutdown;

@@ -184,8 +184,12 @@ where
 
 impl<IO> Io for TlsStream<IO>
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: Io + Unpin,
 {
+    fn proxy_header(&self) -> Option<&crate::wrap::ProxyHeader> {
+        self.get_ref().0.proxy_header()
+    }
+
     fn tls_info(&self) -> Option<TlsInfo> {
         Some(session_info(self.get_ref().1))
     }

@@ -163,8 +163,12 @@ where
 
 impl<IO> Io for TlsStream<IO>
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: Io + Unpin,
 {
+    fn proxy_header(&self) -> Option<&crate::wrap::ProxyHeader> {
+        self.get_ref().0.proxy_header()
+    }
+
     fn tls_info(&self) -> Option<TlsInfo> {
         let session = self.get_ref().1;
         let mut info = session_info(session);
