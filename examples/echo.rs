@@ -4,7 +4,7 @@
 //! cargo run --release --example echo -- [--transport tcp|udp|unix] [--listen ADDR]
 //!     [--framer NAME] [--stats] [--max-peers N] [--idle-timeout SECS]
 //!     [--timeout SECS] [--tower] [--global-limit N] [--socket-mode OCTAL]
-//!     [--proxy-protocol] [--announce]
+//!     [--proxy-protocol] [--announce] [--reuse-port]
 //! ```
 //!
 //! Listens on `--listen` (default `127.0.0.1:7000`; port 0 picks a free port; for Unix
@@ -30,6 +30,11 @@
 //! after the first second, then once a second when any of them changed. SIGINT or SIGTERM
 //! shut down gracefully (in-flight frames are answered) and exit with status 0.
 //!
+//! `--listen systemd` serves the first socket systemd passed (socket activation:
+//! `LISTEN_FDS`; try `systemd-socket-activate -l 127.0.0.1:7000 echo --listen
+//! systemd`). `--reuse-port` (TCP and UDP) sets `SO_REUSEPORT`, so several echo
+//! processes serve one port, the kernel spreading connections (or, over UDP, peers by
+//! their address) among them; each one's `--stats` shows its share.
 //! `--proxy-protocol` (TCP) expects a PROXY protocol header (v1 or v2) at the start of
 //! each connection, as HAProxy's `send-proxy`/`send-proxy-v2` or an AWS NLB send it:
 //! the connection's addresses are then the client's, and a connection without a
@@ -51,6 +56,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::{acceptor_fn, Acceptor};
 use tendril_net::framer::{named, NAMES};
+use tendril_net::manager::systemd::{passed_sockets, Passed};
 use tendril_net::wrap::{NoWrapper, ProxyProtocolLayer, WrapperChain};
 use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager};
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -73,6 +79,7 @@ struct Args {
     socket_mode: Option<u32>,
     proxy_protocol: bool,
     announce: bool,
+    reuse_port: bool,
 }
 
 fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
@@ -96,6 +103,7 @@ fn parse_args() -> Result<Args, String> {
         socket_mode: None,
         proxy_protocol: false,
         announce: false,
+        reuse_port: false,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
@@ -124,6 +132,7 @@ fn parse_args() -> Result<Args, String> {
             "--tower" => args.tower = true,
             "--proxy-protocol" => args.proxy_protocol = true,
             "--announce" => args.announce = true,
+            "--reuse-port" => args.reuse_port = true,
             "--global-limit" => {
                 let text = value("--global-limit")?;
                 let limit = text
@@ -203,9 +212,33 @@ where
             .parse()
             .map_err(|err| format!("--listen {}: {err:#}", args.listen).into())
     };
+    // `--listen systemd`: the first socket systemd passed (socket activation).
+    let passed = if args.listen == "systemd" {
+        let mut sockets = passed_sockets()?.into_iter();
+        Some(
+            sockets
+                .next()
+                .ok_or("--listen systemd: no socket was passed (LISTEN_FDS)")?
+                .socket,
+        )
+    } else {
+        None
+    };
+    let wrong = |kind: &str| -> BoxError {
+        format!(
+            "--listen systemd: the passed socket is {kind}, not --transport {}",
+            args.transport
+        )
+        .into()
+    };
     match args.transport.as_str() {
         "udp" => {
-            let manager = UdpManager::builder(inet()?)
+            let builder = match passed {
+                Some(Passed::Udp(socket)) => UdpManager::adopt(socket)?,
+                Some(_) => return Err(wrong("not UDP")),
+                None => UdpManager::builder(inet()?).reuse_port(args.reuse_port),
+            };
+            let manager = builder
                 .max_peers(args.max_peers)
                 .idle_timeout(Some(args.idle_timeout))
                 .call_timeout(call_timeout)
@@ -214,18 +247,26 @@ where
             Ok((Arc::new(manager), addr.to_string()))
         }
         "unix" => {
-            let mut builder = UnixManager::builder(&args.listen).call_timeout(call_timeout);
+            let mut builder = match passed {
+                Some(Passed::Unix(listener)) => UnixManager::adopt(listener)?,
+                Some(_) => return Err(wrong("not a Unix stream socket")),
+                None => UnixManager::builder(&args.listen),
+            };
+            builder = builder.call_timeout(call_timeout);
             if let Some(mode) = args.socket_mode {
                 builder = builder.socket_mode(mode);
             }
             let manager = builder.build();
-            manager.start(acceptor, NoWrapper)?;
-            Ok((Arc::new(manager), args.listen.clone()))
+            let path = manager.start(acceptor, NoWrapper)?;
+            Ok((Arc::new(manager), path.display().to_string()))
         }
         _ => {
-            let manager = TcpManager::builder(inet()?)
-                .call_timeout(call_timeout)
-                .build();
+            let builder = match passed {
+                Some(Passed::Tcp(listener)) => TcpManager::adopt(listener)?,
+                Some(_) => return Err(wrong("not TCP")),
+                None => TcpManager::builder(inet()?).reuse_port(args.reuse_port),
+            };
+            let manager = builder.call_timeout(call_timeout).build();
             let addr = if args.proxy_protocol {
                 // Behind a load balancer: the PROXY header (v1 or v2) first.
                 let wrapper = WrapperChain::new().layer(ProxyProtocolLayer::new());
@@ -246,7 +287,7 @@ async fn main() -> ExitCode {
             eprintln!(
                 "echo: {message}\nusage: echo [--transport tcp|udp|unix] [--listen ADDR] [--framer NAME] \
                  [--stats] [--max-peers N] [--idle-timeout SECS] [--timeout SECS] [--tower] \
-                 [--global-limit N] [--socket-mode OCTAL] [--proxy-protocol] [--announce]"
+                 [--global-limit N] [--socket-mode OCTAL] [--proxy-protocol] [--announce] [--reuse-port]"
             );
             return ExitCode::from(2);
         }
@@ -270,7 +311,11 @@ async fn main() -> ExitCode {
     };
     let started = match (args.tower, args.global_limit) {
         (false, None) => start(&args, call_timeout, acceptor(framer, args.announce, echo)),
-        (true, None) => start(&args, call_timeout, acceptor(framer, args.announce, tower_stack)),
+        (true, None) => start(
+            &args,
+            call_timeout,
+            acceptor(framer, args.announce, tower_stack),
+        ),
         (tower, Some(limit)) => {
             // One limit for every connection: a permit is held only with a frame in hand.
             let global = GlobalConcurrencyLimitLayer::new(limit);

@@ -90,7 +90,11 @@ fn behind_haproxy_each_client_is_told_its_own_address() {
         let mut stream = connect_when_up(port);
         let me = stream.local_addr().unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
-        assert_eq!(line(&mut reader), format!("you are {me}\r\n"), "via port {port}");
+        assert_eq!(
+            line(&mut reader),
+            format!("you are {me}\r\n"),
+            "via port {port}"
+        );
         stream.write_all(b"hello\r\n").unwrap();
         assert_eq!(line(&mut reader), "hello\r\n");
     }

@@ -11,6 +11,8 @@ mod listen;
 mod registry;
 pub(crate) mod stats;
 mod surface;
+#[cfg(all(unix, feature = "systemd"))]
+pub mod systemd;
 mod table;
 mod tcp;
 mod udp;

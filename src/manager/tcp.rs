@@ -25,6 +25,9 @@ pub struct TcpOptions {
     reuse_address: bool,
     reuse_port: bool,
     nodelay: bool,
+    /// A listening socket handed over ([`TcpManager::adopt`]), served instead of
+    /// binding `addr`.
+    adopted: Option<Arc<std::net::TcpListener>>,
 }
 
 /// A [`TcpManager`]'s options and bounds (see [`TcpManager::builder`]): the shared
@@ -130,8 +133,25 @@ impl TcpManager {
             reuse_address: true,
             reuse_port: false,
             nodelay: true,
+            adopted: None,
         };
         Builder::with(10_000, ConnectionConfig::default(), options)
+    }
+
+    /// A builder for a manager serving `listener`, a listening socket this process did
+    /// not bind itself: one passed by systemd ([`systemd`](crate::manager::systemd)),
+    /// or handed over by other code. Its address is the manager's endpoint; the bind
+    /// options (`backlog`, `reuse_address`, `reuse_port`) do not apply. The manager
+    /// keeps the socket open until it is dropped, so connections still queued when it
+    /// stops accepting stay in the backlog for whoever else holds the socket.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors reading the socket's address.
+    pub fn adopt(listener: std::net::TcpListener) -> io::Result<TcpBuilder> {
+        let mut builder = TcpManager::builder(listener.local_addr()?);
+        builder.options.adopted = Some(Arc::new(listener));
+        Ok(builder)
     }
 
     /// Binds the endpoint and accepts connections: each accepted socket goes through
@@ -196,6 +216,11 @@ impl TcpManager {
 
     fn listen(&self) -> io::Result<TcpListener> {
         let options = &self.inner.options;
+        if let Some(adopted) = &options.adopted {
+            let listener = adopted.try_clone()?;
+            listener.set_nonblocking(true)?;
+            return TcpListener::from_std(listener);
+        }
         let socket = if options.addr.is_ipv4() {
             TcpSocket::new_v4()?
         } else {

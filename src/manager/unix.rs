@@ -34,6 +34,9 @@ fn unnamed() -> Addr {
 pub struct UnixOptions {
     path: PathBuf,
     mode: Option<u32>,
+    /// A listening socket handed over ([`UnixManager::adopt`]), served instead of
+    /// binding `path`; its file is never removed.
+    adopted: Option<Arc<std::os::unix::net::UnixListener>>,
 }
 
 /// A [`UnixManager`]'s options and bounds (see [`UnixManager::builder`]).
@@ -122,8 +125,27 @@ impl UnixManager {
         let options = UnixOptions {
             path: path.into(),
             mode: None,
+            adopted: None,
         };
         Builder::with(10_000, ConnectionConfig::default(), options)
+    }
+
+    /// A builder for a manager serving `listener`, a listening Unix socket this
+    /// process did not bind (passed by systemd, or by other code). Its path is the
+    /// manager's; the socket file is not this manager's to remove, so it is left in
+    /// place at shutdown, and `socket_mode` does not apply.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an unnamed socket; I/O errors reading its address.
+    pub fn adopt(listener: std::os::unix::net::UnixListener) -> io::Result<UnixBuilder> {
+        let addr = listener.local_addr()?;
+        let path = addr
+            .as_pathname()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "an unnamed Unix socket"))?;
+        let mut builder = UnixManager::builder(path);
+        builder.options.adopted = Some(Arc::new(listener));
+        Ok(builder)
     }
 
     /// The socket path.
@@ -178,7 +200,17 @@ impl UnixManager {
         let engine = &self.inner.engine;
         engine.check_startable()?;
         let options = &self.inner.options;
-        let (listener, file) = bind(&options.path, options.mode)?;
+        let (listener, file) = match &options.adopted {
+            Some(adopted) => {
+                let listener = adopted.try_clone()?;
+                listener.set_nonblocking(true)?;
+                (UnixListener::from_std(listener)?, None)
+            }
+            None => {
+                let (listener, file) = bind(&options.path, options.mode)?;
+                (listener, Some(file))
+            }
+        };
         let local = Addr::from(options.path.as_path());
         engine.set_listening(local.clone())?;
         let accept = UnixAccept {
@@ -258,7 +290,7 @@ impl ConnectStream for UnixManager {
 struct UnixAccept {
     listener: UnixListener,
     local: Addr,
-    _file: SocketFile,
+    _file: Option<SocketFile>,
 }
 
 impl Listener for UnixAccept {

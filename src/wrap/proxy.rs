@@ -413,7 +413,10 @@ mod tests {
         assert_eq!(&text[len..], b"hello");
         assert_eq!(header.version(), 1);
         assert_eq!(header.source(), Some("192.0.2.1:4000".parse().unwrap()));
-        assert_eq!(header.destination(), Some("198.51.100.2:443".parse().unwrap()));
+        assert_eq!(
+            header.destination(),
+            Some("198.51.100.2:443".parse().unwrap())
+        );
 
         let addresses = [192, 0, 2, 1, 198, 51, 100, 2, 0x0f, 0xa0, 0x01, 0xbb];
         let tlv = [0x02, 0, 3, b'a', b'.', b'b'];
@@ -440,7 +443,10 @@ mod tests {
         for cut in 1..binary.len() {
             assert!(parse(&binary[..cut]).unwrap().is_none(), "cut {cut}");
         }
-        assert!(matches!(parse(b"GET / HTTP/1.1\r\n"), Err(ProxyError::Missing)));
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\n"),
+            Err(ProxyError::Missing)
+        ));
         assert!(matches!(
             parse(b"PROXY TCP9 x y 1 2\r\n"),
             Err(ProxyError::Invalid(_))

@@ -94,7 +94,9 @@ impl ProxyHeader {
 
     /// The value of the first TLV of type `kind`.
     pub fn tlv(&self, kind: u8) -> Option<&[u8]> {
-        self.tlvs().find(|(k, _)| *k == kind).map(|(_, value)| value)
+        self.tlvs()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, value)| value)
     }
 
     /// The ALPN protocol the client negotiated with the proxy (`PP2_TYPE_ALPN`).

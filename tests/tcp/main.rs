@@ -6,6 +6,7 @@ mod backpressure;
 mod call_timeout;
 mod close;
 mod echo;
+mod handover;
 mod limits;
 mod middleware;
 mod order;

@@ -67,7 +67,10 @@ async fn a_v1_header_gives_the_clients_addresses_and_the_rest_is_framed() {
         b"PROXY TCP4 192.0.2.1 198.51.100.2 4000 443\r\nfirst\r\nsecond\r\n",
     )
     .await;
-    assert_eq!(read_frames(&mut stream, "line", 2).await, ["first", "second"]);
+    assert_eq!(
+        read_frames(&mut stream, "line", 2).await,
+        ["first", "second"]
+    );
     let seen = within(seen.recv()).await.unwrap();
     assert_eq!(seen.remote, Some("192.0.2.1:4000".parse().unwrap()));
     assert_eq!(seen.local, Some("198.51.100.2:443".parse().unwrap()));
@@ -128,7 +131,11 @@ async fn streams_without_a_valid_header_are_refused_and_counted() {
         &v2(1, 0x11, &[1, 2, 3])[..], // shorter than IPv4 addresses
     ] {
         let mut stream = client(addr, bytes).await;
-        assert_eq!(read_until_closed(&mut stream).await, b"", "no echo for {bytes:?}");
+        assert_eq!(
+            read_until_closed(&mut stream).await,
+            b"",
+            "no echo for {bytes:?}"
+        );
     }
     // A header longer than the bound (4 KiB): refused once the bound is reached.
     let mut long = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff".to_vec();
@@ -159,7 +166,11 @@ async fn an_optional_header_lets_direct_clients_through() {
     let first = within(seen.recv()).await.unwrap();
     assert_eq!(first.version, None);
     assert_eq!(first.remote, Some(direct.local_addr().unwrap()));
-    let mut proxied = client(addr, b"PROXY TCP4 192.0.2.9 198.51.100.2 4000 443\r\nvia\r\n").await;
+    let mut proxied = client(
+        addr,
+        b"PROXY TCP4 192.0.2.9 198.51.100.2 4000 443\r\nvia\r\n",
+    )
+    .await;
     assert_eq!(read_frames(&mut proxied, "line", 1).await, ["via"]);
     let second = within(seen.recv()).await.unwrap();
     assert_eq!(second.remote, Some("192.0.2.9:4000".parse().unwrap()));

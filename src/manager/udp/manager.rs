@@ -31,6 +31,9 @@ pub struct UdpOptions {
     reclaim_after: Duration,
     send_buffer: Option<usize>,
     receive_buffer: Option<usize>,
+    reuse_port: bool,
+    /// A bound socket handed over ([`UdpManager::adopt`]), used instead of binding.
+    adopted: Option<Arc<std::net::UdpSocket>>,
 }
 
 /// A [`UdpManager`]'s options and bounds (see [`UdpManager::builder`]): the shared
@@ -93,6 +96,16 @@ impl Builder<UdpOptions> {
     /// kernel holds while the receive loop is busy.
     pub fn receive_buffer_size(mut self, bytes: usize) -> Self {
         self.options.receive_buffer = Some(bytes);
+        self
+    }
+
+    /// `SO_REUSEPORT` on the socket (default off; Unix only): several processes bind
+    /// the same port and the kernel spreads the datagrams by their source address and
+    /// port, so each peer's datagrams keep going to one process (and its table) as
+    /// long as its 4-tuple hashes the same: peer tracking stays per process, and a
+    /// process that exits takes its peers with it.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.options.reuse_port = on;
         self
     }
 
@@ -195,12 +208,27 @@ impl UdpManager {
             reclaim_after: Duration::from_secs(1),
             send_buffer: None,
             receive_buffer: None,
+            reuse_port: false,
+            adopted: None,
         };
         let connection = ConnectionConfig {
             idle_timeout: Some(Duration::from_secs(60)),
             ..ConnectionConfig::default()
         };
         Builder::with(65_536, connection, options)
+    }
+
+    /// A builder for a manager on `socket`, a bound UDP socket this process did not
+    /// bind itself (passed by systemd, or by other code); its address is the
+    /// endpoint, and `reuse_port` does not apply.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors reading the socket's address.
+    pub fn adopt(socket: std::net::UdpSocket) -> std::io::Result<UdpBuilder> {
+        let mut builder = UdpManager::builder(socket.local_addr()?);
+        builder.options.adopted = Some(Arc::new(socket));
+        Ok(builder)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -289,7 +317,22 @@ impl UdpManager {
 
     fn bind(&self) -> Result<Arc<UdpSocket>, Error> {
         let options = &self.inner.options;
-        let socket = std::net::UdpSocket::bind(options.addr)?;
+        let socket = match &options.adopted {
+            Some(adopted) => adopted.try_clone()?,
+            None => {
+                let socket = socket2::Socket::new(
+                    socket2::Domain::for_address(options.addr),
+                    socket2::Type::DGRAM,
+                    Some(socket2::Protocol::UDP),
+                )?;
+                #[cfg(all(unix, not(target_os = "solaris"), not(target_os = "illumos")))]
+                if options.reuse_port {
+                    socket.set_reuse_port(true)?;
+                }
+                socket.bind(&options.addr.into())?;
+                std::net::UdpSocket::from(socket)
+            }
+        };
         socket.set_nonblocking(true)?;
         let sock = socket2::SockRef::from(&socket);
         if let Some(bytes) = options.send_buffer {
