@@ -4,7 +4,7 @@
 //! cargo run --release --example echo -- [--transport tcp|udp|unix] [--listen ADDR]
 //!     [--framer NAME] [--stats] [--max-peers N] [--idle-timeout SECS]
 //!     [--timeout SECS] [--tower] [--global-limit N] [--socket-mode OCTAL]
-//!     [--proxy-protocol] [--announce] [--reuse-port]
+//!     [--proxy-protocol] [--announce] [--reuse-port] [--metrics ADDR]
 //! ```
 //!
 //! Listens on `--listen` (default `127.0.0.1:7000`; port 0 picks a free port; for Unix
@@ -35,6 +35,9 @@
 //! systemd`). `--reuse-port` (TCP and UDP) sets `SO_REUSEPORT`, so several echo
 //! processes serve one port, the kernel spreading connections (or, over UDP, peers by
 //! their address) among them; each one's `--stats` shows its share.
+//! `--metrics ADDR` serves the manager's counters in the Prometheus text format on
+//! `http://ADDR/metrics` (recorded through the `metrics` facade at each scrape; a
+//! second line, `metrics on http://ADDR/metrics`, gives the bound address).
 //! `--proxy-protocol` (TCP) expects a PROXY protocol header (v1 or v2) at the start of
 //! each connection, as HAProxy's `send-proxy`/`send-proxy-v2` or an AWS NLB send it:
 //! the connection's addresses are then the client's, and a connection without a
@@ -44,6 +47,8 @@
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
 //! example.
 
+#[path = "shared/prometheus.rs"]
+mod prometheus;
 #[path = "shared/signal.rs"]
 mod signal;
 
@@ -80,6 +85,7 @@ struct Args {
     proxy_protocol: bool,
     announce: bool,
     reuse_port: bool,
+    metrics: Option<SocketAddr>,
 }
 
 fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
@@ -104,6 +110,7 @@ fn parse_args() -> Result<Args, String> {
         proxy_protocol: false,
         announce: false,
         reuse_port: false,
+        metrics: None,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
@@ -133,6 +140,13 @@ fn parse_args() -> Result<Args, String> {
             "--proxy-protocol" => args.proxy_protocol = true,
             "--announce" => args.announce = true,
             "--reuse-port" => args.reuse_port = true,
+            "--metrics" => {
+                let text = value("--metrics")?;
+                let addr = text
+                    .parse()
+                    .map_err(|err| format!("--metrics {text}: {err:#}"))?;
+                args.metrics = Some(addr);
+            }
             "--global-limit" => {
                 let text = value("--global-limit")?;
                 let limit = text
@@ -287,7 +301,7 @@ async fn main() -> ExitCode {
             eprintln!(
                 "echo: {message}\nusage: echo [--transport tcp|udp|unix] [--listen ADDR] [--framer NAME] \
                  [--stats] [--max-peers N] [--idle-timeout SECS] [--timeout SECS] [--tower] \
-                 [--global-limit N] [--socket-mode OCTAL] [--proxy-protocol] [--announce] [--reuse-port]"
+                 [--global-limit N] [--socket-mode OCTAL] [--proxy-protocol] [--announce] [--reuse-port] [--metrics ADDR]"
             );
             return ExitCode::from(2);
         }
@@ -341,6 +355,19 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on {} {addr}", args.transport);
+    let metrics = match args.metrics {
+        Some(metrics_addr) => match prometheus::serve(metrics_addr, manager.clone()) {
+            Ok((metrics, bound)) => {
+                println!("metrics on http://{bound}/metrics");
+                Some(metrics)
+            }
+            Err(err) => {
+                eprintln!("echo: cannot serve metrics on {metrics_addr}: {err:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let _ = std::io::stdout().flush();
 
     if args.stats {
@@ -362,6 +389,9 @@ async fn main() -> ExitCode {
     }
 
     shutdown.await;
+    if let Some(metrics) = metrics {
+        metrics.shutdown();
+    }
     let finished = manager.graceful_shutdown(Duration::from_secs(5)).await;
     if !finished {
         eprintln!("echo: some connections did not finish within 5 s and were closed");

@@ -422,6 +422,8 @@ impl<In, Out> Guard<In, Out> {
                     }
                 }
                 CloseReason::Idle => Counters::bump(&core.counters.evicted),
+                CloseReason::PeerClosed => Counters::bump(&core.counters.closed_by_peer),
+                CloseReason::Local => Counters::bump(&core.counters.closed_locally),
                 _ => {}
             }
             core.table().set_closing(&tracked.key, tracked.id);

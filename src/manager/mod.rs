@@ -8,6 +8,8 @@ mod builder;
 pub(crate) mod core;
 mod engine;
 mod listen;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod registry;
 pub(crate) mod stats;
 mod surface;

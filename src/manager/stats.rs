@@ -13,6 +13,8 @@ pub(crate) struct Counters {
     pub(crate) rejected: AtomicU64,
     pub(crate) refused: AtomicU64,
     pub(crate) failed: AtomicU64,
+    pub(crate) closed_by_peer: AtomicU64,
+    pub(crate) closed_locally: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
     pub(crate) wrapping: AtomicU64,
     pub(crate) wrap_failed: AtomicU64,
@@ -57,6 +59,8 @@ impl Counters {
             rejected: get(&self.rejected),
             refused: get(&self.refused),
             failed: get(&self.failed),
+            closed_by_peer: get(&self.closed_by_peer),
+            closed_locally: get(&self.closed_locally),
             accept_errors: get(&self.accept_errors),
             wrapping: get(&self.wrapping),
             wrap_failed: get(&self.wrap_failed),
@@ -98,6 +102,10 @@ pub struct Stats {
     pub refused: u64,
     /// Connections that ended with an error.
     pub failed: u64,
+    /// Connections the peer ended (end of stream), every reply written.
+    pub closed_by_peer: u64,
+    /// Connections closed from this side (`Tendril::close`, stop, shutdown).
+    pub closed_locally: u64,
     /// Accept calls that failed (for example with EMFILE) and were retried; for UDP,
     /// receive errors that were survived.
     pub accept_errors: u64,
@@ -147,6 +155,8 @@ impl fmt::Display for Stats {
             ("rejected", self.rejected),
             ("refused", self.refused),
             ("failed", self.failed),
+            ("closed_by_peer", self.closed_by_peer),
+            ("closed_locally", self.closed_locally),
             ("accept_errors", self.accept_errors),
             ("wrapping", self.wrapping),
             ("wrap_failed", self.wrap_failed),
