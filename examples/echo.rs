@@ -47,6 +47,7 @@
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
 //! example.
 
+#[cfg(feature = "metrics")]
 #[path = "shared/prometheus.rs"]
 mod prometheus;
 #[path = "shared/signal.rs"]
@@ -61,8 +62,42 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::{acceptor_fn, Acceptor};
 use tendril_net::framer::{named, NAMES};
+#[cfg(all(unix, feature = "systemd"))]
 use tendril_net::manager::systemd::{passed_sockets, Passed};
-use tendril_net::wrap::{NoWrapper, ProxyProtocolLayer, WrapperChain};
+use tendril_net::wrap::NoWrapper;
+#[cfg(feature = "proxy-protocol")]
+use tendril_net::wrap::{ProxyProtocolLayer, WrapperChain};
+
+/// Without the `systemd` feature there is nothing to take: `--listen systemd` says so.
+#[cfg(not(all(unix, feature = "systemd")))]
+mod no_systemd {
+    // Never built: `--listen systemd` is refused first.
+    #[allow(dead_code)]
+    pub enum Passed {
+        Tcp(std::net::TcpListener),
+        Udp(std::net::UdpSocket),
+        Unix(std::os::unix::net::UnixListener),
+    }
+
+    pub struct PassedSocket {
+        pub socket: Passed,
+    }
+
+    pub fn passed_sockets() -> Result<Vec<PassedSocket>, String> {
+        Err(super::needs("systemd", "--listen systemd"))
+    }
+}
+
+/// The message for a flag whose feature this build lacks.
+#[cfg_attr(
+    all(unix, feature = "systemd", feature = "proxy-protocol", feature = "metrics"),
+    allow(dead_code)
+)]
+fn needs(feature: &str, flag: &str) -> String {
+    format!("{flag} needs the `{feature}` feature: cargo run --example echo --features {feature} -- ...")
+}
+#[cfg(not(all(unix, feature = "systemd")))]
+use no_systemd::{passed_sockets, Passed};
 use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::util::Either;
@@ -168,6 +203,19 @@ fn parse_args() -> Result<Args, String> {
             "unix" => "/tmp/tendril-echo.sock".into(),
             _ => "127.0.0.1:7000".into(),
         };
+    }
+    // Flags whose feature this build lacks are usage errors, before anything binds.
+    #[cfg(not(feature = "proxy-protocol"))]
+    if args.proxy_protocol {
+        return Err(needs("proxy-protocol", "--proxy-protocol"));
+    }
+    #[cfg(not(all(unix, feature = "systemd")))]
+    if args.listen == "systemd" {
+        return Err(needs("systemd", "--listen systemd"));
+    }
+    #[cfg(not(feature = "metrics"))]
+    if args.metrics.is_some() {
+        return Err(needs("metrics", "--metrics"));
     }
     if args.proxy_protocol && args.transport != "tcp" {
         return Err("--proxy-protocol is for --transport tcp".into());
@@ -283,8 +331,13 @@ where
             let manager = builder.call_timeout(call_timeout).build();
             let addr = if args.proxy_protocol {
                 // Behind a load balancer: the PROXY header (v1 or v2) first.
-                let wrapper = WrapperChain::new().layer(ProxyProtocolLayer::new());
-                manager.start(acceptor, wrapper)?
+                #[cfg(feature = "proxy-protocol")]
+                {
+                    let wrapper = WrapperChain::new().layer(ProxyProtocolLayer::new());
+                    manager.start(acceptor, wrapper)?
+                }
+                #[cfg(not(feature = "proxy-protocol"))]
+                return Err(needs("proxy-protocol", "--proxy-protocol").into());
             } else {
                 manager.start(acceptor, NoWrapper)?
             };
@@ -355,7 +408,13 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on {} {addr}", args.transport);
-    let metrics = match args.metrics {
+    let metrics: Option<TcpManager> = match args.metrics {
+        #[cfg(not(feature = "metrics"))]
+        Some(_) => {
+            eprintln!("echo: {}", needs("metrics", "--metrics"));
+            return ExitCode::from(2);
+        }
+        #[cfg(feature = "metrics")]
         Some(metrics_addr) => match prometheus::serve(metrics_addr, manager.clone()) {
             Ok((metrics, bound)) => {
                 println!("metrics on http://{bound}/metrics");
