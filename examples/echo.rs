@@ -90,7 +90,12 @@ mod no_systemd {
 
 /// The message for a flag whose feature this build lacks.
 #[cfg_attr(
-    all(unix, feature = "systemd", feature = "proxy-protocol", feature = "metrics"),
+    all(
+        unix,
+        feature = "systemd",
+        feature = "proxy-protocol",
+        feature = "metrics"
+    ),
     allow(dead_code)
 )]
 fn needs(feature: &str, flag: &str) -> String {

@@ -56,6 +56,7 @@ fn exchange(stream: &mut TcpStream, line: &[u8]) {
 }
 
 #[test]
+#[cfg(all(unix, feature = "systemd"))]
 fn socket_activated_by_systemd_socket_activate() {
     if !support::have_tool("systemd-socket-activate", &["--version"]) {
         return;

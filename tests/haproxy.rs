@@ -3,6 +3,8 @@
 //! direct connection without a header gets no echo. Skipped where haproxy is not
 //! installed, unless `TENDRIL_REQUIRE_TOOLS` is set (as `.ci/run` does).
 
+#![cfg(feature = "proxy-protocol")]
+
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};

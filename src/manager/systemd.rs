@@ -21,6 +21,7 @@
 //! };
 //! let manager = TcpManager::adopt(listener)?.build();
 //! # let _ = manager; Ok(()) }
+//! # let _ = run;
 //! ```
 //!
 //! The file-descriptor work is the `listenfd` crate's (it wraps the descriptors with

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::BoxFuture;
-use ppp::{v1, v2, HeaderResult, PartialResult};
+use ppp::{v1, v2, PartialResult};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tower::{Layer, Service};
 
@@ -199,38 +199,49 @@ fn could_be_header(buf: &[u8]) -> bool {
     starts(V1_PREFIX) || starts(V2_SIGNATURE)
 }
 
+/// The longest v1 header, CRLF included (the spec's bound).
+const V1_MAX: usize = 107;
+
 /// The header at the start of `buf` and its length, or `None` if more is needed.
+///
+/// A v2 header says its length, so ppp's incremental parse decides. A v1 header is
+/// parsed only once its CRLF has arrived: cut anywhere before it (inside the last
+/// port, between CR and LF) a prefix can look like a complete but wrong header.
 fn parse(buf: &[u8]) -> Result<Option<(ProxyHeader, usize)>, ProxyError> {
-    let result = HeaderResult::parse(buf);
-    if result.is_incomplete() {
-        return Ok(None);
-    }
-    match result {
-        HeaderResult::V2(Ok(header)) => {
-            let command = match header.command {
-                v2::Command::Proxy => ProxyCommand::Proxy,
-                v2::Command::Local => ProxyCommand::Local,
-            };
-            let addresses = match header.addresses {
-                v2::Addresses::IPv4(ip) => Some((
-                    SocketAddr::from((ip.source_address, ip.source_port)),
-                    SocketAddr::from((ip.destination_address, ip.destination_port)),
-                )),
-                v2::Addresses::IPv6(ip) => Some((
-                    SocketAddr::from((ip.source_address, ip.source_port)),
-                    SocketAddr::from((ip.destination_address, ip.destination_port)),
-                )),
-                v2::Addresses::Unspecified | v2::Addresses::Unix(_) => None,
-            };
-            let mut tlvs = Vec::new();
-            for tlv in header.tlvs() {
-                let tlv = tlv.map_err(|err| ProxyError::Invalid(format!("TLV: {err}")))?;
-                tlvs.push((tlv.kind, Bytes::copy_from_slice(&tlv.value)));
-            }
-            let len = header.len();
-            Ok(Some((ProxyHeader::new(2, command, addresses, tlvs), len)))
+    let starts = |prefix: &[u8]| {
+        let n = buf.len().min(prefix.len());
+        buf[..n] == prefix[..n]
+    };
+    if starts(V2_SIGNATURE) {
+        let result = v2::Header::try_from(buf);
+        if result.is_incomplete() {
+            return Ok(None);
         }
-        HeaderResult::V1(Ok(header)) => {
+        return match result {
+            Ok(header) => v2_header(&header).map(Some),
+            Err(err) => Err(ProxyError::Invalid(format!("v2: {err}"))),
+        };
+    }
+    if !starts(V1_PREFIX) {
+        return Err(ProxyError::Missing);
+    }
+    let Some(end) = memchr::memmem::find(buf, b"\r\n") else {
+        return if buf.len() >= V1_MAX {
+            Err(ProxyError::Invalid(format!(
+                "v1: no CRLF within {V1_MAX} bytes"
+            )))
+        } else {
+            Ok(None)
+        };
+    };
+    let len = end + 2;
+    if len > V1_MAX {
+        return Err(ProxyError::Invalid(format!(
+            "v1: longer than {V1_MAX} bytes"
+        )));
+    }
+    match v1::Header::try_from(&buf[..len]) {
+        Ok(header) => {
             let addresses = match header.addresses {
                 v1::Addresses::Tcp4(ip) => Some((
                     SocketAddr::from((ip.source_address, ip.source_port)),
@@ -242,21 +253,38 @@ fn parse(buf: &[u8]) -> Result<Option<(ProxyHeader, usize)>, ProxyError> {
                 )),
                 v1::Addresses::Unknown => None,
             };
-            let len = header.header.len();
             Ok(Some((
                 ProxyHeader::new(1, ProxyCommand::Proxy, addresses, Vec::new()),
                 len,
             )))
         }
-        HeaderResult::V1(Err(err)) => {
-            if could_be_header(buf) {
-                Err(ProxyError::Invalid(format!("v1: {err}")))
-            } else {
-                Err(ProxyError::Missing)
-            }
-        }
-        HeaderResult::V2(Err(err)) => Err(ProxyError::Invalid(format!("v2: {err}"))),
+        Err(err) => Err(ProxyError::Invalid(format!("v1: {err}"))),
     }
+}
+
+/// A parsed v2 header as ours, and its length.
+fn v2_header(header: &v2::Header<'_>) -> Result<(ProxyHeader, usize), ProxyError> {
+    let command = match header.command {
+        v2::Command::Proxy => ProxyCommand::Proxy,
+        v2::Command::Local => ProxyCommand::Local,
+    };
+    let addresses = match header.addresses {
+        v2::Addresses::IPv4(ip) => Some((
+            SocketAddr::from((ip.source_address, ip.source_port)),
+            SocketAddr::from((ip.destination_address, ip.destination_port)),
+        )),
+        v2::Addresses::IPv6(ip) => Some((
+            SocketAddr::from((ip.source_address, ip.source_port)),
+            SocketAddr::from((ip.destination_address, ip.destination_port)),
+        )),
+        v2::Addresses::Unspecified | v2::Addresses::Unix(_) => None,
+    };
+    let mut tlvs = Vec::new();
+    for tlv in header.tlvs() {
+        let tlv = tlv.map_err(|err| ProxyError::Invalid(format!("TLV: {err}")))?;
+        tlvs.push((tlv.kind, Bytes::copy_from_slice(&tlv.value)));
+    }
+    Ok((ProxyHeader::new(2, command, addresses, tlvs), header.len()))
 }
 
 /// A stream after its PROXY header: the bytes read past the header first, then the

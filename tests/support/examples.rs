@@ -14,7 +14,20 @@ pub fn example(name: &str) -> PathBuf {
     let path = profile_dir.join("examples").join(name);
     if !path.exists() {
         let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "--example", name]);
+        cargo.args(["build", "-p", "tendril-net", "--example", name]);
+        // The features this test was built with (the examples' flags depend on them).
+        let features: Vec<&str> = [
+            ("tls", cfg!(feature = "tls")),
+            ("proxy-protocol", cfg!(feature = "proxy-protocol")),
+            ("systemd", cfg!(feature = "systemd")),
+            ("metrics", cfg!(feature = "metrics")),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        if !features.is_empty() {
+            cargo.args(["--features", &features.join(",")]);
+        }
         if !cfg!(debug_assertions) {
             cargo.arg("--release");
         }
