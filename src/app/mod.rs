@@ -13,7 +13,9 @@ mod acceptor;
 mod reply;
 
 pub(crate) use acceptor::is_rejection;
-pub use acceptor::{acceptor_fn, service, AcceptorFn, RejectConnection, ServiceFn};
+pub use acceptor::{
+    acceptor_fn, answer, service, AcceptorFn, Answer, RejectConnection, ReplyType, ServiceFn,
+};
 pub use reply::{IntoFrames, Reply};
 
 use crate::error::BoxError;

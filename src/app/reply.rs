@@ -10,13 +10,14 @@ use bytes::Bytes;
 /// - for [`Bytes`] frames, also `Bytes`, `&'static str`, `String` and `Vec<u8>` (one
 ///   frame each), and `Option` of each.
 ///
-/// A typed-frame application answers with `Some(frame)`, not the bare frame: a
-/// blanket "a frame is its own reply" impl would make the reply type of every generic
-/// caller ambiguous (the compiler then overflows resolving `Tendril<In, Out>`).
+/// A typed-frame application answers with `Some(frame)`, or is written with
+/// [`answer`](crate::app::answer), which takes the bare frame: a blanket "a frame is
+/// its own reply" impl would make the reply type of every generic caller ambiguous
+/// (the compiler then overflows resolving `Tendril<In, Out>`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a reply for `{F}` frames",
     label = "the application's response must convert into `{F}` frames",
-    note = "answer with `Some(frame)` for one frame (not the bare frame), `()` or `None` for none, `Vec<{F}>` or `Reply<{F}>` for several",
+    note = "answer with `Some(frame)` for one frame (not the bare frame; `app::answer` takes the bare frame), `()` or `None` for none, `Vec<{F}>` or `Reply<{F}>` for several",
     note = "for `Bytes` frames, `Bytes`, `&'static str`, `String`, `Vec<u8>` and `Option` of those work too"
 )]
 pub trait IntoFrames<F> {

@@ -20,3 +20,4 @@ mod starttls;
 mod switch;
 #[cfg(feature = "tls")]
 mod tls;
+mod typed;
