@@ -80,6 +80,7 @@
 //! | connections per manager | 10,000 (excess closed at once, counted) |
 //! | application call | no limit ([`ConnectionConfig::call_timeout`]) |
 //! | flush time on close (`linger`) | 5 s |
+//! | pending output the peer takes none of | 60 s, then closed ([`WriteStalled`]) |
 //! | idle timeout | off for TCP |
 //! | TLS handshake | 10 s, at most 256 at once per wrapper |
 //! | client requests in flight | 64; multiplexed tags 65,536, quarantine 30 s |
@@ -177,7 +178,7 @@ pub use manager::{
 };
 pub use tendril::{
     Addr, CallTimeout, CloseReason, ConnectionConfig, ConnectionInfo, ReplyOrder, Tendril,
-    TrySendError,
+    TrySendError, WriteStalled,
 };
 pub use wrap::BoxIo;
 

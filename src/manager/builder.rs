@@ -79,6 +79,14 @@ impl<O> Builder<O> {
         self
     }
 
+    /// Close a connection whose pending output the peer has not read a byte of for
+    /// this long (default 60 s; `None`: never). See
+    /// [`ConnectionConfig::write_stall_timeout`].
+    pub fn write_stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connection.write_stall_timeout = timeout;
+        self
+    }
+
     /// The per-connection settings as they stand (read only: each has its setter).
     pub fn connection_config(&self) -> &ConnectionConfig {
         &self.connection

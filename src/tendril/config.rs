@@ -29,6 +29,7 @@ pub enum ReplyOrder {
 /// | `call_timeout` | none | an application call that never completes |
 /// | `idle_timeout` | none (TCP) | peers that hold a connection open and say nothing |
 /// | `linger` | 5 s | a close waiting forever to flush to a peer that does not read |
+/// | `write_stall_timeout` | 60 s | a peer that sends (or pipelines) but never reads |
 ///
 /// The maximum frame length is the framer's own (see [`framer`](crate::framer)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,12 @@ pub struct ConnectionConfig {
     pub idle_timeout: Option<Duration>,
     /// How long a closing connection may take to flush what was queued before it.
     pub linger: Duration,
+    /// Close a connection whose output has been pending this long without the peer
+    /// taking a byte of it ([`WriteStalled`](super::WriteStalled)). Any progress, even
+    /// one byte, restarts the count, so a slow reader is not cut off, only one that
+    /// stopped; nothing is measured per frame (the progress is looked at when the
+    /// connection's one timer fires). `None` turns it off.
+    pub write_stall_timeout: Option<Duration>,
 }
 
 impl Default for ConnectionConfig {
@@ -68,6 +75,7 @@ impl Default for ConnectionConfig {
             call_timeout: None,
             idle_timeout: None,
             linger: Duration::from_secs(5),
+            write_stall_timeout: Some(Duration::from_secs(60)),
         }
     }
 }

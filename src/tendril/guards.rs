@@ -21,3 +21,25 @@ impl fmt::Display for CallTimeout {
 }
 
 impl std::error::Error for CallTimeout {}
+
+/// Output was pending and the peer took none of it for
+/// [`ConnectionConfig::write_stall_timeout`](super::ConnectionConfig::write_stall_timeout):
+/// a peer that does not read (while it may still be sending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteStalled {
+    /// The timeout.
+    pub after: Duration,
+}
+
+impl fmt::Display for WriteStalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the peer read nothing of the pending output for {:?}",
+            self.after
+        )
+    }
+}
+
+impl std::error::Error for WriteStalled {}

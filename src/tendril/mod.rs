@@ -18,7 +18,7 @@ pub use addr::Addr;
 pub use close::CloseReason;
 pub(crate) use command::Command;
 pub use config::{ConnectionConfig, ReplyOrder};
-pub use guards::CallTimeout;
+pub use guards::{CallTimeout, WriteStalled};
 pub(crate) use handle::{Control, Shared};
 pub use handle::{Tendril, TrySendError};
 pub use info::ConnectionInfo;

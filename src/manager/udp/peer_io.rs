@@ -51,6 +51,8 @@ pub(crate) struct PeerIo<In, Out> {
     writable: Option<ReusableBoxFuture<'static, io::Result<()>>>,
     read: u64,
     written: u64,
+    /// Bytes written since the connection began (never reset: write progress).
+    written_ever: u64,
 }
 
 impl<In, Out> PeerIo<In, Out> {
@@ -64,6 +66,7 @@ impl<In, Out> PeerIo<In, Out> {
             writable: None,
             read: 0,
             written: 0,
+            written_ever: 0,
         }
     }
 }
@@ -145,6 +148,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for PeerIo<In, Ou
             match parts.socket.try_send_to(datagram, parts.peer) {
                 Ok(sent) => {
                     self.written += sent as u64;
+                    self.written_ever += sent as u64;
                     Counters::bump(&parts.core.counters.datagrams_out);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -171,6 +175,10 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for PeerIo<In, Ou
 
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.poll_flush(cx)
+    }
+
+    fn written_ever(&self) -> u64 {
+        self.written_ever
     }
 
     fn take_counts(&mut self) -> (u64, u64) {

@@ -98,6 +98,8 @@ where
     /// Frames came or went since the idle deadline was last moved.
     pub(super) active: bool,
     pub(super) last_activity: Instant,
+    /// Output pending: (bytes written ever when last seen moving, since when).
+    pub(super) stall: Option<(u64, Instant)>,
     /// Traffic so far, and what was last published to the connection's counts.
     pub(super) totals: Totals,
     published: Totals,
@@ -137,6 +139,7 @@ where
             timer: Timer::default(),
             active: false,
             last_activity: Instant::now(),
+            stall: None,
             totals: Totals::default(),
             published: Totals::default(),
         }
@@ -292,6 +295,7 @@ where
     fn sleep(&mut self, cx: &mut Context<'_>, room: bool) -> Poll<Result<(), Stop>> {
         match self.io.poll_flush(cx) {
             Poll::Ready(Ok(())) => {
+                self.stall = None;
                 self.io.release();
                 if self.commands.is_empty() && self.commands.capacity() > 0 {
                     // Idle: the room commands took goes back too.
@@ -299,9 +303,20 @@ where
                 }
             }
             Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
-            Poll::Pending => {}
+            Poll::Pending => {
+                // The peer is not taking the output: note when it last did.
+                if self.config.write_stall_timeout.is_some() {
+                    let written = self.io.written_ever();
+                    if self.stall.is_none_or(|(mark, _)| mark != written) {
+                        self.stall = Some((written, Instant::now()));
+                    }
+                }
+            }
         }
-        if self.config.idle_timeout.is_some() || self.config.call_timeout.is_some() {
+        if self.config.idle_timeout.is_some()
+            || self.config.call_timeout.is_some()
+            || self.stall.is_some()
+        {
             if let Poll::Ready(result) = self.poll_deadlines(cx) {
                 return Poll::Ready(result);
             }

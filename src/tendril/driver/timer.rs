@@ -19,7 +19,7 @@ use super::engine::{Driver, Stop};
 use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
 use crate::tendril::io::FrameIo;
-use crate::tendril::{CallTimeout, CloseReason, ReplyOrder};
+use crate::tendril::{CallTimeout, CloseReason, ReplyOrder, WriteStalled};
 
 #[derive(Default)]
 pub(super) struct Timer {
@@ -88,6 +88,20 @@ where
             }
             // The timer fired: act on what is really due, then set it again.
             let now = Instant::now();
+            if let (Some(timeout), Some((mark, since))) =
+                (self.config.write_stall_timeout, self.stall)
+            {
+                let written = self.io.written_ever();
+                if written != mark {
+                    // Progress since: the count starts again.
+                    self.stall = Some((written, now));
+                } else if since + timeout <= now {
+                    tracing::debug!(?timeout, "write stalled: connection closed");
+                    let err = Error::timeout(WriteStalled { after: timeout });
+                    // Nothing more can be written: close without flushing.
+                    return Poll::Ready(Err(Stop::now(CloseReason::error(err))));
+                }
+            }
             if let Some(idle) = self.config.idle_timeout {
                 if self.calls.is_empty() && self.last_activity + idle <= now {
                     return Poll::Ready(Err(Stop::flushing(CloseReason::Idle)));
@@ -116,8 +130,21 @@ where
         }
     }
 
-    /// The earliest of the idle deadline and the oldest call's.
+    /// The earliest of the idle deadline, the oldest call's and the write stall's.
     fn next_deadline(&self) -> Option<Instant> {
+        let stall = self
+            .config
+            .write_stall_timeout
+            .and_then(|timeout| Some(self.stall?.1 + timeout));
+        let others = self.idle_or_call_deadline();
+        match (others, stall) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The earliest of the idle deadline and the oldest call's.
+    fn idle_or_call_deadline(&self) -> Option<Instant> {
         // A connection with calls in flight is not idle.
         let idle = self
             .config

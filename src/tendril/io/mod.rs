@@ -41,6 +41,10 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
     /// Bytes read and written since the last call.
     fn take_counts(&mut self) -> (u64, u64);
 
+    /// Bytes written since the connection began: the write-stall guard's measure of
+    /// progress.
+    fn written_ever(&self) -> u64;
+
     /// Reads and drops raw input (for a lingering close): the bytes read, 0 at the end.
     fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>>;
 

@@ -49,6 +49,8 @@ pub(crate) struct StreamIo<In, Out> {
     wbuf: BytesMut,
     read: u64,
     written: u64,
+    /// Bytes written since the connection began (never reset: write progress).
+    written_ever: u64,
 }
 
 fn detached() -> io::Error {
@@ -70,6 +72,7 @@ impl<In, Out> StreamIo<In, Out> {
             wbuf: BytesMut::new(),
             read: 0,
             written: 0,
+            written_ever: 0,
         }
     }
 
@@ -189,6 +192,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             self.written += n as u64;
+            self.written_ever += n as u64;
             self.wbuf.advance(n);
         }
         ready!(io.as_mut().poll_flush(cx))?;
@@ -202,6 +206,10 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         };
         ready!(io.as_mut().poll_shutdown(cx))?;
         Poll::Ready(Ok(()))
+    }
+
+    fn written_ever(&self) -> u64 {
+        self.written_ever
     }
 
     fn take_counts(&mut self) -> (u64, u64) {
