@@ -81,6 +81,7 @@
 //! | application call | no limit ([`ConnectionConfig::call_timeout`]) |
 //! | flush time on close (`linger`) | 5 s |
 //! | pending output the peer takes none of | 60 s, then closed ([`WriteStalled`]) |
+//! | a frame being assembled | must grow 1 KiB per 10 s ([`ReadRate`], [`ReadTooSlow`]) |
 //! | idle timeout | off for TCP |
 //! | TLS handshake | 10 s, at most 256 at once per wrapper |
 //! | client requests in flight | 64; multiplexed tags 65,536, quarantine 30 s |
@@ -177,8 +178,8 @@ pub use manager::{
     Transport, UdpBuilder, UdpManager,
 };
 pub use tendril::{
-    Addr, CallTimeout, CloseReason, ConnectionConfig, ConnectionInfo, ReplyOrder, Tendril,
-    TrySendError, WriteStalled,
+    Addr, CallTimeout, CloseReason, ConnectionConfig, ConnectionInfo, ReadRate, ReadTooSlow,
+    ReplyOrder, Tendril, TrySendError, WriteStalled,
 };
 pub use wrap::BoxIo;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::tendril::{ConnectionConfig, ReplyOrder};
+use crate::tendril::{ConnectionConfig, ReadRate, ReplyOrder};
 
 /// A manager's options before it is built: the bounds and connection settings every
 /// transport has (these setters), and the transport's own options `O`, set through the
@@ -84,6 +84,13 @@ impl<O> Builder<O> {
     /// [`ConnectionConfig::write_stall_timeout`].
     pub fn write_stall_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.connection.write_stall_timeout = timeout;
+        self
+    }
+
+    /// The least a frame being assembled must grow by per window (default 1 KiB per
+    /// 10 s; `None`: no guard). See [`ConnectionConfig::read_rate`].
+    pub fn read_rate(mut self, rate: Option<ReadRate>) -> Self {
+        self.connection.read_rate = rate;
         self
     }
 

@@ -69,9 +69,11 @@ pub trait Manager: fmt::Debug + Send + Sync + 'static {
         self.engine().shutdown();
     }
 
-    /// Stops accepting, stops reading, lets in-flight frames finish and their replies
-    /// flush, then closes each connection; after `deadline` the rest are closed at
-    /// once. Resolves to true if every connection finished in time.
+    /// Stops accepting; each connection answers what its peer had sent (the frames in
+    /// flight, and those already received but not yet decoded: the input is read
+    /// without waiting for more, one further chunk at most from a peer still
+    /// sending), flushes the replies and closes; after `deadline` the rest are closed
+    /// at once. Resolves to true if every connection finished in time.
     fn graceful_shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = bool> + Send>> {
         Box::pin(self.engine().graceful_shutdown(deadline))
     }

@@ -30,6 +30,7 @@ pub enum ReplyOrder {
 /// | `idle_timeout` | none (TCP) | peers that hold a connection open and say nothing |
 /// | `linger` | 5 s | a close waiting forever to flush to a peer that does not read |
 /// | `write_stall_timeout` | 60 s | a peer that sends (or pipelines) but never reads |
+/// | `read_rate` | 1 KiB per 10 s | a peer trickling a frame (slowloris) |
 ///
 /// The maximum frame length is the framer's own (see [`framer`](crate::framer)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,33 @@ pub struct ConnectionConfig {
     /// stopped; nothing is measured per frame (the progress is looked at when the
     /// connection's one timer fires). `None` turns it off.
     pub write_stall_timeout: Option<Duration>,
+    /// The least a frame being assembled must grow by, per window: when the decoder
+    /// has asked for more bytes, at least `min_bytes` of them must arrive within each
+    /// `window`, or the connection closes ([`ReadTooSlow`](super::ReadTooSlow)). A
+    /// connection with nothing buffered is not judged (that is the idle timeout's
+    /// business). `None` turns it off.
+    pub read_rate: Option<ReadRate>,
+}
+
+/// The minimum growth of a frame being assembled: see
+/// [`ConnectionConfig::read_rate`]. The default, 1 KiB per 10 s, closes a peer that
+/// trickles a byte a second within 10 to 20 s, and keeps any link faster than about
+/// 100 bytes a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadRate {
+    /// The bytes that must arrive per window.
+    pub min_bytes: u64,
+    /// The window (also the grace period before the first judgement).
+    pub window: Duration,
+}
+
+impl Default for ReadRate {
+    fn default() -> Self {
+        ReadRate {
+            min_bytes: 1024,
+            window: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for ConnectionConfig {
@@ -76,6 +104,7 @@ impl Default for ConnectionConfig {
             idle_timeout: None,
             linger: Duration::from_secs(5),
             write_stall_timeout: Some(Duration::from_secs(60)),
+            read_rate: Some(ReadRate::default()),
         }
     }
 }

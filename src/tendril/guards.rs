@@ -43,3 +43,29 @@ impl fmt::Display for WriteStalled {
 }
 
 impl std::error::Error for WriteStalled {}
+
+/// A frame was being assembled and the peer sent less than
+/// [`ReadRate::min_bytes`](super::ReadRate) of it within a
+/// [`ReadRate::window`](super::ReadRate): a slowloris peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadTooSlow {
+    /// Bytes that arrived in the window.
+    pub received: u64,
+    /// The minimum for one window.
+    pub min_bytes: u64,
+    /// The window.
+    pub window: Duration,
+}
+
+impl fmt::Display for ReadTooSlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a frame grew by {} bytes in {:?}, less than the minimum of {}",
+            self.received, self.window, self.min_bytes
+        )
+    }
+}
+
+impl std::error::Error for ReadTooSlow {}

@@ -15,6 +15,7 @@ mod proxy;
 mod readiness;
 mod registry;
 mod shutdown;
+mod slow_peers;
 #[cfg(feature = "tls")]
 mod starttls;
 mod switch;

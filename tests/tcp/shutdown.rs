@@ -112,3 +112,38 @@ async fn lookup_by_local_and_remote_address() {
     eventually(|| manager.tendril(local, remote).is_none()).await;
     manager.shutdown();
 }
+
+/// What the peer had sent when the shutdown began is answered, even the frames behind
+/// a slow one that had not been decoded yet; then the connection closes.
+#[tokio::test(start_paused = true)]
+async fn graceful_shutdown_answers_what_had_arrived() {
+    let manager = TcpManager::new(localhost());
+    let (tx, mut calls) = tokio::sync::mpsc::unbounded_channel();
+    let addr = manager
+        .start(
+            acceptor_fn(move |tendril: Tendril| {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                let tx = tx.clone();
+                Ok(tendril_net::app::service(move |line: Bytes| {
+                    let _ = tx.send(line.clone());
+                    async move {
+                        if line == "slow" {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        Ok(line)
+                    }
+                }))
+            }),
+            NoWrapper,
+        )
+        .unwrap();
+    let mut stream = client(addr, b"slow\r\nfirst\r\nsecond\r\n").await;
+    // The slow call is running; the two lines behind it wait, unread by the app.
+    assert_eq!(within(calls.recv()).await.unwrap(), "slow");
+    let shutdown = manager.graceful_shutdown(Duration::from_secs(10));
+    assert!(within(shutdown).await);
+    assert_eq!(
+        read_to_end(&mut stream).await,
+        b"slow\r\nfirst\r\nsecond\r\n"
+    );
+}

@@ -177,6 +177,15 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for PeerIo<In, Ou
         self.poll_flush(cx)
     }
 
+    fn read_ever(&self) -> u64 {
+        0
+    }
+
+    fn buffered(&self) -> usize {
+        // A datagram is whole when it comes: never a frame being assembled.
+        0
+    }
+
     fn written_ever(&self) -> u64 {
         self.written_ever
     }

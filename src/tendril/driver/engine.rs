@@ -92,6 +92,11 @@ where
     /// The transport said it has no input for now, in this pass (its waker is set).
     pub(super) read_pending: bool,
     pub(super) draining: bool,
+    /// Draining, and the input that had arrived is read: nothing more will be.
+    drain_read_done: bool,
+    /// Bytes read ever when draining began: a peer still sending is read for one
+    /// more chunk at most, not for as long as it sends.
+    drain_mark: Option<u64>,
     /// The close reason once drained: local (a graceful shutdown) or idle (reclaimed).
     drained: CloseReason,
     pub(super) timer: Timer,
@@ -100,6 +105,8 @@ where
     pub(super) last_activity: Instant,
     /// Output pending: (bytes written ever when last seen moving, since when).
     pub(super) stall: Option<(u64, Instant)>,
+    /// A frame being assembled: (bytes read ever when its window began, when).
+    pub(super) partial: Option<(u64, Instant)>,
     /// Traffic so far, and what was last published to the connection's counts.
     pub(super) totals: Totals,
     published: Totals,
@@ -135,11 +142,14 @@ where
             read_closed: false,
             read_pending: false,
             draining: false,
+            drain_read_done: false,
+            drain_mark: None,
             drained: CloseReason::Local,
             timer: Timer::default(),
             active: false,
             last_activity: Instant::now(),
             stall: None,
+            partial: None,
             totals: Totals::default(),
             published: Totals::default(),
         }
@@ -274,7 +284,9 @@ where
             if done && self.read_closed {
                 return Poll::Ready(Stop::flushing(CloseReason::PeerClosed));
             }
-            if done && self.draining {
+            // Draining answers what the peer had sent already (read without waiting),
+            // then closes.
+            if done && self.draining && self.drain_read_done {
                 let reason = std::mem::replace(&mut self.drained, CloseReason::Local);
                 return Poll::Ready(Stop::flushing(reason));
             }
@@ -313,9 +325,20 @@ where
                 }
             }
         }
+        // Waiting for the rest of a frame: its window starts now, unless it runs.
+        if self.config.read_rate.is_some() {
+            if self.read_pending && !self.read_closed && self.io.buffered() > 0 {
+                if self.partial.is_none() {
+                    self.partial = Some((self.io.read_ever(), Instant::now()));
+                }
+            } else {
+                self.partial = None;
+            }
+        }
         if self.config.idle_timeout.is_some()
             || self.config.call_timeout.is_some()
             || self.stall.is_some()
+            || self.partial.is_some()
         {
             if let Poll::Ready(result) = self.poll_deadlines(cx) {
                 return Poll::Ready(result);
@@ -352,7 +375,13 @@ where
             let frame = match self.held.take() {
                 Some(frame) => frame,
                 None => {
-                    if self.read_closed || self.draining || self.waiting_command() {
+                    if self.draining {
+                        let mark = *self.drain_mark.get_or_insert(self.io.read_ever());
+                        if self.io.read_ever() != mark && self.io.buffered() == 0 {
+                            self.drain_read_done = true;
+                        }
+                    }
+                    if self.read_closed || self.drain_read_done || self.waiting_command() {
                         break;
                     }
                     match self.io.poll_frame(cx) {
@@ -368,6 +397,8 @@ where
                         Poll::Ready(Err(err)) => return Err(Stop::error(err)),
                         Poll::Pending => {
                             self.read_pending = true;
+                            // Draining: what had arrived is read; wait for no more.
+                            self.drain_read_done = self.draining;
                             break;
                         }
                     }

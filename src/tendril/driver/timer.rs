@@ -19,7 +19,7 @@ use super::engine::{Driver, Stop};
 use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
 use crate::tendril::io::FrameIo;
-use crate::tendril::{CallTimeout, CloseReason, ReplyOrder, WriteStalled};
+use crate::tendril::{CallTimeout, CloseReason, ReadTooSlow, ReplyOrder, WriteStalled};
 
 #[derive(Default)]
 pub(super) struct Timer {
@@ -88,6 +88,22 @@ where
             }
             // The timer fired: act on what is really due, then set it again.
             let now = Instant::now();
+            if let (Some(rate), Some((mark, since))) = (self.config.read_rate, self.partial) {
+                if since + rate.window <= now {
+                    let received = self.io.read_ever() - mark;
+                    if received < rate.min_bytes {
+                        tracing::debug!(received, "frame read too slowly: connection closed");
+                        let err = Error::timeout(ReadTooSlow {
+                            received,
+                            min_bytes: rate.min_bytes,
+                            window: rate.window,
+                        });
+                        return Poll::Ready(Err(Stop::now(CloseReason::error(err))));
+                    }
+                    // Enough came: the next window starts.
+                    self.partial = Some((self.io.read_ever(), now));
+                }
+            }
             if let (Some(timeout), Some((mark, since))) =
                 (self.config.write_stall_timeout, self.stall)
             {
@@ -136,11 +152,14 @@ where
             .config
             .write_stall_timeout
             .and_then(|timeout| Some(self.stall?.1 + timeout));
-        let others = self.idle_or_call_deadline();
-        match (others, stall) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let partial = self
+            .config
+            .read_rate
+            .and_then(|rate| Some(self.partial?.1 + rate.window));
+        [self.idle_or_call_deadline(), stall, partial]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The earliest of the idle deadline and the oldest call's.

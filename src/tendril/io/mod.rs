@@ -45,6 +45,13 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
     /// progress.
     fn written_ever(&self) -> u64;
 
+    /// Bytes read since the connection began: the read-rate guard's measure.
+    fn read_ever(&self) -> u64;
+
+    /// Bytes read and not yet decoded (a frame being assembled, when the decoder
+    /// asked for more).
+    fn buffered(&self) -> usize;
+
     /// Reads and drops raw input (for a lingering close): the bytes read, 0 at the end.
     fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>>;
 

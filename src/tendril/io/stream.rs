@@ -48,6 +48,8 @@ pub(crate) struct StreamIo<In, Out> {
     eof: bool,
     wbuf: BytesMut,
     read: u64,
+    /// Bytes read since the connection began (never reset: the read-rate guard's measure).
+    read_ever: u64,
     written: u64,
     /// Bytes written since the connection began (never reset: write progress).
     written_ever: u64,
@@ -71,6 +73,7 @@ impl<In, Out> StreamIo<In, Out> {
             eof: false,
             wbuf: BytesMut::new(),
             read: 0,
+            read_ever: 0,
             written: 0,
             written_ever: 0,
         }
@@ -164,6 +167,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
             }
             let n = ready!(self.poll_fill(cx))?;
             self.read += n as u64;
+            self.read_ever += n as u64;
             self.eof = n == 0;
             self.readable = true;
         }
@@ -206,6 +210,14 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         };
         ready!(io.as_mut().poll_shutdown(cx))?;
         Poll::Ready(Ok(()))
+    }
+
+    fn read_ever(&self) -> u64 {
+        self.read_ever
+    }
+
+    fn buffered(&self) -> usize {
+        self.rbuf.len()
     }
 
     fn written_ever(&self) -> u64 {
