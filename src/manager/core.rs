@@ -428,8 +428,24 @@ impl<In, Out> Guard<In, Out> {
             }
             core.table().set_closing(&tracked.key, tracked.id);
         }
-        tracing::debug!(reason = %reason, "connection closed");
+        log_close(&reason);
         self.shared.set_closed(reason);
+    }
+}
+
+/// The one event of a connection's close, in its span: at `info` when a limit, a guard
+/// or the framing ended it (the operator wants to see those, once each), at `warn` for
+/// the application's own failures, at `debug` for ordinary ends (the peer or this side
+/// closing, an I/O error such as a reset).
+fn log_close(reason: &CloseReason) {
+    match reason {
+        CloseReason::Error(err) if err.is_framing() || err.is_timeout() || err.is_wrap() => {
+            tracing::info!(reason = %format_args!("{err:#}"), "connection closed by a limit");
+        }
+        CloseReason::Error(err) if err.is_application() || err.is_panic() => {
+            tracing::warn!(reason = %format_args!("{err:#}"), "connection closed by the application");
+        }
+        _ => tracing::debug!(reason = %reason, "connection closed"),
     }
 }
 

@@ -219,7 +219,8 @@ impl Core {
 
     fn wrap_failed(&self, remote: &Addr, err: BoxError) {
         Counters::bump(&self.counters.wrap_failed);
-        tracing::debug!(%remote, error = %err, "wrapper failed: connection closed");
+        // The one event of this connection: at info, like every close by a limit.
+        tracing::info!(%remote, reason = %err, "connection closed by its wrapper");
     }
 
     /// Wraps a connected stream, then runs `acceptor`'s application on it; resolves

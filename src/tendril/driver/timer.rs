@@ -92,7 +92,6 @@ where
                 if since + rate.window <= now {
                     let received = self.io.read_ever() - mark;
                     if received < rate.min_bytes {
-                        tracing::debug!(received, "frame read too slowly: connection closed");
                         let err = Error::timeout(ReadTooSlow {
                             received,
                             min_bytes: rate.min_bytes,
@@ -112,7 +111,6 @@ where
                     // Progress since: the count starts again.
                     self.stall = Some((written, now));
                 } else if since + timeout <= now {
-                    tracing::debug!(?timeout, "write stalled: connection closed");
                     let err = Error::timeout(WriteStalled { after: timeout });
                     // Nothing more can be written: close without flushing.
                     return Poll::Ready(Err(Stop::now(CloseReason::error(err))));
@@ -127,7 +125,6 @@ where
                 match self.calls.oldest_start() {
                     Some(start) if start + timeout <= now => match self.config.reply_order {
                         ReplyOrder::Request => {
-                            tracing::debug!(?timeout, "call timed out: connection closed");
                             return Poll::Ready(Err(Stop::error(Error::timeout(CallTimeout {
                                 after: timeout,
                             }))));

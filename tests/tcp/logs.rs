@@ -1,0 +1,110 @@
+//! A connection closed by a limit, a guard or its framing leaves exactly one event at
+//! `info` or above, in its span, with the reason; an ordinary close leaves none there.
+
+use std::sync::{Arc, Mutex};
+
+use tendril_net::{Manager, TcpManager};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+
+use crate::support::*;
+
+/// What an event said: its level, message and `reason` field, and whether it was in a
+/// span.
+#[derive(Debug, Clone)]
+struct Seen {
+    level: Level,
+    message: String,
+    reason: String,
+    in_span: bool,
+}
+
+/// A subscriber recording every event (a test's own: no dependency for it).
+#[derive(Clone, Default)]
+struct Recorder {
+    events: Arc<Mutex<Vec<Seen>>>,
+    current: Arc<Mutex<Vec<u64>>>,
+    next: Arc<Mutex<u64>>,
+}
+
+struct Fields<'a>(&'a mut Seen);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.0.message = format!("{value:?}"),
+            "reason" => self.0.reason = format!("{value:?}"),
+            _ => {}
+        }
+    }
+}
+
+impl Subscriber for Recorder {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        let mut next = self.next.lock().unwrap();
+        *next += 1;
+        Id::from_u64(*next)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut seen = Seen {
+            level: *event.metadata().level(),
+            message: String::new(),
+            reason: String::new(),
+            in_span: !self.current.lock().unwrap().is_empty(),
+        };
+        event.record(&mut Fields(&mut seen));
+        self.events.lock().unwrap().push(seen);
+    }
+    fn enter(&self, span: &Id) {
+        self.current.lock().unwrap().push(span.into_u64());
+    }
+    fn exit(&self, _: &Id) {
+        self.current.lock().unwrap().pop();
+    }
+}
+
+impl Recorder {
+    /// Events at info or above.
+    fn loud(&self) -> Vec<Seen> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|seen| seen.level <= Level::INFO)
+            .cloned()
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_limit_close_is_one_event_in_the_connections_span() {
+    let recorder = Recorder::default();
+    let _default = tracing::subscriber::set_default(recorder.clone());
+    let (manager, addr) = echo_server(TcpManager::new(localhost()), "line");
+    // A well-behaved connection that ends: nothing loud.
+    let mut fine = client(addr, b"hello\r\n").await;
+    assert_eq!(read_frames(&mut fine, "line", 1).await, ["hello"]);
+    drop(fine);
+    eventually(|| manager.stats().closed_by_peer == 1).await;
+    assert!(recorder.loud().is_empty(), "{:?}", recorder.loud());
+    // A line over the 64 KiB limit: closed, one event saying why.
+    let mut endless = client(addr, &vec![b'x'; 70 * 1024]).await;
+    assert_eq!(read_until_closed(&mut endless).await, b"");
+    eventually(|| manager.stats().failed == 1).await;
+    let loud = recorder.loud();
+    assert_eq!(loud.len(), 1, "{loud:?}");
+    assert_eq!(loud[0].level, Level::INFO);
+    assert!(loud[0].in_span, "in the connection's span");
+    assert!(loud[0].message.contains("closed by a limit"), "{loud:?}");
+    assert!(
+        loud[0].reason.contains("line longer than 65536 bytes"),
+        "{loud:?}"
+    );
+    manager.shutdown();
+}
