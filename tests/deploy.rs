@@ -6,54 +6,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::process::{ChildStderr, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the process when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Connects once `port` accepts (bounded: 10 s).
-fn connect_when_up(port: u16) -> TcpStream {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(stream) => {
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(20)))
-                    .unwrap();
-                return stream;
-            }
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Err(err) => panic!("port {port} never accepted: {err}"),
-        }
-    }
-}
-
-fn exchange(stream: &mut TcpStream, line: &[u8]) {
-    stream.write_all(line).unwrap();
-    let mut echoed = vec![0u8; line.len()];
-    stream.read_exact(&mut echoed).unwrap();
-    assert_eq!(echoed, line);
-}
+use support::{connect_when_up, exchange, free_port, Killed};
 
 #[test]
 #[cfg(all(unix, feature = "systemd"))]
@@ -102,6 +61,23 @@ fn echo_with_stats(args: &[&str]) -> (Killed, mpsc::Receiver<String>) {
     (Killed(child), rx)
 }
 
+/// Two `echo ARGS --stats` processes, once both are bound (each printed its first
+/// stats line).
+fn two_echos(
+    args: &[&str],
+) -> (
+    (Killed, mpsc::Receiver<String>),
+    (Killed, mpsc::Receiver<String>),
+) {
+    let (a, b) = (echo_with_stats(args), echo_with_stats(args));
+    for (_, stats) in [&a, &b] {
+        stats
+            .recv_timeout(Duration::from_secs(20))
+            .expect("echo started");
+    }
+    (a, b)
+}
+
 /// The `frames_in` of a stats line.
 fn frames_in(line: &str) -> u64 {
     line.split(' ')
@@ -136,14 +112,7 @@ fn two_processes_share_one_tcp_port_with_reuse_port() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let args = ["--listen", &listen, "--reuse-port"];
-    let (_a, a_stats) = echo_with_stats(&args);
-    let (_b, b_stats) = echo_with_stats(&args);
-    // Both bound: each printed its first stats line.
-    for stats in [&a_stats, &b_stats] {
-        stats
-            .recv_timeout(Duration::from_secs(20))
-            .expect("echo started");
-    }
+    let ((_a, a_stats), (_b, b_stats)) = two_echos(&args);
     let total = 64;
     let mut streams = Vec::new();
     for i in 0..total {
@@ -168,13 +137,7 @@ fn two_processes_share_one_udp_port_with_reuse_port() {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let args = ["--transport", "udp", "--listen", &listen, "--reuse-port"];
-    let (_a, a_stats) = echo_with_stats(&args);
-    let (_b, b_stats) = echo_with_stats(&args);
-    for stats in [&a_stats, &b_stats] {
-        stats
-            .recv_timeout(Duration::from_secs(20))
-            .expect("echo started");
-    }
+    let ((_a, a_stats), (_b, b_stats)) = two_echos(&args);
     // 64 peers (64 source ports), one datagram each, each answered by whichever
     // process its address hashes to.
     let total = 64;

@@ -119,13 +119,7 @@ fn line_is_the_default_framer_and_sigint_exits_0() {
     assert_eq!(stop(child, "-INT", vec![stream]), Some(0));
 }
 
-/// Writes `line` and reads its echo.
-fn exchange(stream: &mut TcpStream, line: &[u8]) {
-    stream.write_all(line).unwrap();
-    let mut echoed = vec![0u8; line.len()];
-    stream.read_exact(&mut echoed).unwrap();
-    assert_eq!(echoed, line);
-}
+use support::exchange;
 
 fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();

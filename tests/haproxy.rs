@@ -8,48 +8,10 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 
-/// A free loopback port (bound then released: HAProxy binds it next).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills HAProxy when the test ends, however it ends.
-struct Proxy(Child);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Connects once `port` accepts (bounded: 10 s).
-fn connect_when_up(port: u16) -> TcpStream {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(stream) => {
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(20)))
-                    .unwrap();
-                return stream;
-            }
-            Err(err) if Instant::now() < deadline => {
-                let _ = err;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(err) => panic!("port {port} never accepted: {err}"),
-        }
-    }
-}
+use support::{connect_when_up, free_port, Killed};
 
 fn line(reader: &mut BufReader<TcpStream>) -> String {
     let mut line = String::new();
@@ -80,7 +42,7 @@ fn behind_haproxy_each_client_is_told_its_own_address() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, config).unwrap();
-    let _proxy = Proxy(
+    let _proxy = Killed(
         Command::new("haproxy")
             .args(["-db", "-f"])
             .arg(&path)

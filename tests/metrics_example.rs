@@ -7,7 +7,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The value of the series `name{...}` whose labels contain `labels`.
@@ -53,7 +53,7 @@ fn curl_scrapes_promtool_accepts_and_frames_match_the_traffic() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let _child = Killed(child);
+    let _child = support::Killed(child);
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     let echo = first
@@ -125,15 +125,5 @@ fn curl_scrapes_promtool_accepts_and_frames_match_the_traffic() {
         }
         assert!(std::time::Instant::now() < deadline, "{text}");
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Kills the process when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }

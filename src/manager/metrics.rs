@@ -192,7 +192,7 @@ fn record_stats(stats: &Stats, transport: &str, endpoint: &str) {
         ("transport", transport.to_owned()),
         ("endpoint", endpoint.to_owned()),
     ];
-    let counters: [(&'static str, u64); 12] = [
+    let counters: [(&'static str, u64); 13] = [
         ("tendril_connections_opened_total", stats.total),
         ("tendril_connections_refused_total", stats.refused),
         ("tendril_connections_rejected_total", stats.rejected),
@@ -205,37 +205,39 @@ fn record_stats(stats: &Stats, transport: &str, endpoint: &str) {
         ("tendril_call_timeouts_total", stats.call_timeouts),
         ("tendril_udp_datagrams_received_total", stats.datagrams_in),
         ("tendril_udp_datagrams_sent_total", stats.datagrams_out),
+        ("tendril_udp_reclaimed_total", stats.reclaimed),
     ];
     for (name, value) in counters {
         counter!(name, &labels).absolute(value);
     }
-    counter!("tendril_udp_reclaimed_total", &labels).absolute(stats.reclaimed);
-    for (reason, value) in [
-        ("peer", stats.closed_by_peer),
-        ("local", stats.closed_locally),
-        ("idle", stats.evicted),
-        ("error", stats.failed),
-    ] {
-        counter!(
-            "tendril_connections_closed_total",
-            "transport" => transport.to_owned(),
-            "endpoint" => endpoint.to_owned(),
-            "reason" => reason
-        )
-        .absolute(value);
-    }
-    for (reason, value) in [
-        ("queue_full", stats.dropped_queue_full),
-        ("table_full", stats.dropped_table_full),
-    ] {
-        counter!(
-            "tendril_udp_datagrams_dropped_total",
-            "transport" => transport.to_owned(),
-            "endpoint" => endpoint.to_owned(),
-            "reason" => reason
-        )
-        .absolute(value);
-    }
+    // Counters split by a `reason` label.
+    let by_reason = |name: &'static str, values: &[(&'static str, u64)]| {
+        for &(reason, value) in values {
+            counter!(
+                name,
+                "transport" => transport.to_owned(),
+                "endpoint" => endpoint.to_owned(),
+                "reason" => reason
+            )
+            .absolute(value);
+        }
+    };
+    by_reason(
+        "tendril_connections_closed_total",
+        &[
+            ("peer", stats.closed_by_peer),
+            ("local", stats.closed_locally),
+            ("idle", stats.evicted),
+            ("error", stats.failed),
+        ],
+    );
+    by_reason(
+        "tendril_udp_datagrams_dropped_total",
+        &[
+            ("queue_full", stats.dropped_queue_full),
+            ("table_full", stats.dropped_table_full),
+        ],
+    );
     let gauges = [
         ("tendril_connections_open", stats.open),
         ("tendril_connections_closing", stats.closing),

@@ -159,6 +159,14 @@ where
     }
 }
 
+/// Takes the wrapper that `poll_ready` made ready, for a call that uses it later
+/// (after its own asynchronous step): what it reserved goes with that call, and a
+/// clone, not yet ready, stays for the next `poll_ready`.
+pub(crate) fn take_ready<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
+}
+
 /// Waits for `inner` to be ready, then calls it: how a wrapper hands its result on
 /// after its own asynchronous work. (A named future rather than an `async fn`, so that
 /// it is `Send` whenever its parts are, whatever lifetimes the stream type carries.)

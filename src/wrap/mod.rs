@@ -40,7 +40,7 @@ mod tls;
 mod wrap_fn;
 pub use wrap_fn::{wrap_fn, WrapFn, WrapFnLayer};
 
-pub(crate) use chain::ready_call;
+pub(crate) use chain::{ready_call, take_ready};
 pub use chain::{NoWrapper, Wrapper, WrapperChain};
 pub use error::{HandshakeTimeout, PlaintextAfterUpgrade};
 pub use info::{PeerCredentials, TlsInfo};

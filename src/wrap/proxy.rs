@@ -16,7 +16,7 @@ use tower::{Layer, Service};
 
 use super::info::{PeerCredentials, TlsInfo};
 use super::proxy_info::{ProxyCommand, ProxyHeader};
-use super::Io;
+use super::{take_ready, Io};
 use crate::error::BoxError;
 
 /// The v2 signature, and the v1 text prefix.
@@ -140,10 +140,7 @@ where
 
     fn call(&mut self, io: I) -> Self::Future {
         let settings = self.settings.clone();
-        // The ready inner wrapper goes with this call; a clone waits for the next
-        // `poll_ready`.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         Box::pin(async move {
             let stream = tokio::time::timeout(settings.timeout, read_header(io, &settings))
                 .await
@@ -192,11 +189,29 @@ async fn read_header<I: Io + Unpin>(
 
 /// True while `buf` is a prefix of a header or starts like one.
 fn could_be_header(buf: &[u8]) -> bool {
-    let starts = |prefix: &[u8]| {
-        let n = buf.len().min(prefix.len());
-        buf[..n] == prefix[..n]
-    };
-    starts(V1_PREFIX) || starts(V2_SIGNATURE)
+    starts_like(buf, V1_PREFIX) || starts_like(buf, V2_SIGNATURE)
+}
+
+/// True if `buf` and `prefix` agree on their common length.
+fn starts_like(buf: &[u8], prefix: &[u8]) -> bool {
+    let n = buf.len().min(prefix.len());
+    buf[..n] == prefix[..n]
+}
+
+/// (source, destination) of an IPv4 header, v1 or v2 (ppp shares the type).
+fn v4(ip: &v2::IPv4) -> (SocketAddr, SocketAddr) {
+    (
+        SocketAddr::from((ip.source_address, ip.source_port)),
+        SocketAddr::from((ip.destination_address, ip.destination_port)),
+    )
+}
+
+/// (source, destination) of an IPv6 header, v1 or v2.
+fn v6(ip: &v2::IPv6) -> (SocketAddr, SocketAddr) {
+    (
+        SocketAddr::from((ip.source_address, ip.source_port)),
+        SocketAddr::from((ip.destination_address, ip.destination_port)),
+    )
 }
 
 /// The longest v1 header, CRLF included (the spec's bound).
@@ -208,11 +223,7 @@ const V1_MAX: usize = 107;
 /// parsed only once its CRLF has arrived: cut anywhere before it (inside the last
 /// port, between CR and LF) a prefix can look like a complete but wrong header.
 fn parse(buf: &[u8]) -> Result<Option<(ProxyHeader, usize)>, ProxyError> {
-    let starts = |prefix: &[u8]| {
-        let n = buf.len().min(prefix.len());
-        buf[..n] == prefix[..n]
-    };
-    if starts(V2_SIGNATURE) {
+    if starts_like(buf, V2_SIGNATURE) {
         let result = v2::Header::try_from(buf);
         if result.is_incomplete() {
             return Ok(None);
@@ -222,7 +233,7 @@ fn parse(buf: &[u8]) -> Result<Option<(ProxyHeader, usize)>, ProxyError> {
             Err(err) => Err(ProxyError::Invalid(format!("v2: {err}"))),
         };
     }
-    if !starts(V1_PREFIX) {
+    if !starts_like(buf, V1_PREFIX) {
         return Err(ProxyError::Missing);
     }
     let Some(end) = memchr::memmem::find(buf, b"\r\n") else {
@@ -243,14 +254,8 @@ fn parse(buf: &[u8]) -> Result<Option<(ProxyHeader, usize)>, ProxyError> {
     match v1::Header::try_from(&buf[..len]) {
         Ok(header) => {
             let addresses = match header.addresses {
-                v1::Addresses::Tcp4(ip) => Some((
-                    SocketAddr::from((ip.source_address, ip.source_port)),
-                    SocketAddr::from((ip.destination_address, ip.destination_port)),
-                )),
-                v1::Addresses::Tcp6(ip) => Some((
-                    SocketAddr::from((ip.source_address, ip.source_port)),
-                    SocketAddr::from((ip.destination_address, ip.destination_port)),
-                )),
+                v1::Addresses::Tcp4(ip) => Some(v4(&ip)),
+                v1::Addresses::Tcp6(ip) => Some(v6(&ip)),
                 v1::Addresses::Unknown => None,
             };
             Ok(Some((
@@ -269,14 +274,8 @@ fn v2_header(header: &v2::Header<'_>) -> Result<(ProxyHeader, usize), ProxyError
         v2::Command::Local => ProxyCommand::Local,
     };
     let addresses = match header.addresses {
-        v2::Addresses::IPv4(ip) => Some((
-            SocketAddr::from((ip.source_address, ip.source_port)),
-            SocketAddr::from((ip.destination_address, ip.destination_port)),
-        )),
-        v2::Addresses::IPv6(ip) => Some((
-            SocketAddr::from((ip.source_address, ip.source_port)),
-            SocketAddr::from((ip.destination_address, ip.destination_port)),
-        )),
+        v2::Addresses::IPv4(ip) => Some(v4(&ip)),
+        v2::Addresses::IPv6(ip) => Some(v6(&ip)),
         v2::Addresses::Unspecified | v2::Addresses::Unix(_) => None,
     };
     let mut tlvs = Vec::new();

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use futures_util::future::BoxFuture;
 use tower::{Layer, Service};
 
+use super::take_ready;
 use crate::error::BoxError;
 
 /// A layer that runs `f` on the I/O object, then hands its result to the rest of the
@@ -94,10 +95,7 @@ where
 
     fn call(&mut self, io: I) -> Self::Future {
         let step = (self.f)(io);
-        // The ready inner wrapper goes with this call (what it reserved in
-        // `poll_ready` is this call's); a clone waits for the next `poll_ready`.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         Box::pin(async move {
             let io = step.await.map_err(Into::into)?;
             inner.call(io).await.map_err(Into::into)

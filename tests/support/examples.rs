@@ -104,3 +104,51 @@ pub fn have_tool(name: &str, args: &[&str]) -> bool {
     eprintln!("{name} is not installed: skipped");
     false
 }
+
+/// A process killed when the test ends, however it ends.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback TCP port (bound then released, for a tool that binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Connects to loopback `port` once it accepts (bounded: 10 s), with a 20 s read
+/// timeout.
+pub fn connect_when_up(port: u16) -> std::net::TcpStream {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => {
+                stream
+                    .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+                    .unwrap();
+                return stream;
+            }
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(err) => panic!("port {port} never accepted: {err}"),
+        }
+    }
+}
+
+/// Writes `line` and checks that it comes back as it was.
+pub fn exchange(stream: &mut std::net::TcpStream, line: &[u8]) {
+    use std::io::{Read, Write};
+    stream.write_all(line).unwrap();
+    let mut echoed = vec![0u8; line.len()];
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(echoed, line);
+}
