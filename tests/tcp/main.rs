@@ -8,7 +8,6 @@ mod close;
 mod echo;
 mod handover;
 mod limits;
-mod logs;
 mod middleware;
 mod order;
 #[cfg(feature = "proxy-protocol")]

@@ -1,5 +1,13 @@
 //! A connection closed by a limit, a guard or its framing leaves exactly one event at
 //! `info` or above, in its span, with the reason; an ordinary close leaves none there.
+//!
+//! Its own test binary: tracing caches whether a callsite is enabled process-wide, so
+//! another test thread hitting the connection's span first (with no subscriber) could
+//! leave it disabled for this one.
+
+#[path = "tcp/support.rs"]
+#[allow(dead_code)] // this binary uses a few of the TCP tests' helpers
+mod support;
 
 use std::sync::{Arc, Mutex};
 
@@ -8,7 +16,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
-use crate::support::*;
+use support::*;
 
 /// What an event said: its level, message and `reason` field, and whether it was in a
 /// span.
