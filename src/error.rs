@@ -55,6 +55,7 @@ enum Kind {
     Config,
     Wrap,
     Timeout,
+    Limit,
 }
 
 impl Error {
@@ -104,6 +105,11 @@ impl Error {
         Error::new(Kind::Timeout, Some(cause.into()))
     }
 
+    /// A bound of the manager as a whole closed the connection (the memory budget).
+    pub(crate) fn limit(cause: impl Into<BoxError>) -> Self {
+        Error::new(Kind::Limit, Some(cause.into()))
+    }
+
     /// A configuration or usage error (an unknown transport, a manager of another type).
     pub(crate) fn config(cause: impl Into<BoxError>) -> Self {
         Error::new(Kind::Config, Some(cause.into()))
@@ -135,6 +141,13 @@ impl Error {
     /// the call timeout ([`CallTimeout`](crate::CallTimeout) is the cause).
     pub fn is_timeout(&self) -> bool {
         self.inner.kind == Kind::Timeout
+    }
+
+    /// True if a bound the manager keeps across all its connections closed this one:
+    /// the memory budget ran short while it held more than its share
+    /// ([`MemoryBudget`](crate::MemoryBudget) is the cause).
+    pub fn is_limit(&self) -> bool {
+        self.inner.kind == Kind::Limit
     }
 
     /// True if the error came from the underlying I/O object.
@@ -195,6 +208,7 @@ impl Error {
             Kind::Config => "configuration error",
             Kind::Wrap => "wrapper failed",
             Kind::Timeout => "timed out",
+            Kind::Limit => "over a manager's limit",
         }
     }
 }

@@ -77,13 +77,14 @@
 //! |---|---|
 //! | maximum frame length | per framer: 64 KiB line-like, 8 MiB length-prefixed |
 //! | outbound queue per connection | 1024 frames and commands ([`ConnectionConfig`]) |
-//! | connections per manager | 10,000 (excess closed at once, counted) |
+//! | connections per manager | 10,000; when full, a newcomer displaces the connection idle longest (2 s at least), else it is closed at once and counted |
+//! | buffered bytes of all a manager's connections | 256 MiB beyond 16 KiB each; when short, the largest holders are closed ([`MemoryBudget`]) |
 //! | application call | no limit ([`ConnectionConfig::call_timeout`]) |
 //! | flush time on close (`linger`) | 5 s |
 //! | pending output the peer takes none of | 60 s, then closed ([`WriteStalled`]) |
 //! | a frame being assembled | must grow 1 KiB per 10 s ([`ReadRate`], [`ReadTooSlow`]) |
 //! | idle timeout | off for TCP |
-//! | TLS handshake | 10 s, at most 256 at once per wrapper |
+//! | TLS handshake | 10 s, at most 256 at once per wrapper; when full, the oldest without a ClientHello is shed |
 //! | client requests in flight | 64; multiplexed tags 65,536, quarantine 30 s |
 //!
 //! # A connection's framers
@@ -178,8 +179,8 @@ pub use manager::{
     Transport, UdpBuilder, UdpManager,
 };
 pub use tendril::{
-    Addr, CallTimeout, CloseReason, ConnectionConfig, ConnectionInfo, ReadRate, ReadTooSlow,
-    ReplyOrder, Tendril, TrySendError, WriteStalled,
+    Addr, CallTimeout, CloseReason, ConnectionConfig, ConnectionInfo, MemoryBudget, ReadRate,
+    ReadTooSlow, ReplyOrder, Tendril, TrySendError, WriteStalled,
 };
 pub use wrap::BoxIo;
 

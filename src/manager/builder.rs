@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::Bounds;
 use crate::tendril::{ConnectionConfig, ReadRate, ReplyOrder};
 
 /// A manager's options before it is built: the bounds and connection settings every
@@ -17,7 +18,7 @@ use crate::tendril::{ConnectionConfig, ReadRate, ReplyOrder};
 #[derive(Debug, Clone)]
 #[must_use = "a builder setter returns the updated builder"]
 pub struct Builder<O> {
-    pub(crate) max_connections: usize,
+    pub(crate) bounds: Bounds,
     pub(crate) connection: ConnectionConfig,
     pub(crate) options: O,
 }
@@ -25,17 +26,49 @@ pub struct Builder<O> {
 impl<O> Builder<O> {
     pub(crate) fn with(max_connections: usize, connection: ConnectionConfig, options: O) -> Self {
         Builder {
-            max_connections,
+            bounds: Bounds::new(max_connections),
             connection,
             options,
         }
     }
 
     /// Connections held at once, closing ones included (default 10,000; for UDP,
-    /// peers, default 65,536). Connections accepted beyond it are closed at once and
-    /// counted as `refused`.
+    /// peers, default 65,536). When they are all held, a newcomer displaces the
+    /// connection idle longest if there is one (see
+    /// [`displace_idle_after`](Self::displace_idle_after)); otherwise it is closed at
+    /// once and counted as `refused`.
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max;
+        self.bounds.max_connections = max;
+        self
+    }
+
+    /// The bytes all connections' buffers may hold together (default 256 MiB), beyond
+    /// 16 KiB of read buffer and 16 KiB of write buffer each (those are bounded by
+    /// `max_connections`): partial frames, input read ahead, replies being written.
+    /// While there is room, any connection may grow up to its framer's frame limit.
+    /// When it runs short, none may hold more than its fair share (the budget divided
+    /// among the connections holding part of it): one asking to grow past it is
+    /// closed, and when one within its share needs room, the connection holding the
+    /// most is closed for it. Either closes with [`MemoryBudget`](crate::MemoryBudget)
+    /// as the cause ([`Error::is_limit`](crate::Error::is_limit)), is counted in
+    /// `Stats::shed` and logged once; the others keep being served. Stream transports;
+    /// UDP peers' buffers are bounded by their queues.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.bounds.memory_budget = bytes.max(1);
+        self
+    }
+
+    /// With `max_connections` held, a newcomer displaces the connection that has been
+    /// idle longest (no traffic, no call in flight, nothing waiting to be written) if
+    /// it has been idle for at least this long (default 2 s; `None`: newcomers are
+    /// refused). The displaced connection closes at once as
+    /// [`CloseReason::Idle`](crate::CloseReason::Idle), counted in `Stats::displaced`
+    /// and `evicted`; an active connection is never displaced. This reclaims idle
+    /// connections under pressure even with no idle timeout, so that a full table
+    /// does not lock newcomers out. Stream transports accepted by the engine's
+    /// listener (UDP has its own reclaiming of quiet peers).
+    pub fn displace_idle_after(mut self, after: Option<Duration>) -> Self {
+        self.bounds.displace_idle_after = after;
         self
     }
 

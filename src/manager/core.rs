@@ -10,17 +10,20 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 use tracing::Instrument;
 
+use super::engine::Bounds;
 use super::stats::{Counters, Stats};
 use super::table::{Entry, Table};
 use crate::app::{is_rejection, Acceptor};
 use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
 use crate::tendril::driver::{panic_error, Closed, Driver};
+use crate::tendril::io::budget::Budget;
 use crate::tendril::io::{FrameIo, StreamIo};
 use crate::tendril::{
     Addr, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
@@ -60,6 +63,9 @@ pub(crate) struct Core {
     lingering: TaskTracker,
     pub(crate) config: ConnectionConfig,
     pub(crate) max_connections: usize,
+    displace_after: Option<Duration>,
+    /// The bytes all connections' buffers hold beyond their uncounted chunks.
+    pub(crate) budget: Arc<Budget>,
     /// Where it is bound, once started (or, for UDP, once it connected).
     local: OnceLock<Addr>,
     /// Started (accepting) at `local`.
@@ -72,7 +78,7 @@ impl Core {
         transport: &str,
         endpoint: Addr,
         config: ConnectionConfig,
-        max_connections: usize,
+        bounds: Bounds,
     ) -> Self {
         Core {
             transport: transport.into(),
@@ -82,7 +88,9 @@ impl Core {
             tracker: TaskTracker::new(),
             lingering: TaskTracker::new(),
             config,
-            max_connections,
+            max_connections: bounds.max_connections,
+            displace_after: bounds.displace_idle_after,
+            budget: Budget::new(bounds.memory_budget),
             local: OnceLock::new(),
             listening: AtomicBool::new(false),
             table: Mutex::default(),
@@ -172,8 +180,12 @@ impl Core {
     pub(crate) fn stats(&self) -> Stats {
         let table = self.table();
         // Under the lock: a connection leaving now is counted once, here or there.
-        self.counters
-            .snapshot(table.len(), table.closing(), table.traffic())
+        self.counters.snapshot(
+            table.len(),
+            table.closing(),
+            table.traffic(),
+            self.budget.used(),
+        )
     }
 
     /// True once the manager shuts down (gracefully or not): no new connections.
@@ -181,10 +193,33 @@ impl Core {
         self.signals.abort.is_cancelled() || self.signals.graceful.is_cancelled()
     }
 
-    /// True when `max_connections` are held (closing ones included) or being wrapped.
+    /// True when `max_connections` are held (closing ones included) or being wrapped;
+    /// connections displaced and not yet gone do not count.
     pub(crate) fn at_capacity(&self) -> bool {
         let wrapping = self.counters.wrapping.load(Ordering::Relaxed) as usize;
-        self.table().len() + wrapping >= self.max_connections
+        self.table().held() + wrapping >= self.max_connections
+    }
+
+    /// True if a newcomer may be served: there is room, or the connection idle
+    /// longest was displaced for it.
+    pub(crate) fn admit(&self) -> bool {
+        let wrapping = self.counters.wrapping.load(Ordering::Relaxed) as usize;
+        let mut table = self.table();
+        let now = Instant::now();
+        if table.held() + wrapping < self.max_connections {
+            // Near the limit, the table notes who is quiet, so that idleness is known
+            // when it fills.
+            table.observe(now, self.max_connections);
+            return true;
+        }
+        let Some(after) = self.displace_after else {
+            return false;
+        };
+        if table.displace(now, after) {
+            Counters::bump(&self.counters.displaced);
+            return true;
+        }
+        false
     }
 
     /// Registers a connection on `io` and spawns its task: the acceptor's `make` is
@@ -238,17 +273,15 @@ impl Core {
         let key = (local.clone(), remote.clone());
         let info = ConnectionInfo::new(id, self.transport.clone(), local.clone(), remote.clone());
         let shared = Shared::new(info, self.config.outbound_queue, facts);
+        let control: Arc<dyn Control> = shared.clone();
+        let mut framed = framed;
+        framed.set_charge(self.budget.charge(id, Arc::downgrade(&control)));
         let tendril = Tendril::from_shared(shared.clone());
         {
             let mut table = self.table();
             table.insert(
                 key.clone(),
-                Entry {
-                    id,
-                    tendril: Arc::new(tendril.clone()),
-                    control: shared.clone(),
-                    closing: false,
-                },
+                Entry::new(id, Arc::new(tendril.clone()), control),
             );
             // Under the table lock: a shutdown either saw this entry or is seen here.
             if self.signals.abort.is_cancelled() {
@@ -420,6 +453,9 @@ impl<In, Out> Guard<In, Out> {
                     if err.is_wrap() {
                         Counters::bump(&core.counters.wrap_failed);
                     }
+                    if err.is_limit() {
+                        Counters::bump(&core.counters.shed);
+                    }
                 }
                 CloseReason::Idle => Counters::bump(&core.counters.evicted),
                 CloseReason::PeerClosed => Counters::bump(&core.counters.closed_by_peer),
@@ -439,7 +475,9 @@ impl<In, Out> Guard<In, Out> {
 /// closing, an I/O error such as a reset).
 fn log_close(reason: &CloseReason) {
     match reason {
-        CloseReason::Error(err) if err.is_framing() || err.is_timeout() || err.is_wrap() => {
+        CloseReason::Error(err)
+            if err.is_framing() || err.is_timeout() || err.is_wrap() || err.is_limit() =>
+        {
             tracing::info!(reason = %format_args!("{err:#}"), "connection closed by a limit");
         }
         CloseReason::Error(err) if err.is_application() || err.is_panic() => {

@@ -17,6 +17,7 @@ use super::{Core, Listener, Stats};
 use crate::app::Acceptor;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
+use crate::tendril::io::budget::DEFAULT_BUDGET;
 use crate::tendril::{Addr, ConnectionConfig, Tendril};
 use crate::wrap::{BoxIo, Wrapper};
 
@@ -59,22 +60,58 @@ impl Future for Accepted {
     }
 }
 
+/// What a manager bounds across all its connections (the per-connection bounds are
+/// in [`ConnectionConfig`]). Set through [`Builder`](super::Builder); a plug-in
+/// transport passes them to [`Engine::with_bounds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Bounds {
+    /// Connections held at once, closing ones included.
+    pub max_connections: usize,
+    /// Bytes all connections' buffers may hold beyond 16 KiB of read and 16 KiB of
+    /// write buffer each (see [`Builder::memory_budget`](super::Builder::memory_budget)).
+    pub memory_budget: usize,
+    /// With the table full, a newcomer displaces the connection idle longest if it has
+    /// been idle this long (`None`: newcomers are refused). See
+    /// [`Builder::displace_idle_after`](super::Builder::displace_idle_after).
+    pub displace_idle_after: Option<Duration>,
+}
+
+impl Bounds {
+    /// At most `max_connections`, the other bounds at their defaults (a 256 MiB
+    /// memory budget, displacing connections idle for 2 s).
+    pub fn new(max_connections: usize) -> Self {
+        Bounds {
+            max_connections,
+            memory_budget: DEFAULT_BUDGET,
+            displace_idle_after: Some(Duration::from_secs(2)),
+        }
+    }
+}
+
 impl Engine {
     /// An engine for `transport` (its registered name) at `endpoint`, with
-    /// per-connection `config` and at most `max_connections` held at once.
+    /// per-connection `config` and at most `max_connections` held at once (the other
+    /// [`Bounds`] at their defaults).
     pub fn new(
         transport: &str,
         endpoint: impl Into<Addr>,
         config: ConnectionConfig,
         max_connections: usize,
     ) -> Self {
+        Engine::with_bounds(transport, endpoint, config, Bounds::new(max_connections))
+    }
+
+    /// An engine for `transport` at `endpoint`, with per-connection `config` and
+    /// `bounds` across its connections.
+    pub fn with_bounds(
+        transport: &str,
+        endpoint: impl Into<Addr>,
+        config: ConnectionConfig,
+        bounds: Bounds,
+    ) -> Self {
         Engine {
-            core: Arc::new(Core::new(
-                transport,
-                endpoint.into(),
-                config,
-                max_connections,
-            )),
+            core: Arc::new(Core::new(transport, endpoint.into(), config, bounds)),
         }
     }
 
@@ -220,9 +257,18 @@ impl Engine {
     }
 
     /// True when `max_connections` are held (closing ones included): refuse the next
-    /// one (and [`count_refused`](Self::count_refused)).
+    /// one (and [`count_refused`](Self::count_refused)), or see [`admit`](Self::admit).
     pub fn at_capacity(&self) -> bool {
         self.core.at_capacity()
+    }
+
+    /// True if a newcomer may be served: there is room, or the table is full and the
+    /// connection idle longest (past [`Bounds::displace_idle_after`]) was told to
+    /// close for it (counted as `displaced`). False: refuse it and
+    /// [`count_refused`](Self::count_refused). What an accept loop asks for each
+    /// accepted stream; [`listen`](Self::listen) does.
+    pub fn admit(&self) -> bool {
+        self.core.admit()
     }
 
     /// Counts a connection refused for capacity.

@@ -130,7 +130,7 @@ impl Core {
             match accepted {
                 Ok(Ok((io, local, remote))) => {
                     backoff = FIRST_BACKOFF;
-                    if self.at_capacity() {
+                    if !self.admit() {
                         Counters::bump(&self.counters.refused);
                         tracing::debug!(%remote, "connection refused: max_connections reached");
                         continue;

@@ -20,6 +20,9 @@
 //! | `tendril_connections_wrapping` | gauge | (TLS handshakes in progress) |
 //! | `tendril_wrap_failures_total` | counter | (handshake failures and timeouts) |
 //! | `tendril_accept_errors_total` | counter | |
+//! | `tendril_connections_displaced_total` | counter | (idle ones closed for a newcomer at `max_connections`) |
+//! | `tendril_connections_shed_total` | counter | (closed for the memory budget) |
+//! | `tendril_memory_budget_used_bytes` | gauge | |
 //! | `tendril_frames_received_total`, `tendril_frames_sent_total` | counter | |
 //! | `tendril_received_bytes_total`, `tendril_sent_bytes_total` | counter | |
 //! | `tendril_call_timeouts_total` | counter | |
@@ -46,7 +49,7 @@ use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
 use super::{Manager, Stats};
 
 /// Every counter: name, unit, help text.
-const COUNTERS: [(&str, Unit, &str); 15] = [
+const COUNTERS: [(&str, Unit, &str); 17] = [
     (
         "tendril_connections_opened_total",
         Unit::Count,
@@ -76,6 +79,16 @@ const COUNTERS: [(&str, Unit, &str); 15] = [
         "tendril_accept_errors_total",
         Unit::Count,
         "Accept (or UDP receive) errors survived.",
+    ),
+    (
+        "tendril_connections_displaced_total",
+        Unit::Count,
+        "Idle connections closed to make room for a newcomer at max_connections.",
+    ),
+    (
+        "tendril_connections_shed_total",
+        Unit::Count,
+        "Connections closed because the memory budget ran short while they held the most.",
     ),
     (
         "tendril_frames_received_total",
@@ -121,7 +134,7 @@ const COUNTERS: [(&str, Unit, &str); 15] = [
 ];
 
 /// Every gauge: name, help text.
-const GAUGES: [(&str, &str); 4] = [
+const GAUGES: [(&str, &str); 5] = [
     (
         "tendril_connections_open",
         "Connections held, closing ones included.",
@@ -135,6 +148,10 @@ const GAUGES: [(&str, &str); 4] = [
         "Accepted connections being wrapped (TLS handshakes).",
     ),
     ("tendril_udp_peers", "UDP peers in the table."),
+    (
+        "tendril_memory_budget_used_bytes",
+        "Bytes of the memory budget the connections' buffers hold.",
+    ),
 ];
 
 /// Tells the installed recorder what each metric is, once per process.
@@ -192,12 +209,14 @@ fn record_stats(stats: &Stats, transport: &str, endpoint: &str) {
         ("transport", transport.to_owned()),
         ("endpoint", endpoint.to_owned()),
     ];
-    let counters: [(&'static str, u64); 13] = [
+    let counters: [(&'static str, u64); 15] = [
         ("tendril_connections_opened_total", stats.total),
         ("tendril_connections_refused_total", stats.refused),
         ("tendril_connections_rejected_total", stats.rejected),
         ("tendril_wrap_failures_total", stats.wrap_failed),
         ("tendril_accept_errors_total", stats.accept_errors),
+        ("tendril_connections_displaced_total", stats.displaced),
+        ("tendril_connections_shed_total", stats.shed),
         ("tendril_frames_received_total", stats.frames_in),
         ("tendril_frames_sent_total", stats.frames_out),
         ("tendril_received_bytes_total", stats.bytes_in),
@@ -243,6 +262,7 @@ fn record_stats(stats: &Stats, transport: &str, endpoint: &str) {
         ("tendril_connections_closing", stats.closing),
         ("tendril_connections_wrapping", stats.wrapping),
         ("tendril_udp_peers", stats.peers),
+        ("tendril_memory_budget_used_bytes", stats.budget_used),
     ];
     for (name, value) in gauges {
         gauge!(name, &labels).set(value as f64);

@@ -23,7 +23,7 @@ mod unix;
 
 pub(crate) use self::core::Core;
 pub use builder::Builder;
-pub use engine::{Accepted, Engine};
+pub use engine::{Accepted, Bounds, Engine};
 pub use listen::Listener;
 pub use registry::{find_tendril, get_manager, registry, Registry, Transport};
 pub use stats::Stats;

@@ -20,6 +20,8 @@ pub(crate) struct Counters {
     pub(crate) wrap_failed: AtomicU64,
     pub(crate) evicted: AtomicU64,
     pub(crate) reclaimed: AtomicU64,
+    pub(crate) displaced: AtomicU64,
+    pub(crate) shed: AtomicU64,
     /// UDP: peers the receive loop routes to (a gauge).
     pub(crate) peers: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
@@ -50,7 +52,13 @@ impl Counters {
 
     /// The counters, with the connections held (`closing` of them closing) and their
     /// traffic, `live`.
-    pub(crate) fn snapshot(&self, held: usize, closing: usize, live: Totals) -> Stats {
+    pub(crate) fn snapshot(
+        &self,
+        held: usize,
+        closing: usize,
+        live: Totals,
+        budget_used: usize,
+    ) -> Stats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         Stats {
             open: held as u64,
@@ -66,6 +74,9 @@ impl Counters {
             wrap_failed: get(&self.wrap_failed),
             evicted: get(&self.evicted),
             reclaimed: get(&self.reclaimed),
+            displaced: get(&self.displaced),
+            shed: get(&self.shed),
+            budget_used: budget_used as u64,
             peers: get(&self.peers),
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_table_full: get(&self.dropped_table_full),
@@ -121,6 +132,17 @@ pub struct Stats {
     /// new peer when the table was full (they are also counted in `evicted` once their
     /// replies are out).
     pub reclaimed: u64,
+    /// Idle connections closed to make room for a newcomer when `max_connections` were
+    /// held (see [`Builder::displace_idle_after`](super::Builder::displace_idle_after));
+    /// they are also counted in `evicted`.
+    pub displaced: u64,
+    /// Connections closed because the memory budget ran short while they held more
+    /// than their share ([`MemoryBudget`](crate::MemoryBudget)); also counted in
+    /// `failed`.
+    pub shed: u64,
+    /// Bytes of the memory budget in use now (a gauge): what the connections' buffers
+    /// hold beyond their uncounted chunks.
+    pub budget_used: u64,
     /// UDP: peers the receive loop routes datagrams to now (a peer leaves as soon as
     /// its connection ends; `open` may count more while replies are flushed).
     pub peers: u64,
@@ -162,6 +184,9 @@ impl fmt::Display for Stats {
             ("wrap_failed", self.wrap_failed),
             ("evicted", self.evicted),
             ("reclaimed", self.reclaimed),
+            ("displaced", self.displaced),
+            ("shed", self.shed),
+            ("budget_used", self.budget_used),
             ("peers", self.peers),
             ("dropped_queue_full", self.dropped_queue_full),
             ("dropped_table_full", self.dropped_table_full),

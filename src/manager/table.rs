@@ -10,10 +10,19 @@
 //! lingering close: closing connections count against `max_connections` and in
 //! `Stats::closing`, so that connections that fail fast cannot pile up sockets outside
 //! the bound.
+//!
+//! A full table does not lock newcomers out: it displaces the connection that has been
+//! quiet longest (no traffic and nothing in flight or pending) if it has been quiet
+//! long enough. Quietness is seen by comparing each connection's published traffic
+//! with what the table saw before, when the table is nearly full (once a second) and
+//! when a newcomer finds it full; nothing is done per frame.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::tendril::traffic::Totals;
 use crate::tendril::{Addr, Control};
@@ -26,7 +35,51 @@ pub(crate) struct Entry {
     pub(crate) control: Arc<dyn Control>,
     /// Its frame loop ended; the socket is still being flushed or lingering.
     pub(crate) closing: bool,
+    /// Told to close for a newcomer.
+    displaced: bool,
+    /// Its traffic when the table last looked.
+    seen: Totals,
+    /// Since when the table has seen it quiet (no traffic, not busy).
+    quiet_since: Instant,
 }
+
+impl Entry {
+    pub(crate) fn new(
+        id: u64,
+        tendril: Arc<dyn Any + Send + Sync>,
+        control: Arc<dyn Control>,
+    ) -> Self {
+        Entry {
+            id,
+            tendril,
+            control,
+            closing: false,
+            displaced: false,
+            seen: Totals::default(),
+            quiet_since: Instant::now(),
+        }
+    }
+
+    /// Notes its traffic: true if it is quiet (no traffic since last seen, not busy).
+    fn look(&mut self, now: Instant) -> bool {
+        let traffic = self.control.traffic();
+        if traffic != self.seen || self.control.busy() {
+            self.seen = traffic;
+            self.quiet_since = now;
+            return false;
+        }
+        true
+    }
+}
+
+/// Most displacement candidates kept from one look at the table.
+const CANDIDATES: usize = 256;
+
+/// How often a nearly full table looks at its connections.
+const OBSERVE_EVERY: Duration = Duration::from_secs(1);
+
+/// A full table with no candidate left looks again at most this often.
+const RESCAN_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 pub(crate) struct Table {
@@ -34,12 +87,101 @@ pub(crate) struct Table {
     pairs: HashMap<(Addr, Addr), Vec<Entry>>,
     len: usize,
     closing: usize,
+    /// Connections displaced and not yet gone.
+    displacing: usize,
+    last_look: Option<Instant>,
+    /// When candidates were last looked for.
+    last_scan: Option<Instant>,
+    /// The quietest connections at the last look, quietest first.
+    candidates: VecDeque<((Addr, Addr), u64)>,
 }
 
 impl Table {
     /// Connections held, closing ones included.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Connections held, less those displaced for a newcomer (they are on their way
+    /// out, within moments: they were idle).
+    pub(crate) fn held(&self) -> usize {
+        self.len - self.displacing
+    }
+
+    /// At three quarters of `max` or more, looks at every connection once a second,
+    /// so that how long each has been quiet is known when the table fills.
+    pub(crate) fn observe(&mut self, now: Instant, max: usize) {
+        let due = self
+            .last_look
+            .is_none_or(|last| now.duration_since(last) >= OBSERVE_EVERY);
+        if due && self.len.saturating_mul(4) >= max.saturating_mul(3) {
+            self.look(now, None);
+        }
+    }
+
+    /// Updates every open connection's quietness; with `min_quiet`, keeps the quietest
+    /// of those quiet that long as candidates.
+    fn look(&mut self, now: Instant, min_quiet: Option<Duration>) {
+        self.last_look = Some(now);
+        if min_quiet.is_some() {
+            self.last_scan = Some(now);
+        }
+        let mut found = Vec::new();
+        for (key, entries) in &mut self.pairs {
+            for entry in entries
+                .iter_mut()
+                .filter(|entry| !entry.closing && !entry.displaced)
+            {
+                let quiet = entry.look(now);
+                if let Some(min) = min_quiet {
+                    if quiet && now.duration_since(entry.quiet_since) >= min {
+                        found.push((entry.quiet_since, key, entry.id));
+                    }
+                }
+            }
+        }
+        if found.len() > CANDIDATES {
+            found.select_nth_unstable_by_key(CANDIDATES, |(since, _, _)| *since);
+            found.truncate(CANDIDATES);
+        }
+        found.sort_unstable_by_key(|(since, _, _)| *since);
+        self.candidates = found
+            .into_iter()
+            .map(|(_, key, id)| (key.clone(), id))
+            .collect();
+    }
+
+    /// Tells the connection quiet longest (at least `min_quiet`) to close for a
+    /// newcomer; true if there was one.
+    pub(crate) fn displace(&mut self, now: Instant, min_quiet: Duration) -> bool {
+        loop {
+            let Some((key, id)) = self.candidates.pop_front() else {
+                let recent = self
+                    .last_scan
+                    .is_some_and(|last| now.duration_since(last) < RESCAN_EVERY);
+                if recent {
+                    return false;
+                }
+                self.look(now, Some(min_quiet));
+                if self.candidates.is_empty() {
+                    return false;
+                }
+                continue;
+            };
+            let entry = self
+                .pairs
+                .get_mut(&key)
+                .and_then(|entries| entries.iter_mut().find(|entry| entry.id == id));
+            let Some(entry) = entry else { continue };
+            // Still quiet since the look that chose it?
+            if entry.closing || entry.displaced || !entry.look(now) {
+                continue;
+            }
+            entry.displaced = true;
+            entry.control.displace();
+            self.displacing += 1;
+            return true;
+        }
     }
 
     /// Connections whose socket is closing.
@@ -77,6 +219,9 @@ impl Table {
         self.len -= 1;
         if entry.closing {
             self.closing -= 1;
+        }
+        if entry.displaced {
+            self.displacing -= 1;
         }
         Some(entry)
     }
@@ -118,27 +263,11 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::{Entry, Table};
-    use crate::tendril::traffic::Totals;
-    use crate::tendril::{Addr, Control};
+    use crate::tendril::{Addr, NoControl};
     use std::sync::Arc;
 
-    struct Nothing;
-
-    impl Control for Nothing {
-        fn shutdown(&self, _graceful: bool) {}
-        fn reclaim(&self) {}
-        fn traffic(&self) -> Totals {
-            Totals::default()
-        }
-    }
-
     fn entry(id: u64) -> Entry {
-        Entry {
-            id,
-            tendril: Arc::new(id),
-            control: Arc::new(Nothing),
-            closing: false,
-        }
+        Entry::new(id, Arc::new(id), Arc::new(NoControl))
     }
 
     fn key() -> (Addr, Addr) {

@@ -66,11 +66,11 @@ impl Builder<TcpOptions> {
         TcpManager {
             inner: Arc::new(Inner {
                 options: self.options.clone(),
-                engine: Engine::new(
+                engine: Engine::with_bounds(
                     "tcp",
                     self.options.addr,
                     self.connection.clone(),
-                    self.max_connections,
+                    self.bounds,
                 ),
             }),
         }

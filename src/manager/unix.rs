@@ -57,11 +57,11 @@ impl Builder<UnixOptions> {
         UnixManager {
             inner: Arc::new(Inner {
                 options: self.options.clone(),
-                engine: Engine::new(
+                engine: Engine::with_bounds(
                     "unix",
                     self.options.path.clone(),
                     self.connection.clone(),
-                    self.max_connections,
+                    self.bounds,
                 ),
             }),
         }

@@ -69,3 +69,30 @@ impl fmt::Display for ReadTooSlow {
 }
 
 impl std::error::Error for ReadTooSlow {}
+
+/// The manager's memory budget ran short while this connection held more than its
+/// share of it (see [`Builder::memory_budget`](crate::manager::Builder::memory_budget)):
+/// it asked to grow past its share, or it was the largest holder when another
+/// connection needed room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemoryBudget {
+    /// Bytes its buffers held.
+    pub held: usize,
+    /// Its fair share then: the budget divided among the connections holding part of it.
+    pub share: usize,
+    /// The manager's budget.
+    pub budget: usize,
+}
+
+impl fmt::Display for MemoryBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the memory budget of {} bytes ran short while this connection held {} bytes, over its share of {}",
+            self.budget, self.held, self.share
+        )
+    }
+}
+
+impl std::error::Error for MemoryBudget {}

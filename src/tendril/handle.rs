@@ -80,7 +80,16 @@ pub(crate) trait Control: Send + Sync {
     /// Finish what is in flight, then close as idle (a peer reclaimed for another).
     fn reclaim(&self);
 
+    /// Idle and displaced by a newcomer: close now, as idle, without lingering.
+    fn displace(&self);
+
+    /// Shed for the memory budget: close now.
+    fn shed(&self);
+
     fn traffic(&self) -> Totals;
+
+    /// Calls in flight, a frame held or output pending: not idle, whatever its traffic.
+    fn busy(&self) -> bool;
 }
 
 impl<In: Send, Out: Send> Control for Shared<In, Out> {
@@ -92,6 +101,18 @@ impl<In: Send, Out: Send> Control for Shared<In, Out> {
         self.queue.signal(Signal::Reclaim);
     }
 
+    fn displace(&self) {
+        self.queue.signal(Signal::Displace);
+    }
+
+    fn shed(&self) {
+        self.queue.signal(Signal::Shed);
+    }
+
+    fn busy(&self) -> bool {
+        self.traffic.busy()
+    }
+
     fn shutdown(&self, graceful: bool) {
         let signal = if graceful {
             Signal::Graceful
@@ -99,6 +120,24 @@ impl<In: Send, Out: Send> Control for Shared<In, Out> {
             Signal::Abort
         };
         self.queue.signal(signal);
+    }
+}
+
+/// A control that does nothing, for tables in tests.
+#[cfg(test)]
+pub(crate) struct NoControl;
+
+#[cfg(test)]
+impl Control for NoControl {
+    fn shutdown(&self, _graceful: bool) {}
+    fn reclaim(&self) {}
+    fn displace(&self) {}
+    fn shed(&self) {}
+    fn traffic(&self) -> Totals {
+        Totals::default()
+    }
+    fn busy(&self) -> bool {
+        false
     }
 }
 

@@ -18,7 +18,9 @@ pub use addr::Addr;
 pub use close::CloseReason;
 pub(crate) use command::Command;
 pub use config::{ConnectionConfig, ReadRate, ReplyOrder};
-pub use guards::{CallTimeout, ReadTooSlow, WriteStalled};
+pub use guards::{CallTimeout, MemoryBudget, ReadTooSlow, WriteStalled};
+#[cfg(test)]
+pub(crate) use handle::NoControl;
 pub(crate) use handle::{Control, Shared};
 pub use handle::{Tendril, TrySendError};
 pub use info::ConnectionInfo;

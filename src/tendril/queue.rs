@@ -32,8 +32,13 @@ pub(crate) enum Signal {
     Reclaim = 1,
     /// Stop reading, finish what is in flight, flush, close.
     Graceful = 2,
+    /// Displaced by a newcomer while idle (a full table): close now as idle, without
+    /// lingering.
+    Displace = 3,
+    /// Shed for the memory budget: close now with that error.
+    Shed = 4,
     /// Close now.
-    Abort = 3,
+    Abort = 5,
 }
 
 /// Why a command was not queued; the command is handed back.
@@ -225,6 +230,8 @@ impl<In, Out> Queue<In, Out> {
             0 => Signal::None,
             1 => Signal::Reclaim,
             2 => Signal::Graceful,
+            3 => Signal::Displace,
+            4 => Signal::Shed,
             _ => Signal::Abort,
         }
     }

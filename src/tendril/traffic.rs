@@ -6,7 +6,7 @@
 //! sums the live connections' counts with those of the connections that closed.
 
 use std::ops::AddAssign;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Frames and bytes moved by one connection, or by several.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub(crate) struct Traffic {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     call_timeouts: AtomicU64,
+    /// Calls in flight, a frame held or output pending when the driver last slept.
+    busy: AtomicBool,
 }
 
 impl Traffic {
@@ -49,6 +51,17 @@ impl Traffic {
         self.bytes_out.store(totals.bytes_out, Ordering::Relaxed);
         self.call_timeouts
             .store(totals.call_timeouts, Ordering::Relaxed);
+    }
+
+    /// Publishes whether the connection is busy (only the driver calls this, when it
+    /// changes).
+    #[inline]
+    pub(crate) fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, Ordering::Relaxed);
+    }
+
+    pub(crate) fn busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed)
     }
 
     pub(crate) fn load(&self) -> Totals {

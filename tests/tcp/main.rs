@@ -3,8 +3,10 @@
 mod support;
 
 mod backpressure;
+mod budget;
 mod call_timeout;
 mod close;
+mod displace;
 mod echo;
 mod handover;
 mod limits;

@@ -114,12 +114,12 @@ impl Builder<UdpOptions> {
         UdpManager {
             inner: Arc::new(Inner {
                 options: self.options.clone(),
-                max_peers: self.max_connections,
-                engine: Engine::new(
+                max_peers: self.bounds.max_connections,
+                engine: Engine::with_bounds(
                     "udp",
                     self.options.addr,
                     self.connection.clone(),
-                    self.max_connections,
+                    self.bounds,
                 ),
                 state: Mutex::default(),
                 failure: Arc::default(),

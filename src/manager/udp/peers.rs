@@ -204,22 +204,11 @@ impl Peers {
 #[cfg(test)]
 mod tests {
     use super::{Delivery, Peers, Room};
-    use crate::tendril::traffic::Totals;
-    use crate::tendril::Control;
+    use crate::tendril::{Control, NoControl};
     use bytes::BytesMut;
     use std::sync::Arc;
     use std::time::Duration;
     use tokio::time::Instant;
-
-    struct Nothing;
-
-    impl Control for Nothing {
-        fn shutdown(&self, _graceful: bool) {}
-        fn reclaim(&self) {}
-        fn traffic(&self) -> Totals {
-            Totals::default()
-        }
-    }
 
     fn addr(port: u16) -> std::net::SocketAddr {
         std::net::SocketAddr::from(([127, 0, 0, 1], port))
@@ -233,7 +222,7 @@ mod tests {
         now: Instant,
     ) -> tokio::sync::mpsc::Receiver<BytesMut> {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
-        let control: Arc<dyn Control> = Arc::new(Nothing);
+        let control: Arc<dyn Control> = Arc::new(NoControl);
         let control = (!connected).then_some(control);
         peers.insert(addr(port), tx, control, u64::from(port), now);
         rx

@@ -36,6 +36,8 @@ pub(super) type Outcome<S, In> =
 pub(super) struct Stop {
     pub(super) reason: CloseReason,
     pub(super) flush: bool,
+    /// After the flush, wait for the peer's end (see [`Lingering`]).
+    pub(super) linger: bool,
 }
 
 impl Stop {
@@ -43,6 +45,7 @@ impl Stop {
         Stop {
             reason,
             flush: true,
+            linger: true,
         }
     }
 
@@ -50,6 +53,7 @@ impl Stop {
         Stop {
             reason,
             flush: false,
+            linger: false,
         }
     }
 
@@ -58,6 +62,7 @@ impl Stop {
         Stop {
             reason: CloseReason::error(err),
             flush,
+            linger: flush,
         }
     }
 }
@@ -107,6 +112,10 @@ where
     pub(super) stall: Option<(u64, Instant)>,
     /// A frame being assembled: (bytes read ever when its window began, when).
     pub(super) partial: Option<(u64, Instant)>,
+    /// The last flush left output pending.
+    output_pending: bool,
+    /// Last published: busy (calls, a held frame or output pending).
+    published_busy: bool,
     /// Traffic so far, and what was last published to the connection's counts.
     pub(super) totals: Totals,
     published: Totals,
@@ -150,6 +159,8 @@ where
             last_activity: Instant::now(),
             stall: None,
             partial: None,
+            output_pending: false,
+            published_busy: false,
             totals: Totals::default(),
             published: Totals::default(),
         }
@@ -185,7 +196,7 @@ where
                 // Boxed: the closing steps take no room in a live connection's task.
                 let flushed =
                     Box::pin(closing::flush(&mut io, &shared, config.linger, totals)).await;
-                if flushed && !read_closed {
+                if flushed && stop.linger && !read_closed {
                     lingering = Some(Lingering::new(io, config.linger));
                 }
             }
@@ -205,6 +216,15 @@ where
             self.shared.traffic.store(&self.totals);
             self.published = self.totals;
         }
+        // For a full table choosing whom to displace: never a busy connection.
+        let busy = !self.calls.is_empty()
+            || self.held.is_some()
+            || self.output_pending
+            || self.wrap.is_some();
+        if busy != self.published_busy {
+            self.shared.traffic.set_busy(busy);
+            self.published_busy = busy;
+        }
     }
 
     fn poll_frames(&mut self, cx: &mut Context<'_>) -> Poll<Stop> {
@@ -213,6 +233,19 @@ where
         loop {
             match self.shared.queue.signalled() {
                 Signal::Abort => return Poll::Ready(Stop::now(CloseReason::Local)),
+                Signal::Shed => {
+                    let err = self.io.shed_error();
+                    return Poll::Ready(Stop::now(CloseReason::error(err)));
+                }
+                Signal::Displace => {
+                    // Idle (nothing in flight or pending when chosen): nothing is lost
+                    // by not waiting for the peer's end.
+                    return Poll::Ready(Stop {
+                        reason: CloseReason::Idle,
+                        flush: true,
+                        linger: false,
+                    });
+                }
                 Signal::Graceful => self.draining = true,
                 Signal::Reclaim if !self.draining => {
                     self.draining = true;
@@ -227,7 +260,7 @@ where
                     Poll::Pending => {
                         // Only a manager's signal may interrupt it.
                         self.shared.queue.register(cx.waker());
-                        if self.shared.queue.signalled() == Signal::Abort {
+                        if self.shared.queue.signalled() >= Signal::Displace {
                             continue;
                         }
                         return Poll::Pending;
@@ -308,6 +341,7 @@ where
         match self.io.poll_flush(cx) {
             Poll::Ready(Ok(())) => {
                 self.stall = None;
+                self.output_pending = false;
                 self.io.release();
                 if self.commands.is_empty() && self.commands.capacity() > 0 {
                     // Idle: the room commands took goes back too.
@@ -316,6 +350,7 @@ where
             }
             Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
             Poll::Pending => {
+                self.output_pending = true;
                 // The peer is not taking the output: note when it last did.
                 if self.config.write_stall_timeout.is_some() {
                     let written = self.io.written_ever();
@@ -348,7 +383,7 @@ where
         // Something may have come between the checks above and the registration.
         let signal = self.shared.queue.signalled();
         if (room && self.shared.queue.has_commands())
-            || signal == Signal::Abort
+            || signal >= Signal::Displace
             || (matches!(signal, Signal::Graceful | Signal::Reclaim) && !self.draining)
         {
             return Poll::Ready(Ok(()));

@@ -1,5 +1,6 @@
 //! A connection's frame transport as its driver sees it, and the byte-stream one.
 
+pub(crate) mod budget;
 pub(crate) mod pool;
 mod stream;
 
@@ -9,6 +10,7 @@ use std::task::{Context, Poll};
 use crate::error::Error;
 use crate::framer::FramerSwitch;
 use crate::wrap::BoxIo;
+use budget::Charge;
 
 pub(crate) use stream::StreamIo;
 
@@ -65,4 +67,15 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
 
     /// The connection is about to wait: give back buffers that hold nothing.
     fn release(&mut self);
+
+    /// Charges the buffers to the manager's memory budget from now on (datagram
+    /// transports, whose buffers are bounded by their queues, ignore it).
+    fn set_charge(&mut self, charge: Charge) {
+        drop(charge);
+    }
+
+    /// The error of a connection shed for the memory budget.
+    fn shed_error(&self) -> Error {
+        Error::limit("shed for the memory budget")
+    }
 }

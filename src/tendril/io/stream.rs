@@ -23,6 +23,7 @@ use tokio::io::ReadBuf;
 use tokio_util::codec::{Decoder, Encoder};
 use tokio_util::io::poll_read_buf;
 
+use super::budget::{counted, Charge};
 use super::{pool, FrameIo};
 use crate::error::Error;
 use crate::framer::FramerSwitch;
@@ -53,6 +54,8 @@ pub(crate) struct StreamIo<In, Out> {
     written: u64,
     /// Bytes written since the connection began (never reset: write progress).
     written_ever: u64,
+    /// The manager's memory budget, charged when a buffer's allocation changes.
+    charge: Option<Charge>,
 }
 
 fn detached() -> io::Error {
@@ -76,7 +79,25 @@ impl<In, Out> StreamIo<In, Out> {
             read_ever: 0,
             written: 0,
             written_ever: 0,
+            charge: None,
         }
+    }
+
+    /// Tells the budget what the buffers hold now (nothing happens unless it changed
+    /// past the uncounted chunk). Over its share while the budget is short, the
+    /// connection gives up its read buffer and fails.
+    #[inline]
+    fn account(&mut self) -> Result<(), Error> {
+        let Some(charge) = self.charge.as_mut() else {
+            return Ok(());
+        };
+        if let Err(err) = charge.set(counted(self.alloc, self.wbuf.capacity())) {
+            self.rbuf = BytesMut::new();
+            self.alloc = 0;
+            let _ = charge.set(counted(0, self.wbuf.capacity()));
+            return Err(err);
+        }
+        Ok(())
     }
 
     /// Reads more input: `Ok(0)` at the end of the stream.
@@ -148,7 +169,10 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         loop {
             if self.readable {
                 // A framer may grow the buffer itself (preallocating a long frame).
-                self.alloc = self.alloc.max(self.rbuf.capacity());
+                if self.rbuf.capacity() > self.alloc {
+                    self.alloc = self.rbuf.capacity();
+                    self.account()?;
+                }
                 let frame = if self.eof {
                     self.framers.decode_eof(&mut self.rbuf)?
                 } else {
@@ -166,6 +190,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
                 return Poll::Ready(Ok(None));
             }
             let n = ready!(self.poll_fill(cx))?;
+            self.account()?;
             self.read += n as u64;
             self.read_ever += n as u64;
             self.eof = n == 0;
@@ -178,7 +203,12 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         if self.wbuf.capacity() == 0 {
             self.wbuf = pool::take();
         }
-        self.framers.encode(frame, &mut self.wbuf)
+        self.framers.encode(frame, &mut self.wbuf)?;
+        if self.wbuf.capacity() > pool::CHUNK {
+            // A reply larger than a chunk.
+            self.account()?;
+        }
+        Ok(())
     }
 
     #[inline]
@@ -269,6 +299,19 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         }
         if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
             pool::give(std::mem::take(&mut self.wbuf));
+        }
+        // Giving back never fails.
+        let _ = self.account();
+    }
+
+    fn set_charge(&mut self, charge: Charge) {
+        self.charge = Some(charge);
+    }
+
+    fn shed_error(&self) -> Error {
+        match &self.charge {
+            Some(charge) => charge.shed_error(),
+            None => Error::limit("shed for the memory budget"),
         }
     }
 }

@@ -1,0 +1,282 @@
+//! A manager's memory budget: the bytes its connections buffer, counted in total.
+//!
+//! Each connection may hold one chunk (16 KiB) of read buffer and one of write buffer
+//! without counting them (the total of those is bounded by `max_connections`); what
+//! its buffers hold beyond that is charged to the budget when an allocation grows or
+//! shrinks, never per frame (an atomic add on growth, nothing while a buffer keeps its
+//! size). While the budget has room every growth is granted. When it is short, no
+//! connection may hold more than its fair share (the budget divided among the
+//! connections holding counted bytes): a connection asking to grow past it is closed
+//! with [`MemoryBudget`]; one asking within its share is granted, and the connection
+//! holding the most beyond its share is closed instead (it is told through its
+//! [`Control`]), so well-behaved connections keep being served while the largest
+//! holders are shed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use super::pool;
+use crate::error::Error;
+use crate::tendril::{Control, MemoryBudget};
+
+/// Bytes of a buffer not counted.
+pub(crate) const FREE: usize = pool::CHUNK;
+
+/// The bytes counted for buffers of `read` and `write` bytes.
+#[inline]
+pub(crate) fn counted(read: usize, write: usize) -> usize {
+    read.saturating_sub(FREE) + write.saturating_sub(FREE)
+}
+
+/// The default budget of a manager: 256 MiB.
+pub(crate) const DEFAULT_BUDGET: usize = 256 * 1024 * 1024;
+
+/// One manager's budget, shared by its connections.
+pub(crate) struct Budget {
+    limit: usize,
+    used: AtomicUsize,
+    /// Connections holding counted bytes now.
+    holders: AtomicUsize,
+    /// The connections that ever held counted bytes, by id, for shedding.
+    registry: Mutex<HashMap<u64, Arc<Holding>>>,
+}
+
+/// What one connection holds, as the other connections see it.
+struct Holding {
+    bytes: AtomicUsize,
+    /// Told to close: not chosen again.
+    shed: AtomicBool,
+    control: Weak<dyn Control>,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Budget {
+            limit: limit.max(1),
+            used: AtomicUsize::new(0),
+            holders: AtomicUsize::new(0),
+            registry: Mutex::default(),
+        })
+    }
+
+    /// Bytes counted now.
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The share of each connection holding counted bytes.
+    fn fair_share(&self) -> usize {
+        self.limit / self.holders.load(Ordering::Relaxed).max(1)
+    }
+
+    /// A charge for connection `id`, told through `control` if it is shed.
+    pub(crate) fn charge(self: &Arc<Self>, id: u64, control: Weak<dyn Control>) -> Charge {
+        Charge {
+            budget: self.clone(),
+            id,
+            control,
+            holding: None,
+            counted: 0,
+        }
+    }
+
+    /// Closes the connection holding the most beyond `share`, other than `id`.
+    fn shed_largest(&self, id: u64, share: usize) {
+        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        let largest = registry
+            .iter()
+            .filter(|(other, holding)| **other != id && !holding.shed.load(Ordering::Relaxed))
+            .map(|(_, holding)| (holding.bytes.load(Ordering::Relaxed), holding))
+            .filter(|(bytes, _)| *bytes > share)
+            .max_by_key(|(bytes, _)| *bytes);
+        if let Some((_, holding)) = largest {
+            holding.shed.store(true, Ordering::Relaxed);
+            if let Some(control) = holding.control.upgrade() {
+                control.shed();
+            }
+        }
+    }
+}
+
+/// One connection's account with its manager's budget.
+pub(crate) struct Charge {
+    budget: Arc<Budget>,
+    id: u64,
+    control: Weak<dyn Control>,
+    /// Registered on the first counted byte.
+    holding: Option<Arc<Holding>>,
+    counted: usize,
+}
+
+impl Charge {
+    /// The connection's buffers now hold `want` counted bytes (see [`counted`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_limit`] with [`MemoryBudget`] if the budget is short and `want`
+    /// is over the connection's fair share: the connection must close.
+    #[inline]
+    pub(crate) fn set(&mut self, want: usize) -> Result<(), Error> {
+        if want == self.counted {
+            return Ok(());
+        }
+        self.change(want)
+    }
+
+    #[cold]
+    fn change(&mut self, want: usize) -> Result<(), Error> {
+        let budget = self.budget.clone();
+        let had = std::mem::replace(&mut self.counted, want);
+        if want < had {
+            budget.used.fetch_sub(had - want, Ordering::Relaxed);
+            if want == 0 {
+                budget.holders.fetch_sub(1, Ordering::Relaxed);
+            }
+            if let Some(holding) = &self.holding {
+                holding.bytes.store(want, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        if had == 0 {
+            budget.holders.fetch_add(1, Ordering::Relaxed);
+        }
+        let used = budget.used.fetch_add(want - had, Ordering::Relaxed) + (want - had);
+        self.holding().bytes.store(want, Ordering::Relaxed);
+        if used <= budget.limit {
+            return Ok(());
+        }
+        let share = budget.fair_share();
+        if want > share {
+            return Err(Error::limit(MemoryBudget {
+                held: want,
+                share,
+                budget: budget.limit,
+            }));
+        }
+        // Within its share: the largest holder goes instead.
+        budget.shed_largest(self.id, share);
+        Ok(())
+    }
+
+    fn holding(&mut self) -> &Holding {
+        if self.holding.is_none() {
+            let holding = Arc::new(Holding {
+                bytes: AtomicUsize::new(0),
+                shed: AtomicBool::new(false),
+                control: self.control.clone(),
+            });
+            self.budget
+                .registry
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(self.id, holding.clone());
+            self.holding = Some(holding);
+        }
+        self.holding.as_deref().expect("registered above")
+    }
+
+    /// The error of a connection shed for the budget, with what it holds now.
+    pub(crate) fn shed_error(&self) -> Error {
+        Error::limit(MemoryBudget {
+            held: self.counted,
+            share: self.budget.fair_share(),
+            budget: self.budget.limit,
+        })
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        if self.counted > 0 {
+            self.budget.used.fetch_sub(self.counted, Ordering::Relaxed);
+            self.budget.holders.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.holding.is_some() {
+            self.budget
+                .registry
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tendril::traffic::Totals;
+
+    #[derive(Default)]
+    struct Told(AtomicBool);
+
+    impl Control for Told {
+        fn shutdown(&self, _graceful: bool) {}
+        fn reclaim(&self) {}
+        fn displace(&self) {}
+        fn shed(&self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+        fn traffic(&self) -> Totals {
+            Totals::default()
+        }
+        fn busy(&self) -> bool {
+            false
+        }
+    }
+
+    fn charge(budget: &Arc<Budget>, id: u64) -> (Charge, Arc<Told>) {
+        let told = Arc::new(Told::default());
+        let control: Arc<dyn Control> = told.clone();
+        (budget.charge(id, Arc::downgrade(&control)), told)
+    }
+
+    const MIB: usize = 1024 * 1024;
+
+    #[test]
+    fn a_chunk_of_each_buffer_is_not_counted() {
+        assert_eq!(counted(FREE, FREE), 0);
+        assert_eq!(counted(FREE + 100, 10), 100);
+        assert_eq!(counted(FREE + 100, FREE + 1), 101);
+        let budget = Budget::new(MIB);
+        let (mut a, _) = charge(&budget, 1);
+        a.set(100).unwrap();
+        assert_eq!(budget.used(), 100);
+        a.set(0).unwrap();
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn past_its_share_under_pressure_a_connection_is_refused() {
+        let budget = Budget::new(MIB);
+        let (mut a, _) = charge(&budget, 1);
+        let (mut b, _) = charge(&budget, 2);
+        b.set(1).unwrap();
+        // Alone in a budget with room: it may take all of it.
+        a.set(MIB - 1).unwrap();
+        let err = a.set(MIB + 1).unwrap_err();
+        assert!(err.is_limit());
+        let cause = err.cause::<MemoryBudget>().unwrap();
+        assert_eq!((cause.share, cause.budget), (MIB / 2, MIB));
+        drop(a);
+        assert_eq!(budget.used(), 1, "a closed connection gives its bytes back");
+    }
+
+    #[test]
+    fn within_its_share_a_connection_grows_and_the_largest_holder_is_shed() {
+        let budget = Budget::new(MIB);
+        let (mut big, big_told) = charge(&budget, 1);
+        let (mut small, small_told) = charge(&budget, 2);
+        big.set(MIB - 1000).unwrap();
+        small.set(10_000).unwrap();
+        assert!(
+            big_told.0.load(Ordering::Relaxed),
+            "the largest holder is told"
+        );
+        assert!(!small_told.0.load(Ordering::Relaxed));
+        assert!(big.shed_error().is_limit());
+        drop(big);
+        assert_eq!(budget.used(), 10_000);
+        let _ = small;
+    }
+}
