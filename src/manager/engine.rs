@@ -196,9 +196,10 @@ impl Engine {
 
     /// Accepts from `listener` on a tracked task until [`stop`](Self::stop): each
     /// stream goes through `wrapper`, then `acceptor` gets its [`Tendril`], exactly as
-    /// for TCP (the acceptor's and the wrapper's readiness gate accepting, wrapping runs
-    /// on its own task and counts against `max_connections`, connections over
-    /// `max_connections` are refused, accept errors back off).
+    /// for TCP (the acceptor's readiness gates accepting, the wrapper's is asked with
+    /// the accepted stream in hand, wrapping runs on its own task and counts against
+    /// `max_connections`, a full table displaces an idle connection or refuses, accept
+    /// errors back off).
     ///
     /// # Panics
     ///

@@ -5,7 +5,7 @@ use std::future::poll_fn;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -119,16 +119,10 @@ impl Core {
                     );
                     continue;
                 }
-                accepted = poll_fn(|cx| {
-                    // The wrapper's readiness (a TLS handshake slot) gates accepting.
-                    if let Err(err) = ready!(wrapper.poll_ready(cx)) {
-                        return Poll::Ready(Err(err.into()));
-                    }
-                    listener.poll_accept(cx).map(Ok)
-                }) => accepted,
+                accepted = poll_fn(|cx| listener.poll_accept(cx)) => accepted,
             };
             match accepted {
-                Ok(Ok((io, local, remote))) => {
+                Ok((io, local, remote)) => {
                     backoff = FIRST_BACKOFF;
                     if !self.admit() {
                         Counters::bump(&self.counters.refused);
@@ -136,13 +130,26 @@ impl Core {
                         continue;
                     }
                     tracing::debug!(%remote, "connection accepted");
+                    // The wrapper's readiness (a TLS handshake slot) is asked with the
+                    // newcomer in hand: a TLS wrapper with every slot taken sheds a
+                    // silent handshake for it rather than stopping the accept loop.
+                    let ready = tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => break,
+                        ready = poll_fn(|cx| wrapper.poll_ready(cx)) => ready,
+                    };
+                    if let Err(err) = ready {
+                        let err: BoxError = err.into();
+                        tracing::error!(error = %err, "wrapper failed: the listener stops");
+                        break;
+                    }
                     let wrapping = wrapper.call(io);
                     if let Some(io) = self.wrap_accepted(wrapping, local, remote, &wrapped_tx) {
                         let _ = self.spawn(io.io, io.local, io.remote, framers(), &mut acceptor);
                     }
                 }
-                Ok(Err(err)) if is_transient(&err) => {}
-                Ok(Err(err)) => {
+                Err(err) if is_transient(&err) => {}
+                Err(err) => {
                     // Out of descriptors or memory: wait for some to be freed, retry.
                     Counters::bump(&self.counters.accept_errors);
                     tracing::warn!(error = %err, ?backoff, "accept failed; retrying");
@@ -151,11 +158,6 @@ impl Core {
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-                Err(err) => {
-                    let err: BoxError = err;
-                    tracing::error!(error = %err, "wrapper failed: the listener stops");
-                    break;
                 }
             }
         }

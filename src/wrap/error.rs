@@ -18,6 +18,20 @@ impl fmt::Display for HandshakeTimeout {
 
 impl std::error::Error for HandshakeTimeout {}
 
+/// A TLS handshake was shed to make room for a newcomer: every handshake slot was
+/// taken, and this one had waited longest for the peer's ClientHello (or, past it,
+/// had run for more than a second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandshakeShed;
+
+impl fmt::Display for HandshakeShed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TLS handshake shed: every slot was taken and this one made no progress")
+    }
+}
+
+impl std::error::Error for HandshakeShed {}
+
 /// A live wrap ([`Tendril::wrap`](crate::Tendril::wrap)) found bytes the peer had sent
 /// after the upgrade command already received in plaintext. They are discarded, never
 /// delivered, and the connection is closed: otherwise a man in the middle could inject

@@ -13,7 +13,9 @@
 //! - `start(acceptor, wrapper)` on a stream manager wraps each accepted socket before
 //!   the acceptor sees the connection (so it sees the TLS peer, [`Tendril::tls`]).
 //!   Wrapping runs on its own task, counted against `max_connections`; the wrapper's
-//!   `poll_ready` gates accepting (a TLS wrapper's handshake cap). A connection still
+//!   `poll_ready` is asked with each accepted socket in hand, before `call` (a TLS
+//!   wrapper with every handshake slot taken sheds a silent handshake then, rather
+//!   than stopping the accept loop). A connection still
 //!   being wrapped when the manager stops accepting is dropped; `shutdown` also aborts
 //!   wrappers in progress.
 //! - `connect(target, acceptor, wrapper)` wraps the outgoing socket.
@@ -42,7 +44,7 @@ pub use wrap_fn::{wrap_fn, WrapFn, WrapFnLayer};
 
 pub(crate) use chain::{ready_call, take_ready};
 pub use chain::{NoWrapper, Wrapper, WrapperChain};
-pub use error::{HandshakeTimeout, PlaintextAfterUpgrade};
+pub use error::{HandshakeShed, HandshakeTimeout, PlaintextAfterUpgrade};
 pub use info::{PeerCredentials, TlsInfo};
 pub use io::{box_io, BoxIo, Io};
 #[cfg(feature = "proxy-protocol")]

@@ -6,7 +6,10 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
-use tendril_net::wrap::{tls_server_config, NoWrapper, PlaintextAfterUpgrade, TlsServer};
+use tendril_net::wrap::{
+    tls_server_config, HandshakeShed, NoWrapper, PlaintextAfterUpgrade, TlsServer, TlsServerLayer,
+};
+use tower::Layer;
 use tendril_net::{BoxError, CloseReason, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -29,6 +32,11 @@ struct Server {
 /// in plaintext before the handshake; other lines are echoed with whether TLS is on.
 fn starttls_server(cert: &(String, String)) -> Server {
     let tls = TlsServer::new(tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap());
+    starttls_server_with(tls)
+}
+
+/// [`starttls_server`] upgrading with `tls` (clones of it share its handshake slots).
+fn starttls_server_with(tls: TlsServer) -> Server {
     let received = Arc::new(Mutex::new(Vec::new()));
     let record = received.clone();
     let (closed_tx, closed) = tokio::sync::oneshot::channel();
@@ -195,4 +203,34 @@ async fn a_datagram_connection_cannot_be_wrapped() {
     let reason = within(closed).await.unwrap();
     let err = reason.as_error().expect("an error");
     assert!(err.is_wrap(), "{err}");
+}
+
+#[tokio::test]
+async fn a_silent_upgrade_is_shed_for_a_real_one() {
+    let cert = certificate();
+    let config = tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap();
+    let server =
+        starttls_server_with(TlsServerLayer::new(config).max_handshakes(1).layer(NoWrapper));
+    let upgrade = |addr| async move {
+        let mut plain = Framed::new(
+            within(TcpStream::connect(addr)).await.unwrap(),
+            LineFramer::new(),
+        );
+        plain.send(Bytes::from("STARTTLS")).await.unwrap();
+        assert_eq!(within(plain.next()).await.unwrap().unwrap(), "READY");
+        plain.into_parts().io
+    };
+    // The first upgrades and then says nothing: it holds the only slot.
+    let mut silent = upgrade(server.addr).await;
+    // The second upgrades for real, at once.
+    let tls = tls_upgrade(upgrade(server.addr).await, &cert.0).await;
+    let mut secure = Framed::new(tls, LineFramer::new());
+    secure.send(Bytes::from("HELLO")).await.unwrap();
+    assert_eq!(within(secure.next()).await.unwrap().unwrap(), "tls HELLO");
+    // The silent one was closed for it, and says why.
+    let (reason, _) = within(server.closed).await.unwrap();
+    let err = reason.as_error().expect("an error");
+    assert!(err.is_wrap() && err.cause::<HandshakeShed>().is_some(), "{reason}");
+    let mut rest = Vec::new();
+    let _ = within(silent.read_to_end(&mut rest)).await;
 }

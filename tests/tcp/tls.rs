@@ -222,27 +222,57 @@ async fn the_client_wrapper_times_out_on_a_server_that_says_nothing() {
     drop(hold);
 }
 
+/// True once the server closed `stream` (end of stream or reset), bounded.
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 16];
+    matches!(within(stream.read(&mut buf)).await, Ok(0) | Err(_))
+}
+
 #[tokio::test]
-async fn handshakes_beyond_the_cap_wait_in_the_backlog() {
+async fn with_every_slot_taken_the_oldest_silent_handshake_is_shed() {
     let cert = certificate();
-    let (manager, addr, _) = tls_echo_server(server_layer(&cert).max_handshakes(1));
-    // A silent client takes the only handshake slot.
-    let silent = within(TcpStream::connect(addr)).await.unwrap();
+    let (manager, addr, _) = tls_echo_server(server_layer(&cert).max_handshakes(2));
+    // Two silent clients take both slots, the first one first.
+    let mut first = within(TcpStream::connect(addr)).await.unwrap();
     eventually(|| manager.stats().wrapping == 1).await;
-    // A second connection is not accepted while the slot is taken...
-    let second = within(TcpStream::connect(addr)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(manager.stats().total, 0);
-    assert_eq!(manager.stats().wrapping, 1);
-    // ...and gets it once the first gives up.
-    drop(silent);
-    eventually(|| manager.stats().wrap_failed == 1).await;
-    drop(second);
-    eventually(|| manager.stats().wrap_failed == 2).await;
+    let mut second = within(TcpStream::connect(addr)).await.unwrap();
+    eventually(|| manager.stats().wrapping == 2).await;
+    // A real client is still accepted at once: the oldest silent one makes room.
     let mut good = tls_client(addr, &cert.0).await;
-    good.send(Bytes::from("after")).await.unwrap();
-    assert_eq!(within(good.next()).await.unwrap().unwrap(), "after");
+    good.send(Bytes::from("hello")).await.unwrap();
+    assert_eq!(within(good.next()).await.unwrap().unwrap(), "hello");
+    assert!(closed_by_server(&mut first).await);
+    eventually(|| manager.stats().wrap_failed == 1).await;
+    assert_eq!(manager.stats().wrapping, 1, "the second still has its slot");
+    // A silent newcomer takes the free slot, the next one the second's: accepting
+    // never stopped.
+    let _third = within(TcpStream::connect(addr)).await.unwrap();
+    eventually(|| manager.stats().wrapping == 2).await;
+    let _fourth = within(TcpStream::connect(addr)).await.unwrap();
+    assert!(closed_by_server(&mut second).await);
+    eventually(|| manager.stats().wrap_failed == 2).await;
     assert_eq!(manager.stats().total, 1);
+}
+
+#[tokio::test]
+async fn a_flood_of_silent_clients_never_keeps_a_real_one_waiting() {
+    let cert = certificate();
+    let (manager, addr, _) = tls_echo_server(server_layer(&cert).max_handshakes(4));
+    let mut silent = Vec::new();
+    for round in 0..5 {
+        // Twice the slots in silent clients, then a real one.
+        for _ in 0..8 {
+            silent.push(within(TcpStream::connect(addr)).await.unwrap());
+        }
+        let mut good = tls_client(addr, &cert.0).await;
+        good.send(Bytes::from(format!("round {round}"))).await.unwrap();
+        assert_eq!(
+            within(good.next()).await.unwrap().unwrap(),
+            format!("round {round}")
+        );
+    }
+    assert_eq!(manager.stats().total, 5);
+    assert!(manager.stats().wrapping <= 4);
 }
 
 #[tokio::test]

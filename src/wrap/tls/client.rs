@@ -1,6 +1,7 @@
 //! The TLS client wrapper.
 
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -178,7 +179,9 @@ where
 
     fn call(&mut self, io: IO) -> Self::Future {
         let handshake = self.connector.connect(self.server_name.clone(), io);
-        self.handshakes.run(handshake, self.inner.clone()).boxed()
+        // This side sends the ClientHello: never shed as silent.
+        let hello = Arc::new(AtomicBool::new(true));
+        self.handshakes.run(handshake, hello, self.inner.clone()).boxed()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The TLS server wrapper.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -8,9 +9,10 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::rustls::server::Acceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 use tower::{Layer, Service};
 
 use super::handshakes::{Handshakes, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HANDSHAKES};
@@ -22,9 +24,13 @@ use crate::wrap::{Io, NoWrapper, TlsInfo};
 /// [`TlsServer`], holding its settings.
 ///
 /// The handshake must finish within the timeout (default 10 s), and at most
-/// `max_handshakes` (default 256) run at once per wrapper built from this layer: a
-/// manager given this wrapper stops accepting while all slots are taken, so a flood of
-/// silent clients waits in the listen backlog instead of in memory.
+/// `max_handshakes` (default 256) run at once per wrapper built from this layer (and
+/// its clones, so a live upgrade shares them too). When every slot is taken, the
+/// handshake that has waited longest for its ClientHello is shed
+/// ([`HandshakeShed`](crate::wrap::HandshakeShed)) and the newcomer takes its slot, so
+/// a flood of silent clients neither holds the slots nor stops the accept loop; a
+/// handshake past its ClientHello is shed only after a second. Only if none can be shed
+/// does the accepted connection wait for a slot (and the next ones in the backlog).
 #[derive(Clone)]
 pub struct TlsServerLayer {
     config: Arc<ServerConfig>,
@@ -82,7 +88,7 @@ impl<S> Layer<S> for TlsServerLayer {
 
     fn layer(&self, inner: S) -> TlsServer<S> {
         TlsServer {
-            acceptor: TlsAcceptor::from(self.config.clone()),
+            config: self.config.clone(),
             handshakes: Handshakes::new(self.max_handshakes, self.timeout),
             inner,
         }
@@ -92,7 +98,7 @@ impl<S> Layer<S> for TlsServerLayer {
 /// The TLS server wrapper: completes the server side of a handshake on the I/O object,
 /// then calls `S` with the TLS stream. Clones share the handshake cap.
 pub struct TlsServer<S = NoWrapper> {
-    acceptor: TlsAcceptor,
+    config: Arc<ServerConfig>,
     handshakes: Handshakes,
     inner: S,
 }
@@ -125,7 +131,7 @@ impl<S> TlsServer<S> {
 impl<S: Clone> Clone for TlsServer<S> {
     fn clone(&self) -> Self {
         TlsServer {
-            acceptor: self.acceptor.clone(),
+            config: self.config.clone(),
             handshakes: self.handshakes.clone(),
             inner: self.inner.clone(),
         }
@@ -156,8 +162,17 @@ where
     }
 
     fn call(&mut self, io: IO) -> Self::Future {
-        let handshake = self.acceptor.accept(io);
-        self.handshakes.run(handshake, self.inner.clone()).boxed()
+        // In two steps, so that a handshake still waiting for its ClientHello is
+        // known (the first to be shed under a flood).
+        let hello = Arc::new(AtomicBool::new(false));
+        let config = self.config.clone();
+        let arrived = hello.clone();
+        let handshake = async move {
+            let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
+            arrived.store(true, Ordering::Relaxed);
+            start.into_stream(config).await
+        };
+        self.handshakes.run(handshake, hello, self.inner.clone()).boxed()
     }
 }
 
