@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example echo -- [--transport tcp|udp|unix] [--listen ADDR]
-//!     [--framer NAME] [--stats] [--max-peers N] [--idle-timeout SECS]
-//!     [--timeout SECS] [--tower] [--global-limit N] [--socket-mode OCTAL]
+//!     [--framer NAME] [--stats] [--max-peers N] [--max-connections N]
+//!     [--memory-budget BYTES] [--idle-timeout SECS] [--timeout SECS] [--tower] [--global-limit N] [--socket-mode OCTAL]
 //!     [--proxy-protocol] [--announce] [--reuse-port] [--metrics ADDR]
 //! ```
 //!
@@ -16,7 +16,9 @@
 //! and `identity` over UDP, where each datagram is then one frame). Over UDP every
 //! peer is tracked as a connection: `--max-peers` bounds the table (default 65,536) and
 //! `--idle-timeout` evicts quiet peers (default 60 s); the `--stats` line counts them
-//! (`peers`, `evicted`, `reclaimed`, `dropped_table_full`, ...).
+//! (`peers`, `evicted`, `reclaimed`, `dropped_table_full`, ...). Over TCP and Unix
+//! sockets `--max-connections` (default 10,000) and `--memory-budget` (default 256 MiB)
+//! set the manager's bounds across its connections (see README "Under attack").
 //!
 //! The application is a bare `tower::service_fn`. `--timeout SECS` bounds each call
 //! with the connection's built-in call timeout (one lazily re-armed timer per
@@ -126,6 +128,8 @@ struct Args {
     announce: bool,
     reuse_port: bool,
     metrics: Option<SocketAddr>,
+    max_connections: Option<usize>,
+    memory_budget: Option<usize>,
 }
 
 fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
@@ -151,6 +155,8 @@ fn parse_args() -> Result<Args, String> {
         announce: false,
         reuse_port: false,
         metrics: None,
+        max_connections: None,
+        memory_budget: None,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
@@ -177,6 +183,20 @@ fn parse_args() -> Result<Args, String> {
             }
             "--timeout" => args.timeout = Some(seconds("--timeout", &value("--timeout")?)?),
             "--tower" => args.tower = true,
+            "--max-connections" => {
+                let text = value("--max-connections")?;
+                let max = text
+                    .parse()
+                    .map_err(|err| format!("--max-connections {text}: {err:#}"))?;
+                args.max_connections = Some(max);
+            }
+            "--memory-budget" => {
+                let text = value("--memory-budget")?;
+                let bytes = text
+                    .parse()
+                    .map_err(|err| format!("--memory-budget {text}: {err:#}"))?;
+                args.memory_budget = Some(bytes);
+            }
             "--proxy-protocol" => args.proxy_protocol = true,
             "--announce" => args.announce = true,
             "--reuse-port" => args.reuse_port = true,
@@ -320,6 +340,12 @@ where
                 None => UnixManager::builder(&args.listen),
             };
             builder = builder.call_timeout(call_timeout);
+            if let Some(max) = args.max_connections {
+                builder = builder.max_connections(max);
+            }
+            if let Some(bytes) = args.memory_budget {
+                builder = builder.memory_budget(bytes);
+            }
             if let Some(mode) = args.socket_mode {
                 builder = builder.socket_mode(mode);
             }
@@ -333,7 +359,14 @@ where
                 Some(_) => return Err(wrong("not TCP")),
                 None => TcpManager::builder(inet()?).reuse_port(args.reuse_port),
             };
-            let manager = builder.call_timeout(call_timeout).build();
+            let mut builder = builder.call_timeout(call_timeout);
+            if let Some(max) = args.max_connections {
+                builder = builder.max_connections(max);
+            }
+            if let Some(bytes) = args.memory_budget {
+                builder = builder.memory_budget(bytes);
+            }
+            let manager = builder.build();
             let addr = if args.proxy_protocol {
                 // Behind a load balancer: the PROXY header (v1 or v2) first.
                 #[cfg(feature = "proxy-protocol")]
@@ -358,7 +391,7 @@ async fn main() -> ExitCode {
         Err(message) => {
             eprintln!(
                 "echo: {message}\nusage: echo [--transport tcp|udp|unix] [--listen ADDR] [--framer NAME] \
-                 [--stats] [--max-peers N] [--idle-timeout SECS] [--timeout SECS] [--tower] \
+                 [--stats] [--max-peers N] [--max-connections N] [--memory-budget BYTES] [--idle-timeout SECS] [--timeout SECS] [--tower] \
                  [--global-limit N] [--socket-mode OCTAL] [--proxy-protocol] [--announce] [--reuse-port] [--metrics ADDR]"
             );
             return ExitCode::from(2);

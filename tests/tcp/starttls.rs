@@ -9,12 +9,12 @@ use tendril_net::framer::LineFramer;
 use tendril_net::wrap::{
     tls_server_config, HandshakeShed, NoWrapper, PlaintextAfterUpgrade, TlsServer, TlsServerLayer,
 };
-use tower::Layer;
 use tendril_net::{BoxError, CloseReason, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use tower::service_fn;
+use tower::Layer;
 
 use crate::support::{localhost, within};
 use crate::tls::{certificate, tls_upgrade};
@@ -209,8 +209,11 @@ async fn a_datagram_connection_cannot_be_wrapped() {
 async fn a_silent_upgrade_is_shed_for_a_real_one() {
     let cert = certificate();
     let config = tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap();
-    let server =
-        starttls_server_with(TlsServerLayer::new(config).max_handshakes(1).layer(NoWrapper));
+    let server = starttls_server_with(
+        TlsServerLayer::new(config)
+            .max_handshakes(1)
+            .layer(NoWrapper),
+    );
     let upgrade = |addr| async move {
         let mut plain = Framed::new(
             within(TcpStream::connect(addr)).await.unwrap(),
@@ -230,7 +233,10 @@ async fn a_silent_upgrade_is_shed_for_a_real_one() {
     // The silent one was closed for it, and says why.
     let (reason, _) = within(server.closed).await.unwrap();
     let err = reason.as_error().expect("an error");
-    assert!(err.is_wrap() && err.cause::<HandshakeShed>().is_some(), "{reason}");
+    assert!(
+        err.is_wrap() && err.cause::<HandshakeShed>().is_some(),
+        "{reason}"
+    );
     let mut rest = Vec::new();
     let _ = within(silent.read_to_end(&mut rest)).await;
 }

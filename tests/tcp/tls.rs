@@ -265,7 +265,9 @@ async fn a_flood_of_silent_clients_never_keeps_a_real_one_waiting() {
             silent.push(within(TcpStream::connect(addr)).await.unwrap());
         }
         let mut good = tls_client(addr, &cert.0).await;
-        good.send(Bytes::from(format!("round {round}"))).await.unwrap();
+        good.send(Bytes::from(format!("round {round}")))
+            .await
+            .unwrap();
         assert_eq!(
             within(good.next()).await.unwrap().unwrap(),
             format!("round {round}")

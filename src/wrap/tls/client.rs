@@ -181,7 +181,9 @@ where
         let handshake = self.connector.connect(self.server_name.clone(), io);
         // This side sends the ClientHello: never shed as silent.
         let hello = Arc::new(AtomicBool::new(true));
-        self.handshakes.run(handshake, hello, self.inner.clone()).boxed()
+        self.handshakes
+            .run(handshake, hello, self.inner.clone())
+            .boxed()
     }
 }
 

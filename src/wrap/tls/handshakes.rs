@@ -84,7 +84,9 @@ impl Running {
     /// past it that has run a second; true if one was.
     fn shed_one(&self) -> bool {
         let list = self.lock();
-        let live = list.iter().filter(|handshake| !handshake.shed.is_cancelled());
+        let live = list
+            .iter()
+            .filter(|handshake| !handshake.shed.is_cancelled());
         let silent = live
             .clone()
             .filter(|handshake| !handshake.hello.load(Ordering::Relaxed))

@@ -172,7 +172,9 @@ where
             arrived.store(true, Ordering::Relaxed);
             start.into_stream(config).await
         };
-        self.handshakes.run(handshake, hello, self.inner.clone()).boxed()
+        self.handshakes
+            .run(handshake, hello, self.inner.clone())
+            .boxed()
     }
 }
 

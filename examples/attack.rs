@@ -1,0 +1,638 @@
+//! attack: hostile load against the example servers, over loopback, with a
+//! well-behaved client measured throughout. The figures of README "Under attack" come
+//! from it.
+//!
+//! ```text
+//! cargo run --release --example attack -- SCENARIO --target ADDR [--pid PID] [options]
+//! ```
+//!
+//! Scenarios (each bounded: a number of connections, a duration):
+//!
+//! - `partial --conns 300 --size 8388607`: each connection announces a length-u32
+//!   frame of `--size` bytes and sends all of it but the last byte, then holds it
+//!   (against `echo --framer length-u32`).
+//! - `idle --conns 10000 --hold 3`: opens that many connections that say nothing (plus
+//!   one that sends a line every 200 ms), holds them `--hold` seconds, then a new
+//!   client every second must be answered (against `echo`).
+//! - `tls --conns 1000 --rate 25 --ca PEM`: that many TCP connections that never send
+//!   a ClientHello, topped up by `--rate` new ones a second; a real TLS client every
+//!   second must complete its handshake and an echo (against `tls_echo`; `attack
+//!   make-cert DIR` writes a certificate and key for `tls_echo --tls-cert --tls-key`).
+//! - `slowloris --conns 1000`: each connection sends one byte a second of a line that
+//!   never ends; reports when each was closed.
+//! - `nonreader`: one connection pipelines lines and never reads; reports when the
+//!   server closed it.
+//! - `line-limit --conns 19000`: each connection sends a line over the 64 KiB limit
+//!   and stays open; with `--pid`, the server's descriptors are counted throughout
+//!   (the probe is shown but not judged here).
+//!
+//! Common options: `--duration SECS` (how long the probe runs, default 10), `--pid`
+//! (the server's process: its peak resident memory and its most open descriptors are
+//! reported, from `/proc`). The probe is a client on its own connection sending a
+//! frame every 100 ms, plus a new connection every second; the slowest answer of each
+//! is reported. Exit status 1 if a probe failed or was slower than 1 s.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// The most a probe may take.
+const SLOW: Duration = Duration::from_secs(1);
+
+struct Args {
+    scenario: String,
+    target: SocketAddr,
+    pid: Option<u32>,
+    conns: usize,
+    size: usize,
+    hold: u64,
+    rate: usize,
+    duration: u64,
+    ca: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut argv = std::env::args().skip(1);
+    let scenario = argv.next().ok_or("which scenario?")?;
+    if scenario == "make-cert" {
+        let dir = argv.next().ok_or("make-cert DIR")?;
+        make_cert(&dir).map_err(|err| format!("make-cert {dir}: {err:#}"))?;
+        std::process::exit(0);
+    }
+    let mut args = Args {
+        scenario,
+        target: "127.0.0.1:7000".parse().expect("an address"),
+        pid: None,
+        conns: 0,
+        size: 8 * 1024 * 1024 - 1,
+        hold: 3,
+        rate: 25,
+        duration: 10,
+        ca: None,
+    };
+    while let Some(flag) = argv.next() {
+        let value = argv.next().ok_or(format!("{flag} needs a value"))?;
+        let number = |text: &str| -> Result<u64, String> {
+            text.parse().map_err(|err| format!("{flag} {text}: {err}"))
+        };
+        match flag.as_str() {
+            "--target" => {
+                args.target = value
+                    .parse()
+                    .map_err(|err| format!("--target {value}: {err}"))?
+            }
+            "--pid" => args.pid = Some(number(&value)? as u32),
+            "--conns" => args.conns = number(&value)? as usize,
+            "--size" => args.size = number(&value)? as usize,
+            "--hold" => args.hold = number(&value)?,
+            "--rate" => args.rate = number(&value)? as usize,
+            "--duration" => args.duration = number(&value)?,
+            "--ca" => args.ca = Some(value),
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    Ok(args)
+}
+
+fn make_cert(dir: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(format!("{dir}/cert.pem"), key.cert.pem())?;
+    std::fs::write(format!("{dir}/key.pem"), key.signing_key.serialize_pem())?;
+    println!("wrote {dir}/cert.pem and {dir}/key.pem");
+    Ok(())
+}
+
+/// The server's peak resident memory (KiB) and open descriptors, from `/proc`.
+fn proc_status(pid: u32) -> Option<(u64, usize)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let peak = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    Some((peak, fds))
+}
+
+/// Samples the server's descriptors every 50 ms; the most seen.
+fn watch_fds(pid: Option<u32>) -> Arc<AtomicUsize> {
+    let most = Arc::new(AtomicUsize::new(0));
+    if let Some(pid) = pid {
+        let seen = most.clone();
+        tokio::spawn(async move {
+            while let Some((_, fds)) = proc_status(pid) {
+                seen.fetch_max(fds, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+    }
+    most
+}
+
+/// How a scenario's probes went.
+#[derive(Default)]
+struct Probes {
+    /// Slowest answer on the long-lived connection, in microseconds.
+    steady: AtomicU64,
+    /// Slowest new connection's connect + first answer.
+    fresh: AtomicU64,
+    failed: AtomicU64,
+    answered: AtomicU64,
+}
+
+impl Probes {
+    fn record(&self, slowest: &AtomicU64, took: Result<Duration, String>) {
+        match took {
+            Ok(took) => {
+                slowest.fetch_max(took.as_micros() as u64, Ordering::Relaxed);
+                self.answered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => {
+                eprintln!("probe failed: {err}");
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn report(&self) -> bool {
+        let ms = |v: &AtomicU64| v.load(Ordering::Relaxed) as f64 / 1000.0;
+        let failed = self.failed.load(Ordering::Relaxed);
+        println!(
+            "probes: {} answered, {failed} failed; slowest on its connection {:.1} ms, slowest new connection {:.1} ms",
+            self.answered.load(Ordering::Relaxed),
+            ms(&self.steady),
+            ms(&self.fresh),
+        );
+        let slow = SLOW.as_micros() as u64;
+        failed == 0
+            && self.steady.load(Ordering::Relaxed) <= slow
+            && self.fresh.load(Ordering::Relaxed) <= slow
+    }
+}
+
+/// A frame the target echoes: a line, or a length-u32 frame.
+fn probe_frame(length_prefixed: bool, n: u64) -> Vec<u8> {
+    let text = format!("probe {n}");
+    if length_prefixed {
+        let mut frame = (text.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(text.as_bytes());
+        frame
+    } else {
+        format!("{text}\r\n").into_bytes()
+    }
+}
+
+/// Sends `frame` and reads until its echo is back (bounded by [`SLOW`] times five).
+async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    frame: &[u8],
+) -> Result<(), String> {
+    let exchange = async {
+        stream.write_all(frame).await?;
+        let mut echoed = vec![0; frame.len()];
+        stream.read_exact(&mut echoed).await?;
+        if echoed != frame {
+            return Err(std::io::Error::other("a different echo"));
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(SLOW * 5, exchange).await {
+        Ok(result) => result.map_err(|err| err.to_string()),
+        Err(_) => Err("no answer within 5 s".into()),
+    }
+}
+
+/// Runs the probes for `duration` on a thread and runtime of their own (so that the
+/// attack's tasks do not delay them): one connection every 100 ms, a new one every
+/// second.
+async fn probe(target: SocketAddr, length_prefixed: bool, duration: Duration) -> Arc<Probes> {
+    let thread = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(probe_here(target, length_prefixed, duration))
+    });
+    tokio::task::spawn_blocking(move || thread.join().expect("the probe thread"))
+        .await
+        .expect("the probe thread")
+}
+
+async fn probe_here(target: SocketAddr, length_prefixed: bool, duration: Duration) -> Arc<Probes> {
+    let probes = Arc::new(Probes::default());
+    let until = Instant::now() + duration;
+    let steady = {
+        let probes = probes.clone();
+        tokio::spawn(async move {
+            let mut stream = match TcpStream::connect(target).await {
+                Ok(stream) => stream,
+                Err(err) => return probes.record(&probes.steady, Err(err.to_string())),
+            };
+            let mut n = 0;
+            while Instant::now() < until {
+                let started = Instant::now();
+                let result = round_trip(&mut stream, &probe_frame(length_prefixed, n)).await;
+                let failed = result.is_err();
+                probes.record(&probes.steady, result.map(|()| started.elapsed()));
+                if failed {
+                    return;
+                }
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let mut n = 0;
+    while Instant::now() < until {
+        let started = Instant::now();
+        let result = async {
+            let connect = tokio::time::timeout(SLOW * 5, TcpStream::connect(target));
+            let mut stream = connect
+                .await
+                .map_err(|_| "connect timed out".to_owned())?
+                .map_err(|err| err.to_string())?;
+            round_trip(&mut stream, &probe_frame(length_prefixed, n)).await
+        }
+        .await;
+        probes.record(&probes.fresh, result.map(|()| started.elapsed()));
+        n += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let _ = steady.await;
+    probes
+}
+
+/// Connects `count` streams, at most 256 connects at once; those refused are skipped.
+async fn connect_many(target: SocketAddr, count: usize) -> Vec<TcpStream> {
+    let gate = Arc::new(Semaphore::new(256));
+    let mut set = JoinSet::new();
+    for _ in 0..count {
+        let gate = gate.clone();
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await.ok()?;
+            tokio::time::timeout(SLOW * 10, TcpStream::connect(target))
+                .await
+                .ok()?
+                .ok()
+        });
+    }
+    let mut streams = Vec::with_capacity(count);
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Some(stream)) = joined {
+            streams.push(stream);
+        }
+    }
+    streams
+}
+
+/// True if the server closed `stream` (end of stream or an error) within `wait`.
+async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    let read = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(wait, read).await.is_ok()
+}
+
+/// Counts how many of `streams` the server closed within `wait` (each waited on in
+/// parallel).
+async fn count_closed(streams: Vec<TcpStream>, wait: Duration) -> (usize, Vec<TcpStream>) {
+    let mut set = JoinSet::new();
+    for mut stream in streams {
+        set.spawn(async move {
+            let closed = closed_within(&mut stream, wait).await;
+            (closed, stream)
+        });
+    }
+    let (mut closed, mut open) = (0, Vec::new());
+    while let Some(joined) = set.join_next().await {
+        if let Ok((was_closed, stream)) = joined {
+            if was_closed {
+                closed += 1;
+            } else {
+                open.push(stream);
+            }
+        }
+    }
+    (closed, open)
+}
+
+async fn partial(args: &Args) -> bool {
+    let size = args.size;
+    let conns = args.conns.max(1);
+    let started = Instant::now();
+    let probing = tokio::spawn(probe(args.target, true, Duration::from_secs(args.duration)));
+    let mut attackers = connect_many(args.target, conns).await;
+    let mut set = JoinSet::new();
+    for mut stream in attackers.drain(..) {
+        set.spawn(async move {
+            let mut header = (size as u32).to_be_bytes().to_vec();
+            header.resize(4 + 64 * 1024, b'x');
+            let mut sent = 0;
+            let body = size.saturating_sub(1);
+            let mut first = true;
+            while sent < body {
+                let piece = (body - sent).min(64 * 1024);
+                let bytes = if first {
+                    &header[..4 + piece]
+                } else {
+                    &header[4..4 + piece]
+                };
+                first = false;
+                let write = tokio::time::timeout(Duration::from_secs(30), stream.write_all(bytes));
+                if !matches!(write.await, Ok(Ok(()))) {
+                    break;
+                }
+                sent += piece;
+            }
+            stream
+        });
+    }
+    let mut held = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(stream) = joined {
+            held.push(stream);
+        }
+    }
+    println!(
+        "{} connections sent their partial frames in {:.1} s",
+        held.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let (closed, _open) = count_closed(held, Duration::from_millis(500)).await;
+    println!("closed by the server: {closed} of {conns}");
+    let probes = probing.await.expect("the probe task");
+    if let Some((peak, _)) = args.pid.and_then(proc_status) {
+        println!("server peak RSS: {} MiB", peak / 1024);
+    }
+    probes.report()
+}
+
+async fn idle(args: &Args) -> bool {
+    let mut active = match TcpStream::connect(args.target).await {
+        Ok(stream) => stream,
+        Err(err) => {
+            eprintln!("connect: {err}");
+            return false;
+        }
+    };
+    let until = Instant::now() + Duration::from_secs(args.hold + args.duration + 60);
+    let active_task = tokio::spawn(async move {
+        let mut n = 0u64;
+        while Instant::now() < until {
+            if round_trip(&mut active, &probe_frame(false, n))
+                .await
+                .is_err()
+            {
+                return Err(n);
+            }
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(n)
+    });
+    let started = Instant::now();
+    let idle = connect_many(args.target, args.conns).await;
+    println!(
+        "{} idle connections open after {:.1} s",
+        idle.len(),
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(args.hold)).await;
+    let probes = probe(args.target, false, Duration::from_secs(args.duration)).await;
+    let (displaced, _open) = count_closed(idle, Duration::from_millis(500)).await;
+    println!("idle connections closed by the server (displaced): {displaced}");
+    active_task.abort();
+    let active_ok = match active_task.await {
+        Err(err) if err.is_cancelled() => true,
+        Ok(Ok(_)) => true,
+        _ => false,
+    };
+    println!(
+        "the active connection was {}",
+        if active_ok { "kept" } else { "closed" }
+    );
+    probes.report() && active_ok
+}
+
+async fn tls(args: &Args) -> bool {
+    use tendril_net::wrap::{tls_client_config, TlsClient};
+    use tower::ServiceExt;
+    let Some(ca) = &args.ca else {
+        eprintln!("tls needs --ca PEM (see make-cert)");
+        return false;
+    };
+    let roots = match std::fs::read(ca) {
+        Ok(roots) => roots,
+        Err(err) => {
+            eprintln!("--ca {ca}: {err}");
+            return false;
+        }
+    };
+    let client =
+        match tls_client_config(&roots).and_then(|config| TlsClient::new(config, "localhost")) {
+            Ok(client) => client,
+            Err(err) => {
+                eprintln!("--ca {ca}: {err:#}");
+                return false;
+            }
+        };
+    let started = Instant::now();
+    let mut silent = connect_many(args.target, args.conns).await;
+    println!(
+        "{} silent connections open after {:.1} s",
+        silent.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let probes = Probes::default();
+    for second in 0..args.duration {
+        let topping = connect_many(args.target, args.rate);
+        let real = async {
+            let started = Instant::now();
+            let tcp = TcpStream::connect(args.target)
+                .await
+                .map_err(|err| err.to_string())?;
+            let handshake = tokio::time::timeout(SLOW * 5, client.clone().oneshot(tcp));
+            let mut stream = handshake
+                .await
+                .map_err(|_| "no handshake within 5 s".to_owned())?
+                .map_err(|err| err.to_string())?;
+            round_trip(&mut stream, &probe_frame(false, second)).await?;
+            Ok(started.elapsed())
+        };
+        let (more, took) = tokio::join!(topping, real);
+        silent.extend(more);
+        probes.record(&probes.fresh, took);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (shed, _open) = count_closed(silent, Duration::from_millis(500)).await;
+    println!("silent connections closed by the server: {shed}");
+    probes.report()
+}
+
+async fn slowloris(args: &Args) -> bool {
+    let conns = args.conns.max(1);
+    let probing = tokio::spawn(probe(
+        args.target,
+        false,
+        Duration::from_secs(args.duration),
+    ));
+    let started = Instant::now();
+    let streams = connect_many(args.target, conns).await;
+    let last_close = Arc::new(AtomicU64::new(0));
+    let mut set = JoinSet::new();
+    for mut stream in streams {
+        let last_close = last_close.clone();
+        set.spawn(async move {
+            // One byte a second, for at most two minutes.
+            for _ in 0..120 {
+                let mut buf = [0u8; 64];
+                if stream.write_all(b"x").await.is_err() {
+                    break;
+                }
+                match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    _ => {}
+                }
+            }
+            last_close.fetch_max(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        });
+    }
+    let mut closed = 0;
+    while set.join_next().await.is_some() {
+        closed += 1;
+    }
+    println!(
+        "slowloris connections closed: {closed} of {conns}, the last after {:.1} s",
+        last_close.load(Ordering::Relaxed) as f64 / 1000.0
+    );
+    probing.await.expect("the probe task").report()
+}
+
+async fn nonreader(args: &Args) -> bool {
+    let probing = tokio::spawn(probe(
+        args.target,
+        false,
+        Duration::from_secs(args.duration),
+    ));
+    let mut stream = match TcpStream::connect(args.target).await {
+        Ok(stream) => stream,
+        Err(err) => {
+            eprintln!("connect: {err}");
+            return false;
+        }
+    };
+    let started = Instant::now();
+    let line = [b'y'; 1022]
+        .iter()
+        .copied()
+        .chain(*b"\r\n")
+        .collect::<Vec<u8>>();
+    let mut sent = 0u64;
+    // Pipelines lines, never reads, for at most three minutes.
+    let closed = tokio::time::timeout(Duration::from_secs(180), async {
+        loop {
+            if stream.write_all(&line).await.is_err() {
+                return;
+            }
+            sent += line.len() as u64;
+        }
+    })
+    .await
+    .is_ok();
+    println!(
+        "the non-reading peer was {} after {:.1} s ({:.1} MB sent)",
+        if closed { "closed" } else { "still open" },
+        started.elapsed().as_secs_f64(),
+        sent as f64 / 1e6
+    );
+    probing.await.expect("the probe task").report() && closed
+}
+
+async fn line_limit(args: &Args) -> bool {
+    let most_fds = watch_fds(args.pid);
+    let conns = args.conns.max(1);
+    let started = Instant::now();
+    let streams = connect_many(args.target, conns).await;
+    let over = vec![b'z'; 65 * 1024];
+    let mut set = JoinSet::new();
+    for mut stream in streams {
+        let over = over.clone();
+        set.spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(10), stream.write_all(&over)).await;
+            stream
+        });
+    }
+    let mut held = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(stream) = joined {
+            held.push(stream);
+        }
+    }
+    println!(
+        "{} connections sent an over-long line in {:.1} s and stay open",
+        held.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let probes = probe(args.target, false, Duration::from_secs(args.duration)).await;
+    if args.pid.is_some() {
+        println!(
+            "server descriptors: at most {}",
+            most_fds.load(Ordering::Relaxed)
+        );
+    }
+    drop(held);
+    // Shown, not judged: connections closed by a limit linger (up to 5 s) for their
+    // peer's end, and count against `max_connections` meanwhile, so a table full of
+    // them refuses newcomers until they are gone.
+    probes.report();
+    true
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!(
+                "attack: {message}\nusage: attack partial|idle|tls|slowloris|nonreader|line-limit \
+                 --target ADDR [--pid PID] [--conns N] [--size BYTES] [--hold SECS] [--rate N] \
+                 [--duration SECS] [--ca PEM]\n       attack make-cert DIR"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let ok = match args.scenario.as_str() {
+        "partial" => partial(&args).await,
+        "idle" => idle(&args).await,
+        "tls" => tls(&args).await,
+        "slowloris" => slowloris(&args).await,
+        "nonreader" => nonreader(&args).await,
+        "line-limit" => line_limit(&args).await,
+        other => {
+            eprintln!("attack: unknown scenario `{other}`");
+            return ExitCode::from(2);
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

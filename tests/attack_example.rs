@@ -1,0 +1,156 @@
+//! The `attack` example, the load tool behind README "Under attack", run at a small
+//! scale against the example servers: each scenario must find the server's bound
+//! holding and the well-behaved probe answered within a second.
+
+mod support;
+
+use std::process::Command;
+
+use support::{certificate_files, start_example};
+
+/// Runs `attack` with `args`; its output, after checking it succeeded.
+fn attack(args: &[&str]) -> String {
+    let output = Command::new(support::example("attack"))
+        .args(args)
+        .output()
+        .expect("run attack");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "attack {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The number after `prefix` on the line that starts with it.
+fn figure(output: &str, prefix: &str) -> u64 {
+    let line = output
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` in:\n{output}"));
+    line.trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no figure in `{line}`"))
+}
+
+#[test]
+fn partial_frames_past_the_budget_are_closed_and_the_probe_answered() {
+    let echo = start_example(
+        "echo",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--framer",
+            "length-u32",
+            "--memory-budget",
+            "2097152",
+        ],
+        "tcp",
+    );
+    let pid = echo.child.id().to_string();
+    // Eight 1 MiB frames (all but a byte) into a 2 MiB budget.
+    let out = attack(&[
+        "partial",
+        "--target",
+        &echo.listening,
+        "--pid",
+        &pid,
+        "--conns",
+        "8",
+        "--size",
+        "1048576",
+        "--duration",
+        "2",
+    ]);
+    let closed = figure(&out, "closed by the server: ");
+    assert!(closed >= 6, "{out}");
+    assert!(figure(&out, "server peak RSS: ") < 512, "{out}");
+}
+
+#[test]
+fn a_full_table_of_idle_connections_does_not_lock_newcomers_out() {
+    let echo = start_example(
+        "echo",
+        &["--listen", "127.0.0.1:0", "--max-connections", "20"],
+        "tcp",
+    );
+    let out = attack(&[
+        "idle",
+        "--target",
+        &echo.listening,
+        "--conns",
+        "40",
+        "--hold",
+        "3",
+        "--duration",
+        "2",
+    ]);
+    assert!(out.contains("the active connection was kept"), "{out}");
+    assert!(figure(&out, "idle connections closed by the server (displaced): ") >= 1);
+}
+
+#[test]
+fn over_long_lines_never_take_descriptors_past_the_bound() {
+    let echo = start_example(
+        "echo",
+        &["--listen", "127.0.0.1:0", "--max-connections", "50"],
+        "tcp",
+    );
+    let pid = echo.child.id().to_string();
+    let out = attack(&[
+        "line-limit",
+        "--target",
+        &echo.listening,
+        "--pid",
+        &pid,
+        "--conns",
+        "200",
+        "--duration",
+        "2",
+    ]);
+    assert!(
+        figure(&out, "server descriptors: at most ") <= 50 + 100,
+        "{out}"
+    );
+}
+
+#[test]
+fn silent_tls_clients_never_keep_a_real_one_waiting() {
+    let dir = std::env::temp_dir().join(format!("tendril-attack-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key, _) = certificate_files(&dir);
+    let tls = start_example(
+        "tls_echo",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+        "tcp",
+    );
+    // More silent clients than the 256 handshake slots, topped up each second.
+    let out = attack(&[
+        "tls",
+        "--target",
+        &tls.listening,
+        "--conns",
+        "300",
+        "--rate",
+        "25",
+        "--duration",
+        "3",
+        "--ca",
+        &cert,
+    ]);
+    assert!(
+        figure(&out, "silent connections closed by the server: ") >= 1,
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
