@@ -23,8 +23,7 @@
 //! - `nonreader`: one connection pipelines lines and never reads; reports when the
 //!   server closed it.
 //! - `line-limit --conns 19000`: each connection sends a line over the 64 KiB limit
-//!   and stays open; with `--pid`, the server's descriptors are counted throughout
-//!   (the probe is shown but not judged here).
+//!   and stays open; with `--pid`, the server's descriptors are counted throughout.
 //!
 //! Common options: `--duration SECS` (how long the probe runs, default 10), `--pid`
 //! (the server's process: its peak resident memory and its most open descriptors are
@@ -598,11 +597,7 @@ async fn line_limit(args: &Args) -> bool {
         );
     }
     drop(held);
-    // Shown, not judged: connections closed by a limit linger (up to 5 s) for their
-    // peer's end, and count against `max_connections` meanwhile, so a table full of
-    // them refuses newcomers until they are gone.
-    probes.report();
-    true
+    probes.report()
 }
 
 #[tokio::main]

@@ -338,6 +338,9 @@ impl Core {
                 Ok(Closed { reason, lingering }) => {
                     let tracked = guard.close(reason);
                     if let Some(lingering) = lingering {
+                        if let Some(tracked) = &tracked {
+                            tracked.set_lingering();
+                        }
                         // In the table until the socket is gone.
                         let abort = core.signals.abort.clone();
                         core.lingering.spawn(async move {
@@ -418,6 +421,13 @@ pub(crate) struct Tracked {
     core: Arc<Core>,
     key: (Addr, Addr),
     id: u64,
+}
+
+impl Tracked {
+    /// The connection lingers: a full table may displace it first.
+    fn set_lingering(&self) {
+        self.core.table().set_lingering(&self.key, self.id);
+    }
 }
 
 impl Drop for Tracked {

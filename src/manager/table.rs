@@ -11,9 +11,10 @@
 //! `Stats::closing`, so that connections that fail fast cannot pile up sockets outside
 //! the bound.
 //!
-//! A full table does not lock newcomers out: it displaces the connection that has been
-//! quiet longest (no traffic and nothing in flight or pending) if it has been quiet
-//! long enough. Quietness is seen by comparing each connection's published traffic
+//! A full table does not lock newcomers out: it displaces a connection that closed
+//! and only lingers for its peer's end, else the connection that has been quiet
+//! longest (no traffic and nothing in flight or pending) if it has been quiet long
+//! enough. Quietness is seen by comparing each connection's published traffic
 //! with what the table saw before, when the table is nearly full (once a second) and
 //! when a newcomer finds it full; nothing is done per frame.
 
@@ -35,6 +36,8 @@ pub(crate) struct Entry {
     pub(crate) control: Arc<dyn Control>,
     /// Its frame loop ended; the socket is still being flushed or lingering.
     pub(crate) closing: bool,
+    /// Closed, and waiting for the peer's end (see `Lingering`).
+    lingering: bool,
     /// Told to close for a newcomer.
     displaced: bool,
     /// Its traffic when the table last looked.
@@ -54,6 +57,7 @@ impl Entry {
             tendril,
             control,
             closing: false,
+            lingering: false,
             displaced: false,
             seen: Totals::default(),
             quiet_since: Instant::now(),
@@ -74,6 +78,9 @@ impl Entry {
 
 /// Most displacement candidates kept from one look at the table.
 const CANDIDATES: usize = 256;
+
+/// Lingering connections queued as candidates as they start lingering, at most.
+const MAX_QUEUED: usize = 1024;
 
 /// How often a nearly full table looks at its connections.
 const OBSERVE_EVERY: Duration = Duration::from_secs(1);
@@ -126,16 +133,24 @@ impl Table {
         if min_quiet.is_some() {
             self.last_scan = Some(now);
         }
+        // Lingering connections first (`None`: already closed, they only wait for
+        // their peer's end), then the quiet ones, quietest first.
         let mut found = Vec::new();
         for (key, entries) in &mut self.pairs {
-            for entry in entries
-                .iter_mut()
-                .filter(|entry| !entry.closing && !entry.displaced)
-            {
+            for entry in entries.iter_mut().filter(|entry| !entry.displaced) {
+                if entry.lingering {
+                    if min_quiet.is_some() {
+                        found.push((None, key, entry.id));
+                    }
+                    continue;
+                }
+                if entry.closing {
+                    continue;
+                }
                 let quiet = entry.look(now);
                 if let Some(min) = min_quiet {
                     if quiet && now.duration_since(entry.quiet_since) >= min {
-                        found.push((entry.quiet_since, key, entry.id));
+                        found.push((Some(entry.quiet_since), key, entry.id));
                     }
                 }
             }
@@ -173,8 +188,9 @@ impl Table {
                 .get_mut(&key)
                 .and_then(|entries| entries.iter_mut().find(|entry| entry.id == id));
             let Some(entry) = entry else { continue };
-            // Still quiet since the look that chose it?
-            if entry.closing || entry.displaced || !entry.look(now) {
+            // Still lingering, or quiet since the look that chose it?
+            let gone = entry.displaced || (entry.closing && !entry.lingering);
+            if gone || (!entry.lingering && !entry.look(now)) {
                 continue;
             }
             entry.displaced = true;
@@ -204,6 +220,22 @@ impl Table {
             if !entry.closing {
                 entry.closing = true;
                 self.closing += 1;
+            }
+        }
+    }
+
+    /// Marks connection `id` as lingering (closed, waiting for its peer's end).
+    pub(crate) fn set_lingering(&mut self, key: &(Addr, Addr), id: u64) {
+        let entry = self
+            .pairs
+            .get_mut(key)
+            .and_then(|entries| entries.iter_mut().find(|entry| entry.id == id));
+        if let Some(entry) = entry {
+            entry.lingering = true;
+            // A candidate at once, for the next newcomer to a full table (checked when
+            // taken; the next look at the table replaces the list).
+            if self.candidates.len() < MAX_QUEUED {
+                self.candidates.push_front((key.clone(), id));
             }
         }
     }
@@ -304,5 +336,33 @@ mod tests {
         assert_eq!(table.open().count(), 0);
         table.remove(&key(), 1);
         assert_eq!((table.len(), table.closing()), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lingering_connection_is_displaced_first_then_the_quietest() {
+        use std::time::Duration;
+        use tokio::time::Instant;
+        let mut table = Table::default();
+        let other = {
+            let local: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+            let remote: std::net::SocketAddr = "127.0.0.1:3".parse().unwrap();
+            (Addr::from(local), Addr::from(remote))
+        };
+        table.insert(key(), entry(1));
+        table.insert(other.clone(), entry(2));
+        table.set_closing(&other, 2);
+        table.set_lingering(&other, 2);
+        let min = Duration::from_secs(2);
+        // At once: the lingering one, not the open one (quiet for too short).
+        assert!(table.displace(Instant::now(), min));
+        assert_eq!(table.held(), 1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!table.displace(Instant::now(), min), "quiet for too short");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(table.displace(Instant::now(), min), "quiet long enough");
+        assert_eq!(table.held(), 0);
+        table.remove(&other, 2);
+        table.remove(&key(), 1);
+        assert_eq!((table.len(), table.held()), (0, 0));
     }
 }

@@ -32,10 +32,14 @@ async fn connections_over_the_limit_are_refused_and_counted() {
 
 /// A connection the server closed still holds its socket until the peer lets go (or
 /// `linger` passes): it counts against `max_connections` until then, so peers that
-/// never close cannot take more sockets than the bound.
+/// never close cannot take more sockets than the bound. (Without displacement: with
+/// it, a newcomer takes a lingering connection's place, see the next test.)
 #[tokio::test]
 async fn closing_connections_count_against_the_limit() {
-    let manager = TcpManager::builder(localhost()).max_connections(2).build();
+    let manager = TcpManager::builder(localhost())
+        .max_connections(2)
+        .displace_idle_after(None)
+        .build();
     let (manager, addr) = echo_server(manager, "line");
     // Two peers send a never-ending line; the server closes both and they stay.
     let endless = vec![b'x'; 70 * 1024];
@@ -56,6 +60,27 @@ async fn closing_connections_count_against_the_limit() {
     let mut fourth = client(addr, b"4\r\n").await;
     assert_eq!(read_frames(&mut fourth, "line", 1).await, ["4"]);
     drop(second);
+    manager.shutdown();
+}
+
+/// With the table full of connections that closed and only linger for their peers'
+/// end, a newcomer takes the place of one of them at once.
+#[tokio::test]
+async fn a_newcomer_displaces_a_lingering_connection() {
+    let manager = TcpManager::builder(localhost()).max_connections(2).build();
+    let (manager, addr) = echo_server(manager, "line");
+    let endless = vec![b'x'; 70 * 1024];
+    let mut first = client(addr, &endless).await;
+    let mut second = client(addr, &endless).await;
+    assert_eq!(read_until_closed(&mut first).await, b"");
+    assert_eq!(read_until_closed(&mut second).await, b"");
+    eventually(|| manager.stats().closing == 2).await;
+    let mut third = client(addr, b"3\r\n").await;
+    assert_eq!(read_frames(&mut third, "line", 1).await, ["3"]);
+    let stats = manager.stats();
+    assert_eq!((stats.displaced, stats.refused), (1, 0), "{stats}");
+    eventually(|| manager.stats().closing == 1).await;
+    drop((first, second));
     manager.shutdown();
 }
 

@@ -2,7 +2,7 @@
 //! read and drop late input for a while so the kernel does not reset the connection.
 
 use std::future::poll_fn;
-use std::marker::PhantomData;
+use std::sync::Arc;
 use std::task::{ready, Poll};
 use std::time::Duration;
 
@@ -50,27 +50,29 @@ where
 pub(crate) struct Lingering<T, In, Out> {
     io: T,
     linger: Duration,
-    _frames: PhantomData<fn() -> (In, Out)>,
+    /// For the manager's signals: a full table displaces a lingering connection first.
+    shared: Arc<Shared<In, Out>>,
 }
 
 impl<T, In, Out> Lingering<T, In, Out>
 where
     T: FrameIo<In, Out>,
 {
-    pub(super) fn new(io: T, linger: Duration) -> Self {
-        Lingering {
-            io,
-            linger,
-            _frames: PhantomData,
-        }
+    pub(super) fn new(io: T, linger: Duration, shared: Arc<Shared<In, Out>>) -> Self {
+        Lingering { io, linger, shared }
     }
 
     /// Reads and discards until the peer's end of stream, for at most `linger` and
-    /// `LINGER_DISCARD_LIMIT` bytes, or until `abort`.
+    /// `LINGER_DISCARD_LIMIT` bytes, or until `abort` or the manager displaces it.
     pub(crate) async fn run(mut self, abort: CancellationToken) {
         let mut discarded = 0;
         let io = &mut self.io;
+        let shared = &self.shared;
         let drain = poll_fn(|cx| {
+            shared.queue.register(cx.waker());
+            if shared.queue.signalled() >= Signal::Displace {
+                return Poll::Ready(());
+            }
             while discarded < LINGER_DISCARD_LIMIT {
                 match ready!(io.poll_discard(cx)) {
                     Ok(0) | Err(_) => break,

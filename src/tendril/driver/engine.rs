@@ -197,7 +197,7 @@ where
                 let flushed =
                     Box::pin(closing::flush(&mut io, &shared, config.linger, totals)).await;
                 if flushed && stop.linger && !read_closed {
-                    lingering = Some(Lingering::new(io, config.linger));
+                    lingering = Some(Lingering::new(io, config.linger, shared));
                 }
             }
             Closed {

@@ -83,6 +83,13 @@ impl<In, Out> StreamIo<In, Out> {
         }
     }
 
+    /// Drops what was read and not decoded, and gives its bytes back to the budget.
+    fn drop_input(&mut self) {
+        self.rbuf = BytesMut::new();
+        self.alloc = 0;
+        let _ = self.account();
+    }
+
     /// Tells the budget what the buffers hold now (nothing happens unless it changed
     /// past the uncounted chunk). Over its share while the budget is short, the
     /// connection gives up its read buffer and fails.
@@ -265,7 +272,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         // What the framer had buffered goes first, then the stream.
         let buffered = self.rbuf.len();
         if buffered > 0 {
-            self.rbuf = BytesMut::new();
+            self.drop_input();
             return Poll::Ready(Ok(buffered));
         }
         let Some(io) = self.io.as_mut() else {
@@ -280,7 +287,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
     fn take_io(&mut self) -> Result<BoxIo, Error> {
         let buffered = self.rbuf.len();
         if buffered > 0 {
-            self.rbuf = BytesMut::new();
+            self.drop_input();
             return Err(Error::wrap(PlaintextAfterUpgrade { bytes: buffered }));
         }
         self.io
