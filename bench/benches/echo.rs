@@ -7,6 +7,7 @@
 //! cargo bench --bench echo                      # everything, 9 rounds
 //! ECHO_BENCH_ROUNDS=3 cargo bench --bench echo  # quicker, noisier
 //! ECHO_BENCH=memory cargo bench --bench echo    # one section: throughput | memory
+//! ECHO_BENCH_OTHER=/path/to/echo cargo bench --bench echo  # A/B: another build too
 //! ```
 //!
 //! Throughput: line echo with unbounded pipelining (4 connections x 1,000,000 lines of
@@ -32,12 +33,17 @@ fn servers(echo: &Path, baseline: &Path) -> Vec<Server> {
     fn with(extra: &[&'static str]) -> Vec<&'static str> {
         LISTEN.iter().chain(extra).copied().collect()
     }
-    vec![
+    let mut servers = vec![
         Server::start("echo", echo, &listen),
         Server::start("echo --timeout 30", echo, &with(&["--timeout", "30"])),
         Server::start("echo --tower", echo, &with(&["--tower"])),
         Server::start("hand-written tokio", baseline, &[]),
-    ]
+    ];
+    // A/B against another build of the example (an older commit, say).
+    if let Some(other) = std::env::var_os("ECHO_BENCH_OTHER") {
+        servers.push(Server::start("other echo", Path::new(&other), &listen));
+    }
+    servers
 }
 
 fn throughput(echo: &Path, baseline: &Path) {

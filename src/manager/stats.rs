@@ -109,7 +109,8 @@ pub struct Stats {
     pub total: u64,
     /// Connections the acceptor refused.
     pub rejected: u64,
-    /// Connections closed at once because `max_connections` were open.
+    /// Connections closed at once because `max_connections` were held and none could
+    /// be displaced.
     pub refused: u64,
     /// Connections that ended with an error.
     pub failed: u64,

@@ -110,6 +110,12 @@ pub(crate) struct Charge {
 }
 
 impl Charge {
+    /// The bytes counted now.
+    #[inline(always)]
+    pub(crate) fn counted(&self) -> usize {
+        self.counted
+    }
+
     /// The connection's buffers now hold `want` counted bytes (see [`counted`]).
     ///
     /// # Errors

@@ -91,10 +91,21 @@ impl<In, Out> StreamIo<In, Out> {
     }
 
     /// Tells the budget what the buffers hold now (nothing happens unless it changed
-    /// past the uncounted chunk). Over its share while the budget is short, the
+    /// past the uncounted chunks). Over its share while the budget is short, the
     /// connection gives up its read buffer and fails.
-    #[inline]
+    #[inline(always)]
     fn account(&mut self) -> Result<(), Error> {
+        match &self.charge {
+            Some(charge) if charge.counted() != counted(self.alloc, self.wbuf.capacity()) => {
+                self.recount()
+            }
+            _ => Ok(()),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn recount(&mut self) -> Result<(), Error> {
         let Some(charge) = self.charge.as_mut() else {
             return Ok(());
         };
@@ -108,9 +119,9 @@ impl<In, Out> StreamIo<In, Out> {
     }
 
     /// Reads more input: `Ok(0)` at the end of the stream.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Error>> {
         let Some(io) = self.io.as_mut() else {
-            return Poll::Ready(Err(detached()));
+            return Poll::Ready(Err(detached().into()));
         };
         if self.rbuf.is_empty() {
             // Nothing buffered: read into the stack, then keep exactly what arrived.
@@ -118,11 +129,14 @@ impl<In, Out> StreamIo<In, Out> {
             let mut buf = ReadBuf::uninit(&mut stack);
             ready!(io.as_mut().poll_read(cx, &mut buf))?;
             let data = buf.filled();
-            if !data.is_empty() {
+            let n = data.len();
+            if n > 0 {
                 self.rbuf = BytesMut::from(data);
                 self.alloc = self.rbuf.capacity();
+                // What a large frame's buffer held goes back.
+                self.account()?;
             }
-            return Poll::Ready(Ok(data.len()));
+            return Poll::Ready(Ok(n));
         }
         let len = self.rbuf.len();
         if self.rbuf.capacity() - len < MIN_READ {
@@ -143,8 +157,13 @@ impl<In, Out> StreamIo<In, Out> {
                 self.rbuf.reserve(len);
             }
             self.alloc = self.rbuf.capacity();
+            // Counted before it is filled.
+            self.account()?;
         }
-        poll_read_buf(io.as_mut(), cx, &mut self.rbuf)
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Err(detached().into()));
+        };
+        Poll::Ready(Ok(ready!(poll_read_buf(io.as_mut(), cx, &mut self.rbuf))?))
     }
 }
 
@@ -197,7 +216,6 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
                 return Poll::Ready(Ok(None));
             }
             let n = ready!(self.poll_fill(cx))?;
-            self.account()?;
             self.read += n as u64;
             self.read_ever += n as u64;
             self.eof = n == 0;
