@@ -275,7 +275,7 @@ impl Core {
         let shared = Shared::new(info, self.config.outbound_queue, facts);
         let control: Arc<dyn Control> = shared.clone();
         let mut framed = framed;
-        framed.set_charge(self.budget.charge(id, Arc::downgrade(&control)));
+        framed.set_charge(self.budget.charge(Arc::downgrade(&control)));
         let tendril = Tendril::from_shared(shared.clone());
         {
             let mut table = self.table();

@@ -20,7 +20,7 @@
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -40,10 +40,28 @@ pub(crate) struct Entry {
     lingering: bool,
     /// Told to close for a newcomer.
     displaced: bool,
-    /// Its traffic when the table last looked.
-    seen: Totals,
-    /// Since when the table has seen it quiet (no traffic, not busy).
-    quiet_since: Instant,
+    /// Its traffic when the table last looked (the sum of its counters, which only
+    /// grow: any traffic changes it).
+    seen: u64,
+    /// Since when the table has seen it quiet (no traffic, not busy), in milliseconds
+    /// since the process's first connection.
+    quiet_since: u64,
+}
+
+/// Milliseconds since the first call, for compact timestamps.
+fn millis(now: Instant) -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| now);
+    now.saturating_duration_since(epoch).as_millis() as u64
+}
+
+/// A connection's traffic, summed: equal sums mean no traffic in between.
+fn fingerprint(traffic: Totals) -> u64 {
+    traffic
+        .frames_in
+        .wrapping_add(traffic.frames_out)
+        .wrapping_add(traffic.bytes_in)
+        .wrapping_add(traffic.bytes_out)
 }
 
 impl Entry {
@@ -59,14 +77,14 @@ impl Entry {
             closing: false,
             lingering: false,
             displaced: false,
-            seen: Totals::default(),
-            quiet_since: Instant::now(),
+            seen: 0,
+            quiet_since: millis(Instant::now()),
         }
     }
 
     /// Notes its traffic: true if it is quiet (no traffic since last seen, not busy).
-    fn look(&mut self, now: Instant) -> bool {
-        let traffic = self.control.traffic();
+    fn look(&mut self, now: u64) -> bool {
+        let traffic = fingerprint(self.control.traffic());
         if traffic != self.seen || self.control.busy() {
             self.seen = traffic;
             self.quiet_since = now;
@@ -135,6 +153,8 @@ impl Table {
         }
         // Lingering connections first (`None`: already closed, they only wait for
         // their peer's end), then the quiet ones, quietest first.
+        let now_ms = millis(now);
+        let min_ms = min_quiet.map(|min| min.as_millis() as u64);
         let mut found = Vec::new();
         for (key, entries) in &mut self.pairs {
             for entry in entries.iter_mut().filter(|entry| !entry.displaced) {
@@ -147,9 +167,9 @@ impl Table {
                 if entry.closing {
                     continue;
                 }
-                let quiet = entry.look(now);
-                if let Some(min) = min_quiet {
-                    if quiet && now.duration_since(entry.quiet_since) >= min {
+                let quiet = entry.look(now_ms);
+                if let Some(min) = min_ms {
+                    if quiet && now_ms.saturating_sub(entry.quiet_since) >= min {
                         found.push((Some(entry.quiet_since), key, entry.id));
                     }
                 }
@@ -190,7 +210,7 @@ impl Table {
             let Some(entry) = entry else { continue };
             // Still lingering, or quiet since the look that chose it?
             let gone = entry.displaced || (entry.closing && !entry.lingering);
-            if gone || (!entry.lingering && !entry.look(now)) {
+            if gone || (!entry.lingering && !entry.look(millis(now))) {
                 continue;
             }
             entry.displaced = true;

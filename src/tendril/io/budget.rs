@@ -38,8 +38,9 @@ pub(crate) struct Budget {
     used: AtomicUsize,
     /// Connections holding counted bytes now.
     holders: AtomicUsize,
-    /// The connections that ever held counted bytes, by id, for shedding.
-    registry: Mutex<HashMap<u64, Arc<Holding>>>,
+    /// The connections that ever held counted bytes (keyed by their holding's
+    /// address), for shedding.
+    registry: Mutex<HashMap<usize, Arc<Holding>>>,
 }
 
 /// What one connection holds, as the other connections see it.
@@ -70,23 +71,22 @@ impl Budget {
         self.limit / self.holders.load(Ordering::Relaxed).max(1)
     }
 
-    /// A charge for connection `id`, told through `control` if it is shed.
-    pub(crate) fn charge(self: &Arc<Self>, id: u64, control: Weak<dyn Control>) -> Charge {
+    /// A charge for a connection, told through `control` if it is shed.
+    pub(crate) fn charge(self: &Arc<Self>, control: Weak<dyn Control>) -> Charge {
         Charge {
             budget: self.clone(),
-            id,
             control,
             holding: None,
             counted: 0,
         }
     }
 
-    /// Closes the connection holding the most beyond `share`, other than `id`.
-    fn shed_largest(&self, id: u64, share: usize) {
+    /// Closes the connection holding the most beyond `share`, other than `me`.
+    fn shed_largest(&self, me: usize, share: usize) {
         let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
         let largest = registry
             .iter()
-            .filter(|(other, holding)| **other != id && !holding.shed.load(Ordering::Relaxed))
+            .filter(|(other, holding)| **other != me && !holding.shed.load(Ordering::Relaxed))
             .map(|(_, holding)| (holding.bytes.load(Ordering::Relaxed), holding))
             .filter(|(bytes, _)| *bytes > share)
             .max_by_key(|(bytes, _)| *bytes);
@@ -102,7 +102,6 @@ impl Budget {
 /// One connection's account with its manager's budget.
 pub(crate) struct Charge {
     budget: Arc<Budget>,
-    id: u64,
     control: Weak<dyn Control>,
     /// Registered on the first counted byte.
     holding: Option<Arc<Holding>>,
@@ -161,8 +160,15 @@ impl Charge {
             }));
         }
         // Within its share: the largest holder goes instead.
-        budget.shed_largest(self.id, share);
+        budget.shed_largest(self.key(), share);
         Ok(())
+    }
+
+    /// Its key in the registry (0 before it is registered).
+    fn key(&self) -> usize {
+        self.holding
+            .as_ref()
+            .map_or(0, |holding| Arc::as_ptr(holding) as usize)
     }
 
     fn holding(&mut self) -> &Holding {
@@ -176,7 +182,7 @@ impl Charge {
                 .registry
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(self.id, holding.clone());
+                .insert(Arc::as_ptr(&holding) as usize, holding.clone());
             self.holding = Some(holding);
         }
         self.holding.as_deref().expect("registered above")
@@ -199,11 +205,12 @@ impl Drop for Charge {
             self.budget.holders.fetch_sub(1, Ordering::Relaxed);
         }
         if self.holding.is_some() {
+            let key = self.key();
             self.budget
                 .registry
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .remove(&self.id);
+                .remove(&key);
         }
     }
 }
@@ -231,10 +238,10 @@ mod tests {
         }
     }
 
-    fn charge(budget: &Arc<Budget>, id: u64) -> (Charge, Arc<Told>) {
+    fn charge(budget: &Arc<Budget>) -> (Charge, Arc<Told>, Arc<dyn Control>) {
         let told = Arc::new(Told::default());
         let control: Arc<dyn Control> = told.clone();
-        (budget.charge(id, Arc::downgrade(&control)), told)
+        (budget.charge(Arc::downgrade(&control)), told, control)
     }
 
     const MIB: usize = 1024 * 1024;
@@ -245,7 +252,7 @@ mod tests {
         assert_eq!(counted(FREE + 100, 10), 100);
         assert_eq!(counted(FREE + 100, FREE + 1), 101);
         let budget = Budget::new(MIB);
-        let (mut a, _) = charge(&budget, 1);
+        let (mut a, _, _keep_a) = charge(&budget);
         a.set(100).unwrap();
         assert_eq!(budget.used(), 100);
         a.set(0).unwrap();
@@ -255,8 +262,8 @@ mod tests {
     #[test]
     fn past_its_share_under_pressure_a_connection_is_refused() {
         let budget = Budget::new(MIB);
-        let (mut a, _) = charge(&budget, 1);
-        let (mut b, _) = charge(&budget, 2);
+        let (mut a, _, _keep_a) = charge(&budget);
+        let (mut b, _, _keep_b) = charge(&budget);
         b.set(1).unwrap();
         // Alone in a budget with room: it may take all of it.
         a.set(MIB - 1).unwrap();
@@ -271,8 +278,8 @@ mod tests {
     #[test]
     fn within_its_share_a_connection_grows_and_the_largest_holder_is_shed() {
         let budget = Budget::new(MIB);
-        let (mut big, big_told) = charge(&budget, 1);
-        let (mut small, small_told) = charge(&budget, 2);
+        let (mut big, big_told, _keep_big) = charge(&budget);
+        let (mut small, small_told, _keep_small) = charge(&budget);
         big.set(MIB - 1000).unwrap();
         small.set(10_000).unwrap();
         assert!(
