@@ -116,3 +116,39 @@ async fn a_limit_close_is_one_event_in_the_connections_span() {
     );
     manager.shutdown();
 }
+
+#[tokio::test]
+async fn a_budget_close_is_one_event_too() {
+    let recorder = Recorder::default();
+    let _default = tracing::subscriber::set_default(recorder.clone());
+    // A budget of one byte: any line over the uncounted 16 KiB is over it.
+    let builder = TcpManager::builder(localhost()).memory_budget(1);
+    let (manager, addr) = echo_server(builder.build(), "line");
+    let mut big = client(addr, &vec![b'x'; 40 * 1024]).await;
+    assert_eq!(read_until_closed(&mut big).await, b"");
+    eventually(|| manager.stats().shed == 1).await;
+    let loud = recorder.loud();
+    assert_eq!(loud.len(), 1, "{loud:?}");
+    assert!(loud[0].in_span, "in the connection's span");
+    assert!(loud[0].reason.contains("memory budget"), "{loud:?}");
+    manager.shutdown();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_displacement_is_one_event_too() {
+    let recorder = Recorder::default();
+    let _default = tracing::subscriber::set_default(recorder.clone());
+    let builder = TcpManager::builder(localhost()).max_connections(1);
+    let (manager, addr) = echo_server(builder.build(), "line");
+    let mut idle = client(addr, b"").await;
+    eventually(|| manager.stats().open == 1).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut newcomer = client(addr, b"hi\r\n").await;
+    assert_eq!(read_frames(&mut newcomer, "line", 1).await, ["hi"]);
+    assert_eq!(read_until_closed(&mut idle).await, b"");
+    let loud = recorder.loud();
+    assert_eq!(loud.len(), 1, "{loud:?}");
+    assert!(loud[0].in_span, "in the connection's span");
+    assert!(loud[0].message.contains("displaced"), "{loud:?}");
+    manager.shutdown();
+}

@@ -52,7 +52,11 @@ impl<O> Builder<O> {
     /// most is closed for it. Either closes with [`MemoryBudget`](crate::MemoryBudget)
     /// as the cause ([`Error::is_limit`](crate::Error::is_limit)), is counted in
     /// `Stats::shed` and logged once; the others keep being served. Stream transports;
-    /// UDP peers' buffers are bounded by their queues.
+    /// UDP peers' buffers are bounded by their queues. Frames an application queues
+    /// through a [`Tendril`](crate::Tendril) are counted once encoded, not while they
+    /// wait in the outbound queue (bounded per connection by
+    /// [`outbound_queue`](Self::outbound_queue) commands, and by the write-stall
+    /// timeout for a peer that does not read).
     pub fn memory_budget(mut self, bytes: usize) -> Self {
         self.bounds.memory_budget = bytes.max(1);
         self

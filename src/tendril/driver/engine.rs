@@ -238,6 +238,8 @@ where
                     return Poll::Ready(Stop::now(CloseReason::error(err)));
                 }
                 Signal::Displace => {
+                    // The close reason says idle; this says why it closed now.
+                    tracing::info!("connection displaced for a newcomer: the table was full");
                     // Idle (nothing in flight or pending when chosen): nothing is lost
                     // by not waiting for the peer's end.
                     return Poll::Ready(Stop {
