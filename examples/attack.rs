@@ -18,6 +18,10 @@
 //!   a ClientHello, topped up by `--rate` new ones a second; a real TLS client every
 //!   second must complete its handshake and an echo (against `tls_echo`; `attack
 //!   make-cert DIR` writes a certificate and key for `tls_echo --tls-cert --tls-key`).
+//! - `starttls --conns 1000 --rate 25 --ca PEM`: the same against `smtp_server` with
+//!   a certificate: each silent connection says EHLO and STARTTLS, reads the 220, then
+//!   never starts its handshake; a real client every second upgrades and says EHLO
+//!   again over TLS.
 //! - `slowloris --conns 1000`: each connection sends one byte a second of a line that
 //!   never ends; reports when each was closed.
 //! - `nonreader`: one connection pipelines lines and never reads; reports when the
@@ -430,28 +434,31 @@ async fn idle(args: &Args) -> bool {
     probes.report() && active_ok
 }
 
-async fn tls(args: &Args) -> bool {
+/// The TLS client wrapper trusting `--ca`, for `localhost`.
+fn tls_client(args: &Args) -> Option<tendril_net::wrap::TlsClient> {
     use tendril_net::wrap::{tls_client_config, TlsClient};
-    use tower::ServiceExt;
     let Some(ca) = &args.ca else {
-        eprintln!("tls needs --ca PEM (see make-cert)");
+        eprintln!("{} needs --ca PEM (see make-cert)", args.scenario);
+        return None;
+    };
+    let made = std::fs::read(ca)
+        .map_err(tendril_net::BoxError::from)
+        .and_then(|roots| Ok(tls_client_config(&roots)?))
+        .and_then(|config| Ok(TlsClient::new(config, "localhost")?));
+    match made {
+        Ok(client) => Some(client),
+        Err(err) => {
+            eprintln!("--ca {ca}: {err:#}");
+            None
+        }
+    }
+}
+
+async fn tls(args: &Args) -> bool {
+    use tower::ServiceExt;
+    let Some(client) = tls_client(args) else {
         return false;
     };
-    let roots = match std::fs::read(ca) {
-        Ok(roots) => roots,
-        Err(err) => {
-            eprintln!("--ca {ca}: {err}");
-            return false;
-        }
-    };
-    let client =
-        match tls_client_config(&roots).and_then(|config| TlsClient::new(config, "localhost")) {
-            Ok(client) => client,
-            Err(err) => {
-                eprintln!("--ca {ca}: {err:#}");
-                return false;
-            }
-        };
     let started = Instant::now();
     let mut silent = connect_many(args.target, args.conns).await;
     println!(
@@ -482,6 +489,114 @@ async fn tls(args: &Args) -> bool {
     }
     let (shed, _open) = count_closed(silent, Duration::from_millis(500)).await;
     println!("silent connections closed by the server: {shed}");
+    probes.report()
+}
+
+/// Reads CRLF lines until an SMTP reply's last one (`250 ...`, not `250-...`); its code.
+async fn smtp_reply<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<u16> {
+    let mut line = Vec::new();
+    loop {
+        let mut byte = [0u8; 1];
+        if stream.read(&mut byte).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        line.push(byte[0]);
+        if line.ends_with(b"\r\n") {
+            if line.len() >= 4 && line[3] == b' ' {
+                let code = std::str::from_utf8(&line[..3])
+                    .ok()
+                    .and_then(|c| c.parse().ok());
+                return code.ok_or_else(|| std::io::Error::other("not an SMTP reply"));
+            }
+            line.clear();
+        } else if line.len() > 1024 {
+            return Err(std::io::Error::other("an endless reply line"));
+        }
+    }
+}
+
+/// Connects to an SMTP server and asks for STARTTLS: the stream once its 220 came.
+async fn smtp_upgrade(target: SocketAddr) -> Result<TcpStream, String> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(target).await?;
+        smtp_reply(&mut stream).await?;
+        stream.write_all(b"EHLO attack.test\r\n").await?;
+        smtp_reply(&mut stream).await?;
+        stream.write_all(b"STARTTLS\r\n").await?;
+        match smtp_reply(&mut stream).await? {
+            220 => Ok(stream),
+            code => Err(std::io::Error::other(format!("STARTTLS answered {code}"))),
+        }
+    };
+    match tokio::time::timeout(SLOW * 5, exchange).await {
+        Ok(result) => result.map_err(|err| err.to_string()),
+        Err(_) => Err("no STARTTLS within 5 s".into()),
+    }
+}
+
+/// `count` connections that asked for STARTTLS and say nothing more.
+async fn silent_upgrades(target: SocketAddr, count: usize) -> Vec<TcpStream> {
+    let mut streams = Vec::new();
+    // In batches, not to overrun the listen backlog.
+    while streams.len() < count {
+        let batch = (count - streams.len()).min(250);
+        let mut set = JoinSet::new();
+        for _ in 0..batch {
+            set.spawn(smtp_upgrade(target));
+        }
+        let before = streams.len();
+        while let Some(joined) = set.join_next().await {
+            if let Ok(Ok(stream)) = joined {
+                streams.push(stream);
+            }
+        }
+        if streams.len() == before {
+            break;
+        }
+    }
+    streams
+}
+
+async fn starttls(args: &Args) -> bool {
+    use tower::ServiceExt;
+    let Some(client) = tls_client(args) else {
+        return false;
+    };
+    let started = Instant::now();
+    let mut silent = silent_upgrades(args.target, args.conns).await;
+    println!(
+        "{} connections asked for STARTTLS and went silent, after {:.1} s",
+        silent.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let probes = Probes::default();
+    for _ in 0..args.duration {
+        let real = async {
+            let started = Instant::now();
+            let tcp = smtp_upgrade(args.target).await?;
+            let handshake = tokio::time::timeout(SLOW * 5, client.clone().oneshot(tcp));
+            let mut stream = handshake
+                .await
+                .map_err(|_| "no handshake within 5 s".to_owned())?
+                .map_err(|err| err.to_string())?;
+            let ehlo = async {
+                stream.write_all(b"EHLO attack.test\r\n").await?;
+                smtp_reply(&mut stream).await
+            };
+            match tokio::time::timeout(SLOW * 5, ehlo).await {
+                Ok(Ok(250)) => Ok(started.elapsed()),
+                Ok(Ok(code)) => Err(format!("EHLO over TLS answered {code}")),
+                Ok(Err(err)) => Err(err.to_string()),
+                Err(_) => Err("no EHLO answer within 5 s".into()),
+            }
+        };
+        let (more, took) = tokio::join!(silent_upgrades(args.target, args.rate), real);
+        silent.extend(more);
+        probes.record(&probes.fresh, took);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (shed, _open) = count_closed(silent, Duration::from_millis(500)).await;
+    println!("silent upgrades closed by the server: {shed}");
     probes.report()
 }
 
@@ -606,7 +721,7 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(message) => {
             eprintln!(
-                "attack: {message}\nusage: attack partial|idle|tls|slowloris|nonreader|line-limit \
+                "attack: {message}\nusage: attack partial|idle|tls|starttls|slowloris|nonreader|line-limit \
                  --target ADDR [--pid PID] [--conns N] [--size BYTES] [--hold SECS] [--rate N] \
                  [--duration SECS] [--ca PEM]\n       attack make-cert DIR"
             );
@@ -617,6 +732,7 @@ async fn main() -> ExitCode {
         "partial" => partial(&args).await,
         "idle" => idle(&args).await,
         "tls" => tls(&args).await,
+        "starttls" => starttls(&args).await,
         "slowloris" => slowloris(&args).await,
         "nonreader" => nonreader(&args).await,
         "line-limit" => line_limit(&args).await,

@@ -154,3 +154,44 @@ fn silent_tls_clients_never_keep_a_real_one_waiting() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn silent_starttls_upgrades_never_keep_a_real_one_waiting() {
+    let dir = std::env::temp_dir().join(format!("tendril-attack-smtp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key, _) = certificate_files(&dir);
+    let maildir = dir.join("maildir");
+    let smtp = start_example(
+        "smtp_server",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--maildir",
+            maildir.to_str().unwrap(),
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+        "tcp",
+    );
+    let out = attack(&[
+        "starttls",
+        "--target",
+        &smtp.listening,
+        "--conns",
+        "300",
+        "--rate",
+        "25",
+        "--duration",
+        "3",
+        "--ca",
+        &cert,
+    ]);
+    assert!(
+        figure(&out, "silent upgrades closed by the server: ") >= 1,
+        "{out}"
+    );
+    drop(smtp);
+    let _ = std::fs::remove_dir_all(&dir);
+}
