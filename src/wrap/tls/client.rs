@@ -1,7 +1,6 @@
 //! The TLS client wrapper.
 
 use std::fmt;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -69,7 +68,8 @@ impl TlsClientLayer {
         self
     }
 
-    /// Handshakes in progress at once per wrapper (default 256).
+    /// Handshakes in progress at once per wrapper (default 256); with all of them
+    /// taken, the next connect waits for one (outgoing handshakes are never shed).
     pub fn max_handshakes(mut self, max: usize) -> Self {
         self.max_handshakes = max.max(1);
         self
@@ -179,10 +179,9 @@ where
 
     fn call(&mut self, io: IO) -> Self::Future {
         let handshake = self.connector.connect(self.server_name.clone(), io);
-        // This side sends the ClientHello: never shed as silent.
-        let hello = Arc::new(AtomicBool::new(true));
+        // This side's own handshakes are never shed: a full set makes the next wait.
         self.handshakes
-            .run(handshake, hello, self.inner.clone())
+            .run(handshake, None, self.inner.clone())
             .boxed()
     }
 }

@@ -6,7 +6,9 @@
 //! waited longest for its ClientHello, whose slot then goes to the newcomer. A
 //! handshake past its ClientHello is shed only once it has run for a second (a real
 //! client on any link finishes by then, or is slow enough that the newcomer should
-//! have its place). Only when none qualifies does readiness wait for a slot.
+//! have its place). Only when none qualifies does readiness wait for a slot. The
+//! client side's own handshakes (outgoing connections) are never shed: there a full
+//! set of slots makes the next connect wait, as before.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,7 +57,7 @@ struct Running {
 struct Handshake {
     id: u64,
     started: Instant,
-    /// Its ClientHello arrived (always true on the client side).
+    /// Its ClientHello arrived.
     hello: Arc<AtomicBool>,
     shed: CancellationToken,
 }
@@ -155,12 +157,12 @@ impl Handshakes {
     }
 
     /// Runs `handshake` in the reserved slot, within the timeout, then calls `inner`
-    /// with the stream it produced. `hello` is set once the peer's ClientHello is in
-    /// (a client's own handshake passes it set).
+    /// with the stream it produced. `hello` is set once the peer's ClientHello is in;
+    /// `None` (a client's own handshakes) is never shed.
     pub(crate) fn run<H, T, S>(
         &mut self,
         handshake: H,
-        hello: Arc<AtomicBool>,
+        hello: Option<Arc<AtomicBool>>,
         inner: S,
     ) -> impl Future<Output = Result<S::Response, BoxError>> + Send + 'static
     where
@@ -173,15 +175,25 @@ impl Handshakes {
         // Called without `poll_ready` (a contract breach): run without a slot.
         let slot = self.reserved.take();
         let timeout = self.timeout;
-        let (id, shed) = self.running.add(hello);
-        let registered = Registered {
-            running: self.running.clone(),
-            id,
-        };
+        let registered = hello.map(|hello| {
+            let (id, shed) = self.running.add(hello);
+            let registered = Registered {
+                running: self.running.clone(),
+                id,
+            };
+            (registered, shed)
+        });
         async move {
+            let (registered, shed) = registered.unzip();
+            let shed = async move {
+                match shed {
+                    Some(shed) => shed.cancelled_owned().await,
+                    None => std::future::pending().await,
+                }
+            };
             let finished = tokio::select! {
                 biased;
-                _ = shed.cancelled() => return Err(HandshakeShed.into()),
+                _ = shed => return Err(HandshakeShed.into()),
                 finished = tokio::time::timeout(timeout, handshake) => finished,
             };
             drop(registered);

@@ -173,7 +173,7 @@ where
             start.into_stream(config).await
         };
         self.handshakes
-            .run(handshake, hello, self.inner.clone())
+            .run(handshake, Some(hello), self.inner.clone())
             .boxed()
     }
 }
