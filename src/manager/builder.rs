@@ -53,10 +53,15 @@ impl<O> Builder<O> {
     /// as the cause ([`Error::is_limit`](crate::Error::is_limit)), is counted in
     /// `Stats::shed` and logged once; the others keep being served. Stream transports;
     /// UDP peers' buffers are bounded by their queues. Frames an application queues
-    /// through a [`Tendril`](crate::Tendril) are counted once encoded, not while they
-    /// wait in the outbound queue (bounded per connection by
-    /// [`outbound_queue`](Self::outbound_queue) commands, and by the write-stall
-    /// timeout for a peer that does not read).
+    /// through a [`Tendril`](crate::Tendril) count too, beyond 16 KiB queued per
+    /// connection, when their size is known (`Bytes`, `BytesMut`, `Vec<u8>`,
+    /// `String`, `Box<[u8]>`; other frame types are bounded by
+    /// [`outbound_queue`](Self::outbound_queue) alone until encoded): a push that puts
+    /// a connection over its share while the budget is short fails (`send_frame` with
+    /// [`Error::is_limit`](crate::Error::is_limit), `try_send_frame` as `Closed`) and
+    /// the connection is closed. The queued frames are a connection's second account:
+    /// a connection with both buffered input and queued frames counts twice in the
+    /// number the budget is shared among.
     pub fn memory_budget(mut self, bytes: usize) -> Self {
         self.bounds.memory_budget = bytes.max(1);
         self

@@ -23,7 +23,7 @@ use crate::app::{is_rejection, Acceptor};
 use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
 use crate::tendril::driver::{panic_error, Closed, Driver};
-use crate::tendril::io::budget::Budget;
+use crate::tendril::io::budget::{frame_len, Budget};
 use crate::tendril::io::{FrameIo, StreamIo};
 use crate::tendril::{
     Addr, CloseReason, ConnectionConfig, ConnectionInfo, Control, Shared, Tendril,
@@ -272,10 +272,14 @@ impl Core {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let key = (local.clone(), remote.clone());
         let info = ConnectionInfo::new(id, self.transport.clone(), local.clone(), remote.clone());
-        let shared = Shared::new(info, self.config.outbound_queue, facts);
+        let shared = Shared::new(info, self.config.outbound_queue, frame_len::<Out>, facts);
         let control: Arc<dyn Control> = shared.clone();
         let mut framed = framed;
         framed.set_charge(self.budget.charge(Arc::downgrade(&control)));
+        // Frames queued through its handles are charged too, on their own account.
+        shared
+            .queue
+            .set_charge(self.budget.charge(Arc::downgrade(&control)));
         let tendril = Tendril::from_shared(shared.clone());
         {
             let mut table = self.table();

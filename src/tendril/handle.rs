@@ -46,14 +46,16 @@ pub(crate) struct Shared<In, Out> {
 }
 
 impl<In, Out> Shared<In, Out> {
+    /// A connection's shared state; `frame_len` sizes queued frames for the budget.
     pub(crate) fn new(
         info: ConnectionInfo,
         outbound_queue: usize,
+        frame_len: fn(&Out) -> usize,
         facts: StreamFacts,
     ) -> Arc<Self> {
         Arc::new(Shared {
             info,
-            queue: Queue::new(outbound_queue),
+            queue: Queue::new(outbound_queue, frame_len),
             closed: OnceLock::new(),
             closed_notify: Notify::new(),
             tls: facts.tls.map(OnceLock::from).unwrap_or_default(),
@@ -288,11 +290,16 @@ impl<In, Out> Tendril<In, Out> {
     ///
     /// [`Error::is_closed`] if the connection is closed.
     pub async fn send_frame(&self, frame: impl Into<Out>) -> Result<(), Error> {
-        self.shared
+        match self
+            .shared
             .queue
             .push_wait(Command::Frame(frame.into()))
             .await
-            .map_err(|_| Error::closed())
+        {
+            Ok(()) => Ok(()),
+            Err(Refused::OverBudget(_, err)) => Err(err),
+            Err(_) => Err(Error::closed()),
+        }
     }
 
     /// Queues a frame to send if the outbound queue has room.
@@ -308,10 +315,13 @@ impl<In, Out> Tendril<In, Out> {
                 Some(frame) => Err(TrySendError::Full(frame)),
                 None => Ok(()),
             },
-            Err(Refused::Closed(command)) => match frame_of(command) {
-                Some(frame) => Err(TrySendError::Closed(frame)),
-                None => Ok(()),
-            },
+            // Over the memory budget, the connection is being closed.
+            Err(Refused::Closed(command) | Refused::OverBudget(command, _)) => {
+                match frame_of(command) {
+                    Some(frame) => Err(TrySendError::Closed(frame)),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
@@ -334,10 +344,11 @@ impl<In, Out> Tendril<In, Out> {
 
     /// Queues a frame whose room [`poll_reserve`](Self::poll_reserve) reserved.
     pub(crate) fn send_reserved(&self, frame: Out) -> Result<(), Error> {
-        self.shared
-            .queue
-            .push_reserved(Command::Frame(frame))
-            .map_err(|_| Error::closed())
+        match self.shared.queue.push_reserved(Command::Frame(frame)) {
+            Ok(()) => Ok(()),
+            Err(Refused::OverBudget(_, err)) => Err(err),
+            Err(_) => Err(Error::closed()),
+        }
     }
 
     /// Gives back a reservation that will not be used.
@@ -350,6 +361,7 @@ impl<In, Out> Tendril<In, Out> {
             Ok(()) => Ok(()),
             Err(Refused::Full(_)) => Err(Error::queue_full()),
             Err(Refused::Closed(_)) => Err(Error::closed()),
+            Err(Refused::OverBudget(_, err)) => Err(err),
         }
     }
 

@@ -22,6 +22,8 @@ use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 use super::command::Command;
+use super::io::budget::{Charge, FREE};
+use crate::error::Error;
 
 /// What the manager asks of a connection, strongest last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,6 +47,9 @@ pub(crate) enum Signal {
 pub(crate) enum Refused<T> {
     Full(T),
     Closed(T),
+    /// The manager's memory budget is short and this connection's queued frames are
+    /// over its share: the connection is being shed.
+    OverBudget(T, Error),
 }
 
 pub(crate) struct Queue<In, Out> {
@@ -55,6 +60,8 @@ pub(crate) struct Queue<In, Out> {
     capacity: usize,
     driver: AtomicWaker,
     room: Notify,
+    /// The size of a frame, for the memory budget (0 when unknown).
+    frame_len: fn(&Out) -> usize,
 }
 
 struct State<In, Out> {
@@ -68,10 +75,14 @@ struct State<In, Out> {
     waiting: usize,
     /// The caller waiting in `poll_reserve`.
     reserving: Option<Waker>,
+    /// Bytes of the frames in `items` (as far as their size is known).
+    bytes: usize,
+    /// Their account with the manager's memory budget.
+    charge: Option<Charge>,
 }
 
 impl<In, Out> Queue<In, Out> {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, frame_len: fn(&Out) -> usize) -> Self {
         Queue {
             state: Mutex::new(State {
                 items: VecDeque::new(),
@@ -80,12 +91,52 @@ impl<In, Out> Queue<In, Out> {
                 closed: false,
                 waiting: 0,
                 reserving: None,
+                bytes: 0,
+                charge: None,
             }),
             queued: AtomicUsize::new(0),
             signal: AtomicU8::new(Signal::None as u8),
             capacity: capacity.max(1),
             driver: AtomicWaker::new(),
             room: Notify::new(),
+            frame_len,
+        }
+    }
+
+    /// Charges the frames queued from now on to the manager's memory budget.
+    pub(crate) fn set_charge(&self, charge: Charge) {
+        self.lock().charge = Some(charge);
+    }
+
+    /// Counts `command`'s bytes against the budget (beyond the first 16 KiB queued,
+    /// which are free); refuses it, and sheds the connection, if that puts it over its
+    /// share while the budget is short.
+    fn count(&self, state: &mut State<In, Out>, command: &Command<In, Out>) -> Result<(), Error> {
+        let Command::Frame(frame) = command else {
+            return Ok(());
+        };
+        let len = (self.frame_len)(frame);
+        if len == 0 {
+            return Ok(());
+        }
+        let Some(charge) = state.charge.as_mut() else {
+            return Ok(());
+        };
+        let bytes = state.bytes + len;
+        if let Err(err) = charge.set(bytes.saturating_sub(FREE)) {
+            let _ = charge.set(state.bytes.saturating_sub(FREE));
+            self.signal(Signal::Shed);
+            return Err(err);
+        }
+        state.bytes = bytes;
+        Ok(())
+    }
+
+    /// The queued frames left the queue: their bytes go back to the budget.
+    fn uncount(state: &mut State<In, Out>) {
+        state.bytes = 0;
+        if let Some(charge) = state.charge.as_mut() {
+            let _ = charge.set(0);
         }
     }
 
@@ -111,6 +162,9 @@ impl<In, Out> Queue<In, Out> {
         if state.used >= self.capacity {
             return Err(Refused::Full(command));
         }
+        if let Err(err) = self.count(&mut state, &command) {
+            return Err(Refused::OverBudget(command, err));
+        }
         state.used += 1;
         self.enqueue(state, command);
         Ok(())
@@ -120,7 +174,7 @@ impl<In, Out> Queue<In, Out> {
     pub(crate) async fn push_wait(
         &self,
         command: Command<In, Out>,
-    ) -> Result<(), Command<In, Out>> {
+    ) -> Result<(), Refused<Command<In, Out>>> {
         let mut command = command;
         loop {
             let mut notified = pin!(self.room.notified());
@@ -128,8 +182,8 @@ impl<In, Out> Queue<In, Out> {
             notified.as_mut().enable();
             match self.push(command) {
                 Ok(()) => return Ok(()),
-                Err(Refused::Closed(back)) => return Err(back),
                 Err(Refused::Full(back)) => command = back,
+                Err(refused) => return Err(refused),
             }
             self.lock().waiting += 1;
             let _waiting = Waiting(self);
@@ -165,10 +219,18 @@ impl<In, Out> Queue<In, Out> {
     }
 
     /// Queues a command whose room was reserved.
-    pub(crate) fn push_reserved(&self, command: Command<In, Out>) -> Result<(), Command<In, Out>> {
-        let state = self.lock();
+    pub(crate) fn push_reserved(
+        &self,
+        command: Command<In, Out>,
+    ) -> Result<(), Refused<Command<In, Out>>> {
+        let mut state = self.lock();
         if state.closed {
-            return Err(command);
+            return Err(Refused::Closed(command));
+        }
+        if let Err(err) = self.count(&mut state, &command) {
+            drop(state);
+            self.unreserve();
+            return Err(Refused::OverBudget(command, err));
         }
         self.enqueue(state, command);
         Ok(())
@@ -191,6 +253,10 @@ impl<In, Out> Queue<In, Out> {
             into.append(&mut state.items);
         }
         self.queued.store(0, Ordering::Release);
+        // The driver encodes them now; the write buffer is counted from there.
+        if state.bytes > 0 {
+            Self::uncount(&mut state);
+        }
     }
 
     /// True if commands wait to be taken (the driver's cheap check).
@@ -247,10 +313,13 @@ impl<In, Out> Queue<In, Out> {
         let mut state = self.lock();
         state.closed = true;
         let dropped = std::mem::take(&mut state.items);
+        Self::uncount(&mut state);
+        // The account ends with the connection.
+        let charge = state.charge.take();
         self.queued.store(0, Ordering::Release);
         let reserving = state.reserving.take();
         drop(state);
-        drop(dropped);
+        drop((dropped, charge));
         self.room.notify_waiters();
         if let Some(waker) = reserving {
             waker.wake();
@@ -277,7 +346,7 @@ mod tests {
 
     #[test]
     fn the_bound_counts_commands_until_they_are_applied() {
-        let queue = Q::new(2);
+        let queue = Q::new(2, |_| 0);
         assert!(queue.push(Command::Frame("a")).is_ok());
         assert!(queue.push(Command::Frame("b")).is_ok());
         assert!(matches!(
@@ -298,7 +367,7 @@ mod tests {
 
     #[test]
     fn a_close_fits_in_a_full_queue_once() {
-        let queue = Q::new(1);
+        let queue = Q::new(1, |_| 0);
         assert!(queue.push(Command::Frame("a")).is_ok());
         assert!(queue.push_close(Command::Close {
             error: None,
@@ -315,7 +384,7 @@ mod tests {
 
     #[test]
     fn signals_only_get_stronger_and_closing_refuses_commands() {
-        let queue = Q::new(4);
+        let queue = Q::new(4, |_| 0);
         queue.signal(Signal::Abort);
         queue.signal(Signal::Graceful);
         assert_eq!(queue.signalled(), Signal::Abort);

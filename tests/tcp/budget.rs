@@ -147,3 +147,59 @@ async fn with_room_one_connection_may_use_most_of_the_budget() {
     assert_eq!(manager.stats().shed, 0);
     manager.shutdown();
 }
+
+#[tokio::test]
+async fn frames_queued_for_a_peer_that_does_not_read_are_counted_too() {
+    let manager = TcpManager::builder(localhost())
+        .memory_budget(MIB)
+        .outbound_queue(1000)
+        .build();
+    let (pushed_tx, mut pushed) = mpsc::unbounded_channel();
+    let pushed_started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = manager
+        .start(
+            acceptor_fn(move |tendril: Tendril| {
+                let (recv, send) = framers("length-u32");
+                tendril.set_framers(recv, send)?;
+                let pusher = tendril.clone();
+                let pushed_tx = pushed_tx.clone();
+                // To the first connection only: 64 KiB frames to a peer that reads
+                // none of them (100 of them would be over six times the budget).
+                let first = !pushed_started.swap(true, std::sync::atomic::Ordering::Relaxed);
+                tokio::spawn(async move {
+                    if !first {
+                        return;
+                    }
+                    let frame = Bytes::from(vec![b'p'; 64 * KIB]);
+                    let mut sent = 0;
+                    let outcome = loop {
+                        if sent == 100 {
+                            break Ok(sent);
+                        }
+                        match pusher.send_frame(frame.clone()).await {
+                            Ok(()) => sent += 1,
+                            Err(err) => break Err((sent, err)),
+                        }
+                    };
+                    let _ = pushed_tx.send((outcome, pusher));
+                });
+                Ok(service(|frame: Bytes| async move { Ok(frame) }))
+            }),
+            NoWrapper,
+        )
+        .unwrap();
+    let silent = TcpStream::connect(addr).await.unwrap();
+    let (outcome, pusher) = within(pushed.recv()).await.unwrap();
+    let (sent, err) = outcome.expect_err("the budget stops the pushes");
+    assert!(err.is_limit(), "{err:#}");
+    assert!(err.cause::<MemoryBudget>().is_some(), "{err:#}");
+    assert!(sent < 100, "{sent}");
+    let reason = within(pusher.closed()).await;
+    assert!(budget_cause(&reason).is_some(), "{reason}");
+    eventually(|| manager.stats().shed == 1).await;
+    eventually(|| manager.stats().budget_used == 0).await;
+    // Others are still served.
+    echo_one(addr, 100).await;
+    drop(silent);
+    manager.shutdown();
+}

@@ -32,6 +32,25 @@ pub(crate) fn counted(read: usize, write: usize) -> usize {
 /// The default budget of a manager: 256 MiB.
 pub(crate) const DEFAULT_BUDGET: usize = 256 * 1024 * 1024;
 
+/// The size of a frame of a byte-like type (`Bytes`, `BytesMut`, `Vec<u8>`, `String`,
+/// `Box<[u8]>`), 0 for others: what a queued frame holds, for the budget.
+pub(crate) fn frame_len<Out: 'static>(frame: &Out) -> usize {
+    let any = frame as &dyn std::any::Any;
+    if let Some(bytes) = any.downcast_ref::<bytes::Bytes>() {
+        bytes.len()
+    } else if let Some(bytes) = any.downcast_ref::<bytes::BytesMut>() {
+        bytes.len()
+    } else if let Some(bytes) = any.downcast_ref::<Vec<u8>>() {
+        bytes.len()
+    } else if let Some(text) = any.downcast_ref::<String>() {
+        text.len()
+    } else if let Some(bytes) = any.downcast_ref::<Box<[u8]>>() {
+        bytes.len()
+    } else {
+        0
+    }
+}
+
 /// One manager's budget, shared by its connections.
 pub(crate) struct Budget {
     limit: usize,
