@@ -175,6 +175,10 @@ impl Table {
                 }
             }
         }
+        if min_quiet.is_none() {
+            // Only noting: the candidates queued meanwhile stay.
+            return;
+        }
         if found.len() > CANDIDATES {
             found.select_nth_unstable_by_key(CANDIDATES, |(since, _, _)| *since);
             found.truncate(CANDIDATES);
