@@ -455,42 +455,65 @@ fn tls_client(args: &Args) -> Option<tendril_net::wrap::TlsClient> {
     }
 }
 
-async fn tls(args: &Args) -> bool {
+/// The client side of a TLS handshake on `tcp` (bounded).
+async fn handshake(
+    client: &tendril_net::wrap::TlsClient,
+    tcp: TcpStream,
+) -> Result<impl AsyncRead + AsyncWrite + Unpin, String> {
     use tower::ServiceExt;
-    let Some(client) = tls_client(args) else {
-        return false;
-    };
+    tokio::time::timeout(SLOW * 5, client.clone().oneshot(tcp))
+        .await
+        .map_err(|_| "no handshake within 5 s".to_owned())?
+        .map_err(|err| err.to_string())
+}
+
+/// A flood of `--conns` silent connections (`open(n)` opens `n` of them, `noun` names
+/// them), topped up by `--rate` a second for `--duration` seconds while one real
+/// client a second (`real(n)`) is timed.
+async fn flood<O, OF, R, RF>(args: &Args, noun: &str, open: O, real: R) -> bool
+where
+    O: Fn(usize) -> OF,
+    OF: std::future::Future<Output = Vec<TcpStream>>,
+    R: Fn(u64) -> RF,
+    RF: std::future::Future<Output = Result<(), String>>,
+{
     let started = Instant::now();
-    let mut silent = connect_many(args.target, args.conns).await;
+    let mut silent = open(args.conns).await;
     println!(
-        "{} silent connections open after {:.1} s",
+        "{} {noun} open after {:.1} s",
         silent.len(),
         started.elapsed().as_secs_f64()
     );
     let probes = Probes::default();
-    for second in 0..args.duration {
-        let topping = connect_many(args.target, args.rate);
-        let real = async {
+    for n in 0..args.duration {
+        let timed = async {
             let started = Instant::now();
-            let tcp = TcpStream::connect(args.target)
-                .await
-                .map_err(|err| err.to_string())?;
-            let handshake = tokio::time::timeout(SLOW * 5, client.clone().oneshot(tcp));
-            let mut stream = handshake
-                .await
-                .map_err(|_| "no handshake within 5 s".to_owned())?
-                .map_err(|err| err.to_string())?;
-            round_trip(&mut stream, &probe_frame(false, second)).await?;
-            Ok(started.elapsed())
+            real(n).await.map(|()| started.elapsed())
         };
-        let (more, took) = tokio::join!(topping, real);
+        let (more, took) = tokio::join!(open(args.rate), timed);
         silent.extend(more);
         probes.record(&probes.fresh, took);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let (shed, _open) = count_closed(silent, Duration::from_millis(500)).await;
-    println!("silent connections closed by the server: {shed}");
+    println!("{noun} closed by the server: {shed}");
     probes.report()
+}
+
+async fn tls(args: &Args) -> bool {
+    let Some(client) = tls_client(args) else {
+        return false;
+    };
+    let open = |count| connect_many(args.target, count);
+    let client = &client;
+    let real = |n| async move {
+        let tcp = TcpStream::connect(args.target)
+            .await
+            .map_err(|err| err.to_string())?;
+        let mut stream = handshake(client, tcp).await?;
+        round_trip(&mut stream, &probe_frame(false, n)).await
+    };
+    flood(args, "silent connections", open, real).await
 }
 
 /// Reads CRLF lines until an SMTP reply's last one (`250 ...`, not `250-...`); its code.
@@ -559,46 +582,26 @@ async fn silent_upgrades(target: SocketAddr, count: usize) -> Vec<TcpStream> {
 }
 
 async fn starttls(args: &Args) -> bool {
-    use tower::ServiceExt;
     let Some(client) = tls_client(args) else {
         return false;
     };
-    let started = Instant::now();
-    let mut silent = silent_upgrades(args.target, args.conns).await;
-    println!(
-        "{} connections asked for STARTTLS and went silent, after {:.1} s",
-        silent.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let probes = Probes::default();
-    for _ in 0..args.duration {
-        let real = async {
-            let started = Instant::now();
-            let tcp = smtp_upgrade(args.target).await?;
-            let handshake = tokio::time::timeout(SLOW * 5, client.clone().oneshot(tcp));
-            let mut stream = handshake
-                .await
-                .map_err(|_| "no handshake within 5 s".to_owned())?
-                .map_err(|err| err.to_string())?;
-            let ehlo = async {
-                stream.write_all(b"EHLO attack.test\r\n").await?;
-                smtp_reply(&mut stream).await
-            };
-            match tokio::time::timeout(SLOW * 5, ehlo).await {
-                Ok(Ok(250)) => Ok(started.elapsed()),
-                Ok(Ok(code)) => Err(format!("EHLO over TLS answered {code}")),
-                Ok(Err(err)) => Err(err.to_string()),
-                Err(_) => Err("no EHLO answer within 5 s".into()),
-            }
+    let open = |count| silent_upgrades(args.target, count);
+    let client = &client;
+    let real = |_| async move {
+        let tcp = smtp_upgrade(args.target).await?;
+        let mut stream = handshake(client, tcp).await?;
+        let ehlo = async {
+            stream.write_all(b"EHLO attack.test\r\n").await?;
+            smtp_reply(&mut stream).await
         };
-        let (more, took) = tokio::join!(silent_upgrades(args.target, args.rate), real);
-        silent.extend(more);
-        probes.record(&probes.fresh, took);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    let (shed, _open) = count_closed(silent, Duration::from_millis(500)).await;
-    println!("silent upgrades closed by the server: {shed}");
-    probes.report()
+        match tokio::time::timeout(SLOW * 5, ehlo).await {
+            Ok(Ok(250)) => Ok(()),
+            Ok(Ok(code)) => Err(format!("EHLO over TLS answered {code}")),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err("no EHLO answer within 5 s".into()),
+        }
+    };
+    flood(args, "silent upgrades", open, real).await
 }
 
 async fn slowloris(args: &Args) -> bool {
