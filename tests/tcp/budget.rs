@@ -22,19 +22,9 @@ fn server(budget: usize) -> (TcpManager, SocketAddr, mpsc::UnboundedReceiver<Ten
     let manager = TcpManager::builder(localhost())
         .memory_budget(budget)
         .build();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let addr = manager
-        .start(
-            acceptor_fn(move |tendril: Tendril| {
-                let (recv, send) = framers("length-u32");
-                tendril.set_framers(recv, send)?;
-                tx.send(tendril).unwrap();
-                Ok(service(|frame: Bytes| async move { Ok(frame) }))
-            }),
-            NoWrapper,
-        )
-        .unwrap();
-    (manager, addr, rx)
+    recording_server(manager, "length-u32", || {
+        service(|frame: Bytes| async move { Ok(frame) })
+    })
 }
 
 /// A frame header announcing `len` bytes, then `body` bytes of it.

@@ -6,9 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tendril_net::app::{acceptor_fn, service};
-use tendril_net::framer::LineFramer;
-use tendril_net::wrap::NoWrapper;
+use tendril_net::app::service;
 use tendril_net::{CloseReason, Manager, TcpManager, Tendril};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -26,23 +24,14 @@ fn server(
         .max_connections(max)
         .displace_idle_after(after)
         .build();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let addr = manager
-        .start(
-            acceptor_fn(move |tendril: Tendril| {
-                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
-                tx.send(tendril).unwrap();
-                Ok(service(|line: Bytes| async move {
-                    if line == "hang" {
-                        std::future::pending::<()>().await;
-                    }
-                    Ok(line)
-                }))
-            }),
-            NoWrapper,
-        )
-        .unwrap();
-    (manager, addr, rx)
+    recording_server(manager, "line", || {
+        service(|line: Bytes| async move {
+            if line == "hang" {
+                std::future::pending::<()>().await;
+            }
+            Ok(line)
+        })
+    })
 }
 
 async fn ask(stream: &mut TcpStream, line: &str) {

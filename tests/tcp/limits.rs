@@ -1,7 +1,10 @@
+use std::time::Duration;
+
 use bytes::Bytes;
 use tendril_net::app::{acceptor_fn, RejectConnection};
 use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, CloseReason, Manager, TcpManager, Tendril};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tower::service_fn;
 
@@ -30,24 +33,33 @@ async fn connections_over_the_limit_are_refused_and_counted() {
     manager.shutdown();
 }
 
-/// A connection the server closed still holds its socket until the peer lets go (or
-/// `linger` passes): it counts against `max_connections` until then, so peers that
-/// never close cannot take more sockets than the bound. (Without displacement: with
-/// it, a newcomer takes a lingering connection's place, see the next test.)
-#[tokio::test]
-async fn closing_connections_count_against_the_limit() {
+/// A line echo server holding at most two connections (`displace` as configured), with
+/// two peers whose never-ending lines it closed: they linger, as peers that never
+/// close do.
+async fn two_lingering(
+    displace: Option<Duration>,
+) -> (TcpManager, std::net::SocketAddr, [TcpStream; 2]) {
     let manager = TcpManager::builder(localhost())
         .max_connections(2)
-        .displace_idle_after(None)
+        .displace_idle_after(displace)
         .build();
     let (manager, addr) = echo_server(manager, "line");
-    // Two peers send a never-ending line; the server closes both and they stay.
     let endless = vec![b'x'; 70 * 1024];
     let mut first = client(addr, &endless).await;
     let mut second = client(addr, &endless).await;
     assert_eq!(read_until_closed(&mut first).await, b"");
     assert_eq!(read_until_closed(&mut second).await, b"");
     eventually(|| manager.stats().closing == 2).await;
+    (manager, addr, [first, second])
+}
+
+/// A connection the server closed still holds its socket until the peer lets go (or
+/// `linger` passes): it counts against `max_connections` until then, so peers that
+/// never close cannot take more sockets than the bound. (Without displacement: with
+/// it, a newcomer takes a lingering connection's place, see the next test.)
+#[tokio::test]
+async fn closing_connections_count_against_the_limit() {
+    let (manager, addr, [first, second]) = two_lingering(None).await;
     assert_eq!(manager.stats().open, 2);
     assert_eq!(manager.stats().failed, 2);
     assert!(manager.connections().is_empty(), "none is open for lookups");
@@ -67,20 +79,13 @@ async fn closing_connections_count_against_the_limit() {
 /// end, a newcomer takes the place of one of them at once.
 #[tokio::test]
 async fn a_newcomer_displaces_a_lingering_connection() {
-    let manager = TcpManager::builder(localhost()).max_connections(2).build();
-    let (manager, addr) = echo_server(manager, "line");
-    let endless = vec![b'x'; 70 * 1024];
-    let mut first = client(addr, &endless).await;
-    let mut second = client(addr, &endless).await;
-    assert_eq!(read_until_closed(&mut first).await, b"");
-    assert_eq!(read_until_closed(&mut second).await, b"");
-    eventually(|| manager.stats().closing == 2).await;
+    let (manager, addr, lingering) = two_lingering(Some(Duration::from_secs(2))).await;
     let mut third = client(addr, b"3\r\n").await;
     assert_eq!(read_frames(&mut third, "line", 1).await, ["3"]);
     let stats = manager.stats();
     assert_eq!((stats.displaced, stats.refused), (1, 0), "{stats}");
     eventually(|| manager.stats().closing == 1).await;
-    drop((first, second));
+    drop(lingering);
     manager.shutdown();
 }
 

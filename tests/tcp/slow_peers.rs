@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tendril_net::app::{acceptor_fn, service};
-use tendril_net::framer::LineFramer;
-use tendril_net::wrap::NoWrapper;
+use tendril_net::app::service;
 use tendril_net::{Manager, ReadRate, ReadTooSlow, TcpManager, Tendril};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -22,18 +20,9 @@ fn line_server(
     mpsc::UnboundedReceiver<Tendril>,
 ) {
     let manager = TcpManager::builder(localhost()).read_rate(rate).build();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let addr = manager
-        .start(
-            acceptor_fn(move |tendril: Tendril| {
-                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
-                tx.send(tendril).unwrap();
-                Ok(service(|line: Bytes| async move { Ok(line) }))
-            }),
-            NoWrapper,
-        )
-        .unwrap();
-    (manager, addr, rx)
+    recording_server(manager, "line", || {
+        service(|line: Bytes| async move { Ok(line) })
+    })
 }
 
 /// Sends `bytes` one at a time, `gap` apart (stops at the first failed write).

@@ -7,12 +7,13 @@ pub use net::*;
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
-use tendril_net::app::acceptor_fn;
+use tendril_net::app::{acceptor_fn, Application};
 use tendril_net::framer::{named, AnyDecoder, AnyEncoder};
 use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, Encoder};
 use tower::service_fn;
 
@@ -35,6 +36,31 @@ pub fn echo_server(manager: TcpManager, name: &'static str) -> (TcpManager, Sock
         )
         .unwrap();
     (manager, addr)
+}
+
+/// Starts `manager` with framer `name` and `app()` as each connection's application;
+/// every connection's Tendril comes out of the receiver, in the order accepted.
+pub fn recording_server<A>(
+    manager: TcpManager,
+    name: &'static str,
+    app: impl Fn() -> A + Send + 'static,
+) -> (TcpManager, SocketAddr, mpsc::UnboundedReceiver<Tendril>)
+where
+    A: Application<Bytes, Bytes>,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let addr = manager
+        .start(
+            acceptor_fn(move |tendril: Tendril| {
+                let (recv, send) = framers(name);
+                tendril.set_framers(recv, send)?;
+                tx.send(tendril).unwrap();
+                Ok(app())
+            }),
+            NoWrapper,
+        )
+        .unwrap();
+    (manager, addr, rx)
 }
 
 /// Encodes `frames` with framer `name`.
