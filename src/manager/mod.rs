@@ -11,6 +11,7 @@ mod listen;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod registry;
+mod spawn;
 pub(crate) mod stats;
 mod surface;
 #[cfg(all(unix, feature = "systemd"))]

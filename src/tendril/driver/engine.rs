@@ -4,12 +4,11 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::CatchUnwind;
-use futures_util::FutureExt;
 use tokio::time::Instant;
 use tower::Service;
 
@@ -19,7 +18,6 @@ use super::live_wrap::WrapState;
 use super::timer::Timer;
 use crate::app::IntoFrames;
 use crate::error::{BoxError, Error};
-use crate::tendril::call_scope::Scope;
 use crate::tendril::io::FrameIo;
 use crate::tendril::queue::Signal;
 use crate::tendril::traffic::Totals;
@@ -79,7 +77,7 @@ where
     S: Service<In>,
 {
     pub(super) io: T,
-    app: S,
+    pub(super) app: S,
     pub(super) shared: Arc<Shared<In, Out>>,
     /// Commands taken from the queue and not yet applied, in order; the first may wait
     /// for the reply of the call that issued it.
@@ -89,7 +87,7 @@ where
     /// A decoded frame waiting for the application's readiness.
     pub(super) held: Option<In>,
     pub(super) calls: Calls<Call<S::Future>>,
-    next_call: u64,
+    pub(super) next_call: u64,
     /// A live wrap in progress: nothing else happens until it is done.
     pub(super) wrap: Option<WrapState>,
     pub(super) config: ConnectionConfig,
@@ -98,10 +96,10 @@ where
     pub(super) read_pending: bool,
     pub(super) draining: bool,
     /// Draining, and the input that had arrived is read: nothing more will be.
-    drain_read_done: bool,
+    pub(super) drain_read_done: bool,
     /// Bytes read ever when draining began: a peer still sending is read for one
     /// more chunk at most, not for as long as it sends.
-    drain_mark: Option<u64>,
+    pub(super) drain_mark: Option<u64>,
     /// The close reason once drained: local (a graceful shutdown) or idle (reclaimed).
     drained: CloseReason,
     pub(super) timer: Timer,
@@ -391,106 +389,6 @@ where
             return Poll::Ready(Ok(()));
         }
         Poll::Pending
-    }
-
-    /// True if the first command waits for a reply (nothing more is read meanwhile:
-    /// a close or a wrap must see the input as the call left it).
-    fn waiting_command(&self) -> bool {
-        self.commands
-            .front()
-            .and_then(Command::waits_for)
-            .is_some_and(|call| self.calls.is_outstanding(call))
-    }
-
-    /// Decodes frames and calls the application with them while it is ready.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Stop> {
-        let mut progress = false;
-        loop {
-            if self.io.write_full() || self.calls.len() >= self.config.max_in_flight.max(1) {
-                break;
-            }
-            let frame = match self.held.take() {
-                Some(frame) => frame,
-                None => {
-                    if self.draining {
-                        let mark = *self.drain_mark.get_or_insert(self.io.read_ever());
-                        if self.io.read_ever() != mark && self.io.buffered() == 0 {
-                            self.drain_read_done = true;
-                        }
-                    }
-                    if self.read_closed || self.drain_read_done || self.waiting_command() {
-                        break;
-                    }
-                    match self.io.poll_frame(cx) {
-                        Poll::Ready(Ok(Some(frame))) => {
-                            self.totals.frames_in += 1;
-                            progress = true;
-                            frame
-                        }
-                        Poll::Ready(Ok(None)) => {
-                            self.read_closed = true;
-                            return Ok(true);
-                        }
-                        Poll::Ready(Err(err)) => return Err(Stop::error(err)),
-                        Poll::Pending => {
-                            self.read_pending = true;
-                            // Draining: what had arrived is read; wait for no more.
-                            self.drain_read_done = self.draining;
-                            break;
-                        }
-                    }
-                }
-            };
-            // Readiness only for a frame in hand; kept while the application is busy.
-            match catch_unwind(AssertUnwindSafe(|| self.app.poll_ready(cx))) {
-                Ok(Poll::Ready(Ok(()))) => {}
-                Ok(Poll::Ready(Err(err))) => return Err(Stop::error(Error::application(err))),
-                Ok(Poll::Pending) => {
-                    self.held = Some(frame);
-                    break;
-                }
-                Err(panic) => return Err(Stop::error(panic_error(panic))),
-            }
-            self.call(frame, cx)?;
-            progress = true;
-            if self.wrap.is_some() {
-                break;
-            }
-        }
-        Ok(progress)
-    }
-
-    /// Calls the application with `frame`, and answers at once if the call is done.
-    #[inline(always)]
-    fn call(&mut self, frame: In, cx: &mut Context<'_>) -> Result<(), Stop> {
-        let call = self.next_call;
-        self.next_call += 1;
-        let started = {
-            // Commands issued by `call` and the first poll belong to this call.
-            let _scope = Scope::enter(self.shared.info.id(), call);
-            let future = catch_unwind(AssertUnwindSafe(|| self.app.call(frame)))
-                .map_err(|panic| Stop::error(panic_error(panic)))?;
-            self.calls
-                .start(AssertUnwindSafe(future).catch_unwind(), call, cx)
-        };
-        if let Some((call, outcome)) = started {
-            self.reply(call, outcome)?;
-        }
-        Ok(())
-    }
-
-    /// Polls the pending calls and answers those that may be answered.
-    fn poll_calls(&mut self, cx: &mut Context<'_>) -> Result<bool, Stop> {
-        self.calls.poll(cx);
-        let mut progress = false;
-        while let Some((call, outcome)) = self.calls.next() {
-            self.reply(call, outcome)?;
-            progress = true;
-            if self.wrap.is_some() {
-                break;
-            }
-        }
-        Ok(progress)
     }
 }
 

@@ -15,6 +15,7 @@ mod calls;
 mod closing;
 mod commands;
 mod engine;
+mod frames;
 mod live_wrap;
 mod timer;
 

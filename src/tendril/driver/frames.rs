@@ -1,0 +1,124 @@
+//! New frames into calls, and finished calls into replies: the driver's frame path.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::task::{Context, Poll};
+
+use futures_util::FutureExt;
+use tower::Service;
+
+use super::engine::{panic_error, Driver, Stop};
+use crate::app::IntoFrames;
+use crate::error::{BoxError, Error};
+use crate::tendril::call_scope::Scope;
+use crate::tendril::io::FrameIo;
+use crate::tendril::Command;
+
+impl<S, In, Out, T> Driver<S, In, Out, T>
+where
+    S: Service<In>,
+    S::Response: IntoFrames<Out>,
+    S::Error: Into<BoxError>,
+    In: Send + 'static,
+    Out: Send + 'static,
+    T: FrameIo<In, Out>,
+{
+    /// True if the first command waits for a reply (nothing more is read meanwhile:
+    /// a close or a wrap must see the input as the call left it).
+    fn waiting_command(&self) -> bool {
+        self.commands
+            .front()
+            .and_then(Command::waits_for)
+            .is_some_and(|call| self.calls.is_outstanding(call))
+    }
+
+    /// Decodes frames and calls the application with them while it is ready.
+    pub(super) fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, Stop> {
+        let mut progress = false;
+        loop {
+            if self.io.write_full() || self.calls.len() >= self.config.max_in_flight.max(1) {
+                break;
+            }
+            let frame = match self.held.take() {
+                Some(frame) => frame,
+                None => {
+                    if self.draining {
+                        let mark = *self.drain_mark.get_or_insert(self.io.read_ever());
+                        if self.io.read_ever() != mark && self.io.buffered() == 0 {
+                            self.drain_read_done = true;
+                        }
+                    }
+                    if self.read_closed || self.drain_read_done || self.waiting_command() {
+                        break;
+                    }
+                    match self.io.poll_frame(cx) {
+                        Poll::Ready(Ok(Some(frame))) => {
+                            self.totals.frames_in += 1;
+                            progress = true;
+                            frame
+                        }
+                        Poll::Ready(Ok(None)) => {
+                            self.read_closed = true;
+                            return Ok(true);
+                        }
+                        Poll::Ready(Err(err)) => return Err(Stop::error(err)),
+                        Poll::Pending => {
+                            self.read_pending = true;
+                            // Draining: what had arrived is read; wait for no more.
+                            self.drain_read_done = self.draining;
+                            break;
+                        }
+                    }
+                }
+            };
+            // Readiness only for a frame in hand; kept while the application is busy.
+            match catch_unwind(AssertUnwindSafe(|| self.app.poll_ready(cx))) {
+                Ok(Poll::Ready(Ok(()))) => {}
+                Ok(Poll::Ready(Err(err))) => return Err(Stop::error(Error::application(err))),
+                Ok(Poll::Pending) => {
+                    self.held = Some(frame);
+                    break;
+                }
+                Err(panic) => return Err(Stop::error(panic_error(panic))),
+            }
+            self.call(frame, cx)?;
+            progress = true;
+            if self.wrap.is_some() {
+                break;
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Calls the application with `frame`, and answers at once if the call is done.
+    #[inline(always)]
+    fn call(&mut self, frame: In, cx: &mut Context<'_>) -> Result<(), Stop> {
+        let call = self.next_call;
+        self.next_call += 1;
+        let started = {
+            // Commands issued by `call` and the first poll belong to this call.
+            let _scope = Scope::enter(self.shared.info.id(), call);
+            let future = catch_unwind(AssertUnwindSafe(|| self.app.call(frame)))
+                .map_err(|panic| Stop::error(panic_error(panic)))?;
+            self.calls
+                .start(AssertUnwindSafe(future).catch_unwind(), call, cx)
+        };
+        if let Some((call, outcome)) = started {
+            self.reply(call, outcome)?;
+        }
+        Ok(())
+    }
+
+    /// Polls the pending calls and answers those that may be answered.
+    pub(super) fn poll_calls(&mut self, cx: &mut Context<'_>) -> Result<bool, Stop> {
+        self.calls.poll(cx);
+        let mut progress = false;
+        while let Some((call, outcome)) = self.calls.next() {
+            self.reply(call, outcome)?;
+            progress = true;
+            if self.wrap.is_some() {
+                break;
+            }
+        }
+        Ok(progress)
+    }
+}
