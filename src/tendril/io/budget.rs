@@ -51,6 +51,11 @@ pub(crate) fn frame_len<Out: 'static>(frame: &Out) -> usize {
     }
 }
 
+/// The error of a connection shed for the budget whose own buffers were not counted.
+pub(crate) fn shed_unaccounted() -> Error {
+    Error::limit("shed for the memory budget")
+}
+
 /// One manager's budget, shared by its connections.
 pub(crate) struct Budget {
     limit: usize,

@@ -76,6 +76,6 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
 
     /// The error of a connection shed for the memory budget.
     fn shed_error(&self) -> Error {
-        Error::limit("shed for the memory budget")
+        budget::shed_unaccounted()
     }
 }

@@ -23,7 +23,7 @@ use tokio::io::ReadBuf;
 use tokio_util::codec::{Decoder, Encoder};
 use tokio_util::io::poll_read_buf;
 
-use super::budget::{counted, Charge};
+use super::budget::{self, counted, Charge};
 use super::{pool, FrameIo};
 use crate::error::Error;
 use crate::framer::FramerSwitch;
@@ -106,24 +106,24 @@ impl<In, Out> StreamIo<In, Out> {
     #[cold]
     #[inline(never)]
     fn recount(&mut self) -> Result<(), Error> {
-        let Some(charge) = self.charge.as_mut() else {
-            return Ok(());
+        let held = counted(self.alloc, self.wbuf.capacity());
+        let result = match self.charge.as_mut() {
+            Some(charge) => charge.set(held),
+            None => Ok(()),
         };
-        if let Err(err) = charge.set(counted(self.alloc, self.wbuf.capacity())) {
-            self.rbuf = BytesMut::new();
-            self.alloc = 0;
-            let _ = charge.set(counted(0, self.wbuf.capacity()));
-            return Err(err);
+        if result.is_err() {
+            // Giving the read buffer back never fails.
+            self.drop_input();
         }
-        Ok(())
+        result
     }
 
     /// Reads more input: `Ok(0)` at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Error>> {
-        let Some(io) = self.io.as_mut() else {
-            return Poll::Ready(Err(detached().into()));
-        };
         if self.rbuf.is_empty() {
+            let Some(io) = self.io.as_mut() else {
+                return Poll::Ready(Err(detached().into()));
+            };
             // Nothing buffered: read into the stack, then keep exactly what arrived.
             let mut stack = [MaybeUninit::<u8>::uninit(); pool::CHUNK];
             let mut buf = ReadBuf::uninit(&mut stack);
@@ -336,7 +336,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
     fn shed_error(&self) -> Error {
         match &self.charge {
             Some(charge) => charge.shed_error(),
-            None => Error::limit("shed for the memory budget"),
+            None => budget::shed_unaccounted(),
         }
     }
 }
