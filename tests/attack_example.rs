@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{certificate_files, start_example};
+use support::{start_example, start_with_certificate};
 
 /// Runs `attack` with `args`; its output, after checking it succeeded.
 fn attack(args: &[&str]) -> String {
@@ -123,20 +123,12 @@ fn over_long_lines_never_take_descriptors_past_the_bound() {
 fn silent_flood(server: &str, maildir: bool, scenario: &str, noun: &str) {
     let dir = std::env::temp_dir().join(format!("tendril-{scenario}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key, _) = certificate_files(&dir);
     let maildir_path = dir.join("maildir");
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ];
+    let mut args = vec!["--listen", "127.0.0.1:0"];
     if maildir {
         args.extend(["--maildir", maildir_path.to_str().unwrap()]);
     }
-    let running = start_example(server, &args, "tcp");
+    let (running, cert, _) = start_with_certificate(server, &dir, &args);
     let out = attack(&[
         scenario,
         "--target",

@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-use support::{certificate_files, start_example, Running, LIMIT};
+use support::{start_example, start_with_certificate, Running, LIMIT};
 
 /// A scratch directory under the target directory, empty.
 fn scratch(name: &str) -> PathBuf {
@@ -262,8 +262,16 @@ async fn errors_are_answered_and_the_session_goes_on() {
 async fn starttls_then_a_message() {
     let dir = scratch("starttls");
     let maildir = dir.join("maildir");
-    let (cert, key, pem) = certificate_files(&dir);
-    let server = start(&maildir, &["--tls-cert", &cert, "--tls-key", &key]);
+    let (server, _, pem) = start_with_certificate(
+        "smtp_server",
+        &dir,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--maildir",
+            maildir.to_str().unwrap(),
+        ],
+    );
     let mut client = connect(&server).await;
     let ehlo = client.expect("EHLO client.example", 250).await;
     assert!(ehlo.contains(&"STARTTLS".to_owned()), "{ehlo:?}");

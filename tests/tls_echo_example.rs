@@ -16,19 +16,8 @@ use tower::ServiceExt;
 async fn echoes_lines_over_tls_with_the_given_certificate() {
     let dir = std::env::temp_dir().join(format!("tendril-tls-echo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key, pem) = support::certificate_files(&dir);
-    let server = support::start_example(
-        "tls_echo",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-        ],
-        "tcp",
-    );
+    let (server, _, pem) =
+        support::start_with_certificate("tls_echo", &dir, &["--listen", "127.0.0.1:0"]);
     let tcp = tokio::time::timeout(LIMIT, TcpStream::connect(&server.listening))
         .await
         .unwrap()

@@ -90,6 +90,20 @@ pub fn certificate_files(dir: &std::path::Path) -> (String, String, String) {
     )
 }
 
+/// Starts example `name` with `args` and a certificate for `localhost` made now (its
+/// files written to `dir`, given as `--tls-cert`/`--tls-key`); returns the process,
+/// the certificate file's path, and its PEM for a client to trust.
+pub fn start_with_certificate(
+    name: &str,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (Running, String, String) {
+    let (cert, key, pem) = certificate_files(dir);
+    let mut all = args.to_vec();
+    all.extend(["--tls-cert", &cert, "--tls-key", &key]);
+    (start_example(name, &all, "tcp"), cert, pem)
+}
+
 /// True if the real tool `name` runs (`name args...`). When it does not, the test is
 /// skipped (false, with a note), unless `TENDRIL_REQUIRE_TOOLS` is set, as `.ci/run`
 /// sets it: then a missing tool fails the test.
