@@ -277,6 +277,17 @@ async fn probe_here(target: SocketAddr, length_prefixed: bool, duration: Duratio
     probes
 }
 
+/// What the tasks of `set` returned, as they finish (a task that panicked is left out).
+async fn joined<T: 'static>(mut set: JoinSet<T>) -> Vec<T> {
+    let mut done = Vec::with_capacity(set.len());
+    while let Some(result) = set.join_next().await {
+        if let Ok(value) = result {
+            done.push(value);
+        }
+    }
+    done
+}
+
 /// Connects `count` streams, at most 256 connects at once; those refused are skipped.
 async fn connect_many(target: SocketAddr, count: usize) -> Vec<TcpStream> {
     let gate = Arc::new(Semaphore::new(256));
@@ -291,13 +302,7 @@ async fn connect_many(target: SocketAddr, count: usize) -> Vec<TcpStream> {
                 .ok()
         });
     }
-    let mut streams = Vec::with_capacity(count);
-    while let Some(joined) = set.join_next().await {
-        if let Ok(Some(stream)) = joined {
-            streams.push(stream);
-        }
-    }
-    streams
+    joined(set).await.into_iter().flatten().collect()
 }
 
 /// True if the server closed `stream` (end of stream or an error) within `wait`.
@@ -315,26 +320,22 @@ async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
 }
 
 /// Counts how many of `streams` the server closed within `wait` (each waited on in
-/// parallel).
+/// parallel); the others are handed back, still open.
 async fn count_closed(streams: Vec<TcpStream>, wait: Duration) -> (usize, Vec<TcpStream>) {
     let mut set = JoinSet::new();
     for mut stream in streams {
         set.spawn(async move {
-            let closed = closed_within(&mut stream, wait).await;
-            (closed, stream)
+            closed_within(&mut stream, wait)
+                .await
+                .then_some(())
+                .ok_or(stream)
         });
     }
-    let (mut closed, mut open) = (0, Vec::new());
-    while let Some(joined) = set.join_next().await {
-        if let Ok((was_closed, stream)) = joined {
-            if was_closed {
-                closed += 1;
-            } else {
-                open.push(stream);
-            }
-        }
-    }
-    (closed, open)
+    let (closed, open): (Vec<_>, Vec<_>) = joined(set).await.into_iter().partition(Result::is_ok);
+    (
+        closed.len(),
+        open.into_iter().filter_map(Result::err).collect(),
+    )
 }
 
 async fn partial(args: &Args) -> bool {
@@ -368,12 +369,7 @@ async fn partial(args: &Args) -> bool {
             stream
         });
     }
-    let mut held = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        if let Ok(stream) = joined {
-            held.push(stream);
-        }
-    }
+    let held = joined(set).await;
     println!(
         "{} connections sent their partial frames in {:.1} s",
         held.len(),
@@ -569,11 +565,7 @@ async fn silent_upgrades(target: SocketAddr, count: usize) -> Vec<TcpStream> {
             set.spawn(smtp_upgrade(target));
         }
         let before = streams.len();
-        while let Some(joined) = set.join_next().await {
-            if let Ok(Ok(stream)) = joined {
-                streams.push(stream);
-            }
-        }
+        streams.extend(joined(set).await.into_iter().flatten());
         if streams.len() == before {
             break;
         }
@@ -697,12 +689,7 @@ async fn line_limit(args: &Args) -> bool {
             stream
         });
     }
-    let mut held = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        if let Ok(stream) = joined {
-            held.push(stream);
-        }
-    }
+    let held = joined(set).await;
     println!(
         "{} connections sent an over-long line in {:.1} s and stay open",
         held.len(),
