@@ -27,7 +27,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// use tokio_util::codec::Decoder;
 /// use bytes::BytesMut;
 ///
-/// let mut switch = FramerSwitch::new(LineFramer::new().max_length(4), LineFramer::new());
+/// let mut switch = FramerSwitch::new(LineFramer::new().max_frame_length(4), LineFramer::new());
 /// let err = switch.decode(&mut BytesMut::from("too long\r\n")).unwrap_err();
 /// assert!(err.is_framing());
 /// let cause = err.framer_error::<LineError>().unwrap();
@@ -70,14 +70,16 @@ impl Error {
         Error::new(Kind::Framing, Some(cause.into()))
     }
 
-    /// The connection is closed: a frame or command could not be delivered.
-    pub(crate) fn closed() -> Self {
+    /// The connection is closed: a frame or command could not be delivered, or a
+    /// transport was asked to connect after its manager shut down.
+    pub fn closed() -> Self {
         Error::new(Kind::Closed, None)
     }
 
-    /// The connection closed, for `reason`.
-    pub(crate) fn closed_by(reason: crate::CloseReason) -> Self {
-        Error::new(Kind::Closed, Some(Box::new(reason)))
+    /// The connection closed, for `cause` (a [`CloseReason`](crate::CloseReason), a
+    /// transport's own reason: a QUIC stream reset by its peer, ...).
+    pub fn closed_by(cause: impl Into<BoxError>) -> Self {
+        Error::new(Kind::Closed, Some(cause.into()))
     }
 
     /// A bounded queue is full.
@@ -95,23 +97,28 @@ impl Error {
         Error::new(Kind::Panic, Some(message.into()))
     }
 
-    /// A wrapper failed, or a live wrap was refused.
-    pub(crate) fn wrap(cause: impl Into<BoxError>) -> Self {
+    /// A wrapper failed (a handshake error or timeout), or a live wrap was refused: what
+    /// a transport reports when it cannot set up the stream it was given.
+    pub fn wrap(cause: impl Into<BoxError>) -> Self {
         Error::new(Kind::Wrap, Some(cause.into()))
     }
 
-    /// A time limit passed (a call timeout, ...); the cause says which.
-    pub(crate) fn timeout(cause: impl Into<BoxError>) -> Self {
+    /// A time limit passed; the cause says which (a [`CallTimeout`](crate::CallTimeout),
+    /// a transport's handshake timeout, ...).
+    pub fn timeout(cause: impl Into<BoxError>) -> Self {
         Error::new(Kind::Timeout, Some(cause.into()))
     }
 
-    /// A bound of the manager as a whole closed the connection (the memory budget).
-    pub(crate) fn limit(cause: impl Into<BoxError>) -> Self {
+    /// A bound of the manager as a whole closed the connection (the memory budget, a
+    /// transport's own bound such as concurrent streams).
+    pub fn limit(cause: impl Into<BoxError>) -> Self {
         Error::new(Kind::Limit, Some(cause.into()))
     }
 
-    /// A configuration or usage error (an unknown transport, a manager of another type).
-    pub(crate) fn config(cause: impl Into<BoxError>) -> Self {
+    /// A configuration or usage error: an endpoint the transport cannot serve (a
+    /// registry factory given a path where it needs a socket address), a manager of
+    /// another type, a manager started twice.
+    pub fn config(cause: impl Into<BoxError>) -> Self {
         Error::new(Kind::Config, Some(cause.into()))
     }
 
@@ -137,8 +144,12 @@ impl Error {
         self.inner.cause.as_ref()?.downcast_ref::<E>()
     }
 
-    /// True if a connection's time limit passed: an application call ran longer than
-    /// the call timeout ([`CallTimeout`](crate::CallTimeout) is the cause).
+    /// True if a connection's time limit passed; the cause says which:
+    /// [`CallTimeout`](crate::CallTimeout) (an application call ran too long),
+    /// [`ReadTooSlow`](crate::ReadTooSlow) (a frame trickled in below the read rate),
+    /// [`WriteStalled`](crate::WriteStalled) (the peer took none of the pending output).
+    /// A TLS handshake timeout is a wrap failure ([`Error::is_wrap`]), since the
+    /// connection never started.
     pub fn is_timeout(&self) -> bool {
         self.inner.kind == Kind::Timeout
     }

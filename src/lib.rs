@@ -166,6 +166,7 @@
 pub mod app;
 pub mod client;
 mod error;
+mod shed;
 pub mod framer;
 pub mod manager;
 mod tendril;

@@ -30,7 +30,7 @@ impl Commands {
     pub fn new() -> Self {
         Commands(
             LineFramer::new()
-                .max_length(MAX_COMMAND_LINE)
+                .max_frame_length(MAX_COMMAND_LINE)
                 .discard_too_long(true),
         )
     }

@@ -10,7 +10,7 @@ use tokio_util::codec::Decoder;
 
 fn switch_to(framers: &mut FramerSwitch, choice: u8) {
     match choice % 5 {
-        0 => framers.set_recv_framer(LineFramer::new().max_length(64)),
+        0 => framers.set_recv_framer(LineFramer::new().max_frame_length(64)),
         1 => framers.set_recv_framer(DotFramer::new().max_frame_length(256)),
         2 => framers.set_recv_framer(CobsFramer::new().max_frame_length(256)),
         3 => framers.set_recv_framer(NetstringFramer::new().max_frame_length(256)),
@@ -19,7 +19,7 @@ fn switch_to(framers: &mut FramerSwitch, choice: u8) {
 }
 
 fn run(choices: &[u8], input: &[u8], piece: usize) -> (Vec<Bytes>, bool) {
-    let mut framers = FramerSwitch::symmetric(LineFramer::new().max_length(64));
+    let mut framers = FramerSwitch::symmetric(LineFramer::new().max_frame_length(64));
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
     for chunk in input.chunks(piece.max(1)) {

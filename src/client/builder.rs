@@ -1,6 +1,5 @@
 //! [`ClientBuilder`]: a client's mode and bounds, and how it connects.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,23 +8,17 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tower::Service;
 
-use super::dispatch::{Counters, Multiplexed, Once, Pipelined, Unsolicited};
-use super::service::Mode;
-use super::tags::TagPool;
-use super::{Client, Connector, Tagger};
+use super::dispatch::{Dispatch, Once, Unsolicited};
+use super::flight::Flight;
+use super::tags::Tags;
+use super::{Client, Tagger};
 use crate::error::Error;
 use crate::framer::FramerSwitch;
-use crate::manager::Engine;
-use crate::tendril::{Addr, ConnectionConfig};
+use crate::manager::{Bounds, Connect, Engine};
+use crate::tendril::{Addr, ConnectionConfig, Tendril};
 use crate::wrap::{Io, NoWrapper};
-
-/// A client's framers: requests are encoded by the send framer, responses decoded by
-/// the receive framer. The same type as the connection's [`FramerSwitch`]`<In, Out>`,
-/// named in the client's order (request, response).
-pub type ClientFramers<Req, Resp = Req> = FramerSwitch<Resp, Req>;
 
 /// Default requests in flight per client.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
@@ -160,26 +153,29 @@ where
         self
     }
 
-    /// Connects to `target` through `connector` (a manager) with `framers` (receive:
-    /// responses; send: requests) and returns the client.
+    /// Connects to `target` through `manager` (any manager: TCP, Unix, UDP, a
+    /// plug-in's) and `wrapper` ([`NoWrapper`] for none, a `TlsClient`), with
+    /// `framers` (a client's connection receives responses and sends requests: its
+    /// framers are `FramerSwitch<Resp, Req>`), and returns the client.
     ///
     /// # Errors
     ///
-    /// The connector's errors (I/O, wrapper).
-    pub async fn connect<C>(
+    /// The manager's errors (I/O, wrapper; see [`Connect::connect_with_framers`]).
+    pub async fn connect<M, W>(
         &self,
-        connector: &C,
-        target: C::Target,
-        framers: ClientFramers<Req, Resp>,
+        manager: &M,
+        target: M::Target,
+        wrapper: W,
+        framers: FramerSwitch<Resp, Req>,
     ) -> Result<Client<Req, Resp>, Error>
     where
-        C: Connector<Resp, Req>,
+        M: Connect<W>,
     {
-        let (dispatch, mode, counters) = self.prepare();
-        let tendril = connector
-            .connect(target, Once(Some(dispatch)), framers)
+        let (dispatch, flight) = self.prepare();
+        let tendril = manager
+            .connect_with_framers(target, Once(Some(dispatch)), wrapper, framers)
             .await?;
-        Ok(Client::new(tendril, mode, self.max_in_flight, counters))
+        Ok(self.client(tendril, flight))
     }
 
     /// Dials `addr` over TCP, without a manager, and returns the client. The
@@ -193,7 +189,7 @@ where
     pub async fn connect_tcp(
         &self,
         addr: SocketAddr,
-        framers: ClientFramers<Req, Resp>,
+        framers: FramerSwitch<Resp, Req>,
     ) -> Result<Client<Req, Resp>, Error> {
         let stream = TcpStream::connect(addr).await?;
         let local = stream.local_addr()?;
@@ -205,8 +201,8 @@ where
     /// Runs the client over `io`, a stream that is already connected (a
     /// `tokio::io::duplex` end in a test, a socket handed over by other code, a TLS
     /// stream set up elsewhere), without a manager. Its
-    /// [`Tendril`](crate::Tendril) has no socket addresses (`local_addr()` and
-    /// `remote_addr()` are `None`).
+    /// [`Tendril`](crate::Tendril) has no socket addresses (`local()` and `remote()`
+    /// are unnamed).
     ///
     /// ```
     /// use bytes::Bytes;
@@ -243,7 +239,7 @@ where
     pub async fn over<I: Io>(
         &self,
         io: I,
-        framers: ClientFramers<Req, Resp>,
+        framers: FramerSwitch<Resp, Req>,
     ) -> Result<Client<Req, Resp>, Error> {
         self.run("stream", io, Addr::Unnamed(0), Addr::Unnamed(1), framers)
             .await
@@ -256,115 +252,86 @@ where
         io: I,
         local: Addr,
         remote: Addr,
-        framers: ClientFramers<Req, Resp>,
+        framers: FramerSwitch<Resp, Req>,
     ) -> Result<Client<Req, Resp>, Error> {
-        let engine = Engine::new(transport, local.clone(), ConnectionConfig::default(), 1);
-        let (dispatch, mode, counters) = self.prepare();
+        let bounds = Bounds::new(1, None);
+        let engine = Engine::new(transport, local.clone(), ConnectionConfig::default(), bounds);
+        let (dispatch, flight) = self.prepare();
         let tendril = engine
             .connect(io, local, remote, framers, Once(Some(dispatch)), NoWrapper)
             .await?;
-        Ok(Client::new(tendril, mode, self.max_in_flight, counters))
+        Ok(self.client(tendril, flight))
     }
 
-    /// The dispatcher the connection runs and the client's half of it.
-    fn prepare(&self) -> (Dispatch<Req, Resp>, Mode<Req, Resp>, Arc<Counters>) {
-        let counters = Arc::new(Counters::default());
-        let unsolicited = self.unsolicited.clone();
-        let (dispatch, mode) = match &self.correlation {
-            Correlation::Pipelined => {
-                let (waiters, receiver) = mpsc::unbounded_channel();
-                let dispatch = Dispatch::Pipelined(Pipelined {
-                    waiters: receiver,
-                    unsolicited,
-                    counters: counters.clone(),
-                });
-                (dispatch, Mode::Pipelined { waiters })
-            }
-            Correlation::Multiplexed(tagger) => {
-                let (waiters, receiver) = mpsc::unbounded_channel();
-                let (returned, returned_rx) = mpsc::unbounded_channel();
-                let (abandoned, abandoned_rx) = mpsc::unbounded_channel();
-                let dispatch = Dispatch::Multiplexed(Multiplexed {
-                    waiters: receiver,
-                    pending: HashMap::new(),
-                    tagger: tagger.clone(),
-                    returned,
-                    unsolicited,
-                    counters: counters.clone(),
-                });
-                let tags = TagPool::new(self.tag_space, self.quarantine, returned_rx, abandoned_rx);
-                let mode = Mode::Multiplexed {
-                    waiters,
-                    tagger: tagger.clone(),
-                    tags,
-                    reserved: None,
-                    abandoned,
-                };
-                (dispatch, mode)
-            }
+    /// The dispatcher the connection runs, and the flight it shares with the client.
+    fn prepare(&self) -> (Dispatch<Req, Resp>, Arc<Flight<Resp>>) {
+        let (tagger, tags) = match &self.correlation {
+            Correlation::Pipelined => (None, None),
+            Correlation::Multiplexed(tagger) => (
+                Some(tagger.clone()),
+                Some(Tags::new(self.tag_space, self.quarantine)),
+            ),
         };
-        (dispatch, mode, counters)
+        // Until the connection exists, closing it is the dispatcher's own drop.
+        let flight = Arc::new(Flight::new(self.max_in_flight, tags));
+        let dispatch = Dispatch {
+            flight: flight.clone(),
+            tagger,
+            unsolicited: self.unsolicited.clone(),
+        };
+        (dispatch, flight)
+    }
+
+    /// The client over `tendril`, its connection.
+    fn client(&self, tendril: Tendril<Resp, Req>, flight: Arc<Flight<Resp>>) -> Client<Req, Resp> {
+        flight.attach(&tendril);
+        let tagger = match &self.correlation {
+            Correlation::Pipelined => None,
+            Correlation::Multiplexed(tagger) => Some(tagger.clone()),
+        };
+        Client::new(tendril, flight, tagger)
     }
 
     /// A make-service that connects a new client to its target each time it is called,
     /// for `tower::reconnect::Reconnect` (a client whose connection closed fails
-    /// `poll_ready`, and `Reconnect` then makes a new one). `framers` makes each
-    /// connection's framers.
-    pub fn into_maker<C, F>(self, connector: C, framers: F) -> ClientMaker<C, Req, Resp>
+    /// `poll_ready`, and `Reconnect` then makes a new one): through `manager` and a
+    /// clone of `wrapper` each time, with the framers `framers` makes.
+    pub fn into_maker<M, W, F>(self, manager: M, wrapper: W, framers: F) -> ClientMaker<M, W, Req, Resp>
     where
-        C: Connector<Resp, Req>,
-        F: Fn() -> ClientFramers<Req, Resp> + Send + Sync + 'static,
+        M: Connect<W>,
+        W: Clone + Send + Sync + 'static,
+        F: Fn() -> FramerSwitch<Resp, Req> + Send + Sync + 'static,
     {
         ClientMaker {
             builder: self,
-            connector: Arc::new(connector),
+            manager,
+            wrapper,
             framers: Arc::new(framers),
-        }
-    }
-}
-
-/// The dispatcher of either mode, as one application type.
-pub(crate) enum Dispatch<Req, Resp> {
-    Pipelined(Pipelined<Resp>),
-    Multiplexed(Multiplexed<Req, Resp>),
-}
-
-impl<Req: 'static, Resp: 'static> Service<Resp> for Dispatch<Req, Resp> {
-    type Response = ();
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<(), Self::Error>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, response: Resp) -> Self::Future {
-        match self {
-            Dispatch::Pipelined(dispatch) => dispatch.call(response),
-            Dispatch::Multiplexed(dispatch) => dispatch.call(response),
         }
     }
 }
 
 /// Connects a new [`Client`] per call: a make-service for `tower::reconnect` (see
 /// [`ClientBuilder::into_maker`]).
-pub struct ClientMaker<C, Req, Resp = Req> {
+pub struct ClientMaker<M, W, Req, Resp = Req> {
     builder: ClientBuilder<Req, Resp>,
-    connector: Arc<C>,
+    manager: M,
+    wrapper: W,
     framers: Arc<dyn Fn() -> FramerSwitch<Resp, Req> + Send + Sync>,
 }
 
-impl<C, Req, Resp> Clone for ClientMaker<C, Req, Resp> {
+impl<M: Clone, W: Clone, Req, Resp> Clone for ClientMaker<M, W, Req, Resp> {
     fn clone(&self) -> Self {
         ClientMaker {
             builder: self.builder.clone(),
-            connector: self.connector.clone(),
+            manager: self.manager.clone(),
+            wrapper: self.wrapper.clone(),
             framers: self.framers.clone(),
         }
     }
 }
 
-impl<C, Req, Resp> fmt::Debug for ClientMaker<C, Req, Resp> {
+impl<M, W, Req, Resp> fmt::Debug for ClientMaker<M, W, Req, Resp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientMaker")
             .field("builder", &self.builder)
@@ -372,9 +339,10 @@ impl<C, Req, Resp> fmt::Debug for ClientMaker<C, Req, Resp> {
     }
 }
 
-impl<C, Req, Resp> Service<C::Target> for ClientMaker<C, Req, Resp>
+impl<M, W, Req, Resp> Service<M::Target> for ClientMaker<M, W, Req, Resp>
 where
-    C: Connector<Resp, Req>,
+    M: Connect<W>,
+    W: Clone + Send + Sync + 'static,
     Req: Send + 'static,
     Resp: Send + 'static,
 {
@@ -386,12 +354,13 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, target: C::Target) -> Self::Future {
-        let (builder, connector, framers) = (
+    fn call(&mut self, target: M::Target) -> Self::Future {
+        let (builder, manager, wrapper, framers) = (
             self.builder.clone(),
-            self.connector.clone(),
+            self.manager.clone(),
+            self.wrapper.clone(),
             self.framers.clone(),
         );
-        Box::pin(async move { builder.connect(&*connector, target, framers()).await })
+        Box::pin(async move { builder.connect(&manager, target, wrapper, framers()).await })
     }
 }

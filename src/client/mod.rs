@@ -11,10 +11,11 @@
 //!   [`Tagger`], and responses may come back in any order (DNS IDs, binary RPC). Tags
 //!   are never shared by two requests in flight; when all are held, `poll_ready` waits.
 //!
-//! A client connects through any manager ([`Connector`]): TCP, UDP (through the
-//! manager's connection tracking, so replies from the target reach the client), Unix,
-//! or TCP with a wrapper (TLS). Without a manager, [`ClientBuilder::connect_tcp`]
-//! dials TCP and [`ClientBuilder::over`] runs over any stream already connected (a
+//! A client connects through any manager ([`Connect`](crate::Connect)): TCP, UDP
+//! (through the manager's connection tracking, so replies from the target reach the
+//! client), Unix, a plug-in's, with a wrapper (TLS) or [`NoWrapper`](crate::wrap::NoWrapper).
+//! Without a manager, [`ClientBuilder::connect_tcp`] dials TCP and
+//! [`ClientBuilder::over`] runs over any stream already connected (a
 //! `tokio::io::duplex` in a test).
 //!
 //! ```no_run
@@ -41,18 +42,20 @@
 //! To survive a dropped connection, wrap a [`ClientMaker`] in
 //! `tower::reconnect::Reconnect`: a client whose connection closed fails `poll_ready`
 //! with the close reason, and `Reconnect` connects a new one for the next request.
+//!
+//! Inside, `flight` is the one structure behind the in-flight bound, the tags and the
+//! routing of responses; `dispatch` is the connection's application that routes them.
 
 mod builder;
-mod connector;
 mod dispatch;
+mod flight;
 mod service;
+mod stats;
 mod tags;
 
 pub use builder::{
-    ClientBuilder, ClientFramers, ClientMaker, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TAG_QUARANTINE,
-    DEFAULT_TAG_SPACE,
+    ClientBuilder, ClientMaker, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TAG_QUARANTINE, DEFAULT_TAG_SPACE,
 };
-pub use connector::Connector;
-pub use dispatch::ClientStats;
 pub use service::{Client, ResponseFuture};
+pub use stats::ClientStats;
 pub use tags::Tagger;

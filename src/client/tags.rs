@@ -1,13 +1,11 @@
-//! Tags for the multiplexed mode: how a request carries one and a response names it,
-//! and the caller's side of allocating them without collisions.
+//! Tags for the multiplexed mode: how a request carries one and a response names it
+//! ([`Tagger`]), and the client's tag space ([`Tags`]): fresh tags, tags whose response
+//! came back, and tags of abandoned requests once their quarantine is over.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 /// How requests and responses carry the tag that matches them (a DNS ID, an RPC
 /// sequence number), for [`Client::multiplexed`](crate::client::Client::multiplexed).
@@ -23,48 +21,31 @@ pub trait Tagger<Req, Resp>: Send + Sync + 'static {
     fn tag_of(&self, response: &Resp) -> Option<u64>;
 }
 
-/// The caller's pool of tags: fresh ones, those the dispatcher handed back (their
-/// response arrived), and those of abandoned requests once their quarantine is over.
-pub(crate) struct TagPool {
+/// A client's tag space.
+#[derive(Debug)]
+pub(crate) struct Tags {
     space: u64,
     next_fresh: u64,
     free: Vec<u64>,
-    returned: mpsc::UnboundedReceiver<u64>,
-    abandoned: mpsc::UnboundedReceiver<(u64, Instant)>,
     /// Abandoned tags waiting out their quarantine, oldest first.
-    quarantined: std::collections::VecDeque<(u64, Instant)>,
+    quarantined: VecDeque<(u64, Instant)>,
     quarantine: Duration,
-    /// Wakes the caller when the oldest quarantine ends.
-    timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl TagPool {
-    pub(crate) fn new(
-        space: u64,
-        quarantine: Duration,
-        returned: mpsc::UnboundedReceiver<u64>,
-        abandoned: mpsc::UnboundedReceiver<(u64, Instant)>,
-    ) -> Self {
-        TagPool {
+impl Tags {
+    pub(crate) fn new(space: u64, quarantine: Duration) -> Self {
+        Tags {
             space: space.max(1),
             next_fresh: 0,
             free: Vec::new(),
-            returned,
-            abandoned,
-            quarantined: std::collections::VecDeque::new(),
+            quarantined: VecDeque::new(),
             quarantine,
-            timer: None,
         }
     }
 
-    /// A tag no request in flight holds, if one is free now.
-    pub(crate) fn take(&mut self) -> Option<u64> {
-        if let Some(tag) = self.free.pop() {
-            return Some(tag);
-        }
-        while let Ok(tag) = self.returned.try_recv() {
-            self.free.push(tag);
-        }
+    /// A tag no request in flight holds and no late answer can still come for, if one
+    /// is free now.
+    pub(crate) fn take(&mut self, now: Instant) -> Option<u64> {
         if let Some(tag) = self.free.pop() {
             return Some(tag);
         }
@@ -72,13 +53,8 @@ impl TagPool {
             self.next_fresh += 1;
             return Some(self.next_fresh - 1);
         }
-        // Last resort: tags of abandoned requests whose late answer can no longer come.
-        while let Ok(abandoned) = self.abandoned.try_recv() {
-            self.quarantined.push_back(abandoned);
-        }
-        let now = Instant::now();
         match self.quarantined.front() {
-            Some(&(tag, since)) if now.duration_since(since) >= self.quarantine => {
+            Some(&(tag, since)) if now.saturating_duration_since(since) >= self.quarantine => {
                 self.quarantined.pop_front();
                 Some(tag)
             }
@@ -86,43 +62,49 @@ impl TagPool {
         }
     }
 
-    /// Ready with a free tag; otherwise registers for a tag coming back (a response,
-    /// an abandoned request, the end of a quarantine).
-    pub(crate) fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<u64> {
-        loop {
-            if let Some(tag) = self.take() {
-                return Poll::Ready(tag);
-            }
-            if let Poll::Ready(Some(tag)) = self.returned.poll_recv(cx) {
-                self.free.push(tag);
-                continue;
-            }
-            if let Poll::Ready(Some(abandoned)) = self.abandoned.poll_recv(cx) {
-                self.quarantined.push_back(abandoned);
-                continue;
-            }
-            if let Some(at) = self.next_release() {
-                let timer = self
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                timer.as_mut().reset(at);
-                if timer.as_mut().poll(cx).is_ready() {
-                    continue;
-                }
-            }
-            return Poll::Pending;
-        }
-    }
-
-    /// Puts back a tag that was taken but not used.
-    pub(crate) fn put_back(&mut self, tag: u64) {
+    /// A tag whose response came (or that was taken and not used): free at once.
+    pub(crate) fn free(&mut self, tag: u64) {
         self.free.push(tag);
     }
 
-    /// When the oldest quarantined tag is free again, if any is quarantined.
+    /// The tag of a request given up on: out of use for the quarantine, so that its
+    /// late answer cannot be taken for the answer to a newer request.
+    pub(crate) fn quarantine(&mut self, tag: u64, now: Instant) {
+        self.quarantined.push_back((tag, now));
+    }
+
+    /// When the oldest quarantined tag is free again, if any is quarantined (`None`
+    /// too when that is beyond what an `Instant` holds: never).
     pub(crate) fn next_release(&self) -> Option<Instant> {
         self.quarantined
             .front()
-            .map(|&(_, since)| since + self.quarantine)
+            .and_then(|&(_, since)| since.checked_add(self.quarantine))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tags;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[test]
+    fn fresh_tags_first_then_freed_ones_then_quarantined_ones_once_their_time_is_up() {
+        let now = Instant::now();
+        let mut tags = Tags::new(2, Duration::from_secs(30));
+        assert_eq!(tags.take(now), Some(0));
+        assert_eq!(tags.take(now), Some(1));
+        assert_eq!(tags.take(now), None);
+        tags.free(1);
+        tags.quarantine(0, now);
+        assert_eq!(tags.take(now), Some(1));
+        assert_eq!(tags.take(now), None);
+        assert_eq!(tags.next_release(), Some(now + Duration::from_secs(30)));
+        let later = now + Duration::from_secs(30);
+        assert_eq!(tags.take(later), Some(0));
+        let mut forever = Tags::new(1, Duration::MAX);
+        forever.take(now);
+        forever.quarantine(0, now);
+        assert_eq!(forever.next_release(), None, "never, rather than an overflow");
     }
 }

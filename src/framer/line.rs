@@ -30,7 +30,7 @@ pub const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
 ///
 /// # Limits
 ///
-/// A line longer than [`LineFramer::max_length`] (default [`DEFAULT_MAX_LINE_LENGTH`],
+/// A line longer than [`LineFramer::max_frame_length`] (default [`DEFAULT_MAX_LINE_LENGTH`],
 /// 64 KiB, not counting the line ending) is an error reported as soon as the buffered
 /// bytes cross the limit, so a peer that never sends a newline cannot make the
 /// connection buffer without bound. The encoder refuses frames over the same limit and
@@ -90,8 +90,8 @@ impl LineFramer {
 
     /// Sets the maximum line length in bytes, not counting the line ending.
     #[must_use]
-    pub fn max_length(mut self, max_length: usize) -> Self {
-        self.max_length = max_length;
+    pub fn max_frame_length(mut self, max_frame_length: usize) -> Self {
+        self.max_length = max_frame_length;
         self
     }
 
@@ -105,7 +105,7 @@ impl LineFramer {
     }
 
     /// The maximum line length in bytes.
-    pub fn get_max_length(&self) -> usize {
+    pub fn get_max_frame_length(&self) -> usize {
         self.max_length
     }
 

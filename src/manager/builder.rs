@@ -7,14 +7,20 @@ use super::Bounds;
 use crate::tendril::{ConnectionConfig, ReadRate, ReplyOrder};
 
 /// A manager's options before it is built: the bounds and connection settings every
-/// transport has (these setters), and the transport's own options `O`, set through the
-/// transport's methods on [`TcpBuilder`](super::TcpBuilder),
+/// transport has (these setters), and the transport's own options `O` (a stream
+/// transport such as [`Tcp`](super::Tcp), UDP's [`UdpOptions`](super::UdpOptions)),
+/// set through the transport's methods on [`TcpBuilder`](super::TcpBuilder),
 /// [`UdpBuilder`](super::UdpBuilder) and `UnixBuilder`. Setters take the builder by
 /// value and return it, as every builder of the crate does (`let b =
 /// TcpManager::builder(addr).max_connections(100);` keeps `b`); step by step it is
 /// `b = b.idle_timeout(..)`. `build` takes `&self`, so one builder can build several
 /// managers. Every setting has its own setter and no setter resets another: the
 /// transport's defaults (UDP's 60 s idle timeout) hold unless changed one by one.
+///
+/// A plug-in transport makes one with [`new`](Self::new) and builds its manager from
+/// [`bounds`](Self::bounds), [`connection_config`](Self::connection_config) and
+/// [`options`](Self::options); options of its own get setters through a trait of its
+/// own on `Builder<ItsOptions>`.
 #[derive(Debug, Clone)]
 #[must_use = "a builder setter returns the updated builder"]
 pub struct Builder<O> {
@@ -23,20 +29,41 @@ pub struct Builder<O> {
     pub(crate) options: O,
 }
 
+/// How a transport's options become its manager: what gives a [`Builder`] its
+/// [`build`](Builder::build). Every [`StreamTransport`](super::StreamTransport) has it
+/// (its manager is a [`StreamManager`](super::StreamManager)), UDP's options too; a
+/// plug-in implements it for its own options.
+pub trait BuildManager: Sized {
+    /// The manager built.
+    type Manager;
+
+    /// Creates the manager `builder` describes.
+    fn build(builder: &Builder<Self>) -> Self::Manager;
+}
+
+impl<O: BuildManager> Builder<O> {
+    /// Creates the manager (nothing is bound until it is started).
+    pub fn build(&self) -> O::Manager {
+        O::build(self)
+    }
+}
+
 impl<O> Builder<O> {
-    pub(crate) fn with(max_connections: usize, connection: ConnectionConfig, options: O) -> Self {
+    /// A builder for a transport's `options`, starting from `bounds` and
+    /// `connection` (the transport's defaults).
+    pub fn new(options: O, bounds: Bounds, connection: ConnectionConfig) -> Self {
         Builder {
-            bounds: Bounds::new(max_connections),
+            bounds,
             connection,
             options,
         }
     }
 
     /// Connections held at once, closing ones included (default 10,000; for UDP,
-    /// peers, default 65,536). When they are all held, a newcomer displaces the
-    /// connection idle longest if there is one (see
-    /// [`displace_idle_after`](Self::displace_idle_after)); otherwise it is closed at
-    /// once and counted as `refused`.
+    /// peers, default 65,536). When they are all held, a newcomer sheds the connection
+    /// idle longest if there is one (see [`shed_idle_after`](Self::shed_idle_after));
+    /// otherwise it is closed at once and counted as `refused` (UDP: its datagram is
+    /// dropped and counted).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.bounds.max_connections = max;
         self
@@ -51,7 +78,7 @@ impl<O> Builder<O> {
     /// closed, and when one within its share needs room, the connection holding the
     /// most is closed for it. Either closes with [`MemoryBudget`](crate::MemoryBudget)
     /// as the cause ([`Error::is_limit`](crate::Error::is_limit)), is counted in
-    /// `Stats::shed` and logged once; the others keep being served. Stream transports;
+    /// `Stats::shed_memory` and logged once; the others keep being served. Stream transports;
     /// UDP peers' buffers are bounded by their queues. Frames an application queues
     /// through a [`Tendril`](crate::Tendril) count too, beyond 16 KiB queued per
     /// connection, when their size is known (`Bytes`, `BytesMut`, `Vec<u8>`,
@@ -67,17 +94,25 @@ impl<O> Builder<O> {
         self
     }
 
-    /// With `max_connections` held, a newcomer displaces the connection that has been
-    /// idle longest (no traffic, no call in flight, nothing waiting to be written) if
-    /// it has been idle for at least this long (default 2 s; `None`: newcomers are
-    /// refused). The displaced connection closes at once as
-    /// [`CloseReason::Idle`](crate::CloseReason::Idle), counted in `Stats::displaced`
-    /// and `evicted`; an active connection is never displaced. This reclaims idle
-    /// connections under pressure even with no idle timeout, so that a full table
-    /// does not lock newcomers out. Stream transports accepted by the engine's
-    /// listener (UDP has its own reclaiming of quiet peers).
-    pub fn displace_idle_after(mut self, after: Option<Duration>) -> Self {
-        self.bounds.displace_idle_after = after;
+    /// With `max_connections` held, a newcomer sheds the connection that has been
+    /// idle longest if it has been idle for at least this long (`None`: newcomers are
+    /// refused). The shed connection closes as
+    /// [`CloseReason::Shed`](crate::CloseReason::Shed), counted in `Stats::shed_idle`;
+    /// an active connection is never shed. This makes room under pressure even with no
+    /// idle timeout, so that a full table does not lock newcomers out.
+    ///
+    /// - Streams (default 2 s): idle is no traffic, no call in flight, nothing
+    ///   waiting to be written; a connection that closed and only lingers for its
+    ///   peer's end goes first. It closes at once.
+    /// - UDP (default 1 s): only a peer in a one-datagram exchange that has been quiet
+    ///   this long is shed, the oldest first; a peer whose next datagram comes sooner
+    ///   than this is in a conversation and is never shed, and one that speaks again
+    ///   only after a longer silence starts a new one-datagram exchange (a source port
+    ///   reused for another query must not make a peer permanent). Its calls in
+    ///   flight still finish and their replies go out. Raise it for protocols whose
+    ///   sessions have long pauses.
+    pub fn shed_idle_after(mut self, after: Option<Duration>) -> Self {
+        self.bounds.shed_idle_after = after;
         self
     }
 
@@ -139,5 +174,15 @@ impl<O> Builder<O> {
     /// The per-connection settings as they stand (read only: each has its setter).
     pub fn connection_config(&self) -> &ConnectionConfig {
         &self.connection
+    }
+
+    /// The bounds across connections as they stand.
+    pub fn bounds(&self) -> &Bounds {
+        &self.bounds
+    }
+
+    /// The transport's own options.
+    pub fn options(&self) -> &O {
+        &self.options
     }
 }

@@ -14,22 +14,26 @@
 //! | `tendril_connections_opened_total` | counter | |
 //! | `tendril_connections_refused_total` | counter | (over `max_connections`) |
 //! | `tendril_connections_rejected_total` | counter | (by the acceptor) |
-//! | `tendril_connections_closed_total` | counter | `reason`: `peer`, `local`, `idle`, `error` |
+//! | `tendril_connections_closed_total` | counter | `reason`: `peer`, `local`, `idle`, `shed`, `error` |
 //! | `tendril_connections_open` | gauge | (closing ones included) |
 //! | `tendril_connections_closing` | gauge | |
 //! | `tendril_connections_wrapping` | gauge | (TLS handshakes in progress) |
 //! | `tendril_wrap_failures_total` | counter | (handshake failures and timeouts) |
 //! | `tendril_accept_errors_total` | counter | |
-//! | `tendril_connections_displaced_total` | counter | (idle ones closed for a newcomer at `max_connections`) |
-//! | `tendril_connections_shed_total` | counter | (closed for the memory budget) |
+//! | `tendril_shed_total` | counter | `what`: `idle` (connections and UDP peers shed for a newcomer), `memory` (for the memory budget), `handshake` (TLS handshakes) |
 //! | `tendril_memory_budget_used_bytes` | gauge | |
 //! | `tendril_frames_received_total`, `tendril_frames_sent_total` | counter | |
 //! | `tendril_received_bytes_total`, `tendril_sent_bytes_total` | counter | |
 //! | `tendril_call_timeouts_total` | counter | |
+//!
+//! A [`UdpManager`](crate::UdpManager) adds its own ([`UdpStats`](crate::manager::UdpStats)):
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
 //! | `tendril_udp_peers` | gauge | |
-//! | `tendril_udp_reclaimed_total` | counter | |
 //! | `tendril_udp_datagrams_received_total`, `tendril_udp_datagrams_sent_total` | counter | |
 //! | `tendril_udp_datagrams_dropped_total` | counter | `reason`: `queue_full`, `table_full` |
+//! | `tendril_udp_errors_total` | counter | `op`: `receive`, `send` |
 //!
 //! ```
 //! use tendril_net::manager::metrics::record;
@@ -40,16 +44,15 @@
 //! record(&manager);
 //! ```
 
-use std::time::Duration;
-
 use std::sync::Once;
+use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
 
-use super::{Manager, Stats};
+use super::{Manager, Stats, UdpManager, UdpStats};
 
 /// Every counter: name, unit, help text.
-const COUNTERS: [(&str, Unit, &str); 17] = [
+const COUNTERS: [(&str, Unit, &str); 16] = [
     (
         "tendril_connections_opened_total",
         Unit::Count,
@@ -78,17 +81,12 @@ const COUNTERS: [(&str, Unit, &str); 17] = [
     (
         "tendril_accept_errors_total",
         Unit::Count,
-        "Accept (or UDP receive) errors survived.",
+        "Accept errors survived.",
     ),
     (
-        "tendril_connections_displaced_total",
+        "tendril_shed_total",
         Unit::Count,
-        "Idle connections closed to make room for a newcomer at max_connections.",
-    ),
-    (
-        "tendril_connections_shed_total",
-        Unit::Count,
-        "Connections closed because the memory budget ran short while they held the most.",
+        "Connections and handshakes shed to make room: idle ones for a newcomer, the largest holders for the memory budget, silent TLS handshakes.",
     ),
     (
         "tendril_frames_received_total",
@@ -112,11 +110,6 @@ const COUNTERS: [(&str, Unit, &str); 17] = [
         "Application calls dropped by the call timeout.",
     ),
     (
-        "tendril_udp_reclaimed_total",
-        Unit::Count,
-        "Quiet one-datagram UDP peers reclaimed for newcomers.",
-    ),
-    (
         "tendril_udp_datagrams_received_total",
         Unit::Count,
         "UDP datagrams received.",
@@ -130,6 +123,11 @@ const COUNTERS: [(&str, Unit, &str); 17] = [
         "tendril_udp_datagrams_dropped_total",
         Unit::Count,
         "UDP datagrams dropped, by reason.",
+    ),
+    (
+        "tendril_udp_errors_total",
+        Unit::Count,
+        "UDP receive and send errors survived.",
     ),
 ];
 
@@ -167,18 +165,25 @@ fn describe() {
     });
 }
 
-/// Records `manager`'s counters and gauges now (see the module docs for the names).
-/// The first call also describes them (unit, help text) to the recorder.
+/// Records `manager`'s counters and gauges now (see the module docs for the names),
+/// a UDP manager's own too. The first call also describes them (unit, help text) to
+/// the recorder.
 pub fn record(manager: &dyn Manager) {
     describe();
-    let stats = manager.stats();
     let transport = manager.transport().to_owned();
     // The bound address once listening (a configured port 0 is not an address).
     let endpoint = manager
         .local()
         .unwrap_or_else(|| manager.endpoint())
         .to_string();
-    record_stats(&stats, &transport, &endpoint);
+    let labels = Labels {
+        transport,
+        endpoint,
+    };
+    labels.record(&manager.stats());
+    if let Some(udp) = manager.as_any().downcast_ref::<UdpManager>() {
+        labels.record_udp(&udp.udp_stats());
+    }
 }
 
 /// Records `manager` every `period` until it shuts down, on a task of the current
@@ -197,74 +202,115 @@ where
         loop {
             tick.tick().await;
             record(&manager);
-            if manager.engine().is_shut_down() {
+            if manager.is_shut_down() {
                 break;
             }
         }
     })
 }
 
-fn record_stats(stats: &Stats, transport: &str, endpoint: &str) {
-    let labels = [
-        ("transport", transport.to_owned()),
-        ("endpoint", endpoint.to_owned()),
-    ];
-    let counters: [(&'static str, u64); 15] = [
-        ("tendril_connections_opened_total", stats.total),
-        ("tendril_connections_refused_total", stats.refused),
-        ("tendril_connections_rejected_total", stats.rejected),
-        ("tendril_wrap_failures_total", stats.wrap_failed),
-        ("tendril_accept_errors_total", stats.accept_errors),
-        ("tendril_connections_displaced_total", stats.displaced),
-        ("tendril_connections_shed_total", stats.shed),
-        ("tendril_frames_received_total", stats.frames_in),
-        ("tendril_frames_sent_total", stats.frames_out),
-        ("tendril_received_bytes_total", stats.bytes_in),
-        ("tendril_sent_bytes_total", stats.bytes_out),
-        ("tendril_call_timeouts_total", stats.call_timeouts),
-        ("tendril_udp_datagrams_received_total", stats.datagrams_in),
-        ("tendril_udp_datagrams_sent_total", stats.datagrams_out),
-        ("tendril_udp_reclaimed_total", stats.reclaimed),
-    ];
-    for (name, value) in counters {
-        counter!(name, &labels).absolute(value);
+/// A manager's labels, and its metrics recorded under them.
+struct Labels {
+    transport: String,
+    endpoint: String,
+}
+
+impl Labels {
+    fn counters(&self, values: &[(&'static str, u64)]) {
+        let labels = [
+            ("transport", self.transport.clone()),
+            ("endpoint", self.endpoint.clone()),
+        ];
+        for &(name, value) in values {
+            counter!(name, &labels).absolute(value);
+        }
     }
-    // Counters split by a `reason` label.
-    let by_reason = |name: &'static str, values: &[(&'static str, u64)]| {
-        for &(reason, value) in values {
+
+    fn gauges(&self, values: &[(&'static str, u64)]) {
+        let labels = [
+            ("transport", self.transport.clone()),
+            ("endpoint", self.endpoint.clone()),
+        ];
+        for &(name, value) in values {
+            gauge!(name, &labels).set(value as f64);
+        }
+    }
+
+    /// A counter split by one more label.
+    fn split(&self, name: &'static str, label: &'static str, values: &[(&'static str, u64)]) {
+        for &(key, value) in values {
             counter!(
                 name,
-                "transport" => transport.to_owned(),
-                "endpoint" => endpoint.to_owned(),
-                "reason" => reason
+                "transport" => self.transport.clone(),
+                "endpoint" => self.endpoint.clone(),
+                label => key
             )
             .absolute(value);
         }
-    };
-    by_reason(
-        "tendril_connections_closed_total",
-        &[
-            ("peer", stats.closed_by_peer),
-            ("local", stats.closed_locally),
-            ("idle", stats.evicted),
-            ("error", stats.failed),
-        ],
-    );
-    by_reason(
-        "tendril_udp_datagrams_dropped_total",
-        &[
-            ("queue_full", stats.dropped_queue_full),
-            ("table_full", stats.dropped_table_full),
-        ],
-    );
-    let gauges = [
-        ("tendril_connections_open", stats.open),
-        ("tendril_connections_closing", stats.closing),
-        ("tendril_connections_wrapping", stats.wrapping),
-        ("tendril_udp_peers", stats.peers),
-        ("tendril_memory_budget_used_bytes", stats.budget_used),
-    ];
-    for (name, value) in gauges {
-        gauge!(name, &labels).set(value as f64);
+    }
+
+    fn record(&self, stats: &Stats) {
+        self.counters(&[
+            ("tendril_connections_opened_total", stats.total),
+            ("tendril_connections_refused_total", stats.refused),
+            ("tendril_connections_rejected_total", stats.rejected),
+            ("tendril_wrap_failures_total", stats.wrap_failed),
+            ("tendril_accept_errors_total", stats.accept_errors),
+            ("tendril_frames_received_total", stats.frames_in),
+            ("tendril_frames_sent_total", stats.frames_out),
+            ("tendril_received_bytes_total", stats.bytes_in),
+            ("tendril_sent_bytes_total", stats.bytes_out),
+            ("tendril_call_timeouts_total", stats.call_timeouts),
+        ]);
+        self.split(
+            "tendril_connections_closed_total",
+            "reason",
+            &[
+                ("peer", stats.closed_by_peer),
+                ("local", stats.closed_locally),
+                ("idle", stats.closed_idle),
+                ("shed", stats.shed_idle),
+                ("error", stats.failed),
+            ],
+        );
+        self.split(
+            "tendril_shed_total",
+            "what",
+            &[
+                ("idle", stats.shed_idle),
+                ("memory", stats.shed_memory),
+                ("handshake", stats.shed_handshakes),
+            ],
+        );
+        self.gauges(&[
+            ("tendril_connections_open", stats.open),
+            ("tendril_connections_closing", stats.closing),
+            ("tendril_connections_wrapping", stats.wrapping),
+            ("tendril_memory_budget_used_bytes", stats.budget_used),
+        ]);
+    }
+
+    fn record_udp(&self, stats: &UdpStats) {
+        self.counters(&[
+            ("tendril_udp_datagrams_received_total", stats.datagrams_in),
+            ("tendril_udp_datagrams_sent_total", stats.datagrams_out),
+        ]);
+        self.split(
+            "tendril_udp_datagrams_dropped_total",
+            "reason",
+            &[
+                ("queue_full", stats.dropped_queue_full),
+                ("table_full", stats.dropped_table_full),
+            ],
+        );
+        self.split(
+            "tendril_udp_errors_total",
+            "op",
+            &[
+                ("receive", stats.receive_errors),
+                ("send", stats.send_errors),
+            ],
+        );
+        self.gauges(&[("tendril_udp_peers", stats.peers)]);
     }
 }

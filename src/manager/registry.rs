@@ -30,6 +30,18 @@ where
 
 type ManagerKey = (String, Addr);
 
+/// The transport of a manager made by `new` from an endpoint it takes (a socket
+/// address, a path), with the default settings.
+fn factory<E, M>(new: fn(E) -> M) -> impl Transport
+where
+    E: for<'a> TryFrom<&'a Addr, Error = Error> + 'static,
+    M: Manager,
+{
+    move |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
+        Ok(Arc::new(new(E::try_from(endpoint)?)))
+    }
+}
+
 /// Finds or creates the one manager for a (transport, endpoint) pair.
 ///
 /// A process-wide registry is returned by [`registry()`]; [`Registry::new`] makes an
@@ -47,10 +59,7 @@ type ManagerKey = (String, Addr);
 /// let registry = Registry::new();
 /// // A third-party transport registers by name; here it reuses TCP.
 /// registry.register("my-tcp", |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
-///     match endpoint.as_inet() {
-///         Some(addr) => Ok(Arc::new(TcpManager::new(addr))),
-///         None => Err(Error::from(std::io::Error::other("needs a socket address"))),
-///     }
+///     Ok(Arc::new(TcpManager::new(endpoint.try_into()?)))
 /// });
 /// let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
 /// let a = registry.get_manager("my-tcp", addr).unwrap();
@@ -86,38 +95,10 @@ impl Registry {
     /// `"unix"`).
     pub fn new() -> Self {
         let registry = Registry::empty();
+        registry.register("tcp", factory(TcpManager::new));
+        registry.register("udp", factory(UdpManager::new));
         #[cfg(unix)]
-        registry.register(
-            "unix",
-            |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
-                match endpoint.as_path() {
-                    Some(path) => Ok(Arc::new(super::UnixManager::new(path))),
-                    None => Err(Error::config(format!("unix needs a path, not {endpoint}"))),
-                }
-            },
-        );
-        registry.register(
-            "udp",
-            |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
-                match endpoint.as_inet() {
-                    Some(addr) => Ok(Arc::new(UdpManager::new(addr))),
-                    None => Err(Error::config(format!(
-                        "udp needs a socket address, not {endpoint}"
-                    ))),
-                }
-            },
-        );
-        registry.register(
-            "tcp",
-            |endpoint: &Addr| -> Result<Arc<dyn Manager>, Error> {
-                match endpoint.as_inet() {
-                    Some(addr) => Ok(Arc::new(TcpManager::new(addr))),
-                    None => Err(Error::config(format!(
-                        "tcp needs a socket address, not {endpoint}"
-                    ))),
-                }
-            },
-        );
+        registry.register("unix", factory(super::UnixManager::new));
         registry
     }
 
@@ -170,7 +151,7 @@ impl Registry {
         let mut managers = self.lock();
         match managers.get(&key) {
             // Another caller made one meanwhile: theirs is the one.
-            Some(manager) if !manager.engine().is_shut_down() => Ok(manager.clone()),
+            Some(manager) if !manager.is_shut_down() => Ok(manager.clone()),
             _ => {
                 managers.insert(key, made.clone());
                 Ok(made)
@@ -186,7 +167,7 @@ impl Registry {
     fn live(&self, key: &ManagerKey) -> Option<Arc<dyn Manager>> {
         self.lock()
             .get(key)
-            .filter(|manager| !manager.engine().is_shut_down())
+            .filter(|manager| !manager.is_shut_down())
             .cloned()
     }
 
@@ -229,19 +210,16 @@ impl Registry {
             .filter(|((name, _), _)| name == proto)
             .map(|(_, manager)| manager.clone())
             .collect();
-        managers.iter().find_map(|manager| {
-            manager
-                .connection(&local, &remote)?
-                .downcast_ref::<Tendril<In, Out>>()
-                .cloned()
-        })
+        managers
+            .iter()
+            .find_map(|manager| manager.engine().find(&local, &remote))
     }
 
     /// Every manager of this registry that was not shut down.
     pub fn managers(&self) -> Vec<Arc<dyn Manager>> {
         self.lock()
             .values()
-            .filter(|manager| !manager.engine().is_shut_down())
+            .filter(|manager| !manager.is_shut_down())
             .cloned()
             .collect()
     }

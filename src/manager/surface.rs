@@ -1,31 +1,31 @@
-//! What every manager offers: the [`Manager`] trait, its whole common surface provided
-//! over the manager's [`Engine`], and [`ConnectStream`], the connecting half of a stream
-//! transport.
+//! What every manager offers: the [`Manager`] trait (lifecycle, lookups, stats: one
+//! surface for every transport, provided over its [`Engine`]) and [`Connect`] (how any
+//! manager connects out, for code generic over transports such as the
+//! [`Client`](crate::client::Client)).
 
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Engine, Stats};
+use bytes::Bytes;
+
+use super::engine::{Engine, Stats};
 use crate::app::Acceptor;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
 use crate::tendril::{Addr, Tendril};
-use crate::wrap::{Io, Wrapper};
 
 /// A manager: one endpoint of one transport, its connections, and their lifecycle.
 ///
 /// A transport implements two methods, [`engine`](Self::engine) and
 /// [`as_any`](Self::as_any); everything else is provided, the same for every transport.
-/// Starting and connecting are generic over the application and live on the concrete
-/// types ([`TcpManager::start`](crate::TcpManager::start), ...). The trait is
-/// object-safe (the registry holds `Arc<dyn Manager>`); the generic lookups are for
-/// concrete types only.
+/// Starting is generic over the application and lives on the concrete types
+/// ([`TcpManager::start`](crate::TcpManager::start), ...), connecting is [`Connect`].
+/// The trait is object-safe (the registry holds `Arc<dyn Manager>`); the typed lookups
+/// are for concrete types (on a `dyn Manager`, through `manager.engine()` or
+/// [`Registry::find_tendril`](crate::Registry::find_tendril)).
 pub trait Manager: fmt::Debug + Send + Sync + 'static {
     /// The engine that runs this manager's connections.
     fn engine(&self) -> &Engine;
@@ -35,38 +35,34 @@ pub trait Manager: fmt::Debug + Send + Sync + 'static {
 
     /// The transport's registered name.
     fn transport(&self) -> &str {
-        self.engine().transport()
+        &self.engine().inner.transport
     }
 
     /// The endpoint the manager was made for.
     fn endpoint(&self) -> &Addr {
-        self.engine().endpoint()
+        &self.engine().inner.endpoint
     }
 
-    /// Where it listens, once started (port 0 resolved).
+    /// Where it is bound, once started (port 0 resolved) or, for UDP, once it opened
+    /// its socket to connect out ([`Addr::as_inet`] for the socket address).
     fn local(&self) -> Option<&Addr> {
-        self.engine().local()
-    }
-
-    /// The bound socket address once started, for IP transports.
-    fn local_addr(&self) -> Option<SocketAddr> {
-        self.engine().local_addr()
+        self.engine().bound()
     }
 
     /// True between a successful start and `stop`/`shutdown`.
     fn running(&self) -> bool {
-        self.engine().running()
+        self.engine().is_running()
     }
 
     /// Stops accepting; live connections go on.
     fn stop(&self) {
-        self.engine().stop();
+        self.engine().stop_accepting();
     }
 
     /// Stops accepting and closes every connection now
     /// ([`CloseReason::Local`](crate::CloseReason)).
     fn shutdown(&self) {
-        self.engine().shutdown();
+        self.engine().close_all();
     }
 
     /// Stops accepting; each connection answers what its peer had sent (the frames in
@@ -75,35 +71,28 @@ pub trait Manager: fmt::Debug + Send + Sync + 'static {
     /// sending), flushes the replies and closes; after `deadline` the rest are closed
     /// at once. Resolves to true if every connection finished in time.
     fn graceful_shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = bool> + Send>> {
-        Box::pin(self.engine().graceful_shutdown(deadline))
+        Box::pin(self.engine().drain(deadline))
+    }
+
+    /// True once `shutdown` or `graceful_shutdown` was called.
+    fn is_shut_down(&self) -> bool {
+        self.engine().is_closing()
     }
 
     /// A snapshot of the counters.
     fn stats(&self) -> Stats {
-        self.engine().stats()
-    }
-
-    /// The newest open connection between `local` and `remote`, as a type-erased
-    /// [`Tendril`] (see [`tendril_as`](Self::tendril_as) for the typed lookup).
-    fn connection(&self, local: &Addr, remote: &Addr) -> Option<Arc<dyn Any + Send + Sync>> {
-        self.engine().find(local, remote)
+        self.engine().snapshot()
     }
 
     /// The (local, remote) addresses of every open connection.
     fn connections(&self) -> Vec<(Addr, Addr)> {
-        self.engine().connections()
+        self.engine().open_pairs()
     }
 
-    /// The open connection between `local` and `remote` (with `Bytes` frames).
-    fn tendril(&self, local: impl Into<Addr>, remote: impl Into<Addr>) -> Option<Tendril>
-    where
-        Self: Sized,
-    {
-        self.tendril_as(local, remote)
-    }
-
-    /// The open connection between `local` and `remote`, if its frames are `In`/`Out`.
-    fn tendril_as<In: 'static, Out: 'static>(
+    /// The newest open connection between `local` and `remote`, if its frames are
+    /// `In`/`Out` (`let tendril: Tendril = manager.tendril(local, remote)?` for the
+    /// `Bytes` frames of the built-in framers).
+    fn tendril<In: 'static, Out: 'static>(
         &self,
         local: impl Into<Addr>,
         remote: impl Into<Addr>,
@@ -111,9 +100,7 @@ pub trait Manager: fmt::Debug + Send + Sync + 'static {
     where
         Self: Sized,
     {
-        self.connection(&local.into(), &remote.into())?
-            .downcast_ref::<Tendril<In, Out>>()
-            .cloned()
+        self.engine().find(&local.into(), &remote.into())
     }
 
     /// Every open connection whose frames are `In`/`Out`.
@@ -121,55 +108,66 @@ pub trait Manager: fmt::Debug + Send + Sync + 'static {
     where
         Self: Sized,
     {
-        self.engine().tendrils()
+        self.engine().open_tendrils()
     }
 }
 
-/// The connecting half of a stream transport (TCP, Unix, a plug-in's): how it dials.
-/// Connecting through a wrapper and the engine is the same for every transport
-/// ([`connect_stream`]), and a [`Client`](crate::client::Client) dials any of them.
-pub trait ConnectStream: Manager + Clone {
+/// An engine is a manager of its own: what a transport that needs no type of its own
+/// (a receive loop holding the engine, a plug-in's single connection) calls.
+impl Manager for Engine {
+    fn engine(&self) -> &Engine {
+        self
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// How a manager connects out through wrapper `W`: the one connecting surface of every
+/// manager (streams through a wrapper of their stream, UDP through a wrapper of the
+/// peer's datagrams), and what a [`Client`](crate::client::Client) connects with.
+pub trait Connect<W>: Manager + Clone {
     /// Where a connection goes: a socket address, a path.
     type Target: Clone + Send + Sync + 'static;
-    /// The raw stream a wrapper gets.
-    type Stream: Io;
 
-    /// Dials `target`: the stream, its local address and its remote one.
-    fn dial(
+    /// Connects to `target`, wraps the connection with `wrapper`
+    /// ([`NoWrapper`](crate::wrap::NoWrapper) for none, a `TlsClient`, ...) and runs
+    /// `acceptor`'s application on it, with the initial `framers`. Resolves once the
+    /// acceptor has accepted.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors from connecting; [`Error::is_wrap`] if the wrapper failed;
+    /// [`Error::is_application`] if the acceptor refused or failed;
+    /// [`Error::is_closed`] after shutdown.
+    fn connect_with_framers<A, In, Out>(
         &self,
-        target: &Self::Target,
-    ) -> impl Future<Output = io::Result<(Self::Stream, Addr, Addr)>> + Send;
-}
+        target: Self::Target,
+        acceptor: A,
+        wrapper: W,
+        framers: FramerSwitch<In, Out>,
+    ) -> impl Future<Output = Result<Tendril<In, Out>, Error>> + Send + 'static
+    where
+        A: Acceptor<In, Out> + Send + 'static,
+        In: Send + 'static,
+        Out: Send + 'static;
 
-/// Dials `target` through `manager`, wraps the stream with `wrapper`, and runs
-/// `acceptor`'s application on the connection, with the initial `framers`: what every
-/// stream manager's `connect_with_framers` does. Resolves once the acceptor accepted.
-///
-/// # Errors
-///
-/// I/O errors from dialling; [`Error::is_wrap`] if the wrapper failed;
-/// [`Error::is_application`] if the acceptor refused or failed; [`Error::is_closed`]
-/// after shutdown.
-pub async fn connect_stream<M, A, W, In, Out>(
-    manager: &M,
-    target: M::Target,
-    acceptor: A,
-    wrapper: W,
-    framers: FramerSwitch<In, Out>,
-) -> Result<Tendril<In, Out>, Error>
-where
-    M: ConnectStream,
-    A: Acceptor<In, Out>,
-    W: Wrapper<M::Stream>,
-    In: Send + 'static,
-    Out: Send + 'static,
-{
-    let engine = manager.engine();
-    if engine.is_shut_down() {
-        return Err(Error::closed());
+    /// [`connect_with_framers`](Self::connect_with_framers) with `Bytes` frames and the
+    /// identity framer both ways (the acceptor may set others).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_with_framers`](Self::connect_with_framers).
+    fn connect<A>(
+        &self,
+        target: Self::Target,
+        acceptor: A,
+        wrapper: W,
+    ) -> impl Future<Output = Result<Tendril, Error>> + Send + 'static
+    where
+        A: Acceptor<Bytes, Bytes> + Send + 'static,
+    {
+        self.connect_with_framers(target, acceptor, wrapper, FramerSwitch::default())
     }
-    let (stream, local, remote) = manager.dial(&target).await?;
-    engine
-        .connect(stream, local, remote, framers, acceptor, wrapper)
-        .await
 }

@@ -1,11 +1,9 @@
-//! Unix stream sockets, as a plug-in transport.
-//!
-//! Written only against the public interface ([`Engine`], [`Manager`], [`Addr`], ...),
-//! as a transport from another crate would be: it shows that a third party can add a
-//! transport the same way.
+//! Unix stream sockets as a stream transport: the socket file's path and mode, and the
+//! safety of its file (never removing what is not this manager's own socket). The
+//! manager is [`StreamManager<Unix>`](super::StreamManager); connections' peer
+//! credentials come from the stream ([`Io::peer_credentials`](crate::wrap::Io)).
 
-use std::any::Any;
-use std::fmt;
+use std::future::Future;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -13,14 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::app::Acceptor;
-use crate::framer::FramerSwitch;
-use crate::manager::{connect_stream, Builder, ConnectStream, Engine, Listener, Manager};
-use crate::wrap::Wrapper;
-use crate::{Addr, ConnectionConfig, Error, Tendril};
+use super::{Builder, Listener, StreamManager, StreamTransport};
+use crate::tendril::Addr;
 
 /// Numbers for unnamed socket ends, unique in the process.
 static NEXT_UNNAMED: AtomicU64 = AtomicU64::new(1);
@@ -29,55 +23,11 @@ fn unnamed() -> Addr {
     Addr::Unnamed(NEXT_UNNAMED.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The Unix socket options: the path, and the socket file's mode.
-#[derive(Debug, Clone)]
-pub struct UnixOptions {
-    path: PathBuf,
-    mode: Option<u32>,
-    /// A listening socket handed over ([`UnixManager::adopt`]), served instead of
-    /// binding `path`; its file is never removed.
-    adopted: Option<Arc<std::os::unix::net::UnixListener>>,
-}
-
-/// A [`UnixManager`]'s options and bounds (see [`UnixManager::builder`]).
-pub type UnixBuilder = Builder<UnixOptions>;
-
-impl Builder<UnixOptions> {
-    /// The permission bits of the socket file, such as `0o600` for the owner alone
-    /// (connecting needs write permission). Default: as `bind` creates it, `0o777`
-    /// less the process's umask (`0o755` with the usual `022`: only the owner may
-    /// connect).
-    pub fn socket_mode(mut self, mode: u32) -> Self {
-        self.options.mode = Some(mode);
-        self
-    }
-
-    /// Creates the manager (nothing is bound until [`UnixManager::start`]).
-    pub fn build(&self) -> UnixManager {
-        UnixManager {
-            inner: Arc::new(Inner {
-                options: self.options.clone(),
-                engine: Engine::with_bounds(
-                    "unix",
-                    self.options.path.clone(),
-                    self.connection.clone(),
-                    self.bounds,
-                ),
-            }),
-        }
-    }
-}
-
-struct Inner {
-    options: UnixOptions,
-    engine: Engine,
-}
-
 /// Listens and connects on Unix stream sockets at filesystem paths, with the same
-/// [`Tendril`] API as TCP. Connections are tracked by (`Addr::Path` of the listener,
-/// `Addr::Unnamed(n)` of the client); `local_addr()`/`remote_addr()` on their Tendrils
-/// are `None`, and [`Tendril::peer_credentials`] gives the client process's uid, gid
-/// and pid.
+/// [`Tendril`](crate::Tendril) API as TCP: the [`StreamManager`] of [`Unix`].
+/// Connections are tracked by (`Addr::Path` of the listener, `Addr::Unnamed(n)` of the
+/// client), and [`Tendril::peer_credentials`](crate::Tendril::peer_credentials) gives
+/// the client process's uid, gid and pid.
 ///
 /// On start, a stale socket file (nothing listening) is replaced; a live one is an
 /// `AddrInUse` error; any other file at the path is left alone and is an
@@ -93,7 +43,7 @@ struct Inner {
 /// use tower::service_fn;
 ///
 /// # async fn run() -> Result<(), BoxError> {
-/// let manager = UnixManager::builder("/tmp/echo.sock").socket_mode(0o600).build();
+/// let manager = UnixManager::builder("/tmp/echo.sock".into()).socket_mode(0o600).build();
 /// manager.start(acceptor_fn(|client: Tendril| -> Result<_, BoxError> {
 ///     println!("uid {:?}", client.peer_credentials().map(|c| c.uid));
 ///     Ok(service_fn(|frame: Bytes| async move { Ok::<_, BoxError>(frame) }))
@@ -101,193 +51,103 @@ struct Inner {
 /// # Ok(()) }
 /// # let _ = run();
 /// ```
-#[derive(Clone)]
-pub struct UnixManager {
-    inner: Arc<Inner>,
+pub type UnixManager = StreamManager<Unix>;
+
+/// A [`UnixManager`]'s options and bounds (see [`StreamManager::builder`]).
+pub type UnixBuilder = Builder<Unix>;
+
+/// The Unix socket transport: the path, and the socket file's mode.
+#[derive(Debug, Clone)]
+pub struct Unix {
+    path: PathBuf,
+    mode: Option<u32>,
+    /// A listening socket handed over ([`StreamTransport::adopt`]), served instead of binding
+    /// `path`; its file is never removed.
+    adopted: Option<Arc<std::os::unix::net::UnixListener>>,
 }
 
-impl fmt::Debug for UnixManager {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixManager")
-            .field("engine", &self.inner.engine)
-            .finish_non_exhaustive()
+impl Builder<Unix> {
+    /// The permission bits of the socket file, such as `0o600` for the owner alone
+    /// (connecting needs write permission). Default: as `bind` creates it, `0o777`
+    /// less the process's umask (`0o755` with the usual `022`: only the owner may
+    /// connect).
+    pub fn socket_mode(mut self, mode: u32) -> Self {
+        self.options.mode = Some(mode);
+        self
     }
 }
 
-impl UnixManager {
-    /// A manager for the socket at `path`, with the default settings.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        UnixManager::builder(path).build()
-    }
+impl StreamTransport for Unix {
+    const NAME: &'static str = "unix";
+    type Stream = UnixStream;
+    type Listener = UnixAccept;
+    type Target = PathBuf;
+    type Adopted = std::os::unix::net::UnixListener;
 
-    /// A builder for a manager of the socket at `path` (at most 10,000 connections).
-    pub fn builder(path: impl Into<PathBuf>) -> UnixBuilder {
-        let options = UnixOptions {
-            path: path.into(),
+    fn at(path: PathBuf) -> Self {
+        Unix {
+            path,
             mode: None,
             adopted: None,
-        };
-        Builder::with(10_000, ConnectionConfig::default(), options)
+        }
     }
 
-    /// A builder for a manager serving `listener`, a listening Unix socket this
-    /// process did not bind (passed by systemd, or by other code). Its path is the
-    /// manager's; the socket file is not this manager's to remove, so it is left in
-    /// place at shutdown, and `socket_mode` does not apply.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for an unnamed socket; I/O errors reading its address.
-    pub fn adopt(listener: std::os::unix::net::UnixListener) -> io::Result<UnixBuilder> {
+    fn endpoint(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    /// A listening Unix socket this process did not bind (passed by systemd, or by
+    /// other code). Its path is the manager's; the socket file is not this manager's
+    /// to remove, so it is left in place at shutdown, and `socket_mode` does not
+    /// apply. `InvalidInput` for an unnamed socket.
+    fn adopt(listener: std::os::unix::net::UnixListener) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         let path = addr
             .as_pathname()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "an unnamed Unix socket"))?;
-        let mut builder = UnixManager::builder(path);
-        builder.options.adopted = Some(Arc::new(listener));
-        Ok(builder)
+        let mut unix = Unix::at(path.to_owned());
+        unix.adopted = Some(Arc::new(listener));
+        Ok(unix)
     }
 
-    /// The socket path.
-    pub fn path(&self) -> &Path {
-        &self.inner.options.path
-    }
-
-    /// Binds the path (replacing a stale socket file) and accepts connections: each
-    /// stream goes through `wrapper` ([`NoWrapper`](crate::wrap::NoWrapper) for none),
-    /// then `acceptor` is called with its [`Tendril`] (frames are [`Bytes`]; framers
-    /// start as identity). Returns the path.
-    ///
-    /// # Errors
-    ///
-    /// I/O errors from binding: `AddrInUse` if a server listens at the path,
-    /// `AlreadyExists` if something other than a socket is there;
-    /// [`Error::is_config`] if already started or shut down.
-    ///
-    /// # Panics
-    ///
-    /// Outside a tokio runtime.
-    pub fn start<A, W>(&self, acceptor: A, wrapper: W) -> Result<PathBuf, Error>
-    where
-        A: Acceptor<Bytes, Bytes> + Send + 'static,
-        W: Wrapper<UnixStream>,
-    {
-        self.start_with_framers(acceptor, wrapper, FramerSwitch::default)
-    }
-
-    /// [`start`](Self::start) for any frame types.
-    ///
-    /// # Errors
-    ///
-    /// As [`start`](Self::start).
-    ///
-    /// # Panics
-    ///
-    /// Outside a tokio runtime.
-    pub fn start_with_framers<A, W, In, Out, F>(
-        &self,
-        acceptor: A,
-        wrapper: W,
-        framers: F,
-    ) -> Result<PathBuf, Error>
-    where
-        A: Acceptor<In, Out> + Send + 'static,
-        W: Wrapper<UnixStream>,
-        In: Send + 'static,
-        Out: Send + 'static,
-        F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
-    {
-        let engine = &self.inner.engine;
-        engine.check_startable()?;
-        let options = &self.inner.options;
-        let (listener, file) = match &options.adopted {
+    /// Binds the path, replacing a stale socket file: `AddrInUse` if a server listens
+    /// at the path, `AlreadyExists` if something other than a socket is there.
+    fn bind(&self) -> io::Result<(UnixAccept, PathBuf)> {
+        let (listener, file) = match &self.adopted {
             Some(adopted) => {
                 let listener = adopted.try_clone()?;
                 listener.set_nonblocking(true)?;
                 (UnixListener::from_std(listener)?, None)
             }
             None => {
-                let (listener, file) = bind(&options.path, options.mode)?;
+                let (listener, file) = bind(&self.path, self.mode)?;
                 (listener, Some(file))
             }
         };
-        let local = Addr::from(options.path.as_path());
-        engine.set_listening(local.clone())?;
         let accept = UnixAccept {
             listener,
-            local,
+            local: Addr::from(self.path.as_path()),
             _file: file,
         };
-        engine.listen(accept, acceptor, wrapper, framers);
-        Ok(options.path.clone())
+        Ok((accept, self.path.clone()))
     }
 
-    /// Connects to the Unix socket at `target`, wraps the stream with `wrapper`, and
-    /// runs `acceptor`'s application on the connection.
-    ///
-    /// # Errors
-    ///
-    /// I/O errors from connecting; [`Error::is_wrap`] if the wrapper failed;
-    /// [`Error::is_application`] if the acceptor refused; [`Error::is_closed`] after
-    /// shutdown.
-    pub async fn connect<A, W>(
+    fn dial(
         &self,
-        target: impl AsRef<Path>,
-        acceptor: A,
-        wrapper: W,
-    ) -> Result<Tendril, Error>
-    where
-        A: Acceptor<Bytes, Bytes>,
-        W: Wrapper<UnixStream>,
-    {
-        self.connect_with_framers(target, acceptor, wrapper, FramerSwitch::default())
-            .await
-    }
-
-    /// [`connect`](Self::connect) for any frame types, with the initial `framers`.
-    ///
-    /// # Errors
-    ///
-    /// As [`connect`](Self::connect).
-    pub async fn connect_with_framers<A, W, In, Out>(
-        &self,
-        target: impl AsRef<Path>,
-        acceptor: A,
-        wrapper: W,
-        framers: FramerSwitch<In, Out>,
-    ) -> Result<Tendril<In, Out>, Error>
-    where
-        A: Acceptor<In, Out>,
-        W: Wrapper<UnixStream>,
-        In: Send + 'static,
-        Out: Send + 'static,
-    {
-        connect_stream(self, target.as_ref().to_owned(), acceptor, wrapper, framers).await
+        target: &PathBuf,
+        _listening: Option<&Addr>,
+    ) -> impl Future<Output = io::Result<(UnixStream, Addr, Addr)>> + Send {
+        let target = target.clone();
+        async move {
+            let stream = UnixStream::connect(&target).await?;
+            Ok((stream, unnamed(), Addr::from(target)))
+        }
     }
 }
 
-impl Manager for UnixManager {
-    fn engine(&self) -> &Engine {
-        &self.inner.engine
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-impl ConnectStream for UnixManager {
-    type Target = PathBuf;
-    type Stream = UnixStream;
-
-    async fn dial(&self, target: &PathBuf) -> io::Result<(UnixStream, Addr, Addr)> {
-        let stream = UnixStream::connect(target).await?;
-        Ok((stream, unnamed(), Addr::from(target.as_path())))
-    }
-}
-
-/// The listener as the shared accept loop sees it; its socket file goes with it.
-struct UnixAccept {
+/// A Unix listener as the accept loop sees it; its socket file goes with it.
+#[derive(Debug)]
+pub struct UnixAccept {
     listener: UnixListener,
     local: Addr,
     _file: Option<SocketFile>,
@@ -304,6 +164,7 @@ impl Listener for UnixAccept {
 
 /// The socket file this manager created: removed when dropped, if it is still that
 /// file (same device and inode).
+#[derive(Debug)]
 struct SocketFile {
     path: PathBuf,
     dev: u64,

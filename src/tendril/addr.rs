@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::error::Error;
+
 /// One end of a connection.
 ///
 /// IP transports use [`Addr::Inet`]; a Unix socket listener is an [`Addr::Path`], and
@@ -71,5 +73,26 @@ impl fmt::Display for Addr {
             Addr::Path(path) => path.display().fmt(f),
             Addr::Unnamed(number) => write!(f, "unnamed#{number}"),
         }
+    }
+}
+
+/// The socket address of an [`Addr::Inet`] (a registry factory's endpoint).
+impl TryFrom<&Addr> for SocketAddr {
+    type Error = Error;
+
+    fn try_from(addr: &Addr) -> Result<Self, Error> {
+        addr.as_inet()
+            .ok_or_else(|| Error::config(format!("a socket address is needed, not {addr}")))
+    }
+}
+
+/// The path of an [`Addr::Path`] (a registry factory's endpoint).
+impl TryFrom<&Addr> for PathBuf {
+    type Error = Error;
+
+    fn try_from(addr: &Addr) -> Result<Self, Error> {
+        addr.as_path()
+            .map(Path::to_owned)
+            .ok_or_else(|| Error::config(format!("a path is needed, not {addr}")))
     }
 }

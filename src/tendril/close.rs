@@ -11,7 +11,8 @@ use crate::error::Error;
 /// application that its connection ended by calling its `closed(error)` method, with
 /// `None` for an orderly end (the peer closed, or this side did) and an exception for
 /// a failure. [`CloseReason::is_error`] keeps that distinction: `PeerClosed`, `Local`,
-/// `Rejected` and the other orderly reasons are what `closed(None)` was.
+/// `Rejected`, `Idle`, `Shed` and the other orderly reasons are what `closed(None)`
+/// was.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -22,8 +23,15 @@ pub enum CloseReason {
     Local,
     /// The acceptor refused the connection; no frame was read.
     Rejected,
-    /// No frame came or went for the idle timeout (for UDP peers: evicted).
+    /// No frame came or went for the idle timeout
+    /// ([`ConnectionConfig::idle_timeout`](crate::ConnectionConfig::idle_timeout)).
     Idle,
+    /// Shed to make room for a newcomer when a bound was full: an idle connection
+    /// when `max_connections` were held, a quiet UDP peer in a one-datagram exchange
+    /// when the peer table was full (see
+    /// [`Builder::shed_idle_after`](crate::manager::Builder::shed_idle_after)). Its
+    /// calls in flight were answered; nothing it had sent was lost.
+    Shed,
     /// An error: framing, I/O, or an application error or panic.
     /// The [`Error`] predicates tell which.
     Error(Arc<Error>),
@@ -55,6 +63,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Local => f.write_str("closed locally"),
             CloseReason::Rejected => f.write_str("rejected by the acceptor"),
             CloseReason::Idle => f.write_str("closed after the idle timeout"),
+            CloseReason::Shed => f.write_str("shed to make room for a newcomer"),
             CloseReason::Error(err) => {
                 write!(f, "{err}")?;
                 let mut source = std::error::Error::source(&**err);

@@ -2,145 +2,33 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use tokio::sync::Notify;
 use tokio_util::codec::{Decoder, Encoder};
+use tower::ServiceExt;
 
 use super::call_scope::current_call;
-use super::queue::{Queue, Refused, Signal};
-use super::traffic::{Totals, Traffic};
-use super::{Addr, CloseReason, Command, ConnectionInfo};
+use super::command::Command;
+use super::queue::{Refused, Signal};
+use super::shared::Shared;
+use super::{Addr, CloseReason, ConnectionInfo};
 use crate::error::{BoxError, Error};
 use crate::framer::{AnyDecoder, AnyEncoder};
-use crate::manager::core::StreamFacts;
-use crate::wrap::{ready_call, BoxIo, PeerCredentials, ProxyHeader, TlsInfo, Wrapper};
+use crate::wrap::{BoxIo, PeerCredentials, ProxyHeader, TlsInfo, Wrapper};
 
 /// Runs a live connection's wrapper, boxing what it returns.
 fn live_wrap<W: Wrapper<BoxIo>>(wrapper: W, io: BoxIo) -> BoxFuture<'static, Result<BoxIo, Error>> {
-    ready_call(wrapper, io)
+    wrapper
+        .oneshot(io)
         .map(|wrapped| match wrapped {
             Ok(io) => Ok(Box::pin(io) as BoxIo),
             Err(err) => Err(Error::wrap(err)),
         })
         .boxed()
-}
-
-/// State shared by a connection's handles and its driver.
-pub(crate) struct Shared<In, Out> {
-    pub(crate) info: ConnectionInfo,
-    pub(crate) queue: Queue<In, Out>,
-    closed: OnceLock<CloseReason>,
-    closed_notify: Notify,
-    /// The TLS session, once a wrapper established one.
-    pub(crate) tls: OnceLock<TlsInfo>,
-    peer: Option<PeerCredentials>,
-    proxy: Option<ProxyHeader>,
-    pub(crate) traffic: Traffic,
-}
-
-impl<In, Out> Shared<In, Out> {
-    /// A connection's shared state; `frame_len` sizes queued frames for the budget.
-    pub(crate) fn new(
-        info: ConnectionInfo,
-        outbound_queue: usize,
-        frame_len: fn(&Out) -> usize,
-        facts: StreamFacts,
-    ) -> Arc<Self> {
-        Arc::new(Shared {
-            info,
-            queue: Queue::new(outbound_queue, frame_len),
-            closed: OnceLock::new(),
-            closed_notify: Notify::new(),
-            tls: facts.tls.map(OnceLock::from).unwrap_or_default(),
-            peer: facts.peer,
-            proxy: facts.proxy,
-            traffic: Traffic::default(),
-        })
-    }
-
-    /// Publishes how the connection closed (the first reason stays) and refuses
-    /// further commands.
-    pub(crate) fn set_closed(&self, reason: CloseReason) {
-        let _ = self.closed.set(reason);
-        self.queue.close();
-        self.closed_notify.notify_waiters();
-    }
-}
-
-/// The manager's view of a connection of any frame type: tell it to shut down, read
-/// its traffic.
-pub(crate) trait Control: Send + Sync {
-    fn shutdown(&self, graceful: bool);
-
-    /// Finish what is in flight, then close as idle (a peer reclaimed for another).
-    fn reclaim(&self);
-
-    /// Idle and displaced by a newcomer: close now, as idle, without lingering.
-    fn displace(&self);
-
-    /// Shed for the memory budget: close now.
-    fn shed(&self);
-
-    fn traffic(&self) -> Totals;
-
-    /// Calls in flight, a frame held or output pending: not idle, whatever its traffic.
-    fn busy(&self) -> bool;
-}
-
-impl<In: Send, Out: Send> Control for Shared<In, Out> {
-    fn traffic(&self) -> Totals {
-        self.traffic.load()
-    }
-
-    fn reclaim(&self) {
-        self.queue.signal(Signal::Reclaim);
-    }
-
-    fn displace(&self) {
-        self.queue.signal(Signal::Displace);
-    }
-
-    fn shed(&self) {
-        self.queue.signal(Signal::Shed);
-    }
-
-    fn busy(&self) -> bool {
-        self.traffic.busy()
-    }
-
-    fn shutdown(&self, graceful: bool) {
-        let signal = if graceful {
-            Signal::Graceful
-        } else {
-            Signal::Abort
-        };
-        self.queue.signal(signal);
-    }
-}
-
-/// A control that does nothing, for tables in tests.
-#[cfg(test)]
-pub(crate) struct NoControl;
-
-#[cfg(test)]
-impl Control for NoControl {
-    fn shutdown(&self, _graceful: bool) {}
-    fn reclaim(&self) {}
-    fn displace(&self) {}
-    fn shed(&self) {}
-    fn traffic(&self) -> Totals {
-        Totals::default()
-    }
-    fn busy(&self) -> bool {
-        false
-    }
 }
 
 /// A connection: who it is, and a handle to act on it. Cheap to clone.
@@ -239,24 +127,14 @@ impl<In, Out> Tendril<In, Out> {
         self.shared.info.transport()
     }
 
-    /// This side's socket address, for IP transports (`None` for others: see
-    /// [`local`](Self::local)).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.shared.info.local_addr()
-    }
-
-    /// The peer's socket address, for IP transports (`None` for others: see
-    /// [`remote`](Self::remote)).
-    pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.shared.info.remote_addr()
-    }
-
-    /// This side's address, whatever the transport.
+    /// This side's address: an [`Addr::Inet`] socket address for IP transports
+    /// ([`Addr::as_inet`]), a path for a Unix listener, ...
     pub fn local(&self) -> &Addr {
         self.shared.info.local()
     }
 
-    /// The peer's address, whatever the transport.
+    /// The peer's address: for IP transports its socket address ([`Addr::as_inet`]),
+    /// behind a PROXY protocol header the client's.
     pub fn remote(&self) -> &Addr {
         self.shared.info.remote()
     }
@@ -264,8 +142,8 @@ impl<In, Out> Tendril<In, Out> {
     /// The PROXY protocol header a load balancer sent, if the connection was
     /// accepted through a `ProxyProtocolLayer` (feature `proxy-protocol`): the
     /// addresses, and the v2 TLVs (ALPN, authority, SSL). When it carries the client's
-    /// addresses, [`remote_addr`](Self::remote_addr) and
-    /// [`local_addr`](Self::local_addr) are already those.
+    /// addresses, [`remote`](Self::remote) and [`local`](Self::local) are already
+    /// those.
     pub fn proxy(&self) -> Option<&ProxyHeader> {
         self.shared.proxy.as_ref()
     }
@@ -325,35 +203,14 @@ impl<In, Out> Tendril<In, Out> {
         }
     }
 
-    /// The connection as the manager controls it.
-    pub(crate) fn control(&self) -> Arc<dyn Control>
-    where
-        In: Send + 'static,
-        Out: Send + 'static,
-    {
-        self.shared.clone()
-    }
-
-    /// Reserves room for one frame (the client's `poll_ready`); `Err` once closed.
-    pub(crate) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared
-            .queue
-            .poll_reserve(cx)
-            .map_err(|()| Error::closed())
-    }
-
-    /// Queues a frame whose room [`poll_reserve`](Self::poll_reserve) reserved.
-    pub(crate) fn send_reserved(&self, frame: Out) -> Result<(), Error> {
-        match self.shared.queue.push_reserved(Command::Frame(frame)) {
+    /// Queues a frame whose room the caller's own permit bounds (a client's request:
+    /// its in-flight bound keeps the queue bounded), even if the queue is full.
+    pub(crate) fn send_permitted(&self, frame: Out) -> Result<(), Error> {
+        match self.shared.queue.push_permitted(Command::Frame(frame)) {
             Ok(()) => Ok(()),
             Err(Refused::OverBudget(_, err)) => Err(err),
             Err(_) => Err(Error::closed()),
         }
-    }
-
-    /// Gives back a reservation that will not be used.
-    pub(crate) fn unreserve(&self) {
-        self.shared.queue.unreserve();
     }
 
     fn push_control(&self, command: Command<In, Out>) -> Result<(), Error> {
@@ -378,6 +235,17 @@ impl<In, Out> Tendril<In, Out> {
     /// closing or closed connection does nothing.
     pub fn close(&self) {
         self.close_reason_error(None);
+    }
+
+    /// Closes the connection to make room for others, once its calls in flight are
+    /// answered: reading stops, their replies go out, and it closes with
+    /// [`CloseReason::Shed`] (counted in `Stats::shed_idle`). What the UDP manager
+    /// does to a quiet peer when its table is full, and what a plug-in's
+    /// connectionless transport does the same way; an application may shed a
+    /// connection it wants gone without an error. Never fails; a closing connection
+    /// is left to close as it was.
+    pub fn shed(&self) {
+        self.shared.queue.signal(Signal::ShedWhenDone);
     }
 
     /// [`close`](Self::close) with an error of the application's as the close reason:

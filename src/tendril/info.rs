@@ -1,9 +1,18 @@
-//! [`ConnectionInfo`]: who a connection is.
+//! [`ConnectionInfo`]: who a connection is, and what its stream told about the peer.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::Addr;
+use super::addr::Addr;
+use crate::wrap::{PeerCredentials, ProxyHeader, TlsInfo};
+
+/// What the transport's stream told about a new connection's peer (through
+/// [`Io`](crate::wrap::Io)): kept on its [`Tendril`](super::Tendril).
+#[derive(Debug, Default)]
+pub(crate) struct StreamFacts {
+    pub(crate) tls: Option<TlsInfo>,
+    pub(crate) peer: Option<PeerCredentials>,
+    pub(crate) proxy: Option<ProxyHeader>,
+}
 
 /// Who a connection is: its id, transport and addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,18 +41,6 @@ impl ConnectionInfo {
     /// The transport's registered name (`"tcp"`, ...).
     pub fn transport(&self) -> &str {
         &self.transport
-    }
-
-    /// This side's socket address, for IP transports (`None` for others: see
-    /// [`local`](Self::local)).
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local.as_inet()
-    }
-
-    /// The peer's socket address, for IP transports (`None` for others: see
-    /// [`remote`](Self::remote)).
-    pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.remote.as_inet()
     }
 
     /// This side's address, whatever the transport.

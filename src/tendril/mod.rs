@@ -1,26 +1,29 @@
-//! The connection: [`Tendril`], its handle methods, how it closed, and the driver
-//! task that owns its transport.
+//! The connection: [`Tendril`] (its handle), who it is, how it closed, the reply
+//! conversion, the queue between its handles and its driver, and the driver task that
+//! owns its frame transport.
 
 mod addr;
 pub(crate) mod call_scope;
 mod close;
-mod command;
+pub(crate) mod command;
 mod config;
+pub(crate) mod control;
 pub(crate) mod driver;
 mod guards;
 mod handle;
 mod info;
 pub(crate) mod io;
 pub(crate) mod queue;
+mod reply;
+pub(crate) mod shared;
 pub(crate) mod traffic;
 
 pub use addr::Addr;
 pub use close::CloseReason;
-pub(crate) use command::Command;
 pub use config::{ConnectionConfig, ReadRate, ReplyOrder};
 pub use guards::{CallTimeout, MemoryBudget, ReadTooSlow, WriteStalled};
-#[cfg(test)]
-pub(crate) use handle::NoControl;
-pub(crate) use handle::{Control, Shared};
 pub use handle::{Tendril, TrySendError};
+pub(crate) use info::StreamFacts;
 pub use info::ConnectionInfo;
+pub use io::Datagrams;
+pub use reply::{IntoFrames, Reply};

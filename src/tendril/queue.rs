@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 
 use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
@@ -29,16 +29,14 @@ use crate::error::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Signal {
     None = 0,
-    /// Reclaimed for a newcomer (a quiet UDP peer): finish what is in flight, then
-    /// close as idle.
-    Reclaim = 1,
+    /// Shed for a newcomer (a quiet UDP peer): finish what is in flight, then close.
+    ShedWhenDone = 1,
     /// Stop reading, finish what is in flight, flush, close.
     Graceful = 2,
-    /// Displaced by a newcomer while idle (a full table): close now as idle, without
-    /// lingering.
-    Displace = 3,
+    /// Shed for a newcomer while idle (a full table): close now, without lingering.
+    ShedIdle = 3,
     /// Shed for the memory budget: close now with that error.
-    Shed = 4,
+    ShedMemory = 4,
     /// Close now.
     Abort = 5,
 }
@@ -66,15 +64,13 @@ pub(crate) struct Queue<In, Out> {
 
 struct State<In, Out> {
     items: VecDeque<Command<In, Out>>,
-    /// Counted commands not yet applied, plus reservations.
+    /// Counted commands not yet applied.
     used: usize,
     close_queued: bool,
     /// The driver is gone.
     closed: bool,
     /// Tasks waiting for room in `push_wait`.
     waiting: usize,
-    /// The caller waiting in `poll_reserve`.
-    reserving: Option<Waker>,
     /// Bytes of the frames in `items` (as far as their size is known).
     bytes: usize,
     /// Their account with the manager's memory budget.
@@ -90,7 +86,6 @@ impl<In, Out> Queue<In, Out> {
                 close_queued: false,
                 closed: false,
                 waiting: 0,
-                reserving: None,
                 bytes: 0,
                 charge: None,
             }),
@@ -125,7 +120,7 @@ impl<In, Out> Queue<In, Out> {
         let bytes = state.bytes + len;
         if let Err(err) = charge.set(bytes.saturating_sub(FREE)) {
             let _ = charge.set(state.bytes.saturating_sub(FREE));
-            self.signal(Signal::Shed);
+            self.signal(Signal::ShedMemory);
             return Err(err);
         }
         state.bytes = bytes;
@@ -203,23 +198,10 @@ impl<In, Out> Queue<In, Out> {
         true
     }
 
-    /// Reserves room for one command (the client reserves in `poll_ready` what its
-    /// `call` sends). One caller at a time may wait here.
-    pub(crate) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
-        let mut state = self.lock();
-        if state.closed {
-            return Poll::Ready(Err(()));
-        }
-        if state.used < self.capacity {
-            state.used += 1;
-            return Poll::Ready(Ok(()));
-        }
-        state.reserving = Some(cx.waker().clone());
-        Poll::Pending
-    }
-
-    /// Queues a command whose room was reserved.
-    pub(crate) fn push_reserved(
+    /// Queues `command` without the room check: the caller's own permits bound what it
+    /// pushes this way (a client's requests, at most its in-flight bound), so the queue
+    /// stays bounded by its capacity plus those.
+    pub(crate) fn push_permitted(
         &self,
         command: Command<In, Out>,
     ) -> Result<(), Refused<Command<In, Out>>> {
@@ -228,17 +210,11 @@ impl<In, Out> Queue<In, Out> {
             return Err(Refused::Closed(command));
         }
         if let Err(err) = self.count(&mut state, &command) {
-            drop(state);
-            self.unreserve();
             return Err(Refused::OverBudget(command, err));
         }
+        state.used += 1;
         self.enqueue(state, command);
         Ok(())
-    }
-
-    /// Gives back a reservation that was not used.
-    pub(crate) fn unreserve(&self) {
-        self.applied(1);
     }
 
     /// The driver: takes every queued command, in order, appending to `into`.
@@ -273,13 +249,9 @@ impl<In, Out> Queue<In, Out> {
         let mut state = self.lock();
         state.used = state.used.saturating_sub(count);
         let waiting = state.waiting > 0;
-        let reserving = state.reserving.take();
         drop(state);
         if waiting {
             self.room.notify_waiters();
-        }
-        if let Some(waker) = reserving {
-            waker.wake();
         }
     }
 
@@ -294,10 +266,10 @@ impl<In, Out> Queue<In, Out> {
     pub(crate) fn signalled(&self) -> Signal {
         match self.signal.load(Ordering::Acquire) {
             0 => Signal::None,
-            1 => Signal::Reclaim,
+            1 => Signal::ShedWhenDone,
             2 => Signal::Graceful,
-            3 => Signal::Displace,
-            4 => Signal::Shed,
+            3 => Signal::ShedIdle,
+            4 => Signal::ShedMemory,
             _ => Signal::Abort,
         }
     }
@@ -317,13 +289,9 @@ impl<In, Out> Queue<In, Out> {
         // The account ends with the connection.
         let charge = state.charge.take();
         self.queued.store(0, Ordering::Release);
-        let reserving = state.reserving.take();
         drop(state);
         drop((dropped, charge));
         self.room.notify_waiters();
-        if let Some(waker) = reserving {
-            waker.wake();
-        }
     }
 }
 

@@ -1,52 +1,12 @@
-//! The wrapper contract, the identity wrapper and [`WrapperChain`].
+//! [`WrapperChain`]: wrappers composed in order, like `tower::ServiceBuilder`.
 
-use std::convert::Infallible;
 use std::fmt;
-use std::future::{Future, Ready};
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use tower::layer::util::{Identity, Stack};
 use tower::{Layer, Service};
 
-use super::Io;
-use crate::error::BoxError;
-
-/// A wrapper: a `tower::Service` from an I/O object to the I/O object a connection
-/// runs on ([`Io`]), possibly asynchronous (a TLS handshake) and fallible. Implemented
-/// for every service that fits; it is only a name for the bounds.
-///
-/// The built-in wrappers are middleware in the tower sense: each does its part and
-/// hands the result to the wrapper inside it, down to [`NoWrapper`], so a chain of
-/// them is built with layers, in order, by [`WrapperChain`].
-pub trait Wrapper<I>:
-    Service<I, Response: Io, Error: Into<BoxError>, Future: Send + 'static> + Send + 'static
-{
-}
-
-impl<S, I> Wrapper<I> for S where
-    S: Service<I, Response: Io, Error: Into<BoxError>, Future: Send + 'static> + Send + 'static
-{
-}
-
-/// The wrapper that changes nothing: the I/O object is used as it is. The end of every
-/// chain, and what to pass to `start`/`connect` when a connection needs no wrapping.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoWrapper;
-
-impl<I> Service<I> for NoWrapper {
-    type Response = I;
-    type Error = Infallible;
-    type Future = Ready<Result<I, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, io: I) -> Self::Future {
-        std::future::ready(Ok(io))
-    }
-}
+use super::NoWrapper;
 
 /// Wrappers composed in order, like `tower::ServiceBuilder`: the first layer added is
 /// applied first to the raw socket, its result goes to the next, and so on. A chain is
@@ -156,77 +116,6 @@ where
 
     fn layer(&self, inner: S) -> Self::Service {
         <L as Layer<S>>::layer(&self.layer, inner)
-    }
-}
-
-/// Takes the wrapper that `poll_ready` made ready, for a call that uses it later
-/// (after its own asynchronous step): what it reserved goes with that call, and a
-/// clone, not yet ready, stays for the next `poll_ready`.
-pub(crate) fn take_ready<S: Clone>(inner: &mut S) -> S {
-    let clone = inner.clone();
-    std::mem::replace(inner, clone)
-}
-
-/// Waits for `inner` to be ready, then calls it: how a wrapper hands its result on
-/// after its own asynchronous work. (A named future rather than an `async fn`, so that
-/// it is `Send` whenever its parts are, whatever lifetimes the stream type carries.)
-pub(crate) fn ready_call<S, I>(inner: S, io: I) -> ReadyCall<S, I>
-where
-    S: Service<I>,
-{
-    ReadyCall {
-        state: CallState::Waiting { inner, io },
-    }
-}
-
-/// The future of [`ready_call`].
-pub(crate) struct ReadyCall<S: Service<I>, I> {
-    state: CallState<S, I>,
-}
-
-enum CallState<S: Service<I>, I> {
-    Waiting { inner: S, io: I },
-    Calling(Pin<Box<S::Future>>),
-    Done,
-}
-
-// Nothing is pinned in place: the service and the stream are moved out before the
-// call, and the call's future is boxed.
-impl<S: Service<I>, I> Unpin for ReadyCall<S, I> {}
-
-impl<S, I> Future for ReadyCall<S, I>
-where
-    S: Service<I>,
-    S::Error: Into<BoxError>,
-{
-    type Output = Result<S::Response, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        loop {
-            match &mut this.state {
-                CallState::Waiting { inner, .. } => {
-                    if let Err(err) = ready!(inner.poll_ready(cx)) {
-                        this.state = CallState::Done;
-                        return Poll::Ready(Err(err.into()));
-                    }
-                    let CallState::Waiting { mut inner, io } =
-                        std::mem::replace(&mut this.state, CallState::Done)
-                    else {
-                        return Poll::Pending;
-                    };
-                    this.state = CallState::Calling(Box::pin(inner.call(io)));
-                }
-                CallState::Calling(call) => {
-                    let result = ready!(call.as_mut().poll(cx));
-                    this.state = CallState::Done;
-                    return Poll::Ready(result.map_err(Into::into));
-                }
-                CallState::Done => {
-                    return Poll::Ready(Err("wrapper future polled after completion".into()))
-                }
-            }
-        }
     }
 }
 

@@ -1,36 +1,6 @@
-//! The errors of the built-in wrappers, for callers to downcast.
+//! The error of a refused live wrap, for callers to downcast.
 
 use std::fmt;
-use std::time::Duration;
-
-/// A TLS handshake did not finish within the wrapper's handshake timeout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HandshakeTimeout {
-    /// The timeout that elapsed.
-    pub after: Duration,
-}
-
-impl fmt::Display for HandshakeTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TLS handshake timed out after {:?}", self.after)
-    }
-}
-
-impl std::error::Error for HandshakeTimeout {}
-
-/// A TLS handshake was shed to make room for a newcomer: every handshake slot was
-/// taken, and this one had waited longest for the peer's ClientHello (or, past it,
-/// had run for more than a second).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HandshakeShed;
-
-impl fmt::Display for HandshakeShed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TLS handshake shed: every slot was taken and this one made no progress")
-    }
-}
-
-impl std::error::Error for HandshakeShed {}
 
 /// A live wrap ([`Tendril::wrap`](crate::Tendril::wrap)) found bytes the peer had sent
 /// after the upgrade command already received in plaintext. They are discarded, never

@@ -31,30 +31,35 @@
 
 mod chain;
 mod error;
+mod future;
 mod info;
 mod io;
 #[cfg(feature = "proxy-protocol")]
 mod proxy;
-mod proxy_info;
+mod proxy_header;
 mod socket;
 #[cfg(feature = "tls")]
 mod tls;
 mod wrap_fn;
-pub use wrap_fn::{wrap_fn, WrapFn, WrapFnLayer};
+mod wrapper;
 
-pub(crate) use chain::{ready_call, take_ready};
-pub use chain::{NoWrapper, Wrapper, WrapperChain};
-pub use error::{HandshakeShed, HandshakeTimeout, PlaintextAfterUpgrade};
+pub use chain::WrapperChain;
+pub use error::PlaintextAfterUpgrade;
+pub use future::ResponseFuture;
 pub use info::{PeerCredentials, TlsInfo};
 pub use io::{box_io, BoxIo, Io};
 #[cfg(feature = "proxy-protocol")]
 pub use proxy::{ProxyError, ProxyProtocol, ProxyProtocolLayer, ProxyStream};
-pub use proxy_info::{ProxyCommand, ProxyHeader, ProxySsl};
+pub use proxy_header::{ProxyCommand, ProxyHeader, ProxySsl};
 pub use socket::{SocketOptions, SocketOptionsLayer};
 #[cfg(feature = "tls")]
 pub use tls::{
-    tls_client_config, tls_server_config, TlsClient, TlsClientLayer, TlsServer, TlsServerLayer,
+    tls_client_config, tls_server_config, HandshakeShed, HandshakeTimeout, TlsClient,
+    TlsClientLayer, TlsServer, TlsServerLayer,
 };
 /// The rustls crate the TLS wrappers use (for configs, certificates, server names).
 #[cfg(feature = "tls")]
 pub use tokio_rustls::rustls;
+pub use wrap_fn::{wrap_fn, WrapFn, WrapFnLayer};
+pub(crate) use wrapper::take_ready;
+pub use wrapper::{NoWrapper, Wrapper};

@@ -3,12 +3,11 @@
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::TcpStream;
 use tower::{Layer, Service};
 
+use super::ResponseFuture;
 use crate::error::BoxError;
 
 /// Sets TCP socket options on each connection, then hands the same socket on.
@@ -147,7 +146,7 @@ impl<S> Layer<S> for SocketOptionsLayer {
     type Service = SocketOptions<S>;
 
     fn layer(&self, inner: S) -> SocketOptions<S> {
-        SocketOptions::new(self.clone(), inner)
+        SocketOptions::new(inner, self.clone())
     }
 }
 
@@ -161,7 +160,7 @@ pub struct SocketOptions<S> {
 
 impl<S> SocketOptions<S> {
     /// Sets `options`, then calls `inner`.
-    pub fn new(options: SocketOptionsLayer, inner: S) -> Self {
+    pub fn new(inner: S, options: SocketOptionsLayer) -> Self {
         SocketOptions { options, inner }
     }
 
@@ -190,17 +189,15 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
+    type Future = ResponseFuture<S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, stream: TcpStream) -> Self::Future {
-        if let Err(err) = self.options.apply(&stream) {
-            return std::future::ready(Err(err.into())).boxed();
-        }
-        let next = self.inner.call(stream);
-        async move { next.await.map_err(Into::into) }.boxed()
+        let applied = self.options.apply(&stream);
+        let next = applied.map(|()| self.inner.call(stream));
+        ResponseFuture::new(async move { next?.await.map_err(Into::into) })
     }
 }

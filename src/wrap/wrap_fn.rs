@@ -4,10 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::task::{Context, Poll};
 
-use futures_util::future::BoxFuture;
 use tower::{Layer, Service};
 
-use super::take_ready;
+use super::{take_ready, ResponseFuture};
 use crate::error::BoxError;
 
 /// A layer that runs `f` on the I/O object, then hands its result to the rest of the
@@ -32,7 +31,7 @@ impl<F: Clone, S> Layer<S> for WrapFnLayer<F> {
     type Service = WrapFn<F, S>;
 
     fn layer(&self, inner: S) -> WrapFn<F, S> {
-        WrapFn::new(self.f.clone(), inner)
+        WrapFn::new(inner, self.f.clone())
     }
 }
 
@@ -45,7 +44,7 @@ pub struct WrapFn<F, S> {
 
 impl<F, S> WrapFn<F, S> {
     /// Runs `f`, then `inner`.
-    pub fn new(f: F, inner: S) -> Self {
+    pub fn new(inner: S, f: F) -> Self {
         WrapFn { f, inner }
     }
 
@@ -85,7 +84,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
+    type Future = ResponseFuture<S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         // The inner wrapper's readiness (a TLS handshake slot) is this one's: a
@@ -96,7 +95,7 @@ where
     fn call(&mut self, io: I) -> Self::Future {
         let step = (self.f)(io);
         let mut inner = take_ready(&mut self.inner);
-        Box::pin(async move {
+        ResponseFuture::new(async move {
             let io = step.await.map_err(Into::into)?;
             inner.call(io).await.map_err(Into::into)
         })
@@ -125,7 +124,7 @@ mod tests {
     #[test]
     fn readiness_is_the_inner_wrappers_and_the_call_uses_what_it_reserved() {
         let mut cx = Context::from_waker(Waker::noop());
-        let mut wrapper = WrapFn::new(|io: u32| ready(Ok::<_, BoxError>(io + 1)), one_slot());
+        let mut wrapper = WrapFn::new(one_slot(), |io: u32| ready(Ok::<_, BoxError>(io + 1)));
         assert!(matches!(wrapper.poll_ready(&mut cx), Poll::Ready(Ok(()))));
         // The slot goes with this call: a clone of the inner wrapper that had not been
         // made ready would panic in `ConcurrencyLimit::call`.

@@ -36,7 +36,7 @@ fn start(
     let addr = manager
         .start(
             acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
-                tendril.set_framers(LineFramer::new().max_length(32), LineFramer::new())?;
+                tendril.set_framers(LineFramer::new().max_frame_length(32), LineFramer::new())?;
                 tx.send(tendril.clone()).unwrap();
                 Ok(service_fn(move |line: Bytes| {
                     let tendril = tendril.clone();

@@ -28,22 +28,22 @@ fn encodes_with_the_mode_line_ending() {
 
 #[test]
 fn default_limit_is_64_kib() {
-    assert_eq!(LineFramer::new().get_max_length(), 64 * 1024);
+    assert_eq!(LineFramer::new().get_max_frame_length(), 64 * 1024);
     assert_eq!(DEFAULT_MAX_LINE_LENGTH, 64 * 1024);
 }
 
 #[test]
 fn line_of_exactly_the_limit_passes() {
-    let mut framer = LineFramer::new().max_length(8);
+    let mut framer = LineFramer::new().max_frame_length(8);
     let frames = decode_bytewise(&mut framer, b"12345678\r\n").unwrap();
     assert_eq!(to_vecs(frames), [b"12345678".to_vec()]);
-    let mut framer = LineFramer::lf().max_length(8);
+    let mut framer = LineFramer::lf().max_frame_length(8);
     assert!(decode_all(&mut framer, b"1234567\r\n").is_ok());
 }
 
 #[test]
 fn limit_plus_one_is_an_error_as_soon_as_it_is_crossed() {
-    let mut framer = LineFramer::new().max_length(8);
+    let mut framer = LineFramer::new().max_frame_length(8);
     let mut buf = BytesMut::from("12345678");
     assert_eq!(framer.decode(&mut buf).unwrap(), None);
     buf.extend_from_slice(b"\r"); // may still be the line ending
@@ -54,7 +54,7 @@ fn limit_plus_one_is_an_error_as_soon_as_it_is_crossed() {
         Err(LineError::TooLong { limit: 8 })
     ));
 
-    let mut framer = LineFramer::new().max_length(8);
+    let mut framer = LineFramer::new().max_frame_length(8);
     let mut buf = BytesMut::from("123456789");
     assert!(matches!(
         framer.decode(&mut buf),
@@ -62,14 +62,14 @@ fn limit_plus_one_is_an_error_as_soon_as_it_is_crossed() {
     ));
 
     // In LF mode the CR counts.
-    let mut framer = LineFramer::lf().max_length(8);
+    let mut framer = LineFramer::lf().max_frame_length(8);
     let mut buf = BytesMut::from("12345678\r");
     assert!(framer.decode(&mut buf).is_err());
 }
 
 #[test]
 fn complete_over_long_line_is_an_error() {
-    let mut framer = LineFramer::new().max_length(3);
+    let mut framer = LineFramer::new().max_frame_length(3);
     assert!(matches!(
         decode_all(&mut framer, b"ok\r\ntoolong\r\n"),
         Err(LineError::TooLong { limit: 3 })
@@ -88,7 +88,7 @@ fn unterminated_last_line_is_truncated() {
 #[test]
 fn encoder_refuses_newlines_and_long_frames() {
     let mut out = BytesMut::new();
-    let mut framer = LineFramer::new().max_length(4);
+    let mut framer = LineFramer::new().max_frame_length(4);
     assert!(matches!(
         framer.encode("a\nb", &mut out),
         Err(LineError::NewlineInFrame)
@@ -128,19 +128,19 @@ proptest! {
 
     #[test]
     fn any_input_is_split_independent(input in biased_bytes(b"\r\nab", 200), cuts in points(200)) {
-        assert_split_independent(|| LineFramer::new().max_length(16), &input, &cuts);
-        assert_split_independent(|| LineFramer::lf().max_length(16), &input, &cuts);
+        assert_split_independent(|| LineFramer::new().max_frame_length(16), &input, &cuts);
+        assert_split_independent(|| LineFramer::lf().max_frame_length(16), &input, &cuts);
     }
 
     #[test]
     fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..500), cuts in points(500)) {
-        assert_no_panic(|| LineFramer::new().max_length(32), &input, &cuts);
+        assert_no_panic(|| LineFramer::new().max_frame_length(32), &input, &cuts);
     }
 }
 
 #[test]
 fn an_over_long_line_is_skipped_through_its_end_when_discarding() {
-    let make = || LineFramer::new().max_length(8).discard_too_long(true);
+    let make = || LineFramer::new().max_frame_length(8).discard_too_long(true);
     let input = b"ok\r\n0123456789abcdef\r\nafter\r\n123456789\r\nlast\r\n";
     let expected: Vec<Result<bytes::Bytes, String>> = vec![
         Ok("ok".into()),
@@ -163,7 +163,7 @@ fn an_over_long_line_is_skipped_through_its_end_when_discarding() {
 proptest! {
     #[test]
     fn discarding_is_split_independent(input in biased_bytes(b"\r\nab", 200), cuts in points(200)) {
-        let make = || LineFramer::new().max_length(10).discard_too_long(true);
+        let make = || LineFramer::new().max_frame_length(10).discard_too_long(true);
         let whole = decode_recovering(&mut make(), &input, &[]);
         prop_assert_eq!(decode_recovering(&mut make(), &input, &cuts), whole);
     }

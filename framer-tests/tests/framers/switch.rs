@@ -120,7 +120,7 @@ fn send_and_receive_framers_are_independent() {
 
 #[test]
 fn framer_errors_become_framing_errors_with_their_cause() {
-    let mut framers = FramerSwitch::symmetric(LineFramer::new().max_length(2));
+    let mut framers = FramerSwitch::symmetric(LineFramer::new().max_frame_length(2));
     let err: Error = framers.decode(&mut BytesMut::from("long")).unwrap_err();
     assert!(err.is_framing());
     assert!(!err.is_io());

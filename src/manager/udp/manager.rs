@@ -2,7 +2,9 @@
 
 use std::any::Any;
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -11,15 +13,39 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
+use tower::{Service, ServiceExt};
 
-use super::peer_io::{PeerIo, PeerParts};
-use super::router::{Registration, Router, Settings, Spawner};
+use super::peer::UdpPeer;
+use super::peers::Shed;
+use super::router::{Parts, Registration, Router, Settings, Spawn};
+use super::stats::{UdpCounters, UdpStats};
 use crate::app::Acceptor;
-use crate::error::Error;
+use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
-use crate::manager::core::StreamFacts;
-use crate::manager::{Builder, Core, Engine, Manager};
-use crate::tendril::{ConnectionConfig, Control, Tendril};
+use crate::manager::{Accepted, Bounds, BuildManager, Builder, Connect, Engine, Manager};
+use crate::tendril::{Addr, ConnectionConfig, Datagrams, Tendril};
+
+/// A wrapper of each UDP peer's datagrams: a `tower::Service` from the peer's
+/// [`UdpPeer`] to the [`Datagrams`] its connection runs on, as `start` and `connect`
+/// take it ([`NoWrapper`](crate::wrap::NoWrapper) for none). Implemented for every
+/// service that fits; it is only a name for the bounds. Its readiness is asked when a
+/// new peer's first datagram arrives, never waited for (a wrapper that is not ready
+/// drops that datagram, counted as `dropped_table_full`, as an acceptor that is not
+/// ready does); its call runs on the peer's connection task, which starts once it
+/// resolves (the peer's datagrams wait in its queue meanwhile).
+pub trait UdpWrapper:
+    Service<UdpPeer, Response: Datagrams, Error: Into<BoxError>, Future: Send + 'static>
+    + Send
+    + 'static
+{
+}
+
+impl<S> UdpWrapper for S where
+    S: Service<UdpPeer, Response: Datagrams, Error: Into<BoxError>, Future: Send + 'static>
+        + Send
+        + 'static
+{
+}
 
 /// The UDP options: the socket's address and the receive loop's bounds.
 #[derive(Debug, Clone)]
@@ -28,7 +54,6 @@ pub struct UdpOptions {
     inbound_queue: usize,
     reject_ttl: Duration,
     max_consecutive_errors: u32,
-    reclaim_after: Duration,
     send_buffer: Option<usize>,
     receive_buffer: Option<usize>,
     reuse_port: bool,
@@ -37,20 +62,36 @@ pub struct UdpOptions {
 }
 
 /// A [`UdpManager`]'s options and bounds (see [`UdpManager::builder`]): the shared
-/// connection settings of [`Builder`] (each peer is a connection; its idle timeout
-/// defaults to 60 s), and the UDP options here.
+/// connection settings of [`Builder`] (each peer is a connection: `max_connections`
+/// bounds the peer table, default 65,536; the idle timeout defaults to 60 s;
+/// `shed_idle_after`, default 1 s, is how long a one-datagram peer must have been
+/// quiet to be shed for a newcomer), and the UDP options here.
 pub type UdpBuilder = Builder<UdpOptions>;
 
-impl Builder<UdpOptions> {
-    /// Peers tracked at once (default 65,536; the same as `max_connections`). When the
-    /// table is full, a peer in a one-datagram exchange that has been quiet for
-    /// [`reclaim_after`](Self::reclaim_after) makes room for a new one, the oldest
-    /// first; otherwise the new peer's datagram is dropped and counted. Peers in a
-    /// conversation and peers this side connected to are never pushed out.
-    pub fn max_peers(self, max: usize) -> Self {
-        self.max_connections(max)
-    }
+impl BuildManager for UdpOptions {
+    type Manager = UdpManager;
 
+    /// Creates the manager (nothing is bound until it is started or connects).
+    fn build(builder: &Builder<Self>) -> UdpManager {
+        UdpManager {
+            inner: Arc::new(Inner {
+                options: builder.options.clone(),
+                bounds: builder.bounds,
+                engine: Engine::new(
+                    "udp",
+                    builder.options.addr,
+                    builder.connection.clone(),
+                    builder.bounds,
+                ),
+                state: Mutex::default(),
+                failure: Arc::default(),
+                counters: Arc::default(),
+            }),
+        }
+    }
+}
+
+impl Builder<UdpOptions> {
     /// Datagrams queued per peer before more are dropped and counted (default 64). A
     /// full queue never stalls other peers or the receive loop.
     pub fn inbound_queue(mut self, datagrams: usize) -> Self {
@@ -72,19 +113,6 @@ impl Builder<UdpOptions> {
         self
     }
 
-    /// How long a peer in a one-datagram exchange must have been quiet before it may
-    /// be reclaimed for a new peer when the table is full (default 1 s); also the
-    /// longest gap within a conversation. A peer whose next datagram comes sooner than
-    /// this is in a conversation and is not reclaimed; one that speaks again only after
-    /// a longer silence starts a new one-datagram exchange (a source port reused for
-    /// another query must not make a peer permanent). Raise it for protocols whose
-    /// sessions have long pauses. A reclaimed peer's calls in flight still finish and
-    /// their replies go out; it then closes as idle, counted in `Stats::reclaimed`.
-    pub fn reclaim_after(mut self, quiet: Duration) -> Self {
-        self.options.reclaim_after = quiet;
-        self
-    }
-
     /// `SO_SNDBUF` of the socket (default: the system's). Every peer sends through
     /// it; when it is full, each waits for room without holding the others back.
     pub fn send_buffer_size(mut self, bytes: usize) -> Self {
@@ -94,7 +122,7 @@ impl Builder<UdpOptions> {
 
     /// `SO_RCVBUF` of the socket (default: the system's): how many datagrams the
     /// kernel holds while the receive loop is busy.
-    pub fn receive_buffer_size(mut self, bytes: usize) -> Self {
+    pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
         self.options.receive_buffer = Some(bytes);
         self
     }
@@ -108,24 +136,6 @@ impl Builder<UdpOptions> {
         self.options.reuse_port = on;
         self
     }
-
-    /// Creates the manager (nothing is bound until it is started or connects).
-    pub fn build(&self) -> UdpManager {
-        UdpManager {
-            inner: Arc::new(Inner {
-                options: self.options.clone(),
-                max_peers: self.bounds.max_connections,
-                engine: Engine::with_bounds(
-                    "udp",
-                    self.options.addr,
-                    self.connection.clone(),
-                    self.bounds,
-                ),
-                state: Mutex::default(),
-                failure: Arc::default(),
-            }),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -136,10 +146,11 @@ struct State {
 
 struct Inner {
     options: UdpOptions,
-    max_peers: usize,
+    bounds: Bounds,
     engine: Engine,
     state: Mutex<State>,
     failure: Arc<Mutex<Option<Arc<Error>>>>,
+    counters: Arc<UdpCounters>,
 }
 
 /// Tracks UDP peers as connections: each datagram goes to its source's [`Tendril`],
@@ -147,7 +158,8 @@ struct Inner {
 /// per-peer state, framers and close reasons like TCP. A cheap handle: clones share the
 /// manager. Lookups, stats, stop and shutdown come from the [`Manager`] trait: `stop`
 /// stops accepting new peers while tracked ones go on; `shutdown` and
-/// `graceful_shutdown` stop receiving.
+/// `graceful_shutdown` stop receiving. [`udp_stats`](Self::udp_stats) has the counters
+/// only UDP has (datagrams, drops).
 ///
 /// Frames default to the identity framer (one datagram, one frame; an empty datagram
 /// is an empty frame). A datagram may hold several frames, and a frame never spans
@@ -158,12 +170,13 @@ struct Inner {
 /// ```no_run
 /// use bytes::Bytes;
 /// use tendril_net::app::acceptor_fn;
+/// use tendril_net::wrap::NoWrapper;
 /// use tendril_net::{BoxError, Tendril, UdpManager};
 /// use tower::service_fn;
 ///
 /// # async fn run() -> Result<(), BoxError> {
 /// let manager = UdpManager::builder("127.0.0.1:5353".parse()?)
-///     .max_peers(10_000)
+///     .max_connections(10_000)
 ///     .idle_timeout(Some(std::time::Duration::from_secs(30)))
 ///     .build();
 /// let addr = manager.start(acceptor_fn(|_peer: Tendril| -> Result<_, BoxError> {
@@ -174,7 +187,7 @@ struct Inner {
 ///         let reply = Bytes::from(format!("{seen}: {} bytes", datagram.len()));
 ///         async move { Ok::<_, BoxError>(reply) }
 ///     }))
-/// }))?;
+/// }), NoWrapper)?;
 /// println!("listening on udp {addr}");
 /// # Ok(()) }
 /// # let _ = run();
@@ -192,6 +205,50 @@ impl fmt::Debug for UdpManager {
     }
 }
 
+/// True if `service` is ready now (never waited for).
+fn ready_now<S: Service<T>, T>(service: &mut S) -> bool {
+    matches!(
+        poll_fn(|cx| service.poll_ready(cx)).now_or_never(),
+        Some(Ok(()))
+    )
+}
+
+/// Serves the new peers of a started manager.
+struct Serve<A, W, F, In, Out> {
+    engine: Engine,
+    local: Addr,
+    acceptor: A,
+    wrapper: W,
+    framers: F,
+    frames: PhantomData<fn() -> (In, Out)>,
+}
+
+impl<A, W, F, In, Out> Spawn for Serve<A, W, F, In, Out>
+where
+    A: Acceptor<In, Out> + Send + 'static,
+    W: UdpWrapper,
+    F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
+    In: Send + 'static,
+    Out: Send + 'static,
+{
+    fn ready(&mut self) -> bool {
+        ready_now(&mut self.acceptor) && ready_now(&mut self.wrapper)
+    }
+
+    fn spawn(&mut self, peer: UdpPeer) -> (Shed, Accepted) {
+        let remote = Addr::from(peer.peer());
+        let wrapping = self.wrapper.call(peer);
+        let (tendril, accepted) = self.engine.serve_datagrams(
+            wrapping,
+            self.local.clone(),
+            remote,
+            (self.framers)(),
+            &mut self.acceptor,
+        );
+        (Box::new(move || tendril.shed()), accepted)
+    }
+}
+
 impl UdpManager {
     /// A manager for `addr` with the default options.
     pub fn new(addr: SocketAddr) -> Self {
@@ -205,7 +262,6 @@ impl UdpManager {
             inbound_queue: 64,
             reject_ttl: Duration::from_secs(10),
             max_consecutive_errors: 10,
-            reclaim_after: Duration::from_secs(1),
             send_buffer: None,
             receive_buffer: None,
             reuse_port: false,
@@ -215,7 +271,11 @@ impl UdpManager {
             idle_timeout: Some(Duration::from_secs(60)),
             ..ConnectionConfig::default()
         };
-        Builder::with(65_536, connection, options)
+        Builder::new(
+            options,
+            Bounds::new(65_536, Some(Duration::from_secs(1))),
+            connection,
+        )
     }
 
     /// A builder for a manager on `socket`, a bound UDP socket this process did not
@@ -225,7 +285,7 @@ impl UdpManager {
     /// # Errors
     ///
     /// I/O errors reading the socket's address.
-    pub fn adopt(socket: std::net::UdpSocket) -> std::io::Result<UdpBuilder> {
+    pub fn adopt(socket: std::net::UdpSocket) -> io::Result<UdpBuilder> {
         let mut builder = UdpManager::builder(socket.local_addr()?);
         builder.options.adopted = Some(Arc::new(socket));
         Ok(builder)
@@ -238,12 +298,15 @@ impl UdpManager {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn core(&self) -> &Arc<Core> {
-        self.inner.engine.core()
+    /// The counters only UDP has: datagrams in and out, drops, the peers routed to.
+    pub fn udp_stats(&self) -> UdpStats {
+        self.inner.counters.snapshot()
     }
 
     /// Binds the socket and receives datagrams, calling `acceptor` for each new peer
-    /// (frames are [`Bytes`]; framers start as identity). Returns the bound address.
+    /// (frames are [`Bytes`]; framers start as identity) after `wrapper` wrapped its
+    /// datagrams ([`NoWrapper`](crate::wrap::NoWrapper) for none; see
+    /// [`UdpWrapper`]). Returns the bound address.
     ///
     /// # Errors
     ///
@@ -253,11 +316,12 @@ impl UdpManager {
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn start<A>(&self, acceptor: A) -> Result<SocketAddr, Error>
+    pub fn start<A, W>(&self, acceptor: A, wrapper: W) -> Result<SocketAddr, Error>
     where
         A: Acceptor<Bytes, Bytes> + Send + 'static,
+        W: UdpWrapper,
     {
-        self.start_with_framers(acceptor, FramerSwitch::default)
+        self.start_with_framers(acceptor, wrapper, FramerSwitch::default)
     }
 
     /// [`start`](Self::start) for any frame types: `framers` makes each peer's initial
@@ -270,52 +334,44 @@ impl UdpManager {
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn start_with_framers<A, In, Out, F>(
+    pub fn start_with_framers<A, W, In, Out, F>(
         &self,
-        mut acceptor: A,
+        acceptor: A,
+        wrapper: W,
         framers: F,
     ) -> Result<SocketAddr, Error>
     where
         A: Acceptor<In, Out> + Send + 'static,
+        W: UdpWrapper,
         In: Send + 'static,
         Out: Send + 'static,
         F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
     {
         let mut state = self.state();
-        let engine = &self.inner.engine;
-        engine.check_startable()?;
         if state.socket.is_some() {
             return Err(Error::config(
                 "the manager was already started or opened by connect",
             ));
         }
-        let socket = self.bind()?;
-        let local = socket.local_addr()?;
-        engine.set_listening(local)?;
-        let core = self.core().clone();
-        let spawner: Spawner = Box::new(move |parts: PeerParts| {
-            // Never wait for the acceptor here: that would stall every peer.
-            match poll_fn(|cx| acceptor.poll_ready(cx)).now_or_never() {
-                Some(Ok(())) => {}
-                _ => return None,
-            }
-            let peer = parts.peer;
-            let io = PeerIo::new(framers(), parts);
-            let (tendril, accepted) = core.spawn_io(
-                io,
-                local.into(),
-                peer.into(),
-                StreamFacts::default(),
-                &mut acceptor,
-            );
-            let control: Arc<dyn Control> = tendril.control();
-            Some((control, accepted))
-        });
-        self.run(&mut state, socket, Some(spawner));
+        let engine = &self.inner.engine;
+        let (socket, local) = engine.start(|| {
+            let socket = self.bind()?;
+            let local = socket.local_addr()?;
+            Ok(((socket, local), local.into()))
+        })?;
+        let serve = Serve {
+            engine: engine.clone(),
+            local: local.into(),
+            acceptor,
+            wrapper,
+            framers,
+            frames: PhantomData,
+        };
+        self.run(&mut state, socket, Some(Box::new(serve)));
         Ok(local)
     }
 
-    fn bind(&self) -> Result<Arc<UdpSocket>, Error> {
+    fn bind(&self) -> io::Result<Arc<UdpSocket>> {
         let options = &self.inner.options;
         let socket = match &options.adopted {
             Some(adopted) => adopted.try_clone()?,
@@ -345,113 +401,44 @@ impl UdpManager {
     }
 
     /// Starts the receive loop on `socket`.
-    fn run(&self, state: &mut State, socket: Arc<UdpSocket>, spawner: Option<Spawner>) {
+    fn run(&self, state: &mut State, socket: Arc<UdpSocket>, spawner: Option<Box<dyn Spawn>>) {
         let (registrations, registration_rx) = mpsc::channel(64);
-        let options = &self.inner.options;
+        let inner = &self.inner;
         let settings = Settings {
-            inbound_queue: options.inbound_queue,
-            reject_ttl: options.reject_ttl,
-            max_consecutive_errors: options.max_consecutive_errors,
-            max_peers: self.inner.max_peers,
-            reclaim_after: options.reclaim_after,
+            inbound_queue: inner.options.inbound_queue,
+            reject_ttl: inner.options.reject_ttl,
+            max_consecutive_errors: inner.options.max_consecutive_errors,
+            max_peers: inner.bounds.max_connections,
+            shed_idle_after: inner.bounds.shed_idle_after,
         };
-        let router = Router::new(
-            socket.clone(),
-            self.core().clone(),
+        let router = Router::new(Parts {
+            socket: socket.clone(),
+            engine: inner.engine.clone(),
+            counters: inner.counters.clone(),
             spawner,
             settings,
-            registration_rx,
-            self.inner.failure.clone(),
-        );
-        self.core().tracker.spawn(router.run());
+            registrations: registration_rx,
+            failure: inner.failure.clone(),
+        });
+        inner.engine.spawn(router.run());
+        tracing::debug!(local = ?socket.local_addr().ok(), "udp manager receiving");
         state.socket = Some(socket);
         state.registrations = Some(registrations);
-        tracing::debug!(local = ?self.inner.engine.local_addr(), "udp manager receiving");
     }
 
-    /// Tracks `target` as a peer of this manager's socket and runs `acceptor`'s
-    /// application on it, so that datagrams from `target` (replies) reach it. Opens the
-    /// socket, without accepting new peers, if the manager was not started.
-    ///
-    /// # Errors
-    ///
-    /// I/O errors from binding; [`Error::is_application`] if the acceptor refused or
-    /// failed; [`Error::is_closed`] after shutdown.
-    pub async fn connect<A>(&self, target: SocketAddr, acceptor: A) -> Result<Tendril, Error>
-    where
-        A: Acceptor<Bytes, Bytes>,
-    {
-        self.connect_with_framers(target, acceptor, FramerSwitch::default())
-            .await
-    }
-
-    /// [`connect`](Self::connect) for any frame types, with the initial `framers`.
-    ///
-    /// # Errors
-    ///
-    /// As [`connect`](Self::connect).
-    pub async fn connect_with_framers<A, In, Out>(
-        &self,
-        target: SocketAddr,
-        mut acceptor: A,
-        framers: FramerSwitch<In, Out>,
-    ) -> Result<Tendril<In, Out>, Error>
-    where
-        A: Acceptor<In, Out>,
-        In: Send + 'static,
-        Out: Send + 'static,
-    {
-        let core = self.core().clone();
-        if core.is_closing() {
-            return Err(Error::closed());
+    /// The socket and the receive loop's registrations, opening the socket (without
+    /// accepting new peers) if the manager was not started.
+    fn open(&self) -> Result<(Arc<UdpSocket>, mpsc::Sender<Registration>), Error> {
+        let mut state = self.state();
+        if state.socket.is_none() {
+            let socket = self.bind()?;
+            self.inner.engine.set_local(socket.local_addr()?);
+            self.run(&mut state, socket, None);
         }
-        let (socket, registrations) = {
-            let mut state = self.state();
-            if state.socket.is_none() {
-                let socket = self.bind()?;
-                self.inner.engine.set_local(socket.local_addr()?);
-                self.run(&mut state, socket, None);
-            }
-            match (&state.socket, &state.registrations) {
-                (Some(socket), Some(registrations)) => (socket.clone(), registrations.clone()),
-                _ => return Err(Error::closed()),
-            }
-        };
-        let local = socket.local_addr()?;
-        let (inbound, receiver) = mpsc::channel(self.inner.options.inbound_queue);
-        // Registered before the application can send, so no reply arrives unrouted.
-        let (done, registered) = oneshot::channel();
-        let registration = Registration {
-            peer: target,
-            inbound,
-            done,
-        };
-        registrations
-            .send(registration)
-            .await
-            .map_err(|_| Error::closed())?;
-        let link = registered.await.map_err(|_| Error::closed())?;
-        Core::acceptor_ready(&mut acceptor)
-            .await
-            .map_err(Error::application)?;
-        let parts = PeerParts {
-            socket,
-            peer: target,
-            inbound: receiver,
-            departures: link.departures,
-            generation: link.generation,
-            core: core.clone(),
-        };
-        let io = PeerIo::new(framers, parts);
-        let (tendril, accepted) = core.spawn_io(
-            io,
-            local.into(),
-            target.into(),
-            StreamFacts::default(),
-            &mut acceptor,
-        );
-        accepted.await.map_err(|_| Error::closed())??;
-        Ok(tendril)
+        match (&state.socket, &state.registrations) {
+            (Some(socket), Some(registrations)) => Ok((socket.clone(), registrations.clone())),
+            _ => Err(Error::closed()),
+        }
     }
 
     /// The error that stopped the manager (too many consecutive receive errors).
@@ -461,6 +448,72 @@ impl UdpManager {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+}
+
+/// Tracks `target` as a peer of this manager's socket and runs `acceptor`'s
+/// application on it (after `wrapper` wrapped its datagrams), so that datagrams from
+/// `target` (replies) reach it. Opens the socket, without accepting new peers, if the
+/// manager was not started.
+impl<W: UdpWrapper> Connect<W> for UdpManager {
+    type Target = SocketAddr;
+
+    fn connect_with_framers<A, In, Out>(
+        &self,
+        target: SocketAddr,
+        mut acceptor: A,
+        mut wrapper: W,
+        framers: FramerSwitch<In, Out>,
+    ) -> impl Future<Output = Result<Tendril<In, Out>, Error>> + Send + 'static
+    where
+        A: Acceptor<In, Out> + Send + 'static,
+        In: Send + 'static,
+        Out: Send + 'static,
+    {
+        let manager = self.clone();
+        async move {
+            if manager.is_shut_down() {
+                return Err(Error::closed());
+            }
+            let (socket, registrations) = manager.open()?;
+            let local = socket.local_addr()?;
+            let (inbound, receiver) = mpsc::channel(manager.inner.options.inbound_queue);
+            // Registered before the application can send, so no reply arrives unrouted.
+            let (done, registered) = oneshot::channel();
+            let registration = Registration {
+                peer: target,
+                inbound,
+                done,
+            };
+            registrations
+                .send(registration)
+                .await
+                .map_err(|_| Error::closed())?;
+            let link = registered.await.map_err(|_| Error::closed())?;
+            ServiceExt::<Tendril<In, Out>>::ready(&mut acceptor)
+                .await
+                .map_err(|err| Error::application(err.into()))?;
+            let peer = UdpPeer::new(
+                socket,
+                target,
+                receiver,
+                link.departures,
+                link.generation,
+                manager.inner.counters.clone(),
+            );
+            let ready = ServiceExt::<UdpPeer>::ready(&mut wrapper).await;
+            ready.map_err(|err| Error::wrap(err.into()))?;
+            let wrapping = wrapper.call(peer);
+            let (tendril, accepted) = manager.inner.engine.serve_datagrams(
+                wrapping,
+                local.into(),
+                target.into(),
+                framers,
+                &mut acceptor,
+            );
+            accepted.await?;
+            Ok(tendril)
+        }
     }
 }
 

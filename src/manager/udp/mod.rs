@@ -1,8 +1,13 @@
-//! UDP with connection tracking: see [`UdpManager`].
+//! UDP: one socket, every peer a connection. `manager` is the [`UdpManager`],
+//! `router` its receive loop, `peers` its peer table and who is shed from it, `peer`
+//! one peer's datagrams ([`UdpPeer`]), `stats` the counters only UDP has.
 
 mod manager;
-mod peer_io;
+mod peer;
 mod peers;
 mod router;
+mod stats;
 
-pub use manager::{UdpBuilder, UdpManager, UdpOptions};
+pub use manager::{UdpBuilder, UdpManager, UdpOptions, UdpWrapper};
+pub use peer::UdpPeer;
+pub use stats::UdpStats;

@@ -1,42 +1,45 @@
-//! The receive loop's map of UDP peers, and which ones to reclaim under pressure.
+//! The receive loop's map of UDP peers, and which ones to shed under pressure.
 //!
 //! Fresh source ports are normal (a DNS resolver uses one per query), so when the map
 //! is full a newcomer is not simply refused: a peer in a one-datagram exchange that has
-//! been quiet for a while (a finished query) is reclaimed to make room, the way Linux
+//! been quiet for a while (a finished query) is shed to make room, the way Linux
 //! conntrack gives "unreplied" UDP flows a shorter timeout than "assured" ones. A peer
 //! that sends a second datagram within `quiet` of the one before is in a conversation
 //! and is not pushed out; one that sends again only after a quiet gap of `quiet` or more
 //! starts a new one-datagram exchange (a source port reused for another query is the
 //! same peer, and must not be promoted by the reuse). A flood of new sources therefore
-//! only ever displaces one-shot exchanges, the oldest first.
+//! only ever sheds one-shot exchanges, the oldest first: the candidates are a
+//! [`ShedQueue`] in the order the exchanges began.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::tendril::Control;
+use crate::shed::{ShedQueue, Verdict};
+
+/// Sheds a peer's connection (its Tendril's `shed`), type-erased.
+pub(crate) type Shed = Box<dyn Fn() + Send + Sync>;
 
 pub(crate) struct Peer {
     inbound: mpsc::Sender<BytesMut>,
-    /// Its connection, to reclaim it (none for a peer this side connected to, which
-    /// is never reclaimed).
-    control: Option<Arc<dyn Control>>,
+    /// Sheds its connection (none for a peer this side connected to, which is never
+    /// shed).
+    shed: Option<Shed>,
     /// Which of the connections at this address this entry is.
     generation: u64,
     /// In a conversation (a second datagram came soon after the one before, or this
-    /// side connected to it): not reclaimed.
+    /// side connected to it): not shed.
     conversing: bool,
     /// When its last datagram came.
     last_seen: Instant,
 }
 
-/// A peer in a one-datagram exchange, queued for reclaiming: stale once the peer
-/// sent again (its `last_seen` moved) or left (its generation is gone).
+/// A peer in a one-datagram exchange, queued for shedding: stale once the peer sent
+/// again (its `last_seen` moved) or left (its generation is gone).
 struct Candidate {
     addr: SocketAddr,
     generation: u64,
@@ -45,19 +48,19 @@ struct Candidate {
 
 pub(crate) struct Peers {
     map: HashMap<SocketAddr, Peer>,
-    /// One-datagram exchanges, oldest first (stale entries are skipped when found,
-    /// and compacted away when they outnumber the peers).
-    fresh: VecDeque<Candidate>,
-    /// How long a one-datagram peer must have been quiet to be reclaimed; the longest
-    /// gap between datagrams of one conversation.
-    quiet: Duration,
+    /// One-datagram exchanges, oldest first (stale entries are dropped when they come
+    /// up, and compacted away when they outnumber the peers).
+    fresh: ShedQueue<Candidate>,
+    /// How long a one-datagram peer must have been quiet to be shed (`None`: never);
+    /// the longest gap between datagrams of one conversation.
+    quiet: Option<Duration>,
 }
 
 /// What to do with a datagram from a new source when the map is full.
 pub(crate) enum Room {
-    /// Room was made: this peer was reclaimed.
-    Reclaimed(Option<Arc<dyn Control>>),
-    /// No peer may be reclaimed now.
+    /// Room was made: this peer was shed (tell its connection, if it has one).
+    Shed(Option<Shed>),
+    /// No peer may be shed now.
     Full,
 }
 
@@ -72,12 +75,17 @@ pub(crate) enum Delivery {
 }
 
 impl Peers {
-    pub(crate) fn new(quiet: Duration) -> Self {
+    pub(crate) fn new(quiet: Option<Duration>) -> Self {
         Peers {
             map: HashMap::new(),
-            fresh: VecDeque::new(),
+            fresh: ShedQueue::default(),
             quiet,
         }
+    }
+
+    /// The gap after which a peer's next datagram starts a new exchange.
+    fn gap(&self) -> Duration {
+        self.quiet.unwrap_or(Duration::MAX)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -92,6 +100,7 @@ impl Peers {
         datagram: BytesMut,
         now: Instant,
     ) -> Delivery {
+        let gap = self.gap();
         let Some(peer) = self.map.get_mut(&addr) else {
             return Delivery::NewContact(datagram);
         };
@@ -104,7 +113,7 @@ impl Peers {
                 return Delivery::NewContact(datagram);
             }
         };
-        if peer.control.is_some() && now.duration_since(peer.last_seen) >= self.quiet {
+        if peer.shed.is_some() && now.duration_since(peer.last_seen) >= gap {
             // After a quiet gap: a new one-datagram exchange.
             peer.conversing = false;
             self.fresh.push_back(Candidate {
@@ -120,17 +129,17 @@ impl Peers {
         delivery
     }
 
-    /// Adds a peer. One that came on its own (`connected` false: its first datagram
-    /// is on the way) may be reclaimed; one this side connected to never is.
+    /// Adds a peer. One that came on its own (with `shed`: its first datagram is on
+    /// the way) may be shed; one this side connected to never is.
     pub(crate) fn insert(
         &mut self,
         addr: SocketAddr,
         inbound: mpsc::Sender<BytesMut>,
-        control: Option<Arc<dyn Control>>,
+        shed: Option<Shed>,
         generation: u64,
         now: Instant,
     ) {
-        let connected = control.is_none();
+        let connected = shed.is_none();
         if !connected {
             self.fresh.push_back(Candidate {
                 addr,
@@ -140,7 +149,7 @@ impl Peers {
         }
         let peer = Peer {
             inbound,
-            control,
+            shed,
             generation,
             conversing: connected,
             last_seen: now,
@@ -161,7 +170,7 @@ impl Peers {
         }
     }
 
-    /// Whether `candidate` still stands for a reclaimable peer.
+    /// Whether `candidate` still stands for a peer that may be shed.
     fn valid(map: &HashMap<SocketAddr, Peer>, candidate: &Candidate) -> bool {
         map.get(&candidate.addr).is_some_and(|peer| {
             peer.generation == candidate.generation
@@ -173,40 +182,39 @@ impl Peers {
     /// Drops stale candidates once they outnumber the peers, so that the queue stays
     /// within twice the map whether or not the map ever fills (amortised O(1)).
     fn compact(&mut self) {
-        if self.fresh.len() > 2 * self.map.len() + 64 {
-            let map = &self.map;
-            self.fresh.retain(|candidate| Self::valid(map, candidate));
-        }
+        let map = &self.map;
+        self.fresh
+            .compact(map.len(), |candidate| !Self::valid(map, candidate));
     }
 
-    /// Makes room for a newcomer: reclaims the oldest one-datagram peer that has been
+    /// Makes room for a newcomer: sheds the oldest one-datagram peer that has been
     /// quiet long enough. Amortised O(1): stale queue entries are dropped as found.
     pub(crate) fn make_room(&mut self, now: Instant) -> Room {
-        while let Some(candidate) = self.fresh.front() {
-            if !Self::valid(&self.map, candidate) {
-                self.fresh.pop_front();
-                continue;
-            }
-            if now.duration_since(candidate.seen) < self.quiet {
+        let Some(quiet) = self.quiet else {
+            return Room::Full;
+        };
+        let map = &self.map;
+        let shed = self.fresh.shed_first(|candidate| {
+            if !Self::valid(map, candidate) {
+                Verdict::Stale
+            } else if now.duration_since(candidate.seen) < quiet {
                 // The oldest candidate is still in its exchange: so are the others.
-                return Room::Full;
+                Verdict::NotYet
+            } else {
+                Verdict::Shed
             }
-            let addr = candidate.addr;
-            self.fresh.pop_front();
-            if let Some(peer) = self.map.remove(&addr) {
-                return Room::Reclaimed(peer.control);
-            }
+        });
+        match shed.and_then(|candidate| self.map.remove(&candidate.addr)) {
+            Some(peer) => Room::Shed(peer.shed),
+            None => Room::Full,
         }
-        Room::Full
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Delivery, Peers, Room};
-    use crate::tendril::{Control, NoControl};
+    use super::{Delivery, Peers, Room, Shed};
     use bytes::BytesMut;
-    use std::sync::Arc;
     use std::time::Duration;
     use tokio::time::Instant;
 
@@ -222,16 +230,15 @@ mod tests {
         now: Instant,
     ) -> tokio::sync::mpsc::Receiver<BytesMut> {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
-        let control: Arc<dyn Control> = Arc::new(NoControl);
-        let control = (!connected).then_some(control);
-        peers.insert(addr(port), tx, control, u64::from(port), now);
+        let shed = (!connected).then(|| Box::new(|| {}) as Shed);
+        peers.insert(addr(port), tx, shed, u64::from(port), now);
         rx
     }
 
     #[test]
-    fn only_quiet_one_datagram_peers_are_reclaimed_oldest_first() {
+    fn only_quiet_one_datagram_peers_are_shed_oldest_first() {
         let start = Instant::now();
-        let mut peers = Peers::new(Duration::from_secs(1));
+        let mut peers = Peers::new(Some(Duration::from_secs(1)));
         let _queues = [
             add(&mut peers, 1, false, start),
             add(&mut peers, 2, true, start),
@@ -246,12 +253,12 @@ mod tests {
             Delivery::Delivered
         ));
         let later = start + Duration::from_secs(2);
-        assert!(matches!(peers.make_room(later), Room::Reclaimed(_)));
+        assert!(matches!(peers.make_room(later), Room::Shed(_)));
         assert!(
             !peers.map.contains_key(&addr(3)),
             "peer 3 was the quiet one"
         );
-        // Peer 1 (conversing) and peer 2 (connected to) are not reclaimed.
+        // Peer 1 (conversing) and peer 2 (connected to) are not shed.
         assert!(matches!(
             peers.make_room(later + Duration::from_secs(60)),
             Room::Full
@@ -262,7 +269,7 @@ mod tests {
     #[test]
     fn a_departure_of_an_older_generation_keeps_the_newer_peer() {
         let now = Instant::now();
-        let mut peers = Peers::new(Duration::from_secs(1));
+        let mut peers = Peers::new(Some(Duration::from_secs(1)));
         let _queue = add(&mut peers, 7, false, now);
         peers.departed(addr(7), 999);
         assert_eq!(peers.len(), 1);
@@ -273,7 +280,7 @@ mod tests {
     #[test]
     fn a_peer_that_speaks_again_after_a_quiet_gap_starts_a_new_exchange() {
         let start = Instant::now();
-        let mut peers = Peers::new(Duration::from_secs(1));
+        let mut peers = Peers::new(Some(Duration::from_secs(1)));
         let _queue = add(&mut peers, 1, false, start);
         // A source port reused for another query, two seconds later.
         let again = start + Duration::from_secs(2);
@@ -281,17 +288,17 @@ mod tests {
             peers.deliver(addr(1), BytesMut::new(), again),
             Delivery::Delivered
         ));
-        // Not promoted by the reuse: reclaimable once quiet again.
+        // Not promoted by the reuse: shed once quiet again.
         assert!(matches!(peers.make_room(again), Room::Full));
         let quiet = again + Duration::from_secs(1);
-        assert!(matches!(peers.make_room(quiet), Room::Reclaimed(_)));
+        assert!(matches!(peers.make_room(quiet), Room::Shed(_)));
         assert_eq!(peers.len(), 0);
     }
 
     #[test]
     fn the_candidate_queue_stays_bounded_without_pressure() {
         let mut now = Instant::now();
-        let mut peers = Peers::new(Duration::from_secs(1));
+        let mut peers = Peers::new(Some(Duration::from_secs(1)));
         for round in 0..10_000u16 {
             let _queue = add(&mut peers, round, false, now);
             peers.departed(addr(round), u64::from(round));
@@ -304,7 +311,7 @@ mod tests {
     #[test]
     fn a_closed_queue_makes_a_new_contact() {
         let now = Instant::now();
-        let mut peers = Peers::new(Duration::from_secs(1));
+        let mut peers = Peers::new(Some(Duration::from_secs(1)));
         drop(add(&mut peers, 9, false, now));
         assert!(matches!(
             peers.deliver(addr(9), BytesMut::new(), now),

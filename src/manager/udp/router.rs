@@ -1,14 +1,17 @@
 //! The UDP receive loop: routes each datagram by source address to its peer's
-//! connection, creating peers through the acceptor on first contact.
+//! connection, creating peers on first contact, and sheds quiet peers for newcomers.
 //!
 //! The loop owns its peer map, so routing a datagram takes no lock. Datagrams are
 //! received into a large buffer and handed to their peer as slices of it, without a
-//! copy; a peer that ends says so, and the map forgets it at once.
+//! copy; a peer that ends says so, and the map forgets it at once. It stands on the
+//! engine's public surface only ([`Engine::serve_datagrams`], [`Manager`]), as a
+//! plug-in's connectionless transport would.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -17,12 +20,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::peer_io::PeerParts;
-use super::peers::{Delivery, Peers, Room};
+use super::peer::{Departure, UdpPeer};
+use super::peers::{Delivery, Peers, Room, Shed};
+use super::stats::UdpCounters;
 use crate::error::Error;
-use crate::manager::stats::Counters;
-use crate::manager::Core;
-use crate::tendril::Control;
+use crate::manager::{Accepted, Engine, Manager};
 
 /// Room kept free in the receive buffer: the largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
@@ -31,11 +33,15 @@ const MAX_DATAGRAM: usize = 65_536;
 /// left, then a new one is taken (the old one lives while its datagrams do).
 const RECEIVE_BUFFER: usize = 4 * MAX_DATAGRAM;
 
-/// Creates the connection for a new peer; `None` when the acceptor is not ready (the
-/// datagram is dropped).
-pub(crate) type Spawner = Box<
-    dyn FnMut(PeerParts) -> Option<(Arc<dyn Control>, oneshot::Receiver<Result<(), Error>>)> + Send,
->;
+/// Serves new peers: the started manager's acceptor and wrapper.
+pub(crate) trait Spawn: Send {
+    /// True if a new peer may be served now: the acceptor and the wrapper are ready
+    /// (never waited for: that would stall every peer).
+    fn ready(&mut self) -> bool;
+
+    /// Serves `peer`: how to shed it, and whether its acceptor accepted.
+    fn spawn(&mut self, peer: UdpPeer) -> (Shed, Accepted);
+}
 
 /// A peer made by `connect`, so that its replies reach it.
 pub(crate) struct Registration {
@@ -43,9 +49,6 @@ pub(crate) struct Registration {
     pub(crate) inbound: mpsc::Sender<BytesMut>,
     pub(crate) done: oneshot::Sender<PeerLink>,
 }
-
-/// A peer's departure: its address and the generation of its table entry.
-pub(crate) type Departure = (SocketAddr, u64);
 
 /// How a connected peer's transport reports its departure.
 pub(crate) struct PeerLink {
@@ -58,13 +61,14 @@ pub(crate) struct Settings {
     pub(crate) reject_ttl: Duration,
     pub(crate) max_consecutive_errors: u32,
     pub(crate) max_peers: usize,
-    pub(crate) reclaim_after: Duration,
+    pub(crate) shed_idle_after: Option<Duration>,
 }
 
 pub(crate) struct Router {
     socket: Arc<UdpSocket>,
-    core: Arc<Core>,
-    spawner: Option<Spawner>,
+    engine: Engine,
+    counters: Arc<UdpCounters>,
+    spawner: Option<Box<dyn Spawn>>,
     settings: Settings,
     registrations: mpsc::Receiver<Registration>,
     departures: (mpsc::Sender<Departure>, mpsc::Receiver<Departure>),
@@ -86,26 +90,31 @@ fn is_transient(err: &io::Error) -> bool {
     ) || err.raw_os_error() == Some(105) // ENOBUFS on Linux
 }
 
+/// What the receive loop is made of.
+pub(crate) struct Parts {
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) engine: Engine,
+    pub(crate) counters: Arc<UdpCounters>,
+    pub(crate) spawner: Option<Box<dyn Spawn>>,
+    pub(crate) settings: Settings,
+    pub(crate) registrations: mpsc::Receiver<Registration>,
+    pub(crate) failure: Arc<Mutex<Option<Arc<Error>>>>,
+}
+
 impl Router {
-    pub(crate) fn new(
-        socket: Arc<UdpSocket>,
-        core: Arc<Core>,
-        spawner: Option<Spawner>,
-        settings: Settings,
-        registrations: mpsc::Receiver<Registration>,
-        failure: Arc<Mutex<Option<Arc<Error>>>>,
-    ) -> Self {
+    pub(crate) fn new(parts: Parts) -> Self {
         // Every peer sends one departure: the map's bound bounds the queue.
-        let departures = mpsc::channel(settings.max_peers.max(1));
+        let departures = mpsc::channel(parts.settings.max_peers.max(1));
         Router {
-            peers: Peers::new(settings.reclaim_after),
-            socket,
-            core,
-            spawner,
-            settings,
-            registrations,
+            peers: Peers::new(parts.settings.shed_idle_after),
+            socket: parts.socket,
+            engine: parts.engine,
+            counters: parts.counters,
+            spawner: parts.spawner,
+            settings: parts.settings,
+            registrations: parts.registrations,
             departures,
-            failure,
+            failure: parts.failure,
             generation: 0,
             rejected: HashMap::new(),
             rejections: mpsc::channel(1024),
@@ -120,18 +129,9 @@ impl Router {
         // outlive their manager handle) and ends with the last of them.
         let mut orphaned = false;
         let mut check = tokio::time::interval(Duration::from_secs(1));
-        let (graceful, abort) = (
-            self.core.signals.graceful.clone(),
-            self.core.signals.abort.clone(),
-        );
-        let mut closing = pin!(async move {
-            tokio::select! {
-                _ = graceful.cancelled() => {}
-                _ = abort.cancelled() => {}
-            }
-        });
+        let mut closing = pin!(self.engine.closing());
         loop {
-            if orphaned && self.spawner.is_none() && self.core.is_empty() {
+            if orphaned && self.spawner.is_none() && self.engine.stats().open == 0 {
                 break;
             }
             if buf.capacity() - buf.len() < MAX_DATAGRAM {
@@ -170,34 +170,32 @@ impl Router {
                     self.publish_peers();
                 }
                 Err(err) if is_transient(&err) => {
-                    Counters::bump(&self.core.counters.accept_errors);
+                    UdpCounters::bump(&self.counters.receive_errors);
                     tracing::debug!(error = %err, "udp receive error survived");
                 }
                 Err(err) => {
-                    Counters::bump(&self.core.counters.accept_errors);
+                    UdpCounters::bump(&self.counters.receive_errors);
                     consecutive_errors += 1;
                     tracing::warn!(error = %err, consecutive_errors, "udp receive failed");
                     if consecutive_errors > self.settings.max_consecutive_errors {
                         tracing::error!(error = %err, "too many consecutive receive errors: the manager stops");
                         *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
                             Some(Arc::new(err.into()));
-                        self.core.shutdown();
+                        self.engine.shutdown();
                         break;
                     }
                 }
             }
         }
-        self.peers = Peers::new(self.settings.reclaim_after);
+        self.peers = Peers::new(self.settings.shed_idle_after);
         self.publish_peers();
         tracing::debug!("udp manager stopped receiving");
     }
 
     fn publish_peers(&self) {
-        let peers = &self.core.counters.peers;
-        peers.store(
-            self.peers.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.counters
+            .peers
+            .store(self.peers.len() as u64, Ordering::Relaxed);
     }
 
     fn next_generation(&mut self) -> u64 {
@@ -221,66 +219,63 @@ impl Router {
     }
 
     fn route(&mut self, from: SocketAddr, datagram: BytesMut) {
-        let counters = &self.core.counters;
-        Counters::bump(&counters.datagrams_in);
+        UdpCounters::bump(&self.counters.datagrams_in);
         let now = Instant::now();
         match self.peers.deliver(from, datagram, now) {
             Delivery::Delivered => {}
-            Delivery::QueueFull => Counters::bump(&counters.dropped_queue_full),
+            Delivery::QueueFull => UdpCounters::bump(&self.counters.dropped_queue_full),
             Delivery::NewContact(datagram) => self.new_peer(from, datagram, now),
         }
     }
 
     fn new_peer(&mut self, from: SocketAddr, datagram: BytesMut, now: Instant) {
-        let counters = &self.core.counters;
+        let dropped = &self.counters.dropped_table_full;
         if let Some(at) = self.rejected.get(&from) {
             if at.elapsed() < self.settings.reject_ttl {
-                Counters::bump(&counters.dropped_table_full);
+                UdpCounters::bump(dropped);
                 return;
             }
             self.rejected.remove(&from);
         }
-        if self.spawner.is_none() || self.core.signals.accept.is_cancelled() {
-            Counters::bump(&counters.dropped_table_full);
+        if self.spawner.is_none() || !self.engine.running() {
+            UdpCounters::bump(dropped);
             return;
         }
         if self.peers.len() >= self.settings.max_peers {
             match self.peers.make_room(now) {
-                Room::Reclaimed(Some(control)) => {
-                    // It finishes what it has in flight, then closes as idle.
-                    control.reclaim();
-                    Counters::bump(&counters.reclaimed);
-                }
-                Room::Reclaimed(None) => Counters::bump(&counters.reclaimed),
+                // It finishes what it has in flight, then closes as shed.
+                Room::Shed(Some(shed)) => shed(),
+                Room::Shed(None) => {}
                 Room::Full => {
-                    Counters::bump(&counters.dropped_table_full);
+                    UdpCounters::bump(dropped);
                     return;
                 }
             }
         }
+        let Some(spawner) = self.spawner.as_mut() else {
+            return;
+        };
+        if !spawner.ready() {
+            UdpCounters::bump(dropped);
+            return;
+        }
         let (inbound, receiver) = mpsc::channel(self.settings.inbound_queue.max(1));
         let _ = inbound.try_send(datagram);
-        let generation = self.next_generation();
-        let parts = PeerParts {
-            socket: self.socket.clone(),
-            peer: from,
-            inbound: receiver,
-            departures: self.departures.0.clone(),
+        self.generation += 1;
+        let generation = self.generation;
+        let peer = UdpPeer::new(
+            self.socket.clone(),
+            from,
+            receiver,
+            self.departures.0.clone(),
             generation,
-            core: self.core.clone(),
-        };
-        let Some(spawn) = self.spawner.as_mut() else {
-            return;
-        };
-        let Some((control, accepted)) = spawn(parts) else {
-            Counters::bump(&self.core.counters.dropped_table_full);
-            return;
-        };
-        self.peers
-            .insert(from, inbound, Some(control), generation, now);
+            self.counters.clone(),
+        );
+        let (shed, accepted) = spawner.spawn(peer);
+        self.peers.insert(from, inbound, Some(shed), generation, now);
         let rejections = self.rejections.0.clone();
         tokio::spawn(async move {
-            if let Ok(Err(_)) = accepted.await {
+            if accepted.await.is_err() {
                 let _ = rejections.try_send(from);
             }
         });

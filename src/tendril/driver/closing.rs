@@ -6,12 +6,10 @@ use std::sync::Arc;
 use std::task::{ready, Poll};
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::tendril::io::FrameIo;
 use crate::tendril::queue::Signal;
+use crate::tendril::shared::Shared;
 use crate::tendril::traffic::Totals;
-use crate::tendril::Shared;
 
 /// Bytes of late input a closing connection reads and discards at most.
 const LINGER_DISCARD_LIMIT: usize = 1 << 20;
@@ -50,7 +48,8 @@ where
 pub(crate) struct Lingering<T, In, Out> {
     io: T,
     linger: Duration,
-    /// For the manager's signals: a full table displaces a lingering connection first.
+    /// For the manager's signals: a full table sheds a lingering connection first, and
+    /// a shutdown closes it now.
     shared: Arc<Shared<In, Out>>,
 }
 
@@ -63,14 +62,14 @@ where
     }
 
     /// Reads and discards until the peer's end of stream, for at most `linger` and
-    /// `LINGER_DISCARD_LIMIT` bytes, or until `abort` or the manager displaces it.
-    pub(crate) async fn run(mut self, abort: CancellationToken) {
+    /// `LINGER_DISCARD_LIMIT` bytes, or until the manager sheds it or shuts down.
+    pub(crate) async fn run(mut self) {
         let mut discarded = 0;
         let io = &mut self.io;
         let shared = &self.shared;
         let drain = poll_fn(|cx| {
             shared.queue.register(cx.waker());
-            if shared.queue.signalled() >= Signal::Displace {
+            if shared.queue.signalled() >= Signal::ShedIdle {
                 return Poll::Ready(());
             }
             while discarded < LINGER_DISCARD_LIMIT {
@@ -81,9 +80,6 @@ where
             }
             Poll::Ready(())
         });
-        tokio::select! {
-            _ = abort.cancelled() => {}
-            _ = tokio::time::timeout(self.linger, drain) => {}
-        }
+        let _ = tokio::time::timeout(self.linger, drain).await;
     }
 }

@@ -4,12 +4,12 @@
 
 use tower::Service;
 
-use super::engine::{panic_error, Driver, Outcome, Stop};
-use super::live_wrap::WrapState;
-use crate::app::IntoFrames;
+use super::state::{panic_error, Driver, Outcome, Stop};
+use super::wrap_state::WrapState;
 use crate::error::{BoxError, Error};
 use crate::tendril::io::FrameIo;
-use crate::tendril::{CloseReason, Command};
+use crate::tendril::command::Command;
+use crate::tendril::{CloseReason, IntoFrames};
 
 impl<S, In, Out, T> Driver<S, In, Out, T>
 where

@@ -6,12 +6,12 @@ use std::task::{Context, Poll};
 use futures_util::FutureExt;
 use tower::Service;
 
-use super::engine::{panic_error, Driver, Stop};
-use crate::app::IntoFrames;
+use super::state::{panic_error, Driver, Stop};
 use crate::error::{BoxError, Error};
 use crate::tendril::call_scope::Scope;
 use crate::tendril::io::FrameIo;
-use crate::tendril::Command;
+use crate::tendril::command::Command;
+use crate::tendril::IntoFrames;
 
 impl<S, In, Out, T> Driver<S, In, Out, T>
 where

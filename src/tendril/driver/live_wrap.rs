@@ -2,24 +2,14 @@
 
 use std::task::{Context, Poll};
 
-use futures_util::future::BoxFuture;
 use tower::Service;
 
-use super::engine::{Driver, Stop};
-use crate::app::IntoFrames;
+use super::state::{Driver, Stop};
+use super::wrap_state::WrapState;
 use crate::error::{BoxError, Error};
-use crate::tendril::command::LiveWrap;
 use crate::tendril::io::FrameIo;
-use crate::tendril::CloseReason;
-use crate::wrap::{BoxIo, Io, PlaintextAfterUpgrade};
-
-/// The steps of a live wrap.
-pub(crate) enum WrapState {
-    /// Flushing what was written before the wrap.
-    Flushing(LiveWrap),
-    /// The wrapper has the stream.
-    Running(BoxFuture<'static, Result<BoxIo, Error>>),
-}
+use crate::tendril::{CloseReason, IntoFrames};
+use crate::wrap::{Io, PlaintextAfterUpgrade};
 
 impl<S, In, Out, T> Driver<S, In, Out, T>
 where

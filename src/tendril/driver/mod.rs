@@ -14,9 +14,11 @@
 mod calls;
 mod closing;
 mod commands;
-mod engine;
+mod deadlines;
 mod frames;
 mod live_wrap;
+mod state;
 mod timer;
+mod wrap_state;
 
-pub(crate) use engine::{panic_error, Closed, Driver};
+pub(crate) use state::{panic_error, Closed, Driver};

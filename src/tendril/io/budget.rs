@@ -8,17 +8,18 @@
 //! connection may hold more than its fair share (the budget divided among the
 //! connections holding counted bytes): a connection asking to grow past it is closed
 //! with [`MemoryBudget`]; one asking within its share is granted, and the connection
-//! holding the most beyond its share is closed instead (it is told through its
+//! holding the most beyond its share is shed instead (it is told through its
 //! [`Control`]), so well-behaved connections keep being served while the largest
-//! holders are shed.
+//! holders are shed. The holders are the budget's [`ShedQueue`].
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use super::pool;
 use crate::error::Error;
-use crate::tendril::{Control, MemoryBudget};
+use crate::shed::ShedQueue;
+use crate::tendril::control::Control;
+use crate::tendril::guards::MemoryBudget;
 
 /// Bytes of a buffer not counted.
 pub(crate) const FREE: usize = pool::CHUNK;
@@ -62,16 +63,16 @@ pub(crate) struct Budget {
     used: AtomicUsize,
     /// Connections holding counted bytes now.
     holders: AtomicUsize,
-    /// The connections that ever held counted bytes (keyed by their holding's
-    /// address), for shedding.
-    registry: Mutex<HashMap<usize, Arc<Holding>>>,
+    /// The connections that ever held counted bytes, for shedding (the ones that left
+    /// are dropped when they come up or when the queue is compacted).
+    registry: Mutex<ShedQueue<Arc<Holding>>>,
 }
 
 /// What one connection holds, as the other connections see it.
 struct Holding {
     bytes: AtomicUsize,
-    /// Told to close: not chosen again.
-    shed: AtomicBool,
+    /// Its connection ended: a stale candidate.
+    gone: AtomicBool,
     control: Weak<dyn Control>,
 }
 
@@ -83,6 +84,10 @@ impl Budget {
             holders: AtomicUsize::new(0),
             registry: Mutex::default(),
         })
+    }
+
+    fn registry(&self) -> MutexGuard<'_, ShedQueue<Arc<Holding>>> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Bytes counted now.
@@ -105,20 +110,16 @@ impl Budget {
         }
     }
 
-    /// Closes the connection holding the most beyond `share`, other than `me`.
-    fn shed_largest(&self, me: usize, share: usize) {
-        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
-        let largest = registry
-            .iter()
-            .filter(|(other, holding)| **other != me && !holding.shed.load(Ordering::Relaxed))
-            .map(|(_, holding)| (holding.bytes.load(Ordering::Relaxed), holding))
-            .filter(|(bytes, _)| *bytes > share)
-            .max_by_key(|(bytes, _)| *bytes);
-        if let Some((_, holding)) = largest {
-            holding.shed.store(true, Ordering::Relaxed);
-            if let Some(control) = holding.control.upgrade() {
-                control.shed();
-            }
+    /// Sheds the connection holding the most beyond `share`, other than `me`.
+    fn shed_largest(&self, me: &Arc<Holding>, share: usize) {
+        let largest = self.registry().shed_best(|holding| {
+            let bytes = holding.bytes.load(Ordering::Relaxed);
+            let candidate =
+                !Arc::ptr_eq(holding, me) && !holding.gone.load(Ordering::Relaxed) && bytes > share;
+            candidate.then_some(bytes)
+        });
+        if let Some(control) = largest.and_then(|holding| holding.control.upgrade()) {
+            control.shed_memory();
         }
     }
 }
@@ -184,32 +185,26 @@ impl Charge {
             }));
         }
         // Within its share: the largest holder goes instead.
-        budget.shed_largest(self.key(), share);
+        let me = self.holding().clone();
+        budget.shed_largest(&me, share);
         Ok(())
     }
 
-    /// Its key in the registry (0 before it is registered).
-    fn key(&self) -> usize {
-        self.holding
-            .as_ref()
-            .map_or(0, |holding| Arc::as_ptr(holding) as usize)
-    }
-
-    fn holding(&mut self) -> &Holding {
+    fn holding(&mut self) -> &Arc<Holding> {
         if self.holding.is_none() {
             let holding = Arc::new(Holding {
                 bytes: AtomicUsize::new(0),
-                shed: AtomicBool::new(false),
+                gone: AtomicBool::new(false),
                 control: self.control.clone(),
             });
-            self.budget
-                .registry
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(Arc::as_ptr(&holding) as usize, holding.clone());
+            let mut registry = self.budget.registry();
+            registry.push_back(holding.clone());
+            let live = self.budget.holders.load(Ordering::Relaxed);
+            registry.compact(live, |holding| holding.gone.load(Ordering::Relaxed));
+            drop(registry);
             self.holding = Some(holding);
         }
-        self.holding.as_deref().expect("registered above")
+        self.holding.as_ref().expect("registered above")
     }
 
     /// The error of a connection shed for the budget, with what it holds now.
@@ -228,13 +223,8 @@ impl Drop for Charge {
             self.budget.used.fetch_sub(self.counted, Ordering::Relaxed);
             self.budget.holders.fetch_sub(1, Ordering::Relaxed);
         }
-        if self.holding.is_some() {
-            let key = self.key();
-            self.budget
-                .registry
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&key);
+        if let Some(holding) = &self.holding {
+            holding.gone.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -249,9 +239,8 @@ mod tests {
 
     impl Control for Told {
         fn shutdown(&self, _graceful: bool) {}
-        fn reclaim(&self) {}
-        fn displace(&self) {}
-        fn shed(&self) {
+        fn shed_idle(&self) {}
+        fn shed_memory(&self) {
             self.0.store(true, Ordering::Relaxed);
         }
         fn traffic(&self) -> Totals {

@@ -1,81 +1,14 @@
-//! A connection's frame transport as its driver sees it, and the byte-stream one.
+//! A connection's frame transport as its driver sees it ([`FrameIo`]): over a byte
+//! stream ([`StreamIo`]) or over a peer's datagrams ([`DatagramIo`], on a transport's
+//! [`Datagrams`]); the buffers' accounting with the memory budget, and their pool.
 
 pub(crate) mod budget;
+mod datagram;
+mod frame_io;
 pub(crate) mod pool;
 mod stream;
 
-use std::io;
-use std::task::{Context, Poll};
-
-use crate::error::Error;
-use crate::framer::FramerSwitch;
-use crate::wrap::BoxIo;
-use budget::Charge;
-
+pub use datagram::Datagrams;
+pub(crate) use datagram::DatagramIo;
+pub(crate) use frame_io::FrameIo;
 pub(crate) use stream::StreamIo;
-
-/// Frames in, frames out, the framers to switch, and the bytes moved. Streams use a
-/// [`StreamIo`]; datagram transports bring their own.
-pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
-    /// The receive and send framers.
-    fn framers(&mut self) -> &mut FramerSwitch<In, Out>;
-
-    /// The receive framer was replaced: bytes already buffered are decoded again.
-    fn recv_framer_changed(&mut self);
-
-    /// The next frame: decoded from what is buffered, reading more when needed.
-    /// `Ok(None)` once the input ended.
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<In>, Error>>;
-
-    /// Encodes `frame` for sending. Never waits: the driver stops producing while
-    /// [`write_full`](Self::write_full).
-    fn encode(&mut self, frame: Out) -> Result<(), Error>;
-
-    /// True while the encoded output is over its high-water mark.
-    fn write_full(&self) -> bool;
-
-    /// Writes out everything encoded.
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
-
-    /// Flushes, then ends the output (a TCP FIN, a TLS close_notify).
-    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
-
-    /// Bytes read and written since the last call.
-    fn take_counts(&mut self) -> (u64, u64);
-
-    /// Bytes written since the connection began: the write-stall guard's measure of
-    /// progress.
-    fn written_ever(&self) -> u64;
-
-    /// Bytes read since the connection began: the read-rate guard's measure.
-    fn read_ever(&self) -> u64;
-
-    /// Bytes read and not yet decoded (a frame being assembled, when the decoder
-    /// asked for more).
-    fn buffered(&self) -> usize;
-
-    /// Reads and drops raw input (for a lingering close): the bytes read, 0 at the end.
-    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>>;
-
-    /// Takes the byte stream out for a wrapper (everything written must have been
-    /// flushed). Fails if input is already buffered: it arrived in plaintext before the
-    /// wrap, and is discarded.
-    fn take_io(&mut self) -> Result<BoxIo, Error>;
-
-    /// Puts the wrapped stream in place of the one taken.
-    fn put_io(&mut self, io: BoxIo);
-
-    /// The connection is about to wait: give back buffers that hold nothing.
-    fn release(&mut self);
-
-    /// Charges the buffers to the manager's memory budget from now on (datagram
-    /// transports, whose buffers are bounded by their queues, ignore it).
-    fn set_charge(&mut self, charge: Charge) {
-        drop(charge);
-    }
-
-    /// The error of a connection shed for the memory budget.
-    fn shed_error(&self) -> Error {
-        budget::shed_unaccounted()
-    }
-}

@@ -8,96 +8,103 @@
 //! client on any link finishes by then, or is slow enough that the newcomer should
 //! have its place). Only when none qualifies does readiness wait for a slot. The
 //! client side's own handshakes (outgoing connections) are never shed: there a full
-//! set of slots makes the next connect wait, as before.
+//! set of slots makes the next connect wait. The candidates are a [`ShedQueue`], as
+//! for every bound that makes room.
 
+use std::cmp::Reverse;
+use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, PollSemaphore};
-use tower::Service;
+use tower::{Service, ServiceExt};
 
+use super::error::{HandshakeShed, HandshakeTimeout};
 use crate::error::BoxError;
-use crate::wrap::chain::ready_call;
-use crate::wrap::{HandshakeShed, HandshakeTimeout};
+use crate::shed::ShedQueue;
 
 /// Default handshake timeout: long enough for a slow mobile link, short enough that a
 /// client which connects and says nothing does not hold a slot for long.
-pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default number of handshakes in progress at once per wrapper: handshakes cost CPU
 /// and memory before the peer has proven anything.
-pub(crate) const DEFAULT_MAX_HANDSHAKES: usize = 256;
+pub(super) const DEFAULT_MAX_HANDSHAKES: usize = 256;
 
 /// A handshake past its ClientHello may be shed after running this long.
 const SHED_STARTED_AFTER: Duration = Duration::from_secs(1);
 
 /// The handshake slots of one wrapper (shared by its clones).
-pub(crate) struct Handshakes {
+pub(super) struct Handshakes {
     slots: PollSemaphore,
+    max: usize,
     /// The slot `poll_ready` reserved for the next `call`.
     reserved: Option<OwnedSemaphorePermit>,
     /// This waiter already shed a handshake for its slot.
     shed_for_me: bool,
-    running: Arc<Running>,
+    running: Arc<Mutex<ShedQueue<Arc<Handshake>>>>,
     timeout: Duration,
 }
 
-/// The handshakes in progress, for shedding.
-#[derive(Default)]
-struct Running {
-    list: Mutex<Vec<Handshake>>,
-    next: AtomicU64,
-}
-
+/// A handshake in progress, as the shed queue sees it.
 struct Handshake {
-    id: u64,
     started: Instant,
     /// Its ClientHello arrived.
     hello: Arc<AtomicBool>,
+    /// Told to give up its slot.
     shed: CancellationToken,
+    /// Finished, however: a stale candidate.
+    done: AtomicBool,
 }
 
-impl Running {
-    fn add(&self, hello: Arc<AtomicBool>) -> (u64, CancellationToken) {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let shed = CancellationToken::new();
-        self.lock().push(Handshake {
-            id,
-            started: Instant::now(),
-            hello,
-            shed: shed.clone(),
-        });
-        (id, shed)
+impl Handshake {
+    /// Its rank for shedding: silent ones first, the longest waiting first; then those
+    /// past their ClientHello that have run a second, the oldest first.
+    fn rank(&self) -> Option<(bool, Reverse<Instant>)> {
+        if self.done.load(Ordering::Relaxed) || self.shed.is_cancelled() {
+            return None;
+        }
+        let silent = !self.hello.load(Ordering::Relaxed);
+        (silent || self.started.elapsed() >= SHED_STARTED_AFTER)
+            .then_some((silent, Reverse(self.started)))
     }
+}
 
-    fn remove(&self, id: u64) {
-        let mut list = self.lock();
-        if let Some(at) = list.iter().position(|handshake| handshake.id == id) {
-            list.swap_remove(at);
+/// Marks a handshake done when its future ends, however it ends.
+struct Registered(Arc<Handshake>);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.0.done.store(true, Ordering::Relaxed);
+    }
+}
+
+fn lock<T>(running: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain data: a panic elsewhere leaves it consistent.
+    running.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Handshakes {
+    pub(super) fn new(max: usize, timeout: Duration) -> Self {
+        let max = max.max(1);
+        Handshakes {
+            slots: PollSemaphore::new(Arc::new(Semaphore::new(max))),
+            max,
+            reserved: None,
+            shed_for_me: false,
+            running: Arc::default(),
+            timeout,
         }
     }
 
-    /// Sheds the handshake waiting longest for its ClientHello, else the oldest one
-    /// past it that has run a second; true if one was.
+    /// Sheds the handshake that qualifies most; true if one was.
     fn shed_one(&self) -> bool {
-        let list = self.lock();
-        let live = list
-            .iter()
-            .filter(|handshake| !handshake.shed.is_cancelled());
-        let silent = live
-            .clone()
-            .filter(|handshake| !handshake.hello.load(Ordering::Relaxed))
-            .min_by_key(|handshake| handshake.started);
-        let victim = silent.or_else(|| {
-            live.filter(|handshake| handshake.started.elapsed() >= SHED_STARTED_AFTER)
-                .min_by_key(|handshake| handshake.started)
-        });
-        match victim {
+        match lock(&self.running).shed_best(|handshake| handshake.rank()) {
             Some(handshake) => {
                 handshake.shed.cancel();
                 true
@@ -106,37 +113,9 @@ impl Running {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Handshake>> {
-        self.list.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Takes a handshake off the list when it ends, however it ends.
-struct Registered {
-    running: Arc<Running>,
-    id: u64,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        self.running.remove(self.id);
-    }
-}
-
-impl Handshakes {
-    pub(crate) fn new(max: usize, timeout: Duration) -> Self {
-        Handshakes {
-            slots: PollSemaphore::new(Arc::new(Semaphore::new(max.max(1)))),
-            reserved: None,
-            shed_for_me: false,
-            running: Arc::default(),
-            timeout,
-        }
-    }
-
     /// Ready once a handshake slot is reserved; with every slot taken, sheds a
     /// handshake (see the module) and waits for its slot.
-    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+    pub(super) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         if self.reserved.is_none() {
             match self.slots.poll_acquire(cx) {
                 Poll::Ready(Some(permit)) => {
@@ -147,7 +126,7 @@ impl Handshakes {
                 Poll::Pending => {
                     // The shed handshake's slot wakes this waiter when it is freed.
                     if !self.shed_for_me {
-                        self.shed_for_me = self.running.shed_one();
+                        self.shed_for_me = self.shed_one();
                     }
                     return Poll::Pending;
                 }
@@ -159,7 +138,7 @@ impl Handshakes {
     /// Runs `handshake` in the reserved slot, within the timeout, then calls `inner`
     /// with the stream it produced. `hello` is set once the peer's ClientHello is in;
     /// `None` (a client's own handshakes) is never shed.
-    pub(crate) fn run<H, T, S>(
+    pub(super) fn run<H, T, S>(
         &mut self,
         handshake: H,
         hello: Option<Arc<AtomicBool>>,
@@ -176,15 +155,19 @@ impl Handshakes {
         let slot = self.reserved.take();
         let timeout = self.timeout;
         let registered = hello.map(|hello| {
-            let (id, shed) = self.running.add(hello);
-            let registered = Registered {
-                running: self.running.clone(),
-                id,
-            };
-            (registered, shed)
+            let handshake = Arc::new(Handshake {
+                started: Instant::now(),
+                hello,
+                shed: CancellationToken::new(),
+                done: AtomicBool::new(false),
+            });
+            let mut running = lock(&self.running);
+            running.push_back(handshake.clone());
+            running.compact(self.max, |handshake| handshake.rank().is_none());
+            Registered(handshake)
         });
         async move {
-            let (registered, shed) = registered.unzip();
+            let shed = registered.as_ref().map(|r| r.0.shed.clone());
             let shed = async move {
                 match shed {
                     Some(shed) => shed.cancelled_owned().await,
@@ -203,19 +186,32 @@ impl Handshakes {
                 Err(_) => return Err(HandshakeTimeout { after: timeout }.into()),
             };
             drop(slot);
-            ready_call(inner, stream).await
+            inner.oneshot(stream).await.map_err(Into::into)
         }
     }
 }
 
 impl Clone for Handshakes {
+    /// Shares the slots and the running handshakes; the reservation stays with the
+    /// original (a clone is not ready until it asks).
     fn clone(&self) -> Self {
         Handshakes {
             slots: self.slots.clone(),
+            max: self.max,
             reserved: None,
             shed_for_me: false,
             running: self.running.clone(),
             timeout: self.timeout,
         }
+    }
+}
+
+impl fmt::Debug for Handshakes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handshakes")
+            .field("max", &self.max)
+            .field("available", &self.slots.available_permits())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }

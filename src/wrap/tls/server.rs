@@ -1,117 +1,49 @@
-//! The TLS server wrapper.
+//! [`TlsServer`]: the server side of a TLS handshake, as a wrapper.
 
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::server::Acceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
-use tower::{Layer, Service};
+use tower::Service;
 
-use super::handshakes::{Handshakes, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HANDSHAKES};
-use super::session_info;
+use super::config::session_info;
+use super::handshakes::Handshakes;
 use crate::error::BoxError;
-use crate::wrap::{Io, NoWrapper, TlsInfo};
-
-/// Accepts TLS (the server side of the handshake) on each connection: the layer of
-/// [`TlsServer`], holding its settings.
-///
-/// The handshake must finish within the timeout (default 10 s), and at most
-/// `max_handshakes` (default 256) run at once per wrapper built from this layer (and
-/// its clones, so a live upgrade shares them too). When every slot is taken, the
-/// handshake that has waited longest for its ClientHello is shed
-/// ([`HandshakeShed`](crate::wrap::HandshakeShed)) and the newcomer takes its slot, so
-/// a flood of silent clients neither holds the slots nor stops the accept loop; a
-/// handshake past its ClientHello is shed only after a second. Only if none can be shed
-/// does the accepted connection wait for a slot (and the next ones in the backlog).
-#[derive(Clone)]
-pub struct TlsServerLayer {
-    config: Arc<ServerConfig>,
-    timeout: Duration,
-    max_handshakes: usize,
-}
-
-impl fmt::Debug for TlsServerLayer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsServerLayer")
-            .field("alpn_protocols", &self.config.alpn_protocols)
-            .field("timeout", &self.timeout)
-            .field("max_handshakes", &self.max_handshakes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TlsServerLayer {
-    /// TLS with `config` (see [`tls_server_config`](crate::wrap::tls_server_config)),
-    /// default timeout and cap.
-    pub fn new(config: impl Into<Arc<ServerConfig>>) -> Self {
-        TlsServerLayer {
-            config: config.into(),
-            timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            max_handshakes: DEFAULT_MAX_HANDSHAKES,
-        }
-    }
-
-    /// The longest a handshake may take (default 10 s); then the connection closes
-    /// with [`HandshakeTimeout`](crate::wrap::HandshakeTimeout).
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Handshakes in progress at once (default 256).
-    pub fn max_handshakes(mut self, max: usize) -> Self {
-        self.max_handshakes = max.max(1);
-        self
-    }
-
-    /// The ALPN protocols offered, most preferred first (replaces the config's).
-    pub fn alpn_protocols<P: Into<Vec<u8>>>(
-        mut self,
-        protocols: impl IntoIterator<Item = P>,
-    ) -> Self {
-        Arc::make_mut(&mut self.config).alpn_protocols =
-            protocols.into_iter().map(Into::into).collect();
-        self
-    }
-}
-
-impl<S> Layer<S> for TlsServerLayer {
-    type Service = TlsServer<S>;
-
-    fn layer(&self, inner: S) -> TlsServer<S> {
-        TlsServer {
-            config: self.config.clone(),
-            handshakes: Handshakes::new(self.max_handshakes, self.timeout),
-            inner,
-        }
-    }
-}
+use crate::wrap::{Io, NoWrapper, ProxyHeader, ResponseFuture, TlsInfo};
 
 /// The TLS server wrapper: completes the server side of a handshake on the I/O object,
-/// then calls `S` with the TLS stream. Clones share the handshake cap.
+/// then calls `S` with the TLS stream. Clones share the handshake slots. Usually built
+/// by [`TlsServerLayer`](super::TlsServerLayer) (`layer.layer(inner)`), which holds its
+/// settings.
+#[derive(Debug, Clone)]
 pub struct TlsServer<S = NoWrapper> {
     config: Arc<ServerConfig>,
     handshakes: Handshakes,
     inner: S,
 }
 
-impl TlsServer {
-    /// TLS with `config` and the defaults of [`TlsServerLayer`]; for a live upgrade
-    /// ([`Tendril::wrap`](crate::Tendril::wrap)) or the last wrapper of a chain.
-    pub fn new(config: impl Into<Arc<ServerConfig>>) -> Self {
-        TlsServerLayer::new(config).layer(NoWrapper)
-    }
-}
-
 impl<S> TlsServer<S> {
+    /// TLS with `config` in front of `inner`: at most `max_handshakes` at once (a new
+    /// set of slots), each within `handshake_timeout`.
+    pub fn new(
+        inner: S,
+        config: Arc<ServerConfig>,
+        handshake_timeout: Duration,
+        max_handshakes: usize,
+    ) -> Self {
+        TlsServer {
+            handshakes: Handshakes::new(max_handshakes, handshake_timeout),
+            config,
+            inner,
+        }
+    }
+
     /// The wrapper applied after the handshake.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -128,24 +60,6 @@ impl<S> TlsServer<S> {
     }
 }
 
-impl<S: Clone> Clone for TlsServer<S> {
-    fn clone(&self) -> Self {
-        TlsServer {
-            config: self.config.clone(),
-            handshakes: self.handshakes.clone(),
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<S: fmt::Debug> fmt::Debug for TlsServer<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsServer")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
-
 impl<IO, S> Service<IO> for TlsServer<S>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -155,7 +69,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
+    type Future = ResponseFuture<S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.handshakes.poll_ready(cx)
@@ -172,9 +86,10 @@ where
             arrived.store(true, Ordering::Relaxed);
             start.into_stream(config).await
         };
-        self.handshakes
-            .run(handshake, Some(hello), self.inner.clone())
-            .boxed()
+        ResponseFuture::new(
+            self.handshakes
+                .run(handshake, Some(hello), self.inner.clone()),
+        )
     }
 }
 
@@ -182,7 +97,7 @@ impl<IO> Io for TlsStream<IO>
 where
     IO: Io + Unpin,
 {
-    fn proxy_header(&self) -> Option<&crate::wrap::ProxyHeader> {
+    fn proxy_header(&self) -> Option<&ProxyHeader> {
         self.get_ref().0.proxy_header()
     }
 

@@ -11,22 +11,24 @@
 //! `Stats::closing`, so that connections that fail fast cannot pile up sockets outside
 //! the bound.
 //!
-//! A full table does not lock newcomers out: it displaces a connection that closed
-//! and only lingers for its peer's end, else the connection that has been quiet
-//! longest (no traffic and nothing in flight or pending) if it has been quiet long
-//! enough. Quietness is seen by comparing each connection's published traffic
-//! with what the table saw before, when the table is nearly full (once a second) and
-//! when a newcomer finds it full; nothing is done per frame.
+//! A full table does not lock newcomers out: it sheds a connection that closed and
+//! only lingers for its peer's end, else the connection that has been quiet longest
+//! (no traffic and nothing in flight or pending) if it has been quiet long enough.
+//! Quietness is seen by comparing each connection's published traffic with what the
+//! table saw before, when the table is nearly full (once a second) and when a newcomer
+//! finds it full; nothing is done per frame. The candidates are a [`ShedQueue`].
 
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::shed::{ShedQueue, Verdict};
+use crate::tendril::control::Control;
 use crate::tendril::traffic::Totals;
-use crate::tendril::{Addr, Control};
+use crate::tendril::Addr;
 
 /// A tracked connection.
 pub(crate) struct Entry {
@@ -38,8 +40,8 @@ pub(crate) struct Entry {
     pub(crate) closing: bool,
     /// Closed, and waiting for the peer's end (see `Lingering`).
     lingering: bool,
-    /// Told to close for a newcomer.
-    displaced: bool,
+    /// Shed for a newcomer.
+    shed: bool,
     /// Its traffic when the table last looked (the sum of its counters, which only
     /// grow: any traffic changes it).
     seen: u64,
@@ -76,7 +78,7 @@ impl Entry {
             control,
             closing: false,
             lingering: false,
-            displaced: false,
+            shed: false,
             seen: 0,
             quiet_since: millis(Instant::now()),
         }
@@ -94,7 +96,7 @@ impl Entry {
     }
 }
 
-/// Most displacement candidates kept from one look at the table.
+/// Most shedding candidates kept from one look at the table.
 const CANDIDATES: usize = 256;
 
 /// Lingering connections queued as candidates as they start lingering, at most.
@@ -112,13 +114,13 @@ pub(crate) struct Table {
     pairs: HashMap<(Addr, Addr), Vec<Entry>>,
     len: usize,
     closing: usize,
-    /// Connections displaced and not yet gone.
-    displacing: usize,
+    /// Connections shed and not yet gone.
+    shedding: usize,
     last_look: Option<Instant>,
     /// When candidates were last looked for.
     last_scan: Option<Instant>,
-    /// The quietest connections at the last look, quietest first.
-    candidates: VecDeque<((Addr, Addr), u64)>,
+    /// The lingering connections, then the quietest at the last look, quietest first.
+    candidates: ShedQueue<((Addr, Addr), u64)>,
 }
 
 impl Table {
@@ -127,10 +129,10 @@ impl Table {
         self.len
     }
 
-    /// Connections held, less those displaced for a newcomer (they are on their way
-    /// out, within moments: they were idle).
+    /// Connections held, less those shed for a newcomer (they are on their way out,
+    /// within moments: they were idle).
     pub(crate) fn held(&self) -> usize {
-        self.len - self.displacing
+        self.len - self.shedding
     }
 
     /// At three quarters of `max` or more, looks at every connection once a second,
@@ -157,7 +159,7 @@ impl Table {
         let min_ms = min_quiet.map(|min| min.as_millis() as u64);
         let mut found = Vec::new();
         for (key, entries) in &mut self.pairs {
-            for entry in entries.iter_mut().filter(|entry| !entry.displaced) {
+            for entry in entries.iter_mut().filter(|entry| !entry.shed) {
                 if entry.lingering {
                     if min_quiet.is_some() {
                         found.push((None, key, entry.id));
@@ -184,43 +186,55 @@ impl Table {
             found.truncate(CANDIDATES);
         }
         found.sort_unstable_by_key(|(since, _, _)| *since);
-        self.candidates = found
-            .into_iter()
-            .map(|(_, key, id)| (key.clone(), id))
-            .collect();
+        self.candidates
+            .replace(found.into_iter().map(|(_, key, id)| (key.clone(), id)));
     }
 
-    /// Tells the connection quiet longest (at least `min_quiet`) to close for a
-    /// newcomer; true if there was one.
-    pub(crate) fn displace(&mut self, now: Instant, min_quiet: Duration) -> bool {
+    /// Sheds the connection quiet longest (at least `min_quiet`) for a newcomer (a
+    /// lingering one first); true if there was one.
+    pub(crate) fn shed_idle(&mut self, now: Instant, min_quiet: Duration) -> bool {
         loop {
-            let Some((key, id)) = self.candidates.pop_front() else {
-                let recent = self
-                    .last_scan
-                    .is_some_and(|last| now.duration_since(last) < RESCAN_EVERY);
-                if recent {
-                    return false;
-                }
-                self.look(now, Some(min_quiet));
-                if self.candidates.is_empty() {
-                    return false;
-                }
-                continue;
-            };
-            let entry = self
-                .pairs
-                .get_mut(&key)
-                .and_then(|entries| entries.iter_mut().find(|entry| entry.id == id));
-            let Some(entry) = entry else { continue };
+            let pairs = &mut self.pairs;
+            let now_ms = millis(now);
             // Still lingering, or quiet since the look that chose it?
-            let gone = entry.displaced || (entry.closing && !entry.lingering);
-            if gone || (!entry.lingering && !entry.look(millis(now))) {
+            let shed = self.candidates.shed_first(|(key, id)| {
+                let entry = pairs
+                    .get_mut(key)
+                    .and_then(|entries| entries.iter_mut().find(|entry| entry.id == *id));
+                let Some(entry) = entry else {
+                    return Verdict::Stale;
+                };
+                if entry.shed || (entry.closing && !entry.lingering) {
+                    Verdict::Stale
+                } else if entry.lingering || entry.look(now_ms) {
+                    Verdict::Shed
+                } else {
+                    Verdict::Stale
+                }
+            });
+            if let Some((key, id)) = shed {
+                let entry = self
+                    .pairs
+                    .get_mut(&key)
+                    .and_then(|entries| entries.iter_mut().find(|entry| entry.id == id));
+                if let Some(entry) = entry {
+                    entry.shed = true;
+                    entry.control.shed_idle();
+                    self.shedding += 1;
+                    return true;
+                }
                 continue;
             }
-            entry.displaced = true;
-            entry.control.displace();
-            self.displacing += 1;
-            return true;
+            let recent = self
+                .last_scan
+                .is_some_and(|last| now.duration_since(last) < RESCAN_EVERY);
+            if recent {
+                return false;
+            }
+            self.look(now, Some(min_quiet));
+            if self.candidates.is_empty() {
+                return false;
+            }
         }
     }
 
@@ -276,8 +290,8 @@ impl Table {
         if entry.closing {
             self.closing -= 1;
         }
-        if entry.displaced {
-            self.displacing -= 1;
+        if entry.shed {
+            self.shedding -= 1;
         }
         Some(entry)
     }
@@ -319,7 +333,8 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::{Entry, Table};
-    use crate::tendril::{Addr, NoControl};
+    use crate::tendril::control::NoControl;
+    use crate::tendril::Addr;
     use std::sync::Arc;
 
     fn entry(id: u64) -> Entry {
@@ -363,7 +378,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_lingering_connection_is_displaced_first_then_the_quietest() {
+    async fn a_lingering_connection_is_shed_first_then_the_quietest() {
         use std::time::Duration;
         use tokio::time::Instant;
         let mut table = Table::default();
@@ -378,12 +393,12 @@ mod tests {
         table.set_lingering(&other, 2);
         let min = Duration::from_secs(2);
         // At once: the lingering one, not the open one (quiet for too short).
-        assert!(table.displace(Instant::now(), min));
+        assert!(table.shed_idle(Instant::now(), min));
         assert_eq!(table.held(), 1);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(!table.displace(Instant::now(), min), "quiet for too short");
+        assert!(!table.shed_idle(Instant::now(), min), "quiet for too short");
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert!(table.displace(Instant::now(), min), "quiet long enough");
+        assert!(table.shed_idle(Instant::now(), min), "quiet long enough");
         assert_eq!(table.held(), 0);
         table.remove(&other, 2);
         table.remove(&key(), 1);

@@ -1,69 +1,67 @@
-//! One UDP peer's frame transport: datagrams in from the manager's receive loop, one
-//! datagram out per frame through the shared socket.
+//! [`Datagrams`]: one peer's datagrams as a connectionless transport hands them to the
+//! engine, and [`DatagramIo`], the frame transport the driver runs on them.
 //!
-//! Sending: every peer's driver sends on the one socket, so none may rely on the
-//! socket's single waker slot (`poll_send_to` keeps only the last task registered, and
-//! when the send buffer fills every other peer would stall). A peer tries
-//! `try_send_to`, and when the socket is full waits on `writable()`, whose waiters are
-//! a list: all of them are woken when there is room.
+//! A datagram may hold several frames, and a frame never spans datagrams: what is left
+//! at the end of a datagram goes to the receive framer's `decode_eof`, so an
+//! unfinished frame is a framing error. Each frame sent is one datagram. An empty
+//! datagram is an empty frame for the identity framer (a datagram is a frame there).
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, Encoder};
-use tokio_util::sync::ReusableBoxFuture;
 
+use super::FrameIo;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
-use crate::manager::stats::Counters;
-use crate::manager::Core;
-use crate::tendril::io::FrameIo;
 use crate::wrap::BoxIo;
 
-/// Encoded datagrams a peer may hold before its driver waits for the socket.
+/// Encoded datagrams a peer may hold before its driver waits for the transport.
 const OUTBOUND_DATAGRAMS: usize = 16;
 
-/// What a peer's transport is made of.
-pub(crate) struct PeerParts {
-    pub(crate) socket: Arc<UdpSocket>,
-    pub(crate) peer: SocketAddr,
-    pub(crate) inbound: mpsc::Receiver<BytesMut>,
-    /// Where the peer says it has gone, with its generation.
-    pub(crate) departures: mpsc::Sender<super::router::Departure>,
-    pub(crate) generation: u64,
-    pub(crate) core: Arc<Core>,
+/// One peer's datagrams: what a connectionless transport (the UDP manager's router, a
+/// plug-in's) gives [`Engine::serve_datagrams`](crate::manager::Engine::serve_datagrams)
+/// for each peer it tracks. The engine frames them, runs the peer's application and
+/// sends its replies back through [`poll_send`](Self::poll_send).
+///
+/// A transport usually routes datagrams by source to a bounded queue per peer, and
+/// `poll_recv` reads that queue; dropping the value is how the transport learns the
+/// connection ended (forget the peer then).
+pub trait Datagrams: Send + Unpin + 'static {
+    /// The peer's next datagram; `Ok(None)` once the peer is gone (its connection then
+    /// closes as ended by the peer), an error to close it with that error.
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<BytesMut>>>;
+
+    /// Sends one datagram to the peer: `Ready(Ok(()))` once it is sent (or dropped
+    /// for an error that concerns this datagram only, which the transport counts),
+    /// `Pending` while the transport has no room, an error to close the connection.
+    fn poll_send(&mut self, cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>>;
 }
 
-pub(crate) struct PeerIo<In, Out> {
+/// The frame transport of a datagram peer.
+pub(crate) struct DatagramIo<D, In, Out> {
+    datagrams: D,
     framers: FramerSwitch<In, Out>,
-    parts: PeerParts,
     /// The rest of the datagram being decoded: frames never span datagrams.
     current: BytesMut,
     outbound: VecDeque<Bytes>,
     encoded: BytesMut,
-    /// Waits for room in the socket's send buffer (made on first need, then reused).
-    writable: Option<ReusableBoxFuture<'static, io::Result<()>>>,
     read: u64,
     written: u64,
     /// Bytes written since the connection began (never reset: write progress).
     written_ever: u64,
 }
 
-impl<In, Out> PeerIo<In, Out> {
-    pub(crate) fn new(framers: FramerSwitch<In, Out>, parts: PeerParts) -> Self {
-        PeerIo {
+impl<D, In, Out> DatagramIo<D, In, Out> {
+    pub(crate) fn new(datagrams: D, framers: FramerSwitch<In, Out>) -> Self {
+        DatagramIo {
+            datagrams,
             framers,
-            parts,
             current: BytesMut::new(),
             outbound: VecDeque::new(),
             encoded: BytesMut::new(),
-            writable: None,
             read: 0,
             written: 0,
             written_ever: 0,
@@ -71,32 +69,9 @@ impl<In, Out> PeerIo<In, Out> {
     }
 }
 
-impl<In, Out> Drop for PeerIo<In, Out> {
-    fn drop(&mut self) {
-        // The receive loop forgets this peer (if the queue is full, it finds out on the
-        // peer's next datagram).
-        let parts = &self.parts;
-        let _ = parts.departures.try_send((parts.peer, parts.generation));
-    }
-}
-
-/// Send errors that concern one datagram only: the datagram is dropped.
-fn is_transient(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::Interrupted
-    ) || err.raw_os_error() == Some(105) // ENOBUFS on Linux
-}
-
-async fn writable(socket: Arc<UdpSocket>) -> io::Result<()> {
-    socket.writable().await
-}
-
-impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for PeerIo<In, Out> {
+impl<D: Datagrams, In: Send + 'static, Out: Send + 'static> FrameIo<In, Out>
+    for DatagramIo<D, In, Out>
+{
     fn framers(&mut self) -> &mut FramerSwitch<In, Out> {
         &mut self.framers
     }
@@ -115,7 +90,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for PeerIo<In, Ou
                     None => self.current.clear(),
                 }
             }
-            match ready!(self.parts.inbound.poll_recv(cx)) {
+            match ready!(self.datagrams.poll_recv(cx))? {
                 Some(datagram) if datagram.is_empty() => {
                     // An empty datagram is an empty frame where a datagram is a frame.
                     if let Some(frame) = self.framers.recv_framer().empty_datagram_frame() {
@@ -144,30 +119,10 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for PeerIo<In, Ou
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         while let Some(datagram) = self.outbound.front() {
-            let parts = &self.parts;
-            match parts.socket.try_send_to(datagram, parts.peer) {
-                Ok(sent) => {
-                    self.written += sent as u64;
-                    self.written_ever += sent as u64;
-                    Counters::bump(&parts.core.counters.datagrams_out);
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let socket = &parts.socket;
-                    let wait = self
-                        .writable
-                        .get_or_insert_with(|| ReusableBoxFuture::new(writable(socket.clone())));
-                    let ready = ready!(wait.poll(cx));
-                    // Ready for another wait next time.
-                    wait.set(writable(socket.clone()));
-                    ready?;
-                    continue;
-                }
-                Err(err) if is_transient(&err) => {
-                    Counters::bump(&parts.core.counters.accept_errors);
-                    tracing::debug!(error = %err, peer = %parts.peer, "datagram not sent");
-                }
-                Err(err) => return Poll::Ready(Err(err.into())),
-            }
+            ready!(self.datagrams.poll_send(cx, datagram))?;
+            let sent = datagram.len() as u64;
+            self.written += sent;
+            self.written_ever += sent;
             self.outbound.pop_front();
         }
         Poll::Ready(Ok(()))

@@ -1,43 +1,70 @@
-//! How a manager runs a connection: it registers it in the table, calls the acceptor
+//! How the engine runs a connection: it registers it in the table, calls the acceptor
 //! with its [`Tendril`], runs the application's driver on a tracked task, and
 //! publishes how it closed (counters, the one log event) before giving its place in
 //! the table up once the socket is gone.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::core::{Core, StreamFacts};
+use super::state::Engine;
 use super::stats::Counters;
 use super::table::Entry;
 use crate::app::{is_rejection, Acceptor};
 use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;
+use crate::tendril::control::Control;
 use crate::tendril::driver::{panic_error, Closed, Driver};
 use crate::tendril::io::budget::frame_len;
-use crate::tendril::io::{FrameIo, StreamIo};
-use crate::tendril::{Addr, CloseReason, ConnectionInfo, Control, Shared, Tendril};
+use crate::tendril::io::{DatagramIo, Datagrams, FrameIo, StreamIo};
+use crate::tendril::shared::Shared;
+use crate::tendril::{Addr, CloseReason, ConnectionInfo, StreamFacts, Tendril};
 use crate::wrap::{BoxIo, Io, ProxyHeader};
 
 /// Connection ids, unique in the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-impl Core {
-    /// Registers a connection on `io` and spawns its task: the acceptor's `make` is
-    /// called with the connection's [`Tendril`], then the application it returns runs
-    /// until the connection closes. The returned receiver tells whether the acceptor
-    /// accepted.
-    pub(crate) fn spawn<A, In, Out>(
-        self: &Arc<Self>,
+/// Resolves once the acceptor has accepted (`Ok`) or refused or failed (`Err`).
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Accepted(oneshot::Receiver<Result<(), Error>>);
+
+impl Future for Accepted {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|result| result.unwrap_or_else(|_| Err(Error::closed())))
+    }
+}
+
+impl Engine {
+    /// Runs a connection on `io`, a stream that is already connected (accepted,
+    /// dialled and wrapped, or handed over: stdin and stdout, a QUIC stream), between
+    /// `local` and `remote`: calls `acceptor` (which must be ready: see
+    /// [`Engine::listen`] for an accept loop that waits) with its [`Tendril`], then
+    /// runs the application until the connection closes. What the stream tells through
+    /// [`Io`] (TLS session, peer credentials, a PROXY header, whose addresses then
+    /// replace `local` and `remote`) is kept on the Tendril.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn serve<A, In, Out>(
+        &self,
         io: BoxIo,
         local: Addr,
         remote: Addr,
         framers: FramerSwitch<In, Out>,
         acceptor: &mut A,
-    ) -> (Tendril<In, Out>, oneshot::Receiver<Result<(), Error>>)
+    ) -> (Tendril<In, Out>, Accepted)
     where
         A: Acceptor<In, Out>,
         In: Send + 'static,
@@ -55,35 +82,76 @@ impl Core {
             peer: io.peer_credentials(),
             proxy,
         };
-        self.spawn_io(StreamIo::new(io, framers), local, remote, facts, acceptor)
+        let io = std::future::ready(Ok(StreamIo::new(io, framers)));
+        self.run_connection(io, local, remote, facts, acceptor)
     }
 
-    /// [`spawn`](Self::spawn) on any frame transport (datagram peers bring their own).
-    pub(crate) fn spawn_io<A, In, Out, T>(
-        self: &Arc<Self>,
-        framed: T,
+    /// Runs a connection on a connectionless transport's peer: `datagrams` resolves
+    /// to the peer's [`Datagrams`] (a datagram may hold several frames; a frame never
+    /// spans datagrams; each frame sent is one datagram): a wrapper's call on them, or
+    /// `std::future::ready(Ok::<_, std::convert::Infallible>(datagrams))` for a
+    /// transport that has them at once. It runs on the connection's task, which
+    /// starts once it resolves (an error closes the connection as a wrap failure);
+    /// the acceptor is called at once with the [`Tendril`], keyed by `local` and
+    /// `remote`. As [`serve`](Self::serve) otherwise; dropping the datagrams tells
+    /// the transport the connection ended.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn serve_datagrams<F, D, E, A, In, Out>(
+        &self,
+        datagrams: F,
+        local: Addr,
+        remote: Addr,
+        framers: FramerSwitch<In, Out>,
+        acceptor: &mut A,
+    ) -> (Tendril<In, Out>, Accepted)
+    where
+        F: Future<Output = Result<D, E>> + Send + 'static,
+        D: Datagrams,
+        E: Into<BoxError>,
+        A: Acceptor<In, Out>,
+        In: Send + 'static,
+        Out: Send + 'static,
+    {
+        let io = async move {
+            match datagrams.await {
+                Ok(datagrams) => Ok(DatagramIo::new(datagrams, framers)),
+                Err(err) => Err(Error::wrap(err)),
+            }
+        };
+        self.run_connection(io, local, remote, StreamFacts::default(), acceptor)
+    }
+
+    /// Registers a connection on any frame transport (once `framed` resolves, on the
+    /// connection's task) and spawns its task.
+    fn run_connection<A, In, Out, T, F>(
+        &self,
+        framed: F,
         local: Addr,
         remote: Addr,
         facts: StreamFacts,
         acceptor: &mut A,
-    ) -> (Tendril<In, Out>, oneshot::Receiver<Result<(), Error>>)
+    ) -> (Tendril<In, Out>, Accepted)
     where
         A: Acceptor<In, Out>,
         In: Send + 'static,
         Out: Send + 'static,
         T: FrameIo<In, Out>,
+        F: Future<Output = Result<T, Error>> + Send + 'static,
     {
+        let inner = &self.inner;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let key = (local.clone(), remote.clone());
-        let info = ConnectionInfo::new(id, self.transport.clone(), local.clone(), remote.clone());
-        let shared = Shared::new(info, self.config.outbound_queue, frame_len::<Out>, facts);
+        let info = ConnectionInfo::new(id, inner.transport.clone(), local.clone(), remote.clone());
+        let shared = Shared::new(info, inner.config.outbound_queue, frame_len::<Out>, facts);
         let control: Arc<dyn Control> = shared.clone();
-        let mut framed = framed;
-        framed.set_charge(self.budget.charge(Arc::downgrade(&control)));
+        let charge = inner.budget.charge(Arc::downgrade(&control));
         // Frames queued through its handles are charged too, on their own account.
         shared
             .queue
-            .set_charge(self.budget.charge(Arc::downgrade(&control)));
+            .set_charge(inner.budget.charge(Arc::downgrade(&control)));
         let tendril = Tendril::from_shared(shared.clone());
         {
             let mut table = self.table();
@@ -92,16 +160,14 @@ impl Core {
                 Entry::new(id, Arc::new(tendril.clone()), control),
             );
             // Under the table lock: a shutdown either saw this entry or is seen here.
-            if self.signals.abort.is_cancelled() {
-                shared.shutdown(false);
-            } else if self.signals.graceful.is_cancelled() {
-                shared.shutdown(true);
+            if let Some(graceful) = self.phase() {
+                shared.shutdown(graceful);
             }
         }
-        Counters::bump(&self.counters.total);
+        Counters::bump(&inner.counters.total);
 
         let span =
-            tracing::debug_span!("tendril", transport = %self.transport, %local, %remote, id);
+            tracing::debug_span!("tendril", transport = %inner.transport, %local, %remote, id);
         // A panicking acceptor fails this connection, not the loop that called it.
         let make = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             acceptor.call(tendril.clone())
@@ -109,13 +175,13 @@ impl Core {
         let (accepted, accepted_rx) = oneshot::channel();
         let guard = Guard {
             tracked: Some(Tracked {
-                core: self.clone(),
+                engine: self.clone(),
                 key,
                 id,
             }),
             shared: shared.clone(),
         };
-        let core = self.clone();
+        let engine = self.clone();
         let task = async move {
             tracing::debug!("connection opened");
             let made = match make {
@@ -129,7 +195,7 @@ impl Core {
                 }
                 Err(err) => {
                     let reason = if is_rejection(&err) {
-                        Counters::bump(&core.counters.rejected);
+                        Counters::bump(&engine.inner.counters.rejected);
                         tracing::debug!(reason = %err, "connection rejected");
                         CloseReason::Rejected
                     } else {
@@ -141,7 +207,16 @@ impl Core {
                     return;
                 }
             };
-            let run = Driver::new(framed, app, shared, core.config.clone()).run();
+            let mut framed = match framed.await {
+                Ok(framed) => framed,
+                Err(err) => {
+                    // Counted and logged as every close is.
+                    guard.close(CloseReason::error(err));
+                    return;
+                }
+            };
+            framed.set_charge(charge);
+            let run = Driver::new(framed, app, shared, engine.inner.config.clone()).run();
             match std::panic::AssertUnwindSafe(run).catch_unwind().await {
                 Ok(Closed { reason, lingering }) => {
                     let tracked = guard.close(reason);
@@ -150,9 +225,8 @@ impl Core {
                             tracked.set_lingering();
                         }
                         // In the table until the socket is gone.
-                        let abort = core.signals.abort.clone();
-                        core.lingering.spawn(async move {
-                            lingering.run(abort).await;
+                        engine.inner.lingering.spawn(async move {
+                            lingering.run().await;
                             drop(tracked);
                         });
                     }
@@ -162,32 +236,35 @@ impl Core {
                 }
             }
         };
-        self.tracker.spawn(task.instrument(span));
-        (tendril, accepted_rx)
+        inner.tracker.spawn(task.instrument(span));
+        (tendril, Accepted(accepted_rx))
     }
 }
 
 /// A connection's place in its manager's table, given up when dropped: once its socket
 /// is gone.
-pub(crate) struct Tracked {
-    core: Arc<Core>,
+struct Tracked {
+    engine: Engine,
     key: (Addr, Addr),
     id: u64,
 }
 
 impl Tracked {
-    /// The connection lingers: a full table may displace it first.
+    /// The connection lingers: a full table may shed it first.
     fn set_lingering(&self) {
-        self.core.table().set_lingering(&self.key, self.id);
+        self.engine.table().set_lingering(&self.key, self.id);
     }
 }
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        let mut table = self.core.table();
+        let mut table = self.engine.table();
         if let Some(entry) = table.remove(&self.key, self.id) {
             // Under the lock, as `stats` reads: its traffic moves to the closed totals.
-            self.core.counters.add_closed(entry.control.traffic());
+            self.engine
+                .inner
+                .counters
+                .add_closed(entry.control.traffic());
         }
     }
 }
@@ -208,23 +285,9 @@ impl<In, Out> Guard<In, Out> {
 
     fn publish(&mut self, reason: CloseReason) {
         if let Some(tracked) = &self.tracked {
-            let core = &tracked.core;
-            match reason {
-                CloseReason::Error(ref err) => {
-                    Counters::bump(&core.counters.failed);
-                    if err.is_wrap() {
-                        Counters::bump(&core.counters.wrap_failed);
-                    }
-                    if err.is_limit() {
-                        Counters::bump(&core.counters.shed);
-                    }
-                }
-                CloseReason::Idle => Counters::bump(&core.counters.evicted),
-                CloseReason::PeerClosed => Counters::bump(&core.counters.closed_by_peer),
-                CloseReason::Local => Counters::bump(&core.counters.closed_locally),
-                _ => {}
-            }
-            core.table().set_closing(&tracked.key, tracked.id);
+            let engine = &tracked.engine;
+            engine.inner.counters.closed(&reason);
+            engine.table().set_closing(&tracked.key, tracked.id);
         }
         log_close(&reason);
         self.shared.set_closed(reason);

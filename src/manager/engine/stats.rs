@@ -1,12 +1,14 @@
-//! Manager counters.
+//! [`Stats`]: a manager's counters, the same for every transport (a transport's own,
+//! such as UDP's datagram counts, are its manager's: `UdpManager::udp_stats`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::tendril::traffic::Totals;
+use crate::tendril::CloseReason;
 
-/// The counters of a manager. Traffic (`frames_*`, `bytes_*`) counts the connections
-/// that closed; live connections keep their own (see [`Core::stats`](super::Core::stats)).
+/// The engine's counters. Traffic (`frames_*`, `bytes_*`) counts the connections that
+/// closed; live connections keep their own, summed at snapshot time.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) total: AtomicU64,
@@ -15,27 +17,55 @@ pub(crate) struct Counters {
     pub(crate) failed: AtomicU64,
     pub(crate) closed_by_peer: AtomicU64,
     pub(crate) closed_locally: AtomicU64,
+    pub(crate) closed_idle: AtomicU64,
+    pub(crate) shed_idle: AtomicU64,
+    pub(crate) shed_memory: AtomicU64,
+    pub(crate) shed_handshakes: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
     pub(crate) wrapping: AtomicU64,
     pub(crate) wrap_failed: AtomicU64,
-    pub(crate) evicted: AtomicU64,
-    pub(crate) reclaimed: AtomicU64,
-    pub(crate) displaced: AtomicU64,
-    pub(crate) shed: AtomicU64,
-    /// UDP: peers the receive loop routes to (a gauge).
-    pub(crate) peers: AtomicU64,
-    pub(crate) dropped_queue_full: AtomicU64,
-    pub(crate) dropped_table_full: AtomicU64,
-    pub(crate) datagrams_in: AtomicU64,
-    pub(crate) datagrams_out: AtomicU64,
-    pub(crate) frames_in: AtomicU64,
-    pub(crate) frames_out: AtomicU64,
-    pub(crate) bytes_in: AtomicU64,
-    pub(crate) bytes_out: AtomicU64,
-    pub(crate) call_timeouts: AtomicU64,
+    frames_in: AtomicU64,
+    frames_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    call_timeouts: AtomicU64,
 }
 
 impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts how a connection closed.
+    pub(crate) fn closed(&self, reason: &CloseReason) {
+        let counter = match reason {
+            CloseReason::Error(err) => {
+                if err.is_wrap() {
+                    self.wrap_failed(&**err);
+                }
+                if err.is_limit() {
+                    Counters::bump(&self.shed_memory);
+                }
+                &self.failed
+            }
+            CloseReason::Idle => &self.closed_idle,
+            CloseReason::Shed => &self.shed_idle,
+            CloseReason::PeerClosed => &self.closed_by_peer,
+            CloseReason::Local => &self.closed_locally,
+            _ => return,
+        };
+        Counters::bump(counter);
+    }
+
+    /// Counts a wrapper's failure (at accept or connect time, or a live wrap): a TLS
+    /// handshake shed for a newcomer is counted as shed too.
+    pub(crate) fn wrap_failed(&self, err: &(dyn std::error::Error + 'static)) {
+        Counters::bump(&self.wrap_failed);
+        if is_handshake_shed(err) {
+            Counters::bump(&self.shed_handshakes);
+        }
+    }
+
     /// Adds a closed connection's traffic.
     pub(crate) fn add_closed(&self, traffic: Totals) {
         let add = |counter: &AtomicU64, value: u64| {
@@ -50,8 +80,8 @@ impl Counters {
         add(&self.call_timeouts, traffic.call_timeouts);
     }
 
-    /// The counters, with the connections held (`closing` of them closing) and their
-    /// traffic, `live`.
+    /// The counters, with the connections held (`closing` of them closing), their
+    /// traffic `live`, and the memory budget in use.
     pub(crate) fn snapshot(
         &self,
         held: usize,
@@ -69,19 +99,14 @@ impl Counters {
             failed: get(&self.failed),
             closed_by_peer: get(&self.closed_by_peer),
             closed_locally: get(&self.closed_locally),
+            closed_idle: get(&self.closed_idle),
+            shed_idle: get(&self.shed_idle),
+            shed_memory: get(&self.shed_memory),
+            shed_handshakes: get(&self.shed_handshakes),
             accept_errors: get(&self.accept_errors),
             wrapping: get(&self.wrapping),
             wrap_failed: get(&self.wrap_failed),
-            evicted: get(&self.evicted),
-            reclaimed: get(&self.reclaimed),
-            displaced: get(&self.displaced),
-            shed: get(&self.shed),
             budget_used: budget_used as u64,
-            peers: get(&self.peers),
-            dropped_queue_full: get(&self.dropped_queue_full),
-            dropped_table_full: get(&self.dropped_table_full),
-            datagrams_in: get(&self.datagrams_in),
-            datagrams_out: get(&self.datagrams_out),
             frames_in: get(&self.frames_in) + live.frames_in,
             frames_out: get(&self.frames_out) + live.frames_out,
             bytes_in: get(&self.bytes_in) + live.bytes_in,
@@ -89,14 +114,28 @@ impl Counters {
             call_timeouts: get(&self.call_timeouts) + live.call_timeouts,
         }
     }
-
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
-/// A snapshot of a manager's counters. `Display` prints every field as one line of
-/// `name=value` pairs, in declaration order, named as the fields are.
+/// True if a wrapper's error is a TLS handshake shed for a newcomer.
+fn is_handshake_shed(err: &(dyn std::error::Error + 'static)) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        let mut cause = Some(err);
+        while let Some(err) = cause {
+            if err.is::<crate::wrap::HandshakeShed>() {
+                return true;
+            }
+            cause = err.source();
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = err;
+    false
+}
+
+/// A snapshot of a manager's counters, the same for every transport. `Display` prints
+/// every field as one line of `name=value` pairs, in declaration order, named as the
+/// fields are.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -110,7 +149,7 @@ pub struct Stats {
     /// Connections the acceptor refused.
     pub rejected: u64,
     /// Connections closed at once because `max_connections` were held and none could
-    /// be displaced.
+    /// be shed.
     pub refused: u64,
     /// Connections that ended with an error.
     pub failed: u64,
@@ -118,8 +157,19 @@ pub struct Stats {
     pub closed_by_peer: u64,
     /// Connections closed from this side (`Tendril::close`, stop, shutdown).
     pub closed_locally: u64,
-    /// Accept calls that failed (for example with EMFILE) and were retried; for UDP,
-    /// receive errors that were survived.
+    /// Connections closed by the idle timeout ([`CloseReason::Idle`]).
+    pub closed_idle: u64,
+    /// Connections shed to make room for a newcomer ([`CloseReason::Shed`]): idle
+    /// ones when `max_connections` were held, quiet UDP peers when the peer table was
+    /// full (see [`Builder::shed_idle_after`](crate::manager::Builder::shed_idle_after)).
+    pub shed_idle: u64,
+    /// Connections shed because the memory budget ran short while they held more than
+    /// their share ([`MemoryBudget`](crate::MemoryBudget)); also counted in `failed`.
+    pub shed_memory: u64,
+    /// TLS handshakes shed for a newcomer when every handshake slot was taken
+    /// (`HandshakeShed`, feature `tls`); also counted in `wrap_failed`.
+    pub shed_handshakes: u64,
+    /// Accept calls that failed (for example with EMFILE) and were retried.
     pub accept_errors: u64,
     /// Accepted connections being wrapped now (TLS handshakes in progress); they count
     /// against `max_connections`.
@@ -127,35 +177,9 @@ pub struct Stats {
     /// Wrapper failures (handshake errors and timeouts, plaintext injected before a
     /// live wrap): at accept and connect time, and on live connections.
     pub wrap_failed: u64,
-    /// Connections closed by the idle timeout (UDP peers evicted, and reclaimed).
-    pub evicted: u64,
-    /// UDP peers that sent one datagram and went quiet, reclaimed to make room for a
-    /// new peer when the table was full (they are also counted in `evicted` once their
-    /// replies are out).
-    pub reclaimed: u64,
-    /// Idle connections closed to make room for a newcomer when `max_connections` were
-    /// held (see [`Builder::displace_idle_after`](super::Builder::displace_idle_after));
-    /// they are also counted in `evicted`.
-    pub displaced: u64,
-    /// Connections closed because the memory budget ran short while they held more
-    /// than their share ([`MemoryBudget`](crate::MemoryBudget)); also counted in
-    /// `failed`.
-    pub shed: u64,
     /// Bytes of the memory budget in use now (a gauge): what the connections' buffers
     /// hold beyond their uncounted chunks.
     pub budget_used: u64,
-    /// UDP: peers the receive loop routes datagrams to now (a peer leaves as soon as
-    /// its connection ends; `open` may count more while replies are flushed).
-    pub peers: u64,
-    /// Datagrams dropped because their peer's inbound queue was full.
-    pub dropped_queue_full: u64,
-    /// Datagrams from new peers dropped because the peer table was full (or the peer
-    /// was recently rejected, or no acceptor was set).
-    pub dropped_table_full: u64,
-    /// Datagrams received (UDP).
-    pub datagrams_in: u64,
-    /// Datagrams sent (UDP).
-    pub datagrams_out: u64,
     /// Frames decoded.
     pub frames_in: u64,
     /// Frames encoded.
@@ -169,9 +193,10 @@ pub struct Stats {
     pub call_timeouts: u64,
 }
 
-impl fmt::Display for Stats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fields = [
+impl Stats {
+    /// Every field as (name, value), in declaration order.
+    pub(crate) fn fields(&self) -> [(&'static str, u64); 21] {
+        [
             ("open", self.open),
             ("closing", self.closing),
             ("total", self.total),
@@ -180,29 +205,35 @@ impl fmt::Display for Stats {
             ("failed", self.failed),
             ("closed_by_peer", self.closed_by_peer),
             ("closed_locally", self.closed_locally),
+            ("closed_idle", self.closed_idle),
+            ("shed_idle", self.shed_idle),
+            ("shed_memory", self.shed_memory),
+            ("shed_handshakes", self.shed_handshakes),
             ("accept_errors", self.accept_errors),
             ("wrapping", self.wrapping),
             ("wrap_failed", self.wrap_failed),
-            ("evicted", self.evicted),
-            ("reclaimed", self.reclaimed),
-            ("displaced", self.displaced),
-            ("shed", self.shed),
             ("budget_used", self.budget_used),
-            ("peers", self.peers),
-            ("dropped_queue_full", self.dropped_queue_full),
-            ("dropped_table_full", self.dropped_table_full),
-            ("datagrams_in", self.datagrams_in),
-            ("datagrams_out", self.datagrams_out),
             ("frames_in", self.frames_in),
             ("frames_out", self.frames_out),
             ("bytes_in", self.bytes_in),
             ("bytes_out", self.bytes_out),
             ("call_timeouts", self.call_timeouts),
-        ];
-        for (i, (name, value)) in fields.iter().enumerate() {
-            let gap = if i == 0 { "" } else { " " };
-            write!(f, "{gap}{name}={value}")?;
-        }
-        Ok(())
+        ]
+    }
+}
+
+/// `name=value` pairs separated by spaces, as [`Stats`] and the transports' own stats
+/// print.
+pub(crate) fn write_fields(f: &mut fmt::Formatter<'_>, fields: &[(&str, u64)]) -> fmt::Result {
+    for (i, (name, value)) in fields.iter().enumerate() {
+        let gap = if i == 0 { "" } else { " " };
+        write!(f, "{gap}{name}={value}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_fields(f, &self.fields())
     }
 }

@@ -14,14 +14,15 @@ use tower::Service;
 
 use super::calls::Calls;
 use super::closing::{self, Lingering};
-use super::live_wrap::WrapState;
 use super::timer::Timer;
-use crate::app::IntoFrames;
+use super::wrap_state::WrapState;
 use crate::error::{BoxError, Error};
+use crate::tendril::command::Command;
 use crate::tendril::io::FrameIo;
 use crate::tendril::queue::Signal;
+use crate::tendril::shared::Shared;
 use crate::tendril::traffic::Totals;
-use crate::tendril::{CloseReason, Command, ConnectionConfig, Shared};
+use crate::tendril::{CloseReason, ConnectionConfig, IntoFrames};
 
 /// A call's future, with panics caught.
 pub(super) type Call<F> = CatchUnwind<AssertUnwindSafe<F>>;
@@ -100,7 +101,8 @@ where
     /// Bytes read ever when draining began: a peer still sending is read for one
     /// more chunk at most, not for as long as it sends.
     pub(super) drain_mark: Option<u64>,
-    /// The close reason once drained: local (a graceful shutdown) or idle (reclaimed).
+    /// The close reason once drained: local (a graceful shutdown) or shed (a quiet UDP
+    /// peer, for a newcomer).
     drained: CloseReason,
     pub(super) timer: Timer,
     /// Frames came or went since the idle deadline was last moved.
@@ -231,27 +233,26 @@ where
         loop {
             match self.shared.queue.signalled() {
                 Signal::Abort => return Poll::Ready(Stop::now(CloseReason::Local)),
-                Signal::Shed => {
+                Signal::ShedMemory => {
                     let err = self.io.shed_error();
                     return Poll::Ready(Stop::now(CloseReason::error(err)));
                 }
-                Signal::Displace => {
-                    // The close reason says idle; this says why it closed now.
-                    tracing::info!("connection displaced for a newcomer: the table was full");
+                Signal::ShedIdle => {
+                    tracing::info!("connection shed for a newcomer: the table was full");
                     // Idle (nothing in flight or pending when chosen): nothing is lost
                     // by not waiting for the peer's end.
                     return Poll::Ready(Stop {
-                        reason: CloseReason::Idle,
+                        reason: CloseReason::Shed,
                         flush: true,
                         linger: false,
                     });
                 }
                 Signal::Graceful => self.draining = true,
-                Signal::Reclaim if !self.draining => {
+                Signal::ShedWhenDone if !self.draining => {
                     self.draining = true;
-                    self.drained = CloseReason::Idle;
+                    self.drained = CloseReason::Shed;
                 }
-                Signal::Reclaim | Signal::None => {}
+                Signal::ShedWhenDone | Signal::None => {}
             }
             if self.wrap.is_some() {
                 match self.poll_wrap(cx) {
@@ -260,7 +261,7 @@ where
                     Poll::Pending => {
                         // Only a manager's signal may interrupt it.
                         self.shared.queue.register(cx.waker());
-                        if self.shared.queue.signalled() >= Signal::Displace {
+                        if self.shared.queue.signalled() >= Signal::ShedIdle {
                             continue;
                         }
                         return Poll::Pending;
@@ -383,8 +384,8 @@ where
         // Something may have come between the checks above and the registration.
         let signal = self.shared.queue.signalled();
         if (room && self.shared.queue.has_commands())
-            || signal >= Signal::Displace
-            || (matches!(signal, Signal::Graceful | Signal::Reclaim) && !self.draining)
+            || signal >= Signal::ShedIdle
+            || (matches!(signal, Signal::Graceful | Signal::ShedWhenDone) && !self.draining)
         {
             return Poll::Ready(Ok(()));
         }

@@ -1,27 +1,28 @@
-//! The accept loop and the connect path of stream transports: accept (or dial), wrap,
-//! then hand the connection to the acceptor.
+//! The accept loop of stream transports: accept, admit, wrap (on a task of its own
+//! when the wrapper does not finish at once), then hand the connection to the
+//! acceptor.
 
 use std::future::poll_fn;
 use std::io;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
+use tower::Service;
 use tracing::Instrument;
 
+use super::state::Engine;
 use super::stats::Counters;
-use super::Core;
 use crate::app::Acceptor;
-use crate::error::{BoxError, Error};
+use crate::error::BoxError;
 use crate::framer::FramerSwitch;
-use crate::tendril::{Addr, Tendril};
-use crate::wrap::{ready_call, BoxIo, Wrapper};
+use crate::tendril::Addr;
+use crate::wrap::{BoxIo, Io, Wrapper};
 
 /// A source of accepted byte streams, for the accept loop every stream transport
-/// shares ([`Engine::listen`](crate::manager::Engine::listen)).
+/// shares ([`Engine::listen`]).
 pub trait Listener: Send + 'static {
     /// An accepted stream, before any wrapper.
     type Io: Send + 'static;
@@ -53,15 +54,32 @@ fn is_transient(err: &io::Error) -> bool {
     )
 }
 
-impl Core {
-    /// Runs the accept loop of `listener` on a tracked task.
-    pub(crate) fn listen<L, W, A, In, Out, F>(
-        self: &Arc<Self>,
-        listener: L,
-        wrapper: W,
-        acceptor: A,
-        framers: F,
-    ) where
+/// Waits for `service` to be ready (its `poll_ready`).
+async fn readiness<S, T>(service: &mut S) -> Result<(), BoxError>
+where
+    S: Service<T>,
+    S::Error: Into<BoxError>,
+{
+    poll_fn(|cx| service.poll_ready(cx).map_err(Into::into)).await
+}
+
+impl Engine {
+    /// Accepts from `listener` on a tracked task until the manager stops: each stream
+    /// is admitted ([`admit`](Self::admit): a full table sheds an idle connection or
+    /// refuses), goes through `wrapper`, then `acceptor` gets its [`Tendril`](crate::Tendril)
+    /// with framers from `framers`. The acceptor's readiness gates accepting; the
+    /// wrapper's is asked with the accepted stream in hand (a TLS wrapper with every
+    /// handshake slot taken sheds a silent handshake then, rather than stopping the
+    /// loop); wrapping that does not finish at once runs on a task of its own and
+    /// counts against `max_connections`; accept errors that concern one connection
+    /// are skipped, the others (out of descriptors) counted and retried after a
+    /// back-off from 5 ms to 1 s.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn listen<L, W, A, In, Out, F>(&self, listener: L, acceptor: A, wrapper: W, framers: F)
+    where
         L: Listener,
         W: Wrapper<L::Io>,
         A: Acceptor<In, Out> + Send + 'static,
@@ -69,16 +87,17 @@ impl Core {
         Out: Send + 'static,
         F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
     {
-        let core = self.clone();
-        self.tracker
-            .spawn(core.accept_loop(listener, wrapper, acceptor, framers));
+        let engine = self.clone();
+        self.inner
+            .tracker
+            .spawn(engine.accept_loop(listener, acceptor, wrapper, framers));
     }
 
     async fn accept_loop<L, W, A, In, Out, F>(
-        self: Arc<Self>,
+        self,
         mut listener: L,
-        mut wrapper: W,
         mut acceptor: A,
+        mut wrapper: W,
         framers: F,
     ) where
         L: Listener,
@@ -90,16 +109,17 @@ impl Core {
     {
         const FIRST_BACKOFF: Duration = Duration::from_millis(5);
         const MAX_BACKOFF: Duration = Duration::from_secs(1);
-        let stop = self.signals.accept.clone();
-        // Unbounded, but what it holds is bounded: connections being wrapped count
-        // against `max_connections`.
-        let (wrapped_tx, mut wrapped_rx) = mpsc::unbounded_channel::<Wrapped>();
+        let stop = self.inner.stop.clone();
+        // Connections being wrapped count against `max_connections`: at most that
+        // many are ever sent back.
+        let (wrapped_tx, mut wrapped_rx) =
+            mpsc::channel::<Wrapped>(self.inner.bounds.max_connections.max(1));
         let mut backoff = FIRST_BACKOFF;
         loop {
             let ready = tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                ready = Core::acceptor_ready(&mut acceptor) => ready,
+                ready = readiness(&mut acceptor) => ready,
             };
             if let Err(err) = ready {
                 tracing::error!(error = %err, "acceptor failed: the listener stops");
@@ -110,7 +130,9 @@ impl Core {
                 biased;
                 _ = stop.cancelled() => break,
                 Some(wrapped) = wrapped_rx.recv() => {
-                    let _ = self.spawn(
+                    // In the table from here: no longer counted as wrapping.
+                    self.inner.counters.wrapping.fetch_sub(1, Ordering::Relaxed);
+                    let _ = self.serve(
                         wrapped.io,
                         wrapped.local,
                         wrapped.remote,
@@ -125,7 +147,6 @@ impl Core {
                 Ok((io, local, remote)) => {
                     backoff = FIRST_BACKOFF;
                     if !self.admit() {
-                        Counters::bump(&self.counters.refused);
                         tracing::debug!(%remote, "connection refused: max_connections reached");
                         continue;
                     }
@@ -136,22 +157,21 @@ impl Core {
                     let ready = tokio::select! {
                         biased;
                         _ = stop.cancelled() => break,
-                        ready = poll_fn(|cx| wrapper.poll_ready(cx)) => ready,
+                        ready = readiness(&mut wrapper) => ready,
                     };
                     if let Err(err) = ready {
-                        let err: BoxError = err.into();
                         tracing::error!(error = %err, "wrapper failed: the listener stops");
                         break;
                     }
                     let wrapping = wrapper.call(io);
                     if let Some(io) = self.wrap_accepted(wrapping, local, remote, &wrapped_tx) {
-                        let _ = self.spawn(io.io, io.local, io.remote, framers(), &mut acceptor);
+                        let _ = self.serve(io.io, io.local, io.remote, framers(), &mut acceptor);
                     }
                 }
                 Err(err) if is_transient(&err) => {}
                 Err(err) => {
                     // Out of descriptors or memory: wait for some to be freed, retry.
-                    Counters::bump(&self.counters.accept_errors);
+                    Counters::bump(&self.inner.counters.accept_errors);
                     tracing::warn!(error = %err, ?backoff, "accept failed; retrying");
                     tokio::select! {
                         _ = stop.cancelled() => break,
@@ -168,15 +188,15 @@ impl Core {
     /// (socket options, no wrapper), returning the stream; otherwise on a task of its
     /// own, which sends the stream back to the accept loop.
     fn wrap_accepted<Fut, T, E>(
-        self: &Arc<Self>,
+        &self,
         wrapping: Fut,
         local: Addr,
         remote: Addr,
-        done: &mpsc::UnboundedSender<Wrapped>,
+        done: &mpsc::Sender<Wrapped>,
     ) -> Option<Wrapped>
     where
         Fut: std::future::Future<Output = Result<T, E>> + Send + 'static,
-        T: crate::wrap::Io,
+        T: Io,
         E: Into<BoxError>,
     {
         let mut wrapping = Box::pin(wrapping);
@@ -194,69 +214,44 @@ impl Core {
             }
             None => {}
         }
-        self.counters.wrapping.fetch_add(1, Ordering::Relaxed);
-        let core = self.clone();
+        let counters = &self.inner.counters;
+        counters.wrapping.fetch_add(1, Ordering::Relaxed);
+        let engine = self.clone();
         let done = done.clone();
-        let abort = self.signals.abort.clone();
-        let span = tracing::debug_span!("wrap", transport = %self.transport, %remote);
+        // Once accepting stopped, the loop that would serve it is gone: stop wrapping.
+        let stop = self.inner.stop.clone();
+        let span = tracing::debug_span!("wrap", transport = %self.inner.transport, %remote);
         let task = async move {
             let wrapped = tokio::select! {
-                _ = abort.cancelled() => None,
+                _ = stop.cancelled() => None,
                 wrapped = wrapping => Some(wrapped),
             };
-            core.counters.wrapping.fetch_sub(1, Ordering::Relaxed);
+            let counters = &engine.inner.counters;
             match wrapped {
                 Some(Ok(io)) => {
                     let io: BoxIo = Box::pin(io);
-                    // The loop is gone once accepting stopped: the connection is dropped.
-                    let _ = done.send(Wrapped { io, local, remote });
+                    // Still counted as wrapping until the loop serves it, so the
+                    // channel has room for every one; the loop may be gone.
+                    if done.try_send(Wrapped { io, local, remote }).is_err() {
+                        counters.wrapping.fetch_sub(1, Ordering::Relaxed);
+                    }
                 }
-                Some(Err(err)) => core.wrap_failed(&remote, err.into()),
-                None => {}
+                Some(Err(err)) => {
+                    counters.wrapping.fetch_sub(1, Ordering::Relaxed);
+                    engine.wrap_failed(&remote, err.into());
+                }
+                None => {
+                    counters.wrapping.fetch_sub(1, Ordering::Relaxed);
+                }
             }
         };
-        self.tracker.spawn(task.instrument(span));
+        self.inner.tracker.spawn(task.instrument(span));
         None
     }
 
     fn wrap_failed(&self, remote: &Addr, err: BoxError) {
-        Counters::bump(&self.counters.wrap_failed);
+        self.inner.counters.wrap_failed(&*err);
         // The one event of this connection: at info, like every close by a limit.
         tracing::info!(%remote, reason = %err, "connection closed by its wrapper");
-    }
-
-    /// Wraps a connected stream, then runs `acceptor`'s application on it; resolves
-    /// once the acceptor has accepted.
-    pub(crate) async fn connect<I, W, A, In, Out>(
-        self: &Arc<Self>,
-        io: I,
-        local: Addr,
-        remote: Addr,
-        framers: FramerSwitch<In, Out>,
-        mut acceptor: A,
-        wrapper: W,
-    ) -> Result<Tendril<In, Out>, Error>
-    where
-        W: Wrapper<I>,
-        A: Acceptor<In, Out>,
-        In: Send + 'static,
-        Out: Send + 'static,
-    {
-        if self.is_closing() {
-            return Err(Error::closed());
-        }
-        let io: BoxIo = match ready_call(wrapper, io).await {
-            Ok(io) => Box::pin(io),
-            Err(err) => {
-                Counters::bump(&self.counters.wrap_failed);
-                return Err(Error::wrap(err));
-            }
-        };
-        Core::acceptor_ready(&mut acceptor)
-            .await
-            .map_err(Error::application)?;
-        let (tendril, accepted) = self.spawn(io, local, remote, framers, &mut acceptor);
-        accepted.await.map_err(|_| Error::closed())??;
-        Ok(tendril)
     }
 }

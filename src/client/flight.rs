@@ -1,0 +1,349 @@
+//! [`Flight`]: a client's requests in flight, the one structure behind its bound, its
+//! tags and the routing of responses to the calls waiting for them.
+//!
+//! `poll_ready` takes a [`Permit`] (a slot under `max_in_flight`, and in the
+//! multiplexed mode a tag); `call` registers the request's waiter under that permit
+//! and queues the frame; the connection's dispatcher hands each response to its waiter
+//! and frees the slot (and the tag). A request given up on (its future dropped) frees
+//! its slot in the multiplexed mode and quarantines its tag; in the pipelined mode it
+//! keeps its slot until its response arrives, since the responses after it come after
+//! it on the wire. When the connection closes, every waiter is dropped: the calls
+//! waiting fail with the close reason. The state is one small lock, taken once to
+//! reserve, once to call and once per response.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::Context;
+
+use futures_util::future::BoxFuture;
+use futures_util::task::AtomicWaker;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::stats::ClientStats;
+use super::tags::Tags;
+use crate::tendril::{CloseReason, Tendril};
+
+/// What a slot and its tag hold until `call`.
+#[derive(Debug)]
+pub(crate) struct Permit {
+    pub(crate) tag: Option<u64>,
+}
+
+/// Who waits for a response.
+enum Waiter<Resp> {
+    Waiting(oneshot::Sender<Resp>),
+    /// Multiplexed: given up on; its tag is quarantined, a late answer is counted.
+    Abandoned,
+}
+
+enum Waiters<Resp> {
+    /// Responses in request order.
+    Pipelined(VecDeque<oneshot::Sender<Resp>>),
+    /// Responses matched by tag.
+    Multiplexed {
+        pending: HashMap<u64, Waiter<Resp>>,
+        tags: Tags,
+    },
+}
+
+struct State<Resp> {
+    waiters: Waiters<Resp>,
+    /// Slots taken: permits reserved and requests on the wire.
+    in_flight: usize,
+    /// Response futures not yet finished.
+    outstanding: usize,
+    /// The client was dropped: close the connection once nothing is outstanding.
+    dropped: bool,
+    /// The connection's dispatcher is gone: nothing more will be answered.
+    closed: bool,
+    stats: ClientStats,
+}
+
+/// Where a response went.
+pub(crate) enum Routed<Resp> {
+    Delivered,
+    /// Nobody waits for it: for the unsolicited handler.
+    Unsolicited(Resp),
+}
+
+pub(crate) struct Flight<Resp> {
+    state: Mutex<State<Resp>>,
+    max: usize,
+    /// The client waiting for a slot or a tag.
+    waker: AtomicWaker,
+    /// The connection, once it exists: how to close it, and its close reason.
+    connection: OnceLock<Connection>,
+}
+
+struct Connection {
+    close: Box<dyn Fn() + Send + Sync>,
+    closed: Box<dyn Fn() -> BoxFuture<'static, CloseReason> + Send + Sync>,
+}
+
+impl<Resp> Flight<Resp> {
+    /// A flight of at most `max` requests; `tags` for the multiplexed mode.
+    pub(crate) fn new(max: usize, tags: Option<Tags>) -> Self {
+        let waiters = match tags {
+            None => Waiters::Pipelined(VecDeque::new()),
+            Some(tags) => Waiters::Multiplexed {
+                pending: HashMap::new(),
+                tags,
+            },
+        };
+        Flight {
+            state: Mutex::new(State {
+                waiters,
+                in_flight: 0,
+                outstanding: 0,
+                dropped: false,
+                closed: false,
+                stats: ClientStats::default(),
+            }),
+            max: max.max(1),
+            waker: AtomicWaker::new(),
+            connection: OnceLock::new(),
+        }
+    }
+
+    /// The connection the requests go out on.
+    pub(crate) fn attach<Req>(&self, tendril: &Tendril<Resp, Req>)
+    where
+        Req: Send + 'static,
+        Resp: Send + 'static,
+    {
+        let (close, closed) = (tendril.clone(), tendril.clone());
+        let _ = self.connection.set(Connection {
+            close: Box::new(move || close.close()),
+            closed: Box::new(move || Box::pin(closed.closed())),
+        });
+    }
+
+    fn close(&self) {
+        if let Some(connection) = self.connection.get() {
+            (connection.close)();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<Resp>> {
+        // Plain data: a panic elsewhere leaves it consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The close reason, once the connection has one.
+    pub(crate) fn closed(&self) -> BoxFuture<'static, CloseReason> {
+        match self.connection.get() {
+            Some(connection) => (connection.closed)(),
+            None => Box::pin(async { CloseReason::Local }),
+        }
+    }
+
+    /// True once the connection's dispatcher is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.lock().in_flight
+    }
+
+    pub(crate) fn stats(&self) -> ClientStats {
+        self.lock().stats
+    }
+
+    /// A slot (and a tag), or `Err(next_release)` with the waker registered: when a
+    /// quarantined tag is free again, if that is what it waits for.
+    pub(crate) fn poll_acquire(&self, cx: &mut Context<'_>) -> Result<Permit, Option<Instant>> {
+        self.waker.register(cx.waker());
+        let mut state = self.lock();
+        if state.in_flight >= self.max {
+            return Err(None);
+        }
+        let tag = match &mut state.waiters {
+            Waiters::Pipelined(_) => None,
+            Waiters::Multiplexed { pending, tags } => match tags.take(Instant::now()) {
+                Some(tag) => {
+                    // A tag back from quarantine: its abandoned request is forgotten.
+                    pending.remove(&tag);
+                    Some(tag)
+                }
+                None => return Err(tags.next_release()),
+            },
+        };
+        state.in_flight += 1;
+        Ok(Permit { tag })
+    }
+
+    /// Gives back a permit that will not be used.
+    pub(crate) fn release(&self, permit: Permit) {
+        let mut state = self.lock();
+        if let (Waiters::Multiplexed { tags, .. }, Some(tag)) = (&mut state.waiters, permit.tag) {
+            tags.free(tag);
+        }
+        self.free_slot(state);
+    }
+
+    /// A slot is free again: wake the client.
+    fn free_slot(&self, mut state: MutexGuard<'_, State<Resp>>) {
+        state.in_flight = state.in_flight.saturating_sub(1);
+        drop(state);
+        self.waker.wake();
+    }
+
+    /// Registers the waiter of the request sent under `permit` (before its frame is
+    /// queued, so its response always finds it); `Err` if the connection is gone.
+    pub(crate) fn register(
+        &self,
+        permit: &Permit,
+        waiter: oneshot::Sender<Resp>,
+    ) -> Result<(), ()> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(());
+        }
+        match (&mut state.waiters, permit.tag) {
+            (Waiters::Pipelined(queue), _) => queue.push_back(waiter),
+            (Waiters::Multiplexed { pending, .. }, Some(tag)) => {
+                pending.insert(tag, Waiter::Waiting(waiter));
+            }
+            (Waiters::Multiplexed { .. }, None) => return Err(()),
+        }
+        state.outstanding += 1;
+        Ok(())
+    }
+
+    /// The request of `permit` was registered but its frame could not be queued: it
+    /// is taken back.
+    pub(crate) fn unregister(&self, permit: Permit) {
+        let mut state = self.lock();
+        state.outstanding -= 1;
+        match (&mut state.waiters, permit.tag) {
+            (Waiters::Pipelined(queue), _) => {
+                // Calls are made one at a time: the last waiter is this one.
+                queue.pop_back();
+            }
+            (Waiters::Multiplexed { pending, tags }, Some(tag)) => {
+                pending.remove(&tag);
+                tags.free(tag);
+            }
+            (Waiters::Multiplexed { .. }, None) => {}
+        }
+        self.free_slot(state);
+    }
+
+    /// The dispatcher: hands `response` (with `tag` in the multiplexed mode) to the
+    /// call waiting for it.
+    pub(crate) fn route(&self, tag: Option<u64>, response: Resp) -> Routed<Resp> {
+        let mut state = self.lock();
+        let State { waiters, stats, .. } = &mut *state;
+        let delivered = match waiters {
+            Waiters::Pipelined(queue) => {
+                let Some(waiter) = queue.pop_front() else {
+                    stats.unsolicited += 1;
+                    return Routed::Unsolicited(response);
+                };
+                if waiter.send(response).is_err() {
+                    // Its caller gave up; the slot was held for it until now.
+                    stats.late += 1;
+                }
+                true
+            }
+            Waiters::Multiplexed { pending, tags } => {
+                let Some(tag) = tag else {
+                    stats.unsolicited += 1;
+                    return Routed::Unsolicited(response);
+                };
+                match pending.remove(&tag) {
+                    Some(Waiter::Waiting(waiter)) => {
+                        if waiter.send(response).is_err() {
+                            // Given up on at this very moment: its future, under this
+                            // lock, would have found it delivered.
+                            stats.late += 1;
+                        }
+                        tags.free(tag);
+                        true
+                    }
+                    Some(Waiter::Abandoned) => {
+                        // The answer to a request given up on: its tag stays in
+                        // quarantine.
+                        stats.late += 1;
+                        false
+                    }
+                    None => {
+                        stats.unknown_tag += 1;
+                        tracing::debug!(tag, "client: a response with an unknown tag; dropped");
+                        false
+                    }
+                }
+            }
+        };
+        if delivered {
+            self.free_slot(state);
+        }
+        Routed::Delivered
+    }
+
+    /// A response future finished, or was dropped while still `waiting` for its
+    /// response: a multiplexed request given up on frees its slot and quarantines its
+    /// tag. Whether the response came first is told under the lock the dispatcher
+    /// routes under, so a tag freed by a delivery is never taken for one given up.
+    pub(crate) fn finish(&self, tag: Option<u64>, waiting: Option<&mut oneshot::Receiver<Resp>>) {
+        let mut state = self.lock();
+        state.outstanding -= 1;
+        let abandoned = waiting.is_some_and(|response| {
+            response.close();
+            response.try_recv().is_err()
+        });
+        let mut slot = false;
+        if let (true, Waiters::Multiplexed { pending, tags }, Some(tag)) =
+            (abandoned, &mut state.waiters, tag)
+        {
+            if let Some(waiter @ Waiter::Waiting(_)) = pending.get_mut(&tag) {
+                *waiter = Waiter::Abandoned;
+                tags.quarantine(tag, Instant::now());
+                slot = true;
+            }
+        }
+        let close = state.dropped && state.outstanding == 0;
+        if slot {
+            self.free_slot(state);
+        } else {
+            drop(state);
+        }
+        if close {
+            self.close();
+        }
+    }
+
+    /// The client is gone: close the connection now, or once the last response is in.
+    pub(crate) fn drop_client(&self) {
+        let mut state = self.lock();
+        state.dropped = true;
+        let close = state.outstanding == 0;
+        drop(state);
+        if close {
+            self.close();
+        }
+    }
+
+    /// The dispatcher is gone (the connection closed): every waiter is dropped, so
+    /// the calls waiting fail with the close reason.
+    pub(crate) fn close_all(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.in_flight = 0;
+        let waiters: Vec<oneshot::Sender<Resp>> = match &mut state.waiters {
+            Waiters::Pipelined(queue) => std::mem::take(queue).into_iter().collect(),
+            Waiters::Multiplexed { pending, .. } => std::mem::take(pending)
+                .into_values()
+                .filter_map(|waiter| match waiter {
+                    Waiter::Waiting(sender) => Some(sender),
+                    Waiter::Abandoned => None,
+                })
+                .collect(),
+        };
+        drop(state);
+        drop(waiters);
+        self.waker.wake();
+    }
+}

@@ -1,0 +1,313 @@
+//! [`Engine`]: its state (endpoint, running state, table, counters, bounds), starting,
+//! lookups, and shutdown. Running a connection is in `spawn`, accepting in `accept`,
+//! connecting out in `connect`.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::bounds::Bounds;
+use super::stats::{Counters, Stats};
+use super::table::Table;
+use crate::error::Error;
+use crate::tendril::io::budget::Budget;
+use crate::tendril::{Addr, ConnectionConfig, Tendril};
+
+/// How far a manager's shutdown has gone (connections are told through their own
+/// control; this is what a connection spawned meanwhile is told).
+const RUNNING: u8 = 0;
+const GRACEFUL: u8 = 1;
+const ABORTED: u8 = 2;
+
+/// The connection engine every manager stands on: its endpoint and running state, the
+/// driver tasks, the acceptor calls, the table of live connections, the bounds, the
+/// counters, stop, shutdown and graceful shutdown. Cheap to clone (clones share the
+/// engine).
+///
+/// A transport holds one and implements [`Manager`](crate::Manager) by returning it;
+/// the whole common surface (lookups, stats, stop, shutdown) then works. The engine's
+/// own methods are what a transport needs: [`start`](Self::start) to bind,
+/// [`listen`](Self::listen) for a listener's accept loop, [`connect`](Self::connect)
+/// for a stream it dialled, [`serve`](Self::serve) for one connected stream,
+/// [`serve_datagrams`](Self::serve_datagrams) for a connectionless peer,
+/// [`admit`](Self::admit) for an accept loop of its own. The built-in transports use
+/// these and nothing else of the engine.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) transport: Arc<str>,
+    pub(crate) endpoint: Addr,
+    pub(crate) config: ConnectionConfig,
+    pub(crate) bounds: Bounds,
+    pub(crate) counters: Counters,
+    /// Accept loops, connections, handshakes in progress, a transport's own tasks.
+    pub(crate) tracker: TaskTracker,
+    /// Closed connections lingering: waited for by a graceful shutdown too.
+    pub(crate) lingering: TaskTracker,
+    /// The bytes all connections' buffers hold beyond their uncounted chunks.
+    pub(crate) budget: Arc<Budget>,
+    /// Accepting stopped (stop, shutdown or graceful shutdown).
+    pub(crate) stop: CancellationToken,
+    /// A shutdown began (graceful or not): transports stop receiving.
+    pub(crate) closing: CancellationToken,
+    phase: AtomicU8,
+    /// Where it is bound, once started (or bound without listening).
+    local: OnceLock<Addr>,
+    /// Started (accepting) at `local`.
+    listening: AtomicBool,
+    table: Mutex<Table>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("transport", &self.inner.transport)
+            .field("endpoint", &self.inner.endpoint)
+            .field("local", &self.inner.local.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine for `transport` (its registered name) at `endpoint`, with
+    /// per-connection `config` and `bounds` across its connections.
+    pub fn new(
+        transport: &str,
+        endpoint: impl Into<Addr>,
+        config: ConnectionConfig,
+        bounds: Bounds,
+    ) -> Self {
+        Engine {
+            inner: Arc::new(Inner {
+                transport: transport.into(),
+                endpoint: endpoint.into(),
+                config,
+                bounds,
+                counters: Counters::default(),
+                tracker: TaskTracker::new(),
+                lingering: TaskTracker::new(),
+                budget: Budget::new(bounds.memory_budget),
+                stop: CancellationToken::new(),
+                closing: CancellationToken::new(),
+                phase: AtomicU8::new(RUNNING),
+                local: OnceLock::new(),
+                listening: AtomicBool::new(false),
+                table: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Starts the manager: `bind` binds its endpoint and returns what it bound (a
+    /// listener, a socket) with the address it is bound at; from then on the manager
+    /// is running there until stopped. `bind` is not called if the manager was
+    /// started before or stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::is_config`] if the manager was started before or stopped; the error
+    /// of `bind`.
+    pub fn start<T>(&self, bind: impl FnOnce() -> io::Result<(T, Addr)>) -> Result<T, Error> {
+        let inner = &self.inner;
+        if inner.listening.load(Ordering::Acquire) {
+            return Err(Error::config("the manager was already started"));
+        }
+        if inner.stop.is_cancelled() {
+            return Err(Error::config("the manager was stopped or shut down"));
+        }
+        let (bound, local) = bind()?;
+        if inner.local.set(local).is_err() {
+            return Err(Error::config("the manager was already bound"));
+        }
+        inner.listening.store(true, Ordering::Release);
+        Ok(bound)
+    }
+
+    /// Records where the manager is bound without listening (a datagram transport
+    /// that only connects out); false if it was bound already.
+    pub fn set_local(&self, local: impl Into<Addr>) -> bool {
+        self.inner.local.set(local.into()).is_ok()
+    }
+
+    /// Runs `task` (a transport's receive loop, say) tracked with the connections, so
+    /// that a graceful shutdown waits for it.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.inner.tracker.spawn(task);
+    }
+
+    /// Resolves once a shutdown began (`shutdown` or `graceful_shutdown`): a
+    /// connectionless transport's receive loop stops then (each of its peers is
+    /// told through its connection, as every connection is).
+    pub fn closing(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.inner.closing.clone().cancelled_owned()
+    }
+
+    /// True if a newcomer may be served: there is room, or the table is full and the
+    /// connection idle longest (past [`Bounds::shed_idle_after`]) was shed for it.
+    /// False: refuse it. What an accept loop asks for each accepted stream;
+    /// [`listen`](Self::listen) does; a refusal is counted here.
+    pub fn admit(&self) -> bool {
+        let inner = &self.inner;
+        let wrapping = inner.counters.wrapping.load(Ordering::Relaxed) as usize;
+        let max = inner.bounds.max_connections;
+        let mut table = self.table();
+        let now = Instant::now();
+        if table.held() + wrapping < max {
+            // Near the limit, the table notes who is quiet, so that idleness is known
+            // when it fills.
+            table.observe(now, max);
+            return true;
+        }
+        let shed = inner
+            .bounds
+            .shed_idle_after
+            .is_some_and(|after| table.shed_idle(now, after));
+        if !shed {
+            Counters::bump(&inner.counters.refused);
+        }
+        shed
+    }
+
+    pub(crate) fn table(&self) -> MutexGuard<'_, Table> {
+        // The table holds plain data: a panic elsewhere leaves it consistent.
+        self.inner
+            .table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection's place at shutdown: how it starts if a shutdown began.
+    pub(crate) fn phase(&self) -> Option<bool> {
+        match self.inner.phase.load(Ordering::Acquire) {
+            RUNNING => None,
+            GRACEFUL => Some(true),
+            _ => Some(false),
+        }
+    }
+
+    pub(crate) fn bound(&self) -> Option<&Addr> {
+        self.inner.local.get()
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.inner.listening.load(Ordering::Acquire) && !self.inner.stop.is_cancelled()
+    }
+
+    /// True once a shutdown began: no new connections.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.inner.closing.is_cancelled()
+    }
+
+    pub(crate) fn stop_accepting(&self) {
+        self.inner.stop.cancel();
+    }
+
+    /// Close every connection now and stop accepting.
+    pub(crate) fn close_all(&self) {
+        self.begin_shutdown(ABORTED);
+        self.inner.tracker.close();
+    }
+
+    /// Stop reading, finish in-flight frames and flush, then close; after `deadline`,
+    /// close what is left. True if every connection finished in time.
+    pub(crate) fn drain(
+        &self,
+        deadline: Duration,
+    ) -> impl Future<Output = bool> + Send + 'static {
+        let engine = self.clone();
+        engine.begin_shutdown(GRACEFUL);
+        engine.inner.tracker.close();
+        async move {
+            let inner = &engine.inner;
+            let closed = async {
+                inner.tracker.wait().await;
+                // Every connection has closed: the lingering ones are all that is left.
+                inner.lingering.close();
+                inner.lingering.wait().await;
+            };
+            let finished = tokio::time::timeout(deadline, closed).await.is_ok();
+            if !finished {
+                engine.begin_shutdown(ABORTED);
+                inner.tracker.wait().await;
+                inner.lingering.close();
+                inner.lingering.wait().await;
+            }
+            finished
+        }
+    }
+
+    /// Moves to `phase` (never back) and tells every connection, under the table lock
+    /// (see `spawn` for connections being added meanwhile).
+    fn begin_shutdown(&self, phase: u8) {
+        let inner = &self.inner;
+        inner.stop.cancel();
+        let table = self.table();
+        let before = inner.phase.fetch_max(phase, Ordering::AcqRel);
+        inner.closing.cancel();
+        if before < phase {
+            for entry in table.all() {
+                entry.control.shutdown(phase == GRACEFUL);
+            }
+        }
+    }
+
+    /// A snapshot of the counters, with the connections held and their traffic.
+    pub(crate) fn snapshot(&self) -> Stats {
+        let table = self.table();
+        // Under the lock: a connection leaving now is counted once, here or there.
+        self.inner.counters.snapshot(
+            table.len(),
+            table.closing(),
+            table.traffic(),
+            self.inner.budget.used(),
+        )
+    }
+
+    /// The (local, remote) addresses of every open connection.
+    pub(crate) fn open_pairs(&self) -> Vec<(Addr, Addr)> {
+        self.table().open().map(|(key, _)| key.clone()).collect()
+    }
+
+    /// The newest open connection between `local` and `remote`, if its frames are
+    /// `In`/`Out`.
+    pub(crate) fn find<In: 'static, Out: 'static>(
+        &self,
+        local: &Addr,
+        remote: &Addr,
+    ) -> Option<Tendril<In, Out>> {
+        let table = self.table();
+        let entry = table.find(&(local.clone(), remote.clone()))?;
+        as_tendril(&*entry.tendril)
+    }
+
+    /// Every open connection whose frames are `In`/`Out`.
+    pub(crate) fn open_tendrils<In: 'static, Out: 'static>(&self) -> Vec<Tendril<In, Out>> {
+        self.table()
+            .open()
+            .filter_map(|(_, entry)| as_tendril(&*entry.tendril))
+            .collect()
+    }
+}
+
+fn as_tendril<In: 'static, Out: 'static>(
+    tendril: &(dyn Any + Send + Sync),
+) -> Option<Tendril<In, Out>> {
+    tendril.downcast_ref::<Tendril<In, Out>>().cloned()
+}

@@ -1,0 +1,130 @@
+//! [`UdpPeer`]: one UDP peer's datagrams, as the engine serves them: in from the
+//! receive loop's queue for this peer, out through the shared socket.
+//!
+//! Sending: every peer's driver sends on the one socket, so none may rely on the
+//! socket's single waker slot (`poll_send_to` keeps only the last task registered, and
+//! when the send buffer fills every other peer would stall). A peer tries
+//! `try_send_to`, and when the socket is full waits on `writable()`, whose waiters are
+//! a list: all of them are woken when there is room.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::BytesMut;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::ReusableBoxFuture;
+
+use super::stats::UdpCounters;
+use crate::tendril::Datagrams;
+
+/// A peer's departure: its address and the generation of its table entry.
+pub(crate) type Departure = (SocketAddr, u64);
+
+/// One UDP peer of a [`UdpManager`](super::UdpManager): its datagrams, as the
+/// manager's wrapper gets them (pass it on, or wrap it in [`Datagrams`] of your own)
+/// and the engine serves them. Dropping it tells the receive loop the peer is gone.
+pub struct UdpPeer {
+    socket: Arc<UdpSocket>,
+    peer: SocketAddr,
+    inbound: mpsc::Receiver<BytesMut>,
+    /// Where the peer says it has gone, with its generation.
+    departures: mpsc::Sender<Departure>,
+    generation: u64,
+    counters: Arc<UdpCounters>,
+    /// Waits for room in the socket's send buffer (made on first need, then reused).
+    writable: Option<ReusableBoxFuture<'static, io::Result<()>>>,
+}
+
+impl std::fmt::Debug for UdpPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpPeer")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UdpPeer {
+    pub(crate) fn new(
+        socket: Arc<UdpSocket>,
+        peer: SocketAddr,
+        inbound: mpsc::Receiver<BytesMut>,
+        departures: mpsc::Sender<Departure>,
+        generation: u64,
+        counters: Arc<UdpCounters>,
+    ) -> Self {
+        UdpPeer {
+            socket,
+            peer,
+            inbound,
+            departures,
+            generation,
+            counters,
+            writable: None,
+        }
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+impl Drop for UdpPeer {
+    fn drop(&mut self) {
+        // The receive loop forgets this peer (if the queue is full, it finds out on the
+        // peer's next datagram).
+        let _ = self.departures.try_send((self.peer, self.generation));
+    }
+}
+
+/// Send errors that concern one datagram only: the datagram is dropped.
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::Interrupted
+    ) || err.raw_os_error() == Some(105) // ENOBUFS on Linux
+}
+
+async fn writable(socket: Arc<UdpSocket>) -> io::Result<()> {
+    socket.writable().await
+}
+
+impl Datagrams for UdpPeer {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<BytesMut>>> {
+        self.inbound.poll_recv(cx).map(Ok)
+    }
+
+    fn poll_send(&mut self, cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>> {
+        loop {
+            match self.socket.try_send_to(datagram, self.peer) {
+                Ok(_) => {
+                    UdpCounters::bump(&self.counters.datagrams_out);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    let socket = &self.socket;
+                    let wait = self
+                        .writable
+                        .get_or_insert_with(|| ReusableBoxFuture::new(writable(socket.clone())));
+                    let ready = ready!(wait.poll(cx));
+                    // Ready for another wait next time.
+                    wait.set(writable(socket.clone()));
+                    ready?;
+                }
+                Err(err) if is_transient(&err) => {
+                    UdpCounters::bump(&self.counters.send_errors);
+                    tracing::debug!(error = %err, peer = %self.peer, "datagram not sent");
+                    return Poll::Ready(Ok(()));
+                }
+                Err(err) => return Poll::Ready(Err(err)),
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! [`UdpStats`]: the counters only UDP has (its datagrams, its peer table's drops).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::manager::engine::write_fields;
+
+/// UDP's own counters, beside the engine's [`Stats`](crate::Stats) (connections,
+/// frames, bytes, closes, which count each peer as a connection). `Display` prints
+/// every field as `name=value` pairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UdpStats {
+    /// Peers the receive loop routes datagrams to now (a peer leaves as soon as its
+    /// connection ends; `Stats::open` may count more while replies are flushed).
+    pub peers: u64,
+    /// Datagrams received.
+    pub datagrams_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Datagrams dropped because their peer's inbound queue was full.
+    pub dropped_queue_full: u64,
+    /// Datagrams from new peers dropped because the peer table was full (and no peer
+    /// could be shed), the peer was recently rejected, or no acceptor was set.
+    pub dropped_table_full: u64,
+    /// Receive errors survived (ICMP port unreachable, ENOBUFS, ...).
+    pub receive_errors: u64,
+    /// Datagrams not sent because of an error that concerned them only.
+    pub send_errors: u64,
+}
+
+impl fmt::Display for UdpStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_fields(
+            f,
+            &[
+                ("peers", self.peers),
+                ("datagrams_in", self.datagrams_in),
+                ("datagrams_out", self.datagrams_out),
+                ("dropped_queue_full", self.dropped_queue_full),
+                ("dropped_table_full", self.dropped_table_full),
+                ("receive_errors", self.receive_errors),
+                ("send_errors", self.send_errors),
+            ],
+        )
+    }
+}
+
+/// The counters behind [`UdpStats`], shared by the receive loop and the peers.
+#[derive(Debug, Default)]
+pub(crate) struct UdpCounters {
+    pub(crate) peers: AtomicU64,
+    pub(crate) datagrams_in: AtomicU64,
+    pub(crate) datagrams_out: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_table_full: AtomicU64,
+    pub(crate) receive_errors: AtomicU64,
+    pub(crate) send_errors: AtomicU64,
+}
+
+impl UdpCounters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> UdpStats {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        UdpStats {
+            peers: get(&self.peers),
+            datagrams_in: get(&self.datagrams_in),
+            datagrams_out: get(&self.datagrams_out),
+            dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_table_full: get(&self.dropped_table_full),
+            receive_errors: get(&self.receive_errors),
+            send_errors: get(&self.send_errors),
+        }
+    }
+}
