@@ -433,7 +433,8 @@ async fn idle(args: &Args) -> bool {
 
 /// The TLS client wrapper trusting `--ca`, for `localhost`.
 fn tls_client(args: &Args) -> Option<tendril_net::wrap::TlsClient> {
-    use tendril_net::wrap::{tls_client_config, TlsClient};
+    use tendril_net::wrap::{tls_client_config, NoWrapper, TlsClientLayer};
+    use tower::Layer;
     let Some(ca) = &args.ca else {
         eprintln!("{} needs --ca PEM (see make-cert)", args.scenario);
         return None;
@@ -441,7 +442,7 @@ fn tls_client(args: &Args) -> Option<tendril_net::wrap::TlsClient> {
     let made = std::fs::read(ca)
         .map_err(tendril_net::BoxError::from)
         .and_then(|roots| Ok(tls_client_config(&roots)?))
-        .and_then(|config| Ok(TlsClient::new(config, "localhost")?));
+        .and_then(|config| Ok(TlsClientLayer::new(config, "localhost")?.layer(NoWrapper)));
     match made {
         Ok(client) => Some(client),
         Err(err) => {

@@ -54,7 +54,8 @@ fn broadcast(manager: &TcpManager, except: u64, message: &str) {
 
 fn name(tendril: &Tendril) -> String {
     tendril
-        .remote_addr()
+        .remote()
+        .as_inet()
         .map_or_else(|| format!("#{}", tendril.id()), |addr| addr.to_string())
 }
 
@@ -82,7 +83,10 @@ async fn main() -> ExitCode {
     let manager = TcpManager::builder(listen).outbound_queue(64).build();
     let room = manager.clone();
     let acceptor = acceptor_fn(move |tendril| {
-        tendril.set_framers(LineFramer::new().max_frame_length(MAX_LINE), LineFramer::new())?;
+        tendril.set_framers(
+            LineFramer::new().max_frame_length(MAX_LINE),
+            LineFramer::new(),
+        )?;
         let me = name(&tendril);
         tendril.try_send_frame(Bytes::from(format!("* welcome {me}")))?;
         broadcast(&room, tendril.id(), &format!("* {me} joined"));

@@ -23,6 +23,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
 use tendril_net::client::{Client, Tagger};
 use tendril_net::framer::{ByteOrder, FramerSwitch, LengthFramer, LengthPrefix};
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{BoxError, UdpManager};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
@@ -96,7 +97,12 @@ async fn main() -> ExitCode {
     } else {
         // One datagram is one message.
         builder
-            .connect(&UdpManager::new(any), server, FramerSwitch::default())
+            .connect(
+                &UdpManager::new(any),
+                server,
+                NoWrapper,
+                FramerSwitch::default(),
+            )
             .await
     };
     let client = match connected {

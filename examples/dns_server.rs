@@ -169,9 +169,10 @@ async fn main() -> ExitCode {
     for _ in 0..attempts {
         let udp = UdpManager::new(listen);
         let (udp_records, udp_delays) = (records.clone(), delays.clone());
-        let udp_addr = match udp.start(acceptor_fn(move |_: Tendril| -> Result<_, BoxError> {
+        let udp_acceptor = acceptor_fn(move |_: Tendril| -> Result<_, BoxError> {
             Ok(application(udp_records.clone(), udp_delays.clone()))
-        })) {
+        });
+        let udp_addr = match udp.start(udp_acceptor, NoWrapper) {
             Ok(addr) => addr,
             Err(err) => {
                 last_error = format!("cannot listen on udp {listen}: {err:#}");

@@ -326,18 +326,18 @@ where
                 None => UdpManager::builder(inet()?).reuse_port(args.reuse_port),
             };
             let manager = builder
-                .max_peers(args.max_peers)
+                .max_connections(args.max_peers)
                 .idle_timeout(Some(args.idle_timeout))
                 .call_timeout(call_timeout)
                 .build();
-            let addr = manager.start(acceptor)?;
+            let addr = manager.start(acceptor, NoWrapper)?;
             Ok((Arc::new(manager), addr.to_string()))
         }
         "unix" => {
             let mut builder = match passed {
                 Some(Passed::Unix(listener)) => UnixManager::adopt(listener)?,
                 Some(_) => return Err(wrong("not a Unix stream socket")),
-                None => UnixManager::builder(&args.listen),
+                None => UnixManager::builder(args.listen.clone().into()),
             };
             builder = builder.call_timeout(call_timeout);
             if let Some(max) = args.max_connections {
@@ -475,10 +475,15 @@ async fn main() -> ExitCode {
             let mut last = None;
             loop {
                 tick.tick().await;
-                // A line after the first second, then only when a counter moved.
-                let stats = manager.stats();
+                // A line after the first second, then only when a counter moved; a
+                // UDP manager's own counters after the engine's.
+                let udp = manager.as_any().downcast_ref::<UdpManager>();
+                let stats = (manager.stats(), udp.map(UdpManager::udp_stats));
                 if last != Some(stats) {
-                    eprintln!("{stats}");
+                    match stats {
+                        (stats, Some(udp)) => eprintln!("{stats} {udp}"),
+                        (stats, None) => eprintln!("{stats}"),
+                    }
                     last = Some(stats);
                 }
             }

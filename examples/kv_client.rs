@@ -19,6 +19,7 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tendril_net::client::Client;
 use tendril_net::framer::{FramerSwitch, LineFramer};
+use tendril_net::wrap::NoWrapper;
 use tendril_net::TcpManager;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
@@ -66,6 +67,7 @@ async fn main() -> ExitCode {
         .connect(
             &TcpManager::new(any),
             server,
+            NoWrapper,
             FramerSwitch::symmetric(LineFramer::new()),
         )
         .await;

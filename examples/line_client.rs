@@ -19,7 +19,7 @@ use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{BoxError, TcpManager, Tendril};
+use tendril_net::{BoxError, Connect, TcpManager, Tendril};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tower::service_fn;
 

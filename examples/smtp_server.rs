@@ -49,8 +49,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{FramerSwitch, LineFramer};
-use tendril_net::wrap::{NoWrapper, TlsServer};
+use tendril_net::wrap::{NoWrapper, TlsServerLayer};
 use tendril_net::{BoxError, Manager, TcpManager, Tendril};
+use tower::Layer;
 
 use framing::{Commands, Inbound};
 use maildir::Maildir;
@@ -123,7 +124,8 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), BoxError> {
     let maildir = Maildir::create(&args.maildir)
         .map_err(|err| format!("--maildir {}: {err:#}", args.maildir.display()))?;
-    let tls = tls_config::server_config(&args.tls, &args.hostname)?.map(TlsServer::new);
+    let tls = tls_config::server_config(&args.tls, &args.hostname)?
+        .map(|config| TlsServerLayer::new(config).layer(NoWrapper));
     let config = Arc::new(Config {
         hostname: args.hostname,
         max_size: args.max_size,

@@ -166,19 +166,19 @@
 pub mod app;
 pub mod client;
 mod error;
-mod shed;
 pub mod framer;
 pub mod manager;
+mod shed;
 mod tendril;
 pub mod wrap;
 
 pub use error::{BoxError, Error, Result};
-#[cfg(unix)]
-pub use manager::UnixManager;
 pub use manager::{
-    find_tendril, get_manager, registry, Manager, Registry, Stats, TcpBuilder, TcpManager,
+    find_tendril, get_manager, registry, Connect, Manager, Registry, Stats, TcpBuilder, TcpManager,
     Transport, UdpBuilder, UdpManager,
 };
+#[cfg(unix)]
+pub use manager::{UnixBuilder, UnixManager};
 pub use tendril::{
     Addr, CallTimeout, CloseReason, ConnectionConfig, ConnectionInfo, MemoryBudget, ReadRate,
     ReadTooSlow, ReplyOrder, Tendril, TrySendError, WriteStalled,

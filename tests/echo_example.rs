@@ -208,7 +208,7 @@ fn udp_transport_echoes_datagrams_and_reports_peers() {
     assert!(
         line.contains(" peers=1 ")
             && line.contains(" dropped_table_full=0")
-            && line.contains(" evicted=0"),
+            && line.contains(" closed_idle=0"),
         "{line:?}"
     );
     signal(&child, "-TERM");

@@ -404,7 +404,9 @@ impl Tree {
     fn check(&self) -> Vec<Finding> {
         let rank = |module: &[String]| -> Option<usize> {
             let top = module.first()?;
-            LAYERS.iter().position(|layer| layer.contains(&top.as_str()))
+            LAYERS
+                .iter()
+                .position(|layer| layer.contains(&top.as_str()))
         };
         let graph = self.edges();
         let mut findings = Vec::new();
@@ -480,10 +482,7 @@ impl InsertSource for BTreeMap<Vec<String>, Source> {
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect();
-        let is_dir = matches!(
-            module.last().map(String::as_str),
-            Some("mod") | Some("lib")
-        );
+        let is_dir = matches!(module.last().map(String::as_str), Some("mod") | Some("lib"));
         if is_dir {
             module.pop();
         }
@@ -531,7 +530,10 @@ fn no_module_imports_from_a_layer_above_and_no_files_import_each_other() {
 #[test]
 fn the_check_finds_an_upward_import_and_a_cycle_through_a_reexport() {
     let tree = Tree::from_files(&[
-        ("lib.rs", "pub mod framer; pub mod manager; pub mod tendril;"),
+        (
+            "lib.rs",
+            "pub mod framer; pub mod manager; pub mod tendril;",
+        ),
         ("framer/mod.rs", "mod a;\npub use a::A;"),
         // An upward import, written inline in code.
         (
@@ -539,10 +541,16 @@ fn the_check_finds_an_upward_import_and_a_cycle_through_a_reexport() {
             "pub struct A; fn f() -> crate::manager::M { todo() } // use crate::tendril::T;",
         ),
         ("manager/mod.rs", "pub struct M;"),
-        ("tendril/mod.rs", "mod x;\nmod y;\npub use x::X;\npub use y::{Y, Z as W};"),
+        (
+            "tendril/mod.rs",
+            "mod x;\nmod y;\npub use x::X;\npub use y::{Y, Z as W};",
+        ),
         // x and y import each other, y through the re-export of mod.rs.
         ("tendril/x.rs", "use super::y::Y;\npub struct X;"),
-        ("tendril/y.rs", "use crate::tendril::X; use crate::framer::A;\npub struct Y; pub struct Z;"),
+        (
+            "tendril/y.rs",
+            "use crate::tendril::X; use crate::framer::A;\npub struct Y; pub struct Z;",
+        ),
     ]);
     let findings = tree.check();
     assert_eq!(

@@ -126,7 +126,7 @@ async fn a_budget_close_is_one_event_too() {
     let (manager, addr) = echo_server(builder.build(), "line");
     let mut big = client(addr, &vec![b'x'; 40 * 1024]).await;
     assert_eq!(read_until_closed(&mut big).await, b"");
-    eventually(|| manager.stats().shed == 1).await;
+    eventually(|| manager.stats().shed_memory == 1).await;
     let loud = recorder.loud();
     assert_eq!(loud.len(), 1, "{loud:?}");
     assert!(loud[0].in_span, "in the connection's span");
@@ -135,7 +135,7 @@ async fn a_budget_close_is_one_event_too() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_displacement_is_one_event_too() {
+async fn shedding_an_idle_connection_is_one_event_too() {
     let recorder = Recorder::default();
     let _default = tracing::subscriber::set_default(recorder.clone());
     let builder = TcpManager::builder(localhost()).max_connections(1);
@@ -149,6 +149,6 @@ async fn a_displacement_is_one_event_too() {
     let loud = recorder.loud();
     assert_eq!(loud.len(), 1, "{loud:?}");
     assert!(loud[0].in_span, "in the connection's span");
-    assert!(loud[0].message.contains("displaced"), "{loud:?}");
+    assert!(loud[0].message.contains("shed"), "{loud:?}");
     manager.shutdown();
 }

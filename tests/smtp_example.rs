@@ -5,9 +5,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tendril_net::wrap::{tls_client_config, TlsClient};
+use tendril_net::wrap::{tls_client_config, NoWrapper, TlsClientLayer};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tower::Layer;
 use tower::ServiceExt;
 
 use support::{start_example, start_with_certificate, Running, LIMIT};
@@ -279,8 +280,9 @@ async fn starttls_then_a_message() {
     client.expect("STARTTLS", 220).await;
     assert!(client.stream.buffer().is_empty());
     let tcp = client.stream.into_inner();
-    let tls = TlsClient::new(tls_client_config(pem.as_bytes()).unwrap(), "localhost")
+    let tls = TlsClientLayer::new(tls_client_config(pem.as_bytes()).unwrap(), "localhost")
         .unwrap()
+        .layer(NoWrapper)
         .oneshot(tcp)
         .await
         .expect("TLS handshake");

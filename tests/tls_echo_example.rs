@@ -7,9 +7,10 @@ use support::LIMIT;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tendril_net::framer::LineFramer;
-use tendril_net::wrap::{tls_client_config, TlsClient};
+use tendril_net::wrap::{tls_client_config, NoWrapper, TlsClientLayer};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
+use tower::Layer;
 use tower::ServiceExt;
 
 #[tokio::test]
@@ -22,7 +23,9 @@ async fn echoes_lines_over_tls_with_the_given_certificate() {
         .await
         .unwrap()
         .unwrap();
-    let client = TlsClient::new(tls_client_config(pem.as_bytes()).unwrap(), "localhost").unwrap();
+    let client = TlsClientLayer::new(tls_client_config(pem.as_bytes()).unwrap(), "localhost")
+        .unwrap()
+        .layer(NoWrapper);
     let tls = tokio::time::timeout(LIMIT, client.oneshot(tcp))
         .await
         .unwrap()

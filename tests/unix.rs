@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{Addr, BoxError, Manager, Registry, Tendril, UnixManager};
+use tendril_net::{Addr, BoxError, Connect, Manager, Registry, Tendril, UnixManager};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -39,7 +39,7 @@ fn echo(manager: &UnixManager) {
 #[tokio::test]
 async fn echo_over_a_unix_socket_and_the_file_is_removed_on_shutdown() {
     let path = socket_path("echo");
-    let manager = UnixManager::new(&path);
+    let manager = UnixManager::new(path.clone());
     echo(&manager);
     assert!(manager.running());
     let mut stream = within(UnixStream::connect(&path)).await.unwrap();
@@ -51,7 +51,7 @@ async fn echo_over_a_unix_socket_and_the_file_is_removed_on_shutdown() {
     assert_eq!(connections.len(), 1);
     assert_eq!(connections[0].0, Addr::from(path.as_path()));
     assert!(matches!(connections[0].1, Addr::Unnamed(_)));
-    let tendril = manager
+    let tendril: Tendril = manager
         .tendril(&connections[0].0, &connections[0].1)
         .expect("tracked");
     assert_eq!(tendril.transport(), "unix");
@@ -66,10 +66,10 @@ async fn a_stale_socket_file_is_replaced_and_a_live_one_refused() {
     // A socket file nobody listens on any more.
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(path.exists());
-    let manager = UnixManager::new(&path);
+    let manager = UnixManager::new(path.clone());
     echo(&manager);
     // A second server at the same path: it is in use.
-    let second = UnixManager::new(&path);
+    let second = UnixManager::new(path.clone());
     let err = second
         .start(
             acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
@@ -97,7 +97,7 @@ async fn connect_through_the_registry_and_receive_replies() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let tendril = client
         .connect(
-            &path,
+            path.clone(),
             acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 tendril.set_framers(LineFramer::new(), LineFramer::new())?;
                 let tx = tx.clone();
@@ -126,12 +126,13 @@ async fn a_pipelined_client_over_a_unix_socket() {
     use tower::{Service, ServiceExt};
 
     let path = socket_path("client");
-    let server = UnixManager::new(&path);
+    let server = UnixManager::new(path.clone());
     echo(&server);
     let client_side = UnixManager::new(socket_path("client-side"));
     let mut client = within(Client::<Bytes>::pipelined().connect(
         &client_side,
         path.clone(),
+        NoWrapper,
         FramerSwitch::symmetric(LineFramer::new()),
     ))
     .await
@@ -154,7 +155,7 @@ async fn a_pipelined_client_over_a_unix_socket() {
 async fn a_regular_file_at_the_path_is_left_intact() {
     let path = socket_path("regular");
     std::fs::write(&path, b"precious").unwrap();
-    let manager = UnixManager::new(&path);
+    let manager = UnixManager::new(path.clone());
     let err = manager
         .start(
             acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
@@ -172,12 +173,12 @@ async fn a_regular_file_at_the_path_is_left_intact() {
 #[tokio::test]
 async fn stopping_a_server_leaves_a_newer_servers_socket_in_place() {
     let path = socket_path("succession");
-    let first = UnixManager::new(&path);
+    let first = UnixManager::new(path.clone());
     echo(&first);
     // Someone moves the first server's file away and a second server binds the path.
     let moved = socket_path("succession-old");
     std::fs::rename(&path, &moved).unwrap();
-    let second = UnixManager::new(&path);
+    let second = UnixManager::new(path.clone());
     echo(&second);
     first.shutdown();
     within(first.graceful_shutdown(std::time::Duration::from_secs(1))).await;
@@ -196,7 +197,9 @@ async fn stopping_a_server_leaves_a_newer_servers_socket_in_place() {
 async fn the_socket_file_gets_the_configured_mode() {
     use std::os::unix::fs::PermissionsExt;
     let path = socket_path("mode");
-    let manager = UnixManager::builder(&path).socket_mode(0o600).build();
+    let manager = UnixManager::builder(path.clone())
+        .socket_mode(0o600)
+        .build();
     echo(&manager);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
@@ -206,7 +209,7 @@ async fn the_socket_file_gets_the_configured_mode() {
 #[tokio::test]
 async fn the_tendril_knows_the_peer_process() {
     let path = socket_path("creds");
-    let manager = UnixManager::new(&path);
+    let manager = UnixManager::new(path.clone());
     let (tx, mut rx) = mpsc::unbounded_channel();
     manager
         .start(

@@ -135,6 +135,7 @@ fn client(c: &mut Criterion) {
                 .connect(
                     &TcpManager::new("127.0.0.1:0".parse().unwrap()),
                     addr,
+                    NoWrapper,
                     FramerSwitch::symmetric(LineFramer::new()),
                 )
                 .await

@@ -142,7 +142,10 @@ pub fn serve(
     let bound = manager.start(
         acceptor_fn(move |tendril| {
             // Request lines in; the response goes out as raw bytes.
-            tendril.set_framers(LineFramer::new().max_frame_length(8192), IdentityFramer::new())?;
+            tendril.set_framers(
+                LineFramer::new().max_frame_length(8192),
+                IdentityFramer::new(),
+            )?;
             let (registry, served) = (registry.clone(), served.clone());
             let mut request_line: Option<String> = None;
             Ok(service(move |line: Bytes| {

@@ -84,7 +84,7 @@ impl<F> fmt::Debug for AcceptorFn<F> {
 /// let greeting = "hello";
 /// let acceptor = acceptor_fn(move |tendril| {
 ///     // Refuse clients from outside the local network (a Unix socket has no IP).
-///     if tendril.remote_addr().is_some_and(|addr| !addr.ip().is_loopback()) {
+///     if tendril.remote().as_inet().is_some_and(|addr| !addr.ip().is_loopback()) {
 ///         return Err(RejectConnection::because("not a local client").into());
 ///     }
 ///     tendril.set_framers(LineFramer::new(), LineFramer::new())?;

@@ -37,7 +37,7 @@ impl<S, In, Out> Application<In, Out> for S where
 }
 
 /// An acceptor: the make-service called once per connection with its [`Tendril`],
-/// returning the [`Application`] for it, or failing (with [`RejectConnection`] to
+/// returning the [`Application`] for it, or failing (with [`RejectConnection`](super::RejectConnection) to
 /// refuse quietly). Implemented for every service that fits.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an acceptor for connections of `{In}` frames in, `{Out}` frames out",

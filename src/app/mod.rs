@@ -2,7 +2,7 @@
 //! outbound frames, and the acceptor that builds one application per connection.
 //!
 //! Any `tower::Service<In>` whose response implements [`IntoFrames`] and whose error
-//! converts into a [`BoxError`] is an application: a bare
+//! converts into a [`BoxError`](crate::BoxError) is an application: a bare
 //! `tower::service_fn`, or a `ServiceBuilder` stack with timeouts, concurrency and
 //! rate limits, load shedding. The acceptor is the make-service: a
 //! `tower::Service<Tendril<In, Out>>` returning the application, or failing with
@@ -13,8 +13,8 @@ mod acceptor;
 mod application;
 mod service;
 
+pub use crate::tendril::{IntoFrames, Reply};
 pub(crate) use acceptor::is_rejection;
 pub use acceptor::{acceptor_fn, AcceptorFn, RejectConnection};
 pub use application::{Acceptor, Application};
 pub use service::{answer, service, Answer, ReplyType, ServiceFn};
-pub use crate::tendril::{IntoFrames, Reply};

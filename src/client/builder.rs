@@ -255,7 +255,12 @@ where
         framers: FramerSwitch<Resp, Req>,
     ) -> Result<Client<Req, Resp>, Error> {
         let bounds = Bounds::new(1, None);
-        let engine = Engine::new(transport, local.clone(), ConnectionConfig::default(), bounds);
+        let engine = Engine::new(
+            transport,
+            local.clone(),
+            ConnectionConfig::default(),
+            bounds,
+        );
         let (dispatch, flight) = self.prepare();
         let tendril = engine
             .connect(io, local, remote, framers, Once(Some(dispatch)), NoWrapper)
@@ -296,7 +301,12 @@ where
     /// for `tower::reconnect::Reconnect` (a client whose connection closed fails
     /// `poll_ready`, and `Reconnect` then makes a new one): through `manager` and a
     /// clone of `wrapper` each time, with the framers `framers` makes.
-    pub fn into_maker<M, W, F>(self, manager: M, wrapper: W, framers: F) -> ClientMaker<M, W, Req, Resp>
+    pub fn into_maker<M, W, F>(
+        self,
+        manager: M,
+        wrapper: W,
+        framers: F,
+    ) -> ClientMaker<M, W, Req, Resp>
     where
         M: Connect<W>,
         W: Clone + Send + Sync + 'static,

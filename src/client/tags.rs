@@ -105,6 +105,10 @@ mod tests {
         let mut forever = Tags::new(1, Duration::MAX);
         forever.take(now);
         forever.quarantine(0, now);
-        assert_eq!(forever.next_release(), None, "never, rather than an overflow");
+        assert_eq!(
+            forever.next_release(),
+            None,
+            "never, rather than an overflow"
+        );
     }
 }

@@ -26,7 +26,7 @@
 //! | `tendril_received_bytes_total`, `tendril_sent_bytes_total` | counter | |
 //! | `tendril_call_timeouts_total` | counter | |
 //!
-//! A [`UdpManager`](crate::UdpManager) adds its own ([`UdpStats`](crate::manager::UdpStats)):
+//! A [`UdpManager`] adds its own ([`UdpStats`]):
 //!
 //! | metric | kind | labels |
 //! |---|---|---|

@@ -28,8 +28,8 @@ use crate::wrap::{Io, Wrapper};
 /// ```
 /// use std::future::Future;
 /// use std::io;
-/// use tendril_net::manager::{Listener, StreamManager, StreamTransport};
-/// use tendril_net::{Addr, Tcp};
+/// use tendril_net::manager::{StreamManager, StreamTransport, Tcp};
+/// use tendril_net::Addr;
 ///
 /// /// TCP on loopback only: a transport of one's own, over the built-in TCP.
 /// #[derive(Debug, Clone)]
@@ -196,11 +196,6 @@ impl<T: StreamTransport> StreamManager<T> {
     /// As [`StreamTransport::adopt`].
     pub fn adopt(listener: T::Adopted) -> io::Result<Builder<T>> {
         Ok(StreamManager::with_transport(T::adopt(listener)?))
-    }
-
-    /// The transport, with its options.
-    pub fn transport(&self) -> &T {
-        &self.inner.transport
     }
 
     /// Binds the endpoint and accepts connections: each accepted stream goes through

@@ -23,7 +23,7 @@ pub use close::CloseReason;
 pub use config::{ConnectionConfig, ReadRate, ReplyOrder};
 pub use guards::{CallTimeout, MemoryBudget, ReadTooSlow, WriteStalled};
 pub use handle::{Tendril, TrySendError};
-pub(crate) use info::StreamFacts;
 pub use info::ConnectionInfo;
+pub(crate) use info::StreamFacts;
 pub use io::Datagrams;
 pub use reply::{IntoFrames, Reply};

@@ -83,6 +83,7 @@ async fn out_of_order_responses_are_matched_by_tag() {
     let mut client = within(Client::multiplexed(FirstTwoBytes).connect(
         &TcpManager::new(localhost()),
         addr,
+        NoWrapper,
         FramerSwitch::symmetric(framer()),
     ))
     .await
@@ -115,6 +116,7 @@ async fn tag_exhaustion_waits_instead_of_colliding() {
     let mut client = within(Client::multiplexed(FirstTwoBytes).tag_space(2).connect(
         &TcpManager::new(localhost()),
         addr,
+        NoWrapper,
         FramerSwitch::symmetric(framer()),
     ))
     .await
@@ -165,6 +167,7 @@ async fn a_response_with_an_unknown_tag_is_counted_and_dropped() {
     let mut client = within(Client::multiplexed(FirstTwoBytes).connect(
         &TcpManager::new(localhost()),
         addr,
+        NoWrapper,
         FramerSwitch::symmetric(framer()),
     ))
     .await
@@ -180,15 +183,19 @@ async fn udp_queries_with_one_reply_lost() {
     // Answers every datagram as is, except `lose`.
     let server = UdpManager::new(localhost());
     let addr = server
-        .start(acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
-            Ok(service_fn(|frame: Bytes| async move {
-                Ok::<_, BoxError>((payload(&frame) != "lose").then_some(frame))
-            }))
-        }))
+        .start(
+            acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+                Ok(service_fn(|frame: Bytes| async move {
+                    Ok::<_, BoxError>((payload(&frame) != "lose").then_some(frame))
+                }))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let client = within(Client::multiplexed(FirstTwoBytes).connect(
         &UdpManager::new(localhost()),
         addr,
+        NoWrapper,
         FramerSwitch::default(),
     ))
     .await
@@ -225,6 +232,7 @@ async fn an_abandoned_tag_is_reused_only_after_its_quarantine() {
             .connect(
                 &TcpManager::new(localhost()),
                 addr,
+                NoWrapper,
                 FramerSwitch::symmetric(framer()),
             ),
     )

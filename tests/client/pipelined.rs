@@ -46,6 +46,7 @@ async fn client(addr: std::net::SocketAddr) -> Client<Bytes> {
     within(Client::<Bytes>::pipelined().max_in_flight(32).connect(
         &TcpManager::new(localhost()),
         addr,
+        NoWrapper,
         FramerSwitch::symmetric(LineFramer::new()),
     ))
     .await
@@ -90,6 +91,7 @@ async fn max_in_flight_holds_poll_ready_back() {
     let mut client = within(Client::<Bytes>::pipelined().max_in_flight(2).connect(
         &TcpManager::new(localhost()),
         addr,
+        NoWrapper,
         FramerSwitch::symmetric(LineFramer::new()),
     ))
     .await
@@ -192,6 +194,7 @@ async fn unsolicited_frames_go_to_the_handler() {
             .connect(
                 &TcpManager::new(localhost()),
                 addr,
+                NoWrapper,
                 FramerSwitch::symmetric(LineFramer::new()),
             ),
     )
@@ -237,8 +240,14 @@ async fn dials_tcp_without_a_manager() {
     )
     .await
     .unwrap();
-    assert_eq!(client.tendril().remote_addr(), Some(addr));
-    assert!(client.tendril().local_addr().unwrap().ip().is_loopback());
+    assert_eq!(client.tendril().remote().as_inet(), Some(addr));
+    assert!(client
+        .tendril()
+        .local()
+        .as_inet()
+        .unwrap()
+        .ip()
+        .is_loopback());
     let answer = within(client.ready().await.unwrap().call(Bytes::from("echo tcp")))
         .await
         .unwrap();
@@ -255,7 +264,7 @@ async fn runs_over_an_existing_stream() {
         within(Client::<Bytes>::pipelined().over(ours, FramerSwitch::symmetric(LineFramer::new())))
             .await
             .unwrap();
-    assert_eq!(client.tendril().remote_addr(), None);
+    assert_eq!(client.tendril().remote().as_inet(), None);
     let call = client.ready().await.unwrap().call(Bytes::from("ping"));
     let mut request = [0u8; 6];
     within(theirs.read_exact(&mut request)).await.unwrap();

@@ -36,9 +36,10 @@ fn start_server(
 #[tokio::test]
 async fn reconnects_after_the_server_restarts() {
     let (first, addr) = start_server(localhost(), "first");
-    let maker = Client::<Bytes>::pipelined().into_maker(TcpManager::new(localhost()), || {
-        FramerSwitch::symmetric(LineFramer::new())
-    });
+    let maker =
+        Client::<Bytes>::pipelined().into_maker(TcpManager::new(localhost()), NoWrapper, || {
+            FramerSwitch::symmetric(LineFramer::new())
+        });
     let mut client = Reconnect::new(maker, addr);
     let answer = within(client.ready())
         .await

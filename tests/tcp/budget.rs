@@ -81,7 +81,7 @@ async fn frames_past_their_share_are_closed_and_the_others_served() {
         shed += 1;
     }
     assert_eq!(shed, 4);
-    eventually(|| manager.stats().shed == 4).await;
+    eventually(|| manager.stats().shed_memory == 4).await;
     // A well-behaved client is answered, and a frame of a quarter of the budget
     // (its echo holds about three quarters) still fits: what the shed connections
     // held was given back.
@@ -122,7 +122,7 @@ async fn within_its_share_a_frame_grows_and_the_largest_holder_goes() {
         fair_tendril.close_reason().is_none(),
         "the fair one is open"
     );
-    assert_eq!(manager.stats().shed, 1);
+    assert_eq!(manager.stats().shed_memory, 1);
     drop(hog);
     manager.shutdown();
 }
@@ -134,7 +134,7 @@ async fn with_room_one_connection_may_use_most_of_the_budget() {
     let (manager, addr, _accepted) = server(2 * MIB);
     echo_one(addr, 600 * KIB).await;
     eventually(|| manager.stats().budget_used == 0).await;
-    assert_eq!(manager.stats().shed, 0);
+    assert_eq!(manager.stats().shed_memory, 0);
     manager.shutdown();
 }
 
@@ -186,7 +186,7 @@ async fn frames_queued_for_a_peer_that_does_not_read_are_counted_too() {
     assert!(sent < 100, "{sent}");
     let reason = within(pusher.closed()).await;
     assert!(budget_cause(&reason).is_some(), "{reason}");
-    eventually(|| manager.stats().shed == 1).await;
+    eventually(|| manager.stats().shed_memory == 1).await;
     eventually(|| manager.stats().budget_used == 0).await;
     // Others are still served.
     echo_one(addr, 100).await;

@@ -33,15 +33,15 @@ async fn connections_over_the_limit_are_refused_and_counted() {
     manager.shutdown();
 }
 
-/// A line echo server holding at most two connections (`displace` as configured), with
+/// A line echo server holding at most two connections (`shed` as configured), with
 /// two peers whose never-ending lines it closed: they linger, as peers that never
 /// close do.
 async fn two_lingering(
-    displace: Option<Duration>,
+    shed: Option<Duration>,
 ) -> (TcpManager, std::net::SocketAddr, [TcpStream; 2]) {
     let manager = TcpManager::builder(localhost())
         .max_connections(2)
-        .displace_idle_after(displace)
+        .shed_idle_after(shed)
         .build();
     let (manager, addr) = echo_server(manager, "line");
     let endless = vec![b'x'; 70 * 1024];
@@ -55,7 +55,7 @@ async fn two_lingering(
 
 /// A connection the server closed still holds its socket until the peer lets go (or
 /// `linger` passes): it counts against `max_connections` until then, so peers that
-/// never close cannot take more sockets than the bound. (Without displacement: with
+/// never close cannot take more sockets than the bound. (Without shedding: with
 /// it, a newcomer takes a lingering connection's place, see the next test.)
 #[tokio::test]
 async fn closing_connections_count_against_the_limit() {
@@ -78,12 +78,12 @@ async fn closing_connections_count_against_the_limit() {
 /// With the table full of connections that closed and only linger for their peers'
 /// end, a newcomer takes the place of one of them at once.
 #[tokio::test]
-async fn a_newcomer_displaces_a_lingering_connection() {
+async fn a_newcomer_sheds_a_lingering_connection() {
     let (manager, addr, lingering) = two_lingering(Some(Duration::from_secs(2))).await;
     let mut third = client(addr, b"3\r\n").await;
     assert_eq!(read_frames(&mut third, "line", 1).await, ["3"]);
     let stats = manager.stats();
-    assert_eq!((stats.displaced, stats.refused), (1, 0), "{stats}");
+    assert_eq!((stats.shed_idle, stats.refused), (1, 0), "{stats}");
     eventually(|| manager.stats().closing == 1).await;
     drop(lingering);
     manager.shutdown();

@@ -6,7 +6,6 @@ mod backpressure;
 mod budget;
 mod call_timeout;
 mod close;
-mod displace;
 mod echo;
 mod handover;
 mod limits;
@@ -16,6 +15,7 @@ mod order;
 mod proxy;
 mod readiness;
 mod registry;
+mod shed;
 mod shutdown;
 mod slow_peers;
 #[cfg(feature = "tls")]

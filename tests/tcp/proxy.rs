@@ -33,8 +33,8 @@ fn server(layer: ProxyProtocolLayer) -> (TcpManager, SocketAddr, mpsc::Unbounded
             acceptor_fn(move |tendril| {
                 let header = tendril.proxy();
                 tx.send(Seen {
-                    remote: tendril.remote_addr(),
-                    local: tendril.local_addr(),
+                    remote: tendril.remote().as_inet(),
+                    local: tendril.local().as_inet(),
                     version: header.map(|h| h.version()),
                     command: header.map(|h| h.command()),
                     authority: header.and_then(|h| h.authority()).map(str::to_owned),
@@ -78,7 +78,7 @@ async fn a_v1_header_gives_the_clients_addresses_and_the_rest_is_framed() {
     // Found under the client's address.
     let client: SocketAddr = "192.0.2.1:4000".parse().unwrap();
     let server: SocketAddr = "198.51.100.2:443".parse().unwrap();
-    assert!(manager.tendril(server, client).is_some());
+    assert!(manager.tendril::<Bytes, Bytes>(server, client).is_some());
     manager.shutdown();
 }
 
@@ -149,7 +149,8 @@ async fn streams_without_a_valid_header_are_refused_and_counted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_stream_is_refused_after_the_timeout() {
-    let (manager, addr, _seen) = server(ProxyProtocolLayer::new().timeout(Duration::from_secs(3)));
+    let (manager, addr, _seen) =
+        server(ProxyProtocolLayer::new().header_timeout(Duration::from_secs(3)));
     let started = tokio::time::Instant::now();
     let mut stream = client(addr, b"").await;
     assert_eq!(read_until_closed(&mut stream).await, b"");

@@ -3,10 +3,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
-use tendril_net::manager::Engine;
+use tendril_net::manager::{Bounds, Engine};
 use tendril_net::wrap::NoWrapper;
 use tendril_net::{
-    Addr, BoxError, ConnectionConfig, Error, Manager, Registry, TcpManager, Tendril,
+    Addr, BoxError, Connect, ConnectionConfig, Error, Manager, Registry, TcpManager, Tendril,
 };
 use tower::service_fn;
 
@@ -58,17 +58,14 @@ async fn find_tendril_through_the_registry() {
         )
         .await
         .unwrap();
-    let (local, remote) = (
-        client_side.local_addr().unwrap(),
-        client_side.remote_addr().unwrap(),
-    );
-    assert_eq!(remote, server);
+    let (local, remote) = (client_side.local().clone(), client_side.remote().clone());
+    assert_eq!(remote, server.into());
     let found: Tendril = registry
-        .find_tendril("tcp", (local, remote))
+        .find_tendril("tcp", (&local, &remote))
         .expect("the client side");
     assert_eq!(found.id(), client_side.id());
     let server_side: Tendril = registry
-        .find_tendril("tcp", (remote, local))
+        .find_tendril("tcp", (&remote, &local))
         .expect("the server side");
     assert_ne!(server_side.id(), client_side.id());
     assert!(registry
@@ -99,7 +96,7 @@ fn loopback(endpoint: &Addr) -> Result<Arc<dyn Manager>, Error> {
             "loopback",
             endpoint.clone(),
             ConnectionConfig::default(),
-            16,
+            Bounds::new(16, None),
         ),
     }))
 }
@@ -183,7 +180,12 @@ async fn connections_between_the_same_addresses_are_tracked_apart() {
     let local = Addr::from(std::path::Path::new("/run/pair"));
     let remote = Addr::Unnamed(7);
     let manager = Loopback {
-        engine: Engine::new("loopback", local.clone(), ConnectionConfig::default(), 16),
+        engine: Engine::new(
+            "loopback",
+            local.clone(),
+            ConnectionConfig::default(),
+            Bounds::new(16, None),
+        ),
     };
     let mut acceptor = acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
         Ok(service_fn(
@@ -221,7 +223,7 @@ async fn connections_between_the_same_addresses_are_tracked_apart() {
     );
     assert_eq!(manager.connections(), [(local.clone(), remote.clone())]);
     // Lookups find the live one, which still works.
-    let found = manager
+    let found: Tendril = manager
         .tendril(local.clone(), remote.clone())
         .expect("found");
     assert_eq!(found.id(), new.id());
@@ -234,6 +236,7 @@ async fn connections_between_the_same_addresses_are_tracked_apart() {
     drop(old_peer);
     eventually(|| manager.stats().open == 1).await;
     assert_eq!(manager.stats().closing, 0);
-    assert_eq!(manager.tendril(local, remote).unwrap().id(), new.id());
+    let found: Tendril = manager.tendril(local, remote).unwrap();
+    assert_eq!(found.id(), new.id());
     manager.shutdown();
 }

@@ -102,14 +102,14 @@ async fn lookup_by_local_and_remote_address() {
     read_frames(&mut stream, "line", 1).await;
     let local = stream.peer_addr().unwrap();
     let remote = stream.local_addr().unwrap();
-    let tendril = manager.tendril(local, remote).expect("tracked");
-    assert_eq!(tendril.remote_addr(), Some(remote));
+    let tendril: Tendril = manager.tendril(local, remote).expect("tracked");
+    assert_eq!(tendril.remote().as_inet(), Some(remote));
     assert_eq!(tendril.transport(), "tcp");
     assert_eq!(manager.connections(), [(local.into(), remote.into())]);
     tendril.send_frame("pushed").await.unwrap();
     assert_eq!(read_frames(&mut stream, "line", 1).await, ["pushed"]);
     drop(stream);
-    eventually(|| manager.tendril(local, remote).is_none()).await;
+    eventually(|| manager.tendril::<Bytes, Bytes>(local, remote).is_none()).await;
     manager.shutdown();
 }
 

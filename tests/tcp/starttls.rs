@@ -9,7 +9,7 @@ use tendril_net::framer::LineFramer;
 use tendril_net::wrap::{
     tls_server_config, HandshakeShed, NoWrapper, PlaintextAfterUpgrade, TlsServer, TlsServerLayer,
 };
-use tendril_net::{BoxError, CloseReason, TcpManager, Tendril};
+use tendril_net::{BoxError, CloseReason, Connect, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
@@ -31,7 +31,8 @@ struct Server {
 /// A line server: `STARTTLS` wraps the connection and returns `READY`, which goes out
 /// in plaintext before the handshake; other lines are echoed with whether TLS is on.
 fn starttls_server(cert: &(String, String)) -> Server {
-    let tls = TlsServer::new(tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap());
+    let tls = TlsServerLayer::new(tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap())
+        .layer(NoWrapper);
     starttls_server_with(tls)
 }
 
@@ -143,12 +144,14 @@ async fn a_command_pipelined_after_starttls_is_never_delivered() {
 
 #[tokio::test]
 async fn the_client_side_upgrades_a_live_connection_too() {
-    use tendril_net::wrap::{tls_client_config, TlsClient};
+    use tendril_net::wrap::{tls_client_config, TlsClientLayer};
 
     let cert = certificate();
     let server = starttls_server(&cert);
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
-    let tls = TlsClient::new(tls_client_config(cert.0.as_bytes()).unwrap(), "localhost").unwrap();
+    let tls = TlsClientLayer::new(tls_client_config(cert.0.as_bytes()).unwrap(), "localhost")
+        .unwrap()
+        .layer(NoWrapper);
     let client = within(TcpManager::new(localhost()).connect(
         server.addr,
         acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
@@ -180,13 +183,14 @@ async fn a_datagram_connection_cannot_be_wrapped() {
     use tendril_net::UdpManager;
 
     let cert = certificate();
-    let tls = TlsServer::new(tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap());
+    let tls = TlsServerLayer::new(tls_server_config(cert.0.as_bytes(), cert.1.as_bytes()).unwrap())
+        .layer(NoWrapper);
     let server = UdpManager::new(localhost());
     let (closed_tx, closed) = tokio::sync::oneshot::channel();
     let closed_tx = Arc::new(Mutex::new(Some(closed_tx)));
     let addr = server
-        .start(acceptor_fn(
-            move |tendril: Tendril| -> Result<_, BoxError> {
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 let closed_tx = closed_tx.clone();
                 tendril.on_close(move |reason| {
                     if let Some(tx) = closed_tx.lock().unwrap().take() {
@@ -195,8 +199,9 @@ async fn a_datagram_connection_cannot_be_wrapped() {
                 });
                 tendril.wrap(tls.clone())?;
                 Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
-            },
-        ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let socket = tokio::net::UdpSocket::bind(localhost()).await.unwrap();
     socket.send_to(b"hello", addr).await.unwrap();

@@ -8,13 +8,14 @@ use futures_util::{SinkExt, StreamExt};
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
 use tendril_net::wrap::{
-    tls_client_config, tls_server_config, HandshakeTimeout, TlsClient, TlsClientLayer, TlsInfo,
+    tls_client_config, tls_server_config, HandshakeTimeout, NoWrapper, TlsClientLayer, TlsInfo,
     TlsServerLayer, WrapperChain,
 };
-use tendril_net::{BoxError, Manager, TcpManager, Tendril};
+use tendril_net::{BoxError, Connect, Manager, TcpManager, Tendril};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
+use tower::Layer;
 use tower::{service_fn, ServiceExt};
 
 use crate::support::{eventually, localhost, within};
@@ -67,11 +68,12 @@ pub(crate) async fn tls_upgrade(
     tcp: TcpStream,
     roots_pem: &str,
 ) -> impl tokio::io::AsyncRead + tokio::io::AsyncWrite {
-    let client = TlsClient::new(
+    let client = TlsClientLayer::new(
         tls_client_config(roots_pem.as_bytes()).unwrap(),
         "localhost",
     )
-    .unwrap();
+    .unwrap()
+    .layer(NoWrapper);
     within(client.oneshot(tcp)).await.unwrap()
 }
 
@@ -148,7 +150,9 @@ async fn a_client_that_trusts_another_certificate_is_refused() {
             acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
                 Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
             }),
-            TlsClient::new(tls_client_config(other.0.as_bytes()).unwrap(), "localhost").unwrap(),
+            TlsClientLayer::new(tls_client_config(other.0.as_bytes()).unwrap(), "localhost")
+                .unwrap()
+                .layer(NoWrapper),
         )
         .await
         .unwrap_err();
@@ -310,20 +314,20 @@ async fn a_chain_of_socket_options_then_tls() {
 }
 
 #[tokio::test]
-async fn a_client_over_tls_through_the_wrapped_connector() {
+async fn a_client_over_tls_through_a_manager_and_a_wrapper() {
     use tendril_net::client::Client;
     use tendril_net::framer::FramerSwitch;
     use tower::Service;
 
     let cert = certificate();
     let (_server, addr, _) = tls_echo_server(server_layer(&cert));
-    let connector = (
-        TcpManager::new(localhost()),
-        TlsClient::new(tls_client_config(cert.0.as_bytes()).unwrap(), "localhost").unwrap(),
-    );
+    let tls = TlsClientLayer::new(tls_client_config(cert.0.as_bytes()).unwrap(), "localhost")
+        .unwrap()
+        .layer(NoWrapper);
     let mut client = within(Client::<Bytes>::pipelined().connect(
-        &connector,
+        &TcpManager::new(localhost()),
         addr,
+        tls,
         FramerSwitch::symmetric(LineFramer::new()),
     ))
     .await

@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;
-use tendril_net::{BoxError, CloseReason, Manager, Tendril, UdpManager};
+use tendril_net::wrap::NoWrapper;
+use tendril_net::{BoxError, CloseReason, Connect, Manager, Tendril, UdpManager};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tower::service_fn;
@@ -34,8 +35,8 @@ async fn recv(socket: &UdpSocket) -> Bytes {
 fn counting_server(manager: &UdpManager) -> (SocketAddr, mpsc::UnboundedReceiver<Tendril>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let addr = manager
-        .start(acceptor_fn(
-            move |tendril: Tendril| -> Result<_, BoxError> {
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
                 let _ = tx.send(tendril);
                 let mut count = 0u32;
                 Ok(service_fn(move |frame: Bytes| {
@@ -43,8 +44,9 @@ fn counting_server(manager: &UdpManager) -> (SocketAddr, mpsc::UnboundedReceiver
                     let reply = Bytes::from(format!("{count}:{}", String::from_utf8_lossy(&frame)));
                     async move { Ok::<_, BoxError>(reply) }
                 }))
-            },
-        ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     (addr, rx)
 }
@@ -68,7 +70,7 @@ async fn per_peer_state_across_many_peers() {
     let stats = manager.stats();
     assert_eq!(stats.open, 50);
     assert_eq!(stats.total, 50);
-    assert_eq!(stats.datagrams_in, 150);
+    assert_eq!(manager.udp_stats().datagrams_in, 150);
     manager.shutdown();
 }
 
@@ -87,7 +89,7 @@ async fn two_peers_interleaved_keep_their_own_state() {
         client.send_to(text.as_bytes(), addr).await.unwrap();
         assert_eq!(recv(client).await, expected);
     }
-    let server_side = manager
+    let server_side: Tendril = manager
         .tendril(addr, a.local_addr().unwrap())
         .expect("tracked by source address");
     assert_eq!(server_side.transport(), "udp");
@@ -98,12 +100,15 @@ async fn two_peers_interleaved_keep_their_own_state() {
 async fn a_datagram_may_hold_several_frames_each_reply_is_a_datagram() {
     let manager = UdpManager::new(localhost());
     let addr = manager
-        .start(acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
-            tendril.set_framers(LineFramer::lf(), LineFramer::lf())?;
-            Ok(service_fn(
-                |line: Bytes| async move { Ok::<_, BoxError>(line) },
-            ))
-        }))
+        .start(
+            acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+                tendril.set_framers(LineFramer::lf(), LineFramer::lf())?;
+                Ok(service_fn(
+                    |line: Bytes| async move { Ok::<_, BoxError>(line) },
+                ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let client = socket().await;
     client.send_to(b"one\ntwo\n", addr).await.unwrap();
@@ -118,25 +123,28 @@ async fn a_full_peer_queue_drops_and_counts_without_stalling_others() {
     let gate = Arc::new(tokio::sync::Notify::new());
     let app_gate = gate.clone();
     let addr = manager
-        .start(acceptor_fn(move |_: Tendril| -> Result<_, BoxError> {
-            let gate = app_gate.clone();
-            Ok(service_fn(move |frame: Bytes| {
-                let gate = gate.clone();
-                async move {
-                    if frame == "block" {
-                        gate.notified().await;
+        .start(
+            acceptor_fn(move |_: Tendril| -> Result<_, BoxError> {
+                let gate = app_gate.clone();
+                Ok(service_fn(move |frame: Bytes| {
+                    let gate = gate.clone();
+                    async move {
+                        if frame == "block" {
+                            gate.notified().await;
+                        }
+                        Ok::<_, BoxError>(frame)
                     }
-                    Ok::<_, BoxError>(frame)
-                }
-            }))
-        }))
+                }))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let (slow, fast) = (socket().await, socket().await);
     slow.send_to(b"block", addr).await.unwrap();
     for _ in 0..100 {
         slow.send_to(b"flood", addr).await.unwrap();
     }
-    eventually(|| manager.stats().dropped_queue_full > 0).await;
+    eventually(|| manager.udp_stats().dropped_queue_full > 0).await;
     // The blocked peer does not stall the receive loop or other peers.
     fast.send_to(b"hello", addr).await.unwrap();
     assert_eq!(recv(&fast).await, "hello");
@@ -147,7 +155,7 @@ async fn a_full_peer_queue_drops_and_counts_without_stalling_others() {
 
 #[tokio::test]
 async fn the_peer_table_is_bounded_under_a_flood_of_new_ports() {
-    let manager = UdpManager::builder(localhost()).max_peers(8).build();
+    let manager = UdpManager::builder(localhost()).max_connections(8).build();
     let (addr, _peers) = counting_server(&manager);
     let established = socket().await;
     established.send_to(b"first", addr).await.unwrap();
@@ -161,24 +169,24 @@ async fn the_peer_table_is_bounded_under_a_flood_of_new_ports() {
             tokio::task::yield_now().await;
         }
     }
-    // Established peers are never evicted to make room; the reply also shows that
+    // Established peers are never shed to make room; the reply also shows that
     // every datagram sent before it was routed.
     established.send_to(b"again", addr).await.unwrap();
     assert_eq!(recv(&established).await, "2:again");
-    let stats = manager.stats();
+    let (stats, udp) = (manager.stats(), manager.udp_stats());
     assert_eq!(stats.open, 8, "{stats}");
     // Every newcomer that arrived was tracked (up to the bound) or dropped and counted
     // (a newcomer reusing a tracked peer's port is that peer, hence at most).
     assert!(
-        stats.total - 1 + stats.dropped_table_full <= stats.datagrams_in - 2,
-        "{stats}"
+        stats.total - 1 + udp.dropped_table_full <= udp.datagrams_in - 2,
+        "{stats} {udp}"
     );
-    assert!(stats.dropped_table_full > 1000, "{stats}");
+    assert!(udp.dropped_table_full > 1000, "{udp}");
     manager.shutdown();
 }
 
 #[tokio::test(start_paused = true)]
-async fn idle_peers_are_evicted_and_told() {
+async fn idle_peers_are_closed_and_told() {
     let manager = UdpManager::builder(localhost())
         .idle_timeout(Some(Duration::from_secs(5)))
         .build();
@@ -188,7 +196,7 @@ async fn idle_peers_are_evicted_and_told() {
     let peer = within(peers.recv()).await.unwrap();
     let reason = within(peer.closed()).await;
     assert!(matches!(reason, CloseReason::Idle), "{reason}");
-    eventually(|| manager.stats().evicted == 1 && manager.stats().open == 0).await;
+    eventually(|| manager.stats().closed_idle == 1 && manager.stats().open == 0).await;
     manager.shutdown();
 }
 
@@ -200,12 +208,13 @@ async fn rejected_peers_are_remembered() {
     let calls = Arc::new(Mutex::new(0u32));
     let counted = calls.clone();
     let addr = manager
-        .start(acceptor_fn(
-            move |_: Tendril| -> Result<NeverCalled, BoxError> {
+        .start(
+            acceptor_fn(move |_: Tendril| -> Result<NeverCalled, BoxError> {
                 *counted.lock().unwrap() += 1;
                 Err(tendril_net::app::RejectConnection::new().into())
-            },
-        ))
+            }),
+            NoWrapper,
+        )
         .unwrap();
     let client = socket().await;
     client.send_to(b"1", addr).await.unwrap();
@@ -213,18 +222,18 @@ async fn rejected_peers_are_remembered() {
     // The receive loop learns of the rejection shortly after: probe until a datagram
     // is dropped for it (each probe before that may ask the acceptor again).
     within(async {
-        while manager.stats().dropped_table_full == 0 {
+        while manager.udp_stats().dropped_table_full == 0 {
             client.send_to(b"probe", addr).await.unwrap();
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await;
     let asked = *calls.lock().unwrap();
-    let received = manager.stats().datagrams_in;
+    let received = manager.udp_stats().datagrams_in;
     for _ in 0..20 {
         client.send_to(b"again", addr).await.unwrap();
     }
-    eventually(|| manager.stats().datagrams_in == received + 20).await;
+    eventually(|| manager.udp_stats().datagrams_in == received + 20).await;
     assert_eq!(
         *calls.lock().unwrap(),
         asked,
@@ -257,6 +266,7 @@ async fn connect_routes_replies_to_the_right_application() {
                         async { Ok::<_, BoxError>(()) }
                     }))
                 }),
+                NoWrapper,
             )
             .await
             .unwrap();
@@ -302,11 +312,14 @@ async fn sending_to_a_closed_port_does_not_stop_the_manager() {
             }))
         })
     };
-    let dead = client.connect(closed_addr, make()).await.unwrap();
+    let dead = client
+        .connect(closed_addr, make(), NoWrapper)
+        .await
+        .unwrap();
     for _ in 0..20 {
         dead.send_frame("anyone?").await.unwrap();
     }
-    let live = client.connect(addr, make()).await.unwrap();
+    let live = client.connect(addr, make(), NoWrapper).await.unwrap();
     live.send_frame("ping").await.unwrap();
     assert_eq!(within(rx.recv()).await.unwrap(), "1:ping");
     assert!(client.error().is_none());

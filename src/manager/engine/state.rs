@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::bounds::Bounds;
 use super::stats::{Counters, Stats};
-use super::table::Table;
+use super::table::{Shed, Table};
 use crate::error::Error;
 use crate::tendril::io::budget::Budget;
 use crate::tendril::{Addr, ConnectionConfig, Tendril};
@@ -178,11 +178,14 @@ impl Engine {
         let shed = inner
             .bounds
             .shed_idle_after
-            .is_some_and(|after| table.shed_idle(now, after));
-        if !shed {
-            Counters::bump(&inner.counters.refused);
+            .and_then(|after| table.shed_idle(now, after));
+        match shed {
+            // It closed before: this is its count. (An open one counts as it closes.)
+            Some(Shed::Lingering) => Counters::bump(&inner.counters.shed_idle),
+            Some(Shed::Open) => {}
+            None => Counters::bump(&inner.counters.refused),
         }
-        shed
+        shed.is_some()
     }
 
     pub(crate) fn table(&self) -> MutexGuard<'_, Table> {
@@ -227,10 +230,7 @@ impl Engine {
 
     /// Stop reading, finish in-flight frames and flush, then close; after `deadline`,
     /// close what is left. True if every connection finished in time.
-    pub(crate) fn drain(
-        &self,
-        deadline: Duration,
-    ) -> impl Future<Output = bool> + Send + 'static {
+    pub(crate) fn drain(&self, deadline: Duration) -> impl Future<Output = bool> + Send + 'static {
         let engine = self.clone();
         engine.begin_shutdown(GRACEFUL);
         engine.inner.tracker.close();

@@ -96,6 +96,15 @@ impl Entry {
     }
 }
 
+/// Who was shed for a newcomer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shed {
+    /// A connection that had closed and only lingered for its peer's end.
+    Lingering,
+    /// An idle open connection: it closes as shed.
+    Open,
+}
+
 /// Most shedding candidates kept from one look at the table.
 const CANDIDATES: usize = 256;
 
@@ -191,8 +200,8 @@ impl Table {
     }
 
     /// Sheds the connection quiet longest (at least `min_quiet`) for a newcomer (a
-    /// lingering one first); true if there was one.
-    pub(crate) fn shed_idle(&mut self, now: Instant, min_quiet: Duration) -> bool {
+    /// lingering one first), if there is one.
+    pub(crate) fn shed_idle(&mut self, now: Instant, min_quiet: Duration) -> Option<Shed> {
         loop {
             let pairs = &mut self.pairs;
             let now_ms = millis(now);
@@ -221,7 +230,11 @@ impl Table {
                     entry.shed = true;
                     entry.control.shed_idle();
                     self.shedding += 1;
-                    return true;
+                    return Some(if entry.lingering {
+                        Shed::Lingering
+                    } else {
+                        Shed::Open
+                    });
                 }
                 continue;
             }
@@ -229,11 +242,11 @@ impl Table {
                 .last_scan
                 .is_some_and(|last| now.duration_since(last) < RESCAN_EVERY);
             if recent {
-                return false;
+                return None;
             }
             self.look(now, Some(min_quiet));
             if self.candidates.is_empty() {
-                return false;
+                return None;
             }
         }
     }
@@ -332,7 +345,7 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
-    use super::{Entry, Table};
+    use super::{Entry, Shed, Table};
     use crate::tendril::control::NoControl;
     use crate::tendril::Addr;
     use std::sync::Arc;
@@ -393,12 +406,19 @@ mod tests {
         table.set_lingering(&other, 2);
         let min = Duration::from_secs(2);
         // At once: the lingering one, not the open one (quiet for too short).
-        assert!(table.shed_idle(Instant::now(), min));
+        assert_eq!(table.shed_idle(Instant::now(), min), Some(Shed::Lingering));
         assert_eq!(table.held(), 1);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(!table.shed_idle(Instant::now(), min), "quiet for too short");
+        assert!(
+            table.shed_idle(Instant::now(), min).is_none(),
+            "quiet for too short"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert!(table.shed_idle(Instant::now(), min), "quiet long enough");
+        assert_eq!(
+            table.shed_idle(Instant::now(), min),
+            Some(Shed::Open),
+            "quiet long enough"
+        );
         assert_eq!(table.held(), 0);
         table.remove(&other, 2);
         table.remove(&key(), 1);

@@ -24,6 +24,7 @@ use crate::shed::{ShedQueue, Verdict};
 /// Sheds a peer's connection (its Tendril's `shed`), type-erased.
 pub(crate) type Shed = Box<dyn Fn() + Send + Sync>;
 
+/// A tracked peer.
 pub(crate) struct Peer {
     inbound: mpsc::Sender<BytesMut>,
     /// Sheds its connection (none for a peer this side connected to, which is never
@@ -58,8 +59,8 @@ pub(crate) struct Peers {
 
 /// What to do with a datagram from a new source when the map is full.
 pub(crate) enum Room {
-    /// Room was made: this peer was shed (tell its connection, if it has one).
-    Shed(Option<Shed>),
+    /// Room was made: this peer left the map (see [`Peer::shed`]).
+    Shed(Peer),
     /// No peer may be shed now.
     Full,
 }
@@ -72,6 +73,17 @@ pub(crate) enum Delivery {
     QueueFull,
     /// No live peer at that address (or its connection ended): a new contact.
     NewContact(BytesMut),
+}
+
+impl Peer {
+    /// Sheds its connection (it finishes what it has in flight, then closes as shed),
+    /// then ends its input: told first, so that it knows why its input ended.
+    pub(crate) fn shed(self) {
+        if let Some(shed) = &self.shed {
+            shed();
+        }
+        drop(self.inbound);
+    }
 }
 
 impl Peers {
@@ -205,7 +217,7 @@ impl Peers {
             }
         });
         match shed.and_then(|candidate| self.map.remove(&candidate.addr)) {
-            Some(peer) => Room::Shed(peer.shed),
+            Some(peer) => Room::Shed(peer),
             None => Room::Full,
         }
     }

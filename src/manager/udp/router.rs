@@ -243,9 +243,7 @@ impl Router {
         }
         if self.peers.len() >= self.settings.max_peers {
             match self.peers.make_room(now) {
-                // It finishes what it has in flight, then closes as shed.
-                Room::Shed(Some(shed)) => shed(),
-                Room::Shed(None) => {}
+                Room::Shed(peer) => peer.shed(),
                 Room::Full => {
                     UdpCounters::bump(dropped);
                     return;
@@ -272,7 +270,8 @@ impl Router {
             self.counters.clone(),
         );
         let (shed, accepted) = spawner.spawn(peer);
-        self.peers.insert(from, inbound, Some(shed), generation, now);
+        self.peers
+            .insert(from, inbound, Some(shed), generation, now);
         let rejections = self.rejections.0.clone();
         tokio::spawn(async move {
             if accepted.await.is_err() {

@@ -7,8 +7,8 @@ use tower::Service;
 use super::state::{panic_error, Driver, Outcome, Stop};
 use super::wrap_state::WrapState;
 use crate::error::{BoxError, Error};
-use crate::tendril::io::FrameIo;
 use crate::tendril::command::Command;
+use crate::tendril::io::FrameIo;
 use crate::tendril::{CloseReason, IntoFrames};
 
 impl<S, In, Out, T> Driver<S, In, Out, T>

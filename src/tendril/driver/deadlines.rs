@@ -82,21 +82,23 @@ where
             }
             if let Some(timeout) = self.config.call_timeout {
                 match self.calls.oldest_start() {
-                    Some(start) if after(start, timeout).is_some_and(|due| due <= now) => match self.config.reply_order {
-                        ReplyOrder::Request => {
-                            return Poll::Ready(Err(Stop::error(Error::timeout(CallTimeout {
-                                after: timeout,
-                            }))));
+                    Some(start) if after(start, timeout).is_some_and(|due| due <= now) => {
+                        match self.config.reply_order {
+                            ReplyOrder::Request => {
+                                return Poll::Ready(Err(Stop::error(Error::timeout(
+                                    CallTimeout { after: timeout },
+                                ))));
+                            }
+                            _ => {
+                                let cutoff = now.checked_sub(timeout).unwrap_or(start);
+                                let dropped = self.calls.drop_started_before(cutoff);
+                                tracing::debug!(?timeout, dropped, "calls timed out: dropped");
+                                self.totals.call_timeouts += dropped;
+                                // Commands their calls issued may apply now.
+                                return Poll::Ready(Ok(()));
+                            }
                         }
-                        _ => {
-                            let cutoff = now.checked_sub(timeout).unwrap_or(start);
-                            let dropped = self.calls.drop_started_before(cutoff);
-                            tracing::debug!(?timeout, dropped, "calls timed out: dropped");
-                            self.totals.call_timeouts += dropped;
-                            // Commands their calls issued may apply now.
-                            return Poll::Ready(Ok(()));
-                        }
-                    },
+                    }
                     _ => {}
                 }
             }

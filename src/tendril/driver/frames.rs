@@ -9,8 +9,8 @@ use tower::Service;
 use super::state::{panic_error, Driver, Stop};
 use crate::error::{BoxError, Error};
 use crate::tendril::call_scope::Scope;
-use crate::tendril::io::FrameIo;
 use crate::tendril::command::Command;
+use crate::tendril::io::FrameIo;
 use crate::tendril::IntoFrames;
 
 impl<S, In, Out, T> Driver<S, In, Out, T>

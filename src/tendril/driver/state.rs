@@ -316,7 +316,13 @@ where
                 && self.commands.is_empty()
                 && !(room && self.shared.queue.has_commands());
             if done && self.read_closed {
-                return Poll::Ready(Stop::flushing(CloseReason::PeerClosed));
+                // A transport that sheds a peer tells it before it ends its input.
+                let reason = if self.shared.queue.signalled() == Signal::ShedWhenDone {
+                    CloseReason::Shed
+                } else {
+                    CloseReason::PeerClosed
+                };
+                return Poll::Ready(Stop::flushing(reason));
             }
             // Draining answers what the peer had sent already (read without waiting),
             // then closes.

@@ -11,15 +11,15 @@ use super::service::ProxyProtocol;
 /// at the start of each stream, before the wrappers after it (TLS) see the stream
 /// (feature `proxy-protocol`).
 ///
-/// The header's addresses become the connection's: [`Tendril::remote_addr`] is the
-/// client's, [`Tendril::local_addr`] the address the client connected to, and
+/// The header's addresses become the connection's: [`Tendril::remote`] is the
+/// client's, [`Tendril::local`] the address the client connected to, and
 /// [`Tendril::proxy`] gives the header with its v2 TLVs (ALPN, authority, SSL). A
 /// `LOCAL` header (a load balancer's health check) keeps the socket's addresses. The
 /// bytes after the header reach the framer untouched.
 ///
 /// Bounds: the header must arrive within 5 s ([`header_timeout`](Self::header_timeout))
 /// and be at most 4 KiB with its TLVs ([`max_header_length`](Self::max_header_length)). A stream
-/// without a valid header is refused: the wrapper fails with a [`ProxyError`], so the
+/// without a valid header is refused: the wrapper fails with a [`ProxyError`](super::ProxyError), so the
 /// connection is closed before the acceptor sees it, counted in `Stats::wrap_failed`
 /// and logged. With [`optional(true)`](Self::optional) a stream that does not start
 /// like a header (neither `PROXY ` nor the v2 signature) passes as it is; use that only
@@ -36,8 +36,8 @@ use super::service::ProxyProtocol;
 /// # let _ = wrapper;
 /// ```
 ///
-/// [`Tendril::remote_addr`]: crate::Tendril::remote_addr
-/// [`Tendril::local_addr`]: crate::Tendril::local_addr
+/// [`Tendril::remote`]: crate::Tendril::remote
+/// [`Tendril::local`]: crate::Tendril::local
 /// [`Tendril::proxy`]: crate::Tendril::proxy
 #[derive(Debug, Clone)]
 pub struct ProxyProtocolLayer {

@@ -26,7 +26,12 @@ impl<S> ProxyProtocol<S> {
     /// Reads a header of at most `max_header_length` bytes (never less than 232, the
     /// longest header without TLVs) within `header_timeout`, then calls `inner`; an
     /// `optional` header lets streams that do not start like one through.
-    pub fn new(inner: S, header_timeout: Duration, max_header_length: usize, optional: bool) -> Self {
+    pub fn new(
+        inner: S,
+        header_timeout: Duration,
+        max_header_length: usize,
+        optional: bool,
+    ) -> Self {
         ProxyProtocol {
             inner,
             header_timeout,

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 /// A TLS handshake did not finish within the wrapper's handshake timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct HandshakeTimeout {
     /// The timeout that elapsed.
     pub after: Duration,

@@ -33,6 +33,7 @@ use crate::error::Error;
 /// // For a live upgrade (`Tendril::wrap`), or the last wrapper of a chain.
 /// let tls = TlsServerLayer::new(config).alpn_protocols(["smtp"]).layer(NoWrapper);
 /// # let _ = tls; }
+/// # let _ = run;
 /// ```
 #[derive(Clone)]
 pub struct TlsServerLayer {

@@ -1,6 +1,6 @@
 //! A full table does not lock newcomers out: the connection idle longest (past the
-//! minimum, 2 s by default) is displaced for a newcomer; active and busy connections
-//! never are. Paused time: the seconds are virtual.
+//! minimum, 2 s by default) is shed for a newcomer; active and busy connections never
+//! are. Paused time: the seconds are virtual.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,7 +22,7 @@ fn server(
 ) -> (TcpManager, SocketAddr, mpsc::UnboundedReceiver<Tendril>) {
     let manager = TcpManager::builder(localhost())
         .max_connections(max)
-        .displace_idle_after(after)
+        .shed_idle_after(after)
         .build();
     recording_server(manager, "line", || {
         service(|line: Bytes| async move {
@@ -42,11 +42,11 @@ async fn ask(stream: &mut TcpStream, line: &str) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_newcomer_displaces_the_connection_idle_longest() {
+async fn a_newcomer_sheds_the_connection_idle_longest() {
     let max = 20;
     let (manager, addr, mut accepted) = server(max, Some(Duration::from_secs(2)));
     // One active connection, then 19 that say nothing (connected at the same virtual
-    // instant: any of them may be the one displaced).
+    // instant: any of them may be the one shed).
     let mut active = TcpStream::connect(addr).await.unwrap();
     let active_tendril = within(accepted.recv()).await.unwrap();
     let mut idle = Vec::new();
@@ -70,10 +70,10 @@ async fn a_newcomer_displaces_the_connection_idle_longest() {
         .collect();
     assert_eq!(gone.len(), 1, "one idle connection made room");
     let reason = idle_tendrils[gone[0]].close_reason().unwrap();
-    assert!(matches!(reason, CloseReason::Idle), "{reason}");
+    assert!(matches!(reason, CloseReason::Shed), "{reason}");
     assert_eq!(read_until_closed(&mut idle[gone[0]]).await, b"");
     let stats = manager.stats();
-    assert_eq!((stats.displaced, stats.refused), (1, 0), "{stats}");
+    assert_eq!((stats.shed_idle, stats.refused), (1, 0), "{stats}");
     ask(&mut active, "still here").await;
     assert!(active_tendril.close_reason().is_none());
     eventually(|| manager.stats().open == max as u64).await;
@@ -81,7 +81,7 @@ async fn a_newcomer_displaces_the_connection_idle_longest() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn busy_active_and_recently_idle_connections_are_never_displaced() {
+async fn busy_active_and_recently_idle_connections_are_never_shed() {
     let (manager, addr, mut accepted) = server(2, Some(Duration::from_secs(2)));
     // One waits for a call that never ends (no traffic, but busy); one talks.
     let mut busy = TcpStream::connect(addr).await.unwrap();
@@ -92,19 +92,19 @@ async fn busy_active_and_recently_idle_connections_are_never_displaced() {
     for i in 0..10 {
         ask(&mut active, &format!("ping {i}")).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        // A newcomer each time finds no one to displace.
+        // A newcomer each time finds no one to shed.
         let mut newcomer = TcpStream::connect(addr).await.unwrap();
         assert_eq!(read_until_closed(&mut newcomer).await, b"");
     }
     let stats = manager.stats();
-    assert_eq!((stats.displaced, stats.refused), (0, 10), "{stats}");
+    assert_eq!((stats.shed_idle, stats.refused), (0, 10), "{stats}");
     assert!(busy_tendril.close_reason().is_none());
     assert!(active_tendril.close_reason().is_none());
     manager.shutdown();
 }
 
 #[tokio::test(start_paused = true)]
-async fn without_displacement_a_full_table_refuses() {
+async fn without_shedding_a_full_table_refuses() {
     let (manager, addr, _accepted) = server(1, None);
     let _idle = TcpStream::connect(addr).await.unwrap();
     eventually(|| manager.stats().open == 1).await;
