@@ -285,9 +285,22 @@ where
     })
 }
 
-/// Starts the manager of `args.transport` with `acceptor`.
+/// The socket systemd passed, for `--listen systemd` (socket activation): taken before
+/// the runtime starts its threads (taking it changes the environment).
+fn passed_socket(args: &Args) -> Result<Option<Passed>, BoxError> {
+    if args.listen != "systemd" {
+        return Ok(None);
+    }
+    let first = passed_sockets()?.into_iter().next();
+    let passed = first.ok_or("--listen systemd: no socket was passed (LISTEN_FDS)")?;
+    Ok(Some(passed.socket))
+}
+
+/// Starts the manager of `args.transport` (on `passed`, if systemd passed a socket) with
+/// `acceptor`.
 fn start<A>(
     args: &Args,
+    passed: Option<Passed>,
     call_timeout: Option<Duration>,
     acceptor: A,
 ) -> Result<(Arc<dyn Manager>, String), BoxError>
@@ -298,18 +311,6 @@ where
         args.listen
             .parse()
             .map_err(|err| format!("--listen {}: {err:#}", args.listen).into())
-    };
-    // `--listen systemd`: the first socket systemd passed (socket activation).
-    let passed = if args.listen == "systemd" {
-        let mut sockets = passed_sockets()?.into_iter();
-        Some(
-            sockets
-                .next()
-                .ok_or("--listen systemd: no socket was passed (LISTEN_FDS)")?
-                .socket,
-        )
-    } else {
-        None
     };
     let wrong = |kind: &str| -> BoxError {
         format!(
@@ -384,8 +385,7 @@ where
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
@@ -397,6 +397,23 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let passed = match passed_socket(&args) {
+        Ok(passed) => passed,
+        Err(err) => {
+            eprintln!("echo: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(serve(args, passed)),
+        Err(err) => {
+            eprintln!("echo: cannot start the runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args, passed: Option<Passed>) -> ExitCode {
     let shutdown = shutdown_signal();
     let udp = args.transport == "udp";
     let framer = args
@@ -415,9 +432,15 @@ async fn main() -> ExitCode {
             .service(echo())
     };
     let started = match (args.tower, args.global_limit) {
-        (false, None) => start(&args, call_timeout, acceptor(framer, args.announce, echo)),
+        (false, None) => start(
+            &args,
+            passed,
+            call_timeout,
+            acceptor(framer, args.announce, echo),
+        ),
         (true, None) => start(
             &args,
+            passed,
             call_timeout,
             acceptor(framer, args.announce, tower_stack),
         ),
@@ -432,7 +455,12 @@ async fn main() -> ExitCode {
                 };
                 ServiceBuilder::new().layer(global.clone()).service(service)
             };
-            start(&args, call_timeout, acceptor(framer, args.announce, stack))
+            start(
+                &args,
+                passed,
+                call_timeout,
+                acceptor(framer, args.announce, stack),
+            )
         }
     };
     let (manager, addr) = match started {

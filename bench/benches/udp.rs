@@ -6,6 +6,7 @@
 //! cargo bench --bench udp                      # everything, 7 rounds
 //! ECHO_BENCH_ROUNDS=3 cargo bench --bench udp  # quicker, noisier
 //! ECHO_BENCH=churn cargo bench --bench udp     # one section: throughput | churn
+//! ECHO_BENCH_OTHER=/path/to/echo cargo bench --bench udp  # A/B: another build too
 //! ```
 //!
 //! Throughput: echoed datagrams per second with 1, 100 and 10,000 peers (one client
@@ -28,21 +29,22 @@ use tokio::net::UdpSocket;
 fn throughput(echo: &Path, baseline: &Path) {
     let rounds = rounds(7);
     let client = runtime();
-    let servers = [
-        Server::start(
-            "echo --transport udp",
-            echo,
-            &[
-                "--transport",
-                "udp",
-                "--listen",
-                "127.0.0.1:0",
-                "--max-peers",
-                "20000",
-            ],
-        ),
+    const ECHO: [&str; 6] = [
+        "--transport",
+        "udp",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-peers",
+        "20000",
+    ];
+    let mut servers = vec![
+        Server::start("echo --transport udp", echo, &ECHO),
         Server::start("hand-written tokio", baseline, &[]),
     ];
+    // A/B against another build of the example (an older commit, say).
+    if let Some(other) = std::env::var_os("ECHO_BENCH_OTHER") {
+        servers.push(Server::start("other echo", Path::new(&other), &ECHO));
+    }
     for load in [
         UdpLoad {
             peers: 1,

@@ -6,9 +6,15 @@
 //! for) and `LISTEN_FDNAMES` (their names, `:`-separated, from `FileDescriptorName=`).
 //! [`passed_sockets`] reads them once per process, as `sd_listen_fds` does: the
 //! variables are checked (`LISTEN_PID` must be this process, so a child the service
-//! starts does not take its parent's sockets), then removed from the environment, and
-//! each socket's type is checked. Hand a socket to `TcpManager::adopt`,
-//! `UdpManager::adopt` or `UnixManager::adopt`:
+//! starts does not take its parent's sockets), and each socket's type is checked. Hand
+//! a socket to `TcpManager::adopt`, `UdpManager::adopt` or `UnixManager::adopt`.
+//!
+//! Call it first thing in `main`, before other threads start (before a multi-threaded
+//! tokio runtime is built): taking the sockets removes `LISTEN_PID` and `LISTEN_FDS`
+//! from the environment (listenfd does, with `std::env::remove_var`), and changing the
+//! environment while another thread reads it is a data race in the C library.
+//! `LISTEN_FDNAMES` is left as it is: without `LISTEN_FDS` it passes nothing to a
+//! child.
 //!
 //! ```no_run
 //! use tendril_net::manager::systemd::{passed_sockets, Passed};
@@ -62,7 +68,7 @@ static READ: Mutex<bool> = Mutex::new(false);
 
 /// The sockets passed to this process, in descriptor order; empty if none were (no
 /// `LISTEN_FDS`, or `LISTEN_PID` names another process), and on every call after the
-/// first.
+/// first. Call it before other threads start (see the module docs).
 ///
 /// # Errors
 ///
@@ -89,12 +95,11 @@ pub fn passed_sockets() -> io::Result<Vec<PassedSocket>> {
         _ => false,
     };
     if !ours {
-        clear();
+        // For another process: left alone (our children's pids differ too).
         return Ok(Vec::new());
     }
-    // listenfd reads LISTEN_FDS (and clears it and LISTEN_PID).
+    // listenfd reads LISTEN_FDS, and removes it and LISTEN_PID.
     let mut fds = ListenFd::from_env();
-    clear();
     let names: Vec<&str> = names
         .as_deref()
         .map_or(Vec::new(), |n| n.split(':').collect());
@@ -129,12 +134,4 @@ fn invalid(variable: &str, value: &str) -> io::Error {
         io::ErrorKind::InvalidData,
         format!("{variable}={value:?} is not a number"),
     )
-}
-
-/// Removes the variables, as `sd_listen_fds(1)` does: a child this process starts
-/// must not believe the sockets are its own.
-fn clear() {
-    for variable in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
-        std::env::remove_var(variable);
-    }
 }

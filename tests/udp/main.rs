@@ -359,3 +359,61 @@ fn one_setter_never_resets_another() {
     let (first, second) = (builder.build(), builder.build());
     assert!(!first.running() && !second.running());
 }
+
+/// Each peer's datagrams go through the manager's wrapper before its application sees
+/// them: here one that drops the datagrams saying "spam" and notes whom it wrapped.
+#[tokio::test]
+async fn a_wrapper_sees_each_peers_datagrams_first() {
+    use std::io;
+    use std::task::{ready, Context, Poll};
+
+    use bytes::BytesMut;
+    use tendril_net::manager::{Datagrams, UdpPeer};
+
+    struct NoSpam(UdpPeer);
+
+    impl Datagrams for NoSpam {
+        fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<BytesMut>>> {
+            loop {
+                match ready!(self.0.poll_recv(cx))? {
+                    Some(datagram) if &datagram[..] == b"spam" => continue,
+                    other => return Poll::Ready(Ok(other)),
+                }
+            }
+        }
+
+        fn poll_send(&mut self, cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>> {
+            self.0.poll_send(cx, datagram)
+        }
+    }
+
+    let wrapped = Arc::new(Mutex::new(Vec::new()));
+    let seen = wrapped.clone();
+    let wrapper = service_fn(move |peer: UdpPeer| {
+        seen.lock().unwrap().push(peer.peer());
+        async move { Ok::<_, BoxError>(NoSpam(peer)) }
+    });
+    let manager = UdpManager::new(localhost());
+    let addr = manager
+        .start(
+            acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+                let mut count = 0u32;
+                Ok(service_fn(move |frame: Bytes| {
+                    count += 1;
+                    let reply = format!("{count}:{}", String::from_utf8_lossy(&frame));
+                    async move { Ok::<_, BoxError>(Bytes::from(reply)) }
+                }))
+            }),
+            wrapper,
+        )
+        .unwrap();
+    let client = socket().await;
+    for datagram in ["spam", "ham", "spam", "eggs"] {
+        client.send_to(datagram.as_bytes(), addr).await.unwrap();
+    }
+    assert_eq!(recv(&client).await, "1:ham");
+    assert_eq!(recv(&client).await, "2:eggs");
+    assert_eq!(*wrapped.lock().unwrap(), [client.local_addr().unwrap()]);
+    assert_eq!(manager.udp_stats().datagrams_in, 4);
+    manager.shutdown();
+}
