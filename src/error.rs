@@ -203,11 +203,6 @@ impl Error {
         self.inner.cause.as_ref()?.downcast_ref::<E>()
     }
 
-    /// Consumes the error, returning its cause if it has one.
-    pub fn into_cause(self) -> Option<BoxError> {
-        self.inner.cause
-    }
-
     fn description(&self) -> &'static str {
         match self.inner.kind {
             Kind::Io => "I/O error",

@@ -22,12 +22,15 @@
 //!   `tower::Service` from a request frame to its response, pipelined or multiplexed by
 //!   tag, over any manager.
 //! - **Managers** ([`TcpManager`], [`UdpManager`], `UnixManager`) own an endpoint:
-//!   listen, accept, connect out, track live connections by (local, remote) [`Addr`],
-//!   stop, shut down gracefully. Over UDP every peer is a connection, in a bounded table
-//!   with idle eviction. The [`Registry`] returns the one manager per (transport,
-//!   endpoint) and takes plug-in transports by name, built on the public
-//!   [`manager::Engine`], the connection engine under every manager. Lookups, stats,
-//!   stop and graceful shutdown are the [`Manager`] trait's, the same on every transport.
+//!   listen, accept, connect out ([`Connect`]), track live connections by (local,
+//!   remote) [`Addr`], stop, shut down gracefully. Over UDP every peer is a connection,
+//!   in a bounded table that sheds quiet peers for newcomers. Lookups, stats, stop and
+//!   graceful shutdown are the [`Manager`] trait's, the same on every transport. The
+//!   [`Registry`] returns the one manager per (transport, endpoint) and takes plug-in
+//!   transports by name: every manager stands on one public [`manager::Engine`], and a
+//!   transport from another crate gets the same engine the built-ins use
+//!   ([`manager::StreamTransport`] for a listener and a dialer, `Engine::serve` for one
+//!   connection, `Engine::serve_datagrams` for a connectionless router).
 //!
 //! # A line echo server
 //!
@@ -77,8 +80,8 @@
 //! |---|---|
 //! | maximum frame length | per framer: 64 KiB line-like, 8 MiB length-prefixed |
 //! | outbound queue per connection | 1024 frames and commands ([`ConnectionConfig`]) |
-//! | connections per manager | 10,000; when full, a newcomer displaces the connection idle longest (2 s at least), else it is closed at once and counted |
-//! | buffered bytes of all a manager's connections | 256 MiB beyond 16 KiB each; when short, the largest holders are closed ([`MemoryBudget`]) |
+//! | connections per manager | 10,000; when full, a newcomer sheds the connection idle longest (2 s at least; [`CloseReason::Shed`]), else it is closed at once and counted |
+//! | buffered bytes of all a manager's connections | 256 MiB beyond 16 KiB each; when short, the largest holders are shed ([`MemoryBudget`]) |
 //! | application call | no limit ([`ConnectionConfig::call_timeout`]) |
 //! | flush time on close (`linger`) | 5 s |
 //! | pending output the peer takes none of | 60 s, then closed ([`WriteStalled`]) |
@@ -140,9 +143,23 @@
 //!
 //! # Feature flags
 //!
-//! - `tls`: the TLS wrappers (`wrap::TlsServer`, `wrap::TlsClient`) over
+//! - `tls`: the TLS wrappers (`wrap::TlsServerLayer`, `wrap::TlsClientLayer`) over
 //!   tokio-rustls, with rustls's `ring` provider.
-//! - `full`: everything.
+//! - `proxy-protocol`: the PROXY protocol v1/v2 wrapper (`wrap::ProxyProtocolLayer`),
+//!   parsing with the `ppp` crate.
+//! - `systemd`: sockets passed by systemd (`manager::systemd`, Unix), with `listenfd`.
+//! - `metrics`: the managers' counters through the `metrics` facade
+//!   (`manager::metrics`).
+//! - `full`: all of them.
+//!
+//! The default build has none: TCP, UDP, Unix sockets and every framer.
+//!
+//! # The code
+//!
+//! `ARCHITECTURE.md` (beside `Cargo.toml`) maps the code: the layers, bottom to top
+//! `error`, `shed` < [`framer`] < [`wrap`] < the connection (`tendril`) < [`app`] <
+//! [`manager`] < [`client`], each importing only from below (checked in CI), where
+//! each concept lives, and the path of a frame.
 //!
 //! # Observability
 //!

@@ -12,6 +12,7 @@
 //! reserve, once to call and once per response.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Context;
 
@@ -23,6 +24,9 @@ use tokio::time::Instant;
 use super::stats::ClientStats;
 use super::tags::Tags;
 use crate::tendril::{CloseReason, Tendril};
+
+/// Set in [`Flight::outstanding`] once the client is dropped.
+const DROPPED: usize = 1 << (usize::BITS - 1);
 
 /// What a slot and its tag hold until `call`.
 #[derive(Debug)]
@@ -51,10 +55,8 @@ struct State<Resp> {
     waiters: Waiters<Resp>,
     /// Slots taken: permits reserved and requests on the wire.
     in_flight: usize,
-    /// Response futures not yet finished.
-    outstanding: usize,
-    /// The client was dropped: close the connection once nothing is outstanding.
-    dropped: bool,
+    /// The client waits for a slot or a tag: wake it when one is freed.
+    waiting: bool,
     /// The connection's dispatcher is gone: nothing more will be answered.
     closed: bool,
     stats: ClientStats,
@@ -72,6 +74,10 @@ pub(crate) struct Flight<Resp> {
     max: usize,
     /// The client waiting for a slot or a tag.
     waker: AtomicWaker,
+    /// Response futures not yet finished, with [`DROPPED`] once the client is gone (the
+    /// connection closes when nothing is outstanding then); outside the lock, so that a
+    /// call answered finishes without it.
+    outstanding: AtomicUsize,
     /// The connection, once it exists: how to close it, and its close reason.
     connection: OnceLock<Connection>,
 }
@@ -95,13 +101,13 @@ impl<Resp> Flight<Resp> {
             state: Mutex::new(State {
                 waiters,
                 in_flight: 0,
-                outstanding: 0,
-                dropped: false,
+                waiting: false,
                 closed: false,
                 stats: ClientStats::default(),
             }),
             max: max.max(1),
             waker: AtomicWaker::new(),
+            outstanding: AtomicUsize::new(0),
             connection: OnceLock::new(),
         }
     }
@@ -154,8 +160,19 @@ impl<Resp> Flight<Resp> {
     /// A slot (and a tag), or `Err(next_release)` with the waker registered: when a
     /// quarantined tag is free again, if that is what it waits for.
     pub(crate) fn poll_acquire(&self, cx: &mut Context<'_>) -> Result<Permit, Option<Instant>> {
-        self.waker.register(cx.waker());
         let mut state = self.lock();
+        match self.acquire(&mut state) {
+            Ok(permit) => Ok(permit),
+            Err(next) => {
+                // Registered under the lock a freed slot is told under: no wake is lost.
+                self.waker.register(cx.waker());
+                state.waiting = true;
+                Err(next)
+            }
+        }
+    }
+
+    fn acquire(&self, state: &mut State<Resp>) -> Result<Permit, Option<Instant>> {
         if state.in_flight >= self.max {
             return Err(None);
         }
@@ -171,6 +188,7 @@ impl<Resp> Flight<Resp> {
             },
         };
         state.in_flight += 1;
+        state.waiting = false;
         Ok(Permit { tag })
     }
 
@@ -183,11 +201,14 @@ impl<Resp> Flight<Resp> {
         self.free_slot(state);
     }
 
-    /// A slot is free again: wake the client.
+    /// A slot is free again: wake the client if it waits for one.
     fn free_slot(&self, mut state: MutexGuard<'_, State<Resp>>) {
         state.in_flight = state.in_flight.saturating_sub(1);
+        let wake = std::mem::take(&mut state.waiting);
         drop(state);
-        self.waker.wake();
+        if wake {
+            self.waker.wake();
+        }
     }
 
     /// Registers the waiter of the request sent under `permit` (before its frame is
@@ -208,15 +229,15 @@ impl<Resp> Flight<Resp> {
             }
             (Waiters::Multiplexed { .. }, None) => return Err(()),
         }
-        state.outstanding += 1;
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
     /// The request of `permit` was registered but its frame could not be queued: it
     /// is taken back.
     pub(crate) fn unregister(&self, permit: Permit) {
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
         let mut state = self.lock();
-        state.outstanding -= 1;
         match (&mut state.waiters, permit.tag) {
             (Waiters::Pipelined(queue), _) => {
                 // Calls are made one at a time: the last waiter is this one.
@@ -288,40 +309,35 @@ impl<Resp> Flight<Resp> {
     /// tag. Whether the response came first is told under the lock the dispatcher
     /// routes under, so a tag freed by a delivery is never taken for one given up.
     pub(crate) fn finish(&self, tag: Option<u64>, waiting: Option<&mut oneshot::Receiver<Resp>>) {
+        if let (Some(tag), Some(response)) = (tag, waiting) {
+            self.abandon(tag, response);
+        }
+        let before = self.outstanding.fetch_sub(1, Ordering::AcqRel);
+        if before == DROPPED | 1 {
+            self.close();
+        }
+    }
+
+    /// A multiplexed request given up on, unless its response came first.
+    fn abandon(&self, tag: u64, response: &mut oneshot::Receiver<Resp>) {
         let mut state = self.lock();
-        state.outstanding -= 1;
-        let abandoned = waiting.is_some_and(|response| {
-            response.close();
-            response.try_recv().is_err()
-        });
-        let mut slot = false;
-        if let (true, Waiters::Multiplexed { pending, tags }, Some(tag)) =
-            (abandoned, &mut state.waiters, tag)
-        {
+        response.close();
+        if response.try_recv().is_ok() {
+            return;
+        }
+        if let Waiters::Multiplexed { pending, tags } = &mut state.waiters {
             if let Some(waiter @ Waiter::Waiting(_)) = pending.get_mut(&tag) {
                 *waiter = Waiter::Abandoned;
                 tags.quarantine(tag, Instant::now());
-                slot = true;
+                self.free_slot(state);
             }
-        }
-        let close = state.dropped && state.outstanding == 0;
-        if slot {
-            self.free_slot(state);
-        } else {
-            drop(state);
-        }
-        if close {
-            self.close();
         }
     }
 
     /// The client is gone: close the connection now, or once the last response is in.
     pub(crate) fn drop_client(&self) {
-        let mut state = self.lock();
-        state.dropped = true;
-        let close = state.outstanding == 0;
-        drop(state);
-        if close {
+        let before = self.outstanding.fetch_or(DROPPED, Ordering::AcqRel);
+        if before == 0 {
             self.close();
         }
     }

@@ -117,11 +117,6 @@ impl<In: 'static, Out: 'static> FramerSwitch<In, Out> {
     pub fn recv_framer(&self) -> &AnyDecoder<In> {
         &self.recv
     }
-
-    /// The send framer.
-    pub fn send_framer(&self) -> &AnyEncoder<Out> {
-        &self.send
-    }
 }
 
 impl Default for FramerSwitch {

@@ -59,11 +59,6 @@ impl<L: Layer<NoWrapper>> WrapperChain<L> {
         let wrapper = layer.layer(NoWrapper);
         WrapperChain { layer, wrapper }
     }
-
-    /// The wrapper the chain builds.
-    pub fn into_wrapper(self) -> L::Service {
-        self.wrapper
-    }
 }
 
 /// Clones share the wrappers' state, as clones of tower services do: a TLS wrapper's

@@ -200,14 +200,16 @@ mod tests {
                 (PP2_TYPE_ALPN, Bytes::from_static(b"h2")),
                 (PP2_TYPE_AUTHORITY, Bytes::from_static(b"example.net")),
                 (PP2_TYPE_SSL, Bytes::from(ssl)),
+                (PP2_TYPE_UNIQUE_ID, Bytes::from_static(b"\x01\x02")),
             ],
         );
+        assert_eq!(header.unique_id(), Some(&b"\x01\x02"[..]));
         assert_eq!(header.alpn(), Some(&b"h2"[..]));
         assert_eq!(header.authority(), Some("example.net"));
         let ssl = header.ssl().unwrap();
         assert!(ssl.tls && ssl.verified);
         assert_eq!(ssl.version.as_deref(), Some("TLSv1.3"));
         assert_eq!(ssl.common_name, None);
-        assert_eq!(header.tlvs().count(), 3);
+        assert_eq!(header.tlvs().count(), 4);
     }
 }

@@ -117,9 +117,12 @@ async fn a_timed_out_request_does_not_shift_the_answers() {
     let late = service.ready().await.unwrap().call(Bytes::from("late x"));
     let err = within(late).await.unwrap_err();
     assert!(err.is::<tower::timeout::error::Elapsed>(), "{err}");
+    // Given up on, it is still on the wire: its slot is held until its answer comes.
+    assert_eq!(service.get_ref().in_flight(), 1);
     // The late answer arrives, finds the abandoned request first in line, and is
     // dropped; the next request gets its own.
     tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(service.get_ref().in_flight(), 0);
     let answer = service
         .ready()
         .await

@@ -34,7 +34,11 @@ async fn a_peer_that_never_reads_fills_the_queue_not_the_memory() {
         for _ in 0..1024 {
             match tendril.try_send_frame(frame.clone()) {
                 Ok(()) => queued += 1,
-                Err(TrySendError::Full(_)) => return true,
+                Err(full @ TrySendError::Full(_)) => {
+                    // The frame is handed back whole.
+                    assert_eq!(full.into_frame(), frame);
+                    return true;
+                }
                 Err(TrySendError::Closed(_)) => panic!("closed"),
             }
             tokio::task::yield_now().await;

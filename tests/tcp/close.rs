@@ -193,6 +193,31 @@ async fn idle_connections_time_out() {
     manager.shutdown();
 }
 
+/// A deadline of `Duration::MAX` means "never": every timer of the connection is set
+/// far out without overflowing, and the connection serves and stays open.
+#[tokio::test(start_paused = true)]
+async fn deadlines_of_duration_max_mean_never() {
+    let manager = TcpManager::builder(localhost())
+        .idle_timeout(Some(Duration::MAX))
+        .call_timeout(Some(Duration::MAX))
+        .write_stall_timeout(Some(Duration::MAX))
+        .read_rate(Some(tendril_net::ReadRate {
+            min_bytes: 1024,
+            window: Duration::MAX,
+        }))
+        .build();
+    let (manager, addr, mut rx) = start(manager);
+    // A partial line arms the read-rate window; a call arms the call timeout.
+    let mut stream = client(addr, b"hello\r\nhal").await;
+    assert_eq!(read_frames(&mut stream, "line", 1).await, ["hello"]);
+    let tendril = within(rx.recv()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(tendril.close_reason().is_none(), "still open an hour later");
+    within(stream.write_all(b"f\r\n")).await.unwrap();
+    assert_eq!(read_frames(&mut stream, "line", 1).await, ["half"]);
+    manager.shutdown();
+}
+
 /// Input that arrives after a local close is read and dropped (a lingering close), so
 /// the kernel does not reset the connection and the last replies reach the peer.
 #[tokio::test]

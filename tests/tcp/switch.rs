@@ -44,17 +44,15 @@ fn start() -> (TcpManager, std::net::SocketAddr) {
                         }),
                         Mode::Chunk(left) => {
                             let left = left - frame.len() as u64;
-                            let mut reply = Reply::one(Bytes::from(format!(
-                                "chunk {:?}",
-                                String::from_utf8_lossy(&frame)
-                            )));
+                            let chunk =
+                                Bytes::from(format!("chunk {:?}", String::from_utf8_lossy(&frame)));
                             if left == 0 {
-                                reply = reply.and(Bytes::from("250 chunk done"));
+                                let reply = Reply::many([chunk, Bytes::from("250 chunk done")]);
                                 mode = Mode::Lines;
                                 tendril.set_recv_framer(LineFramer::new()).map(|_| reply)
                             } else {
                                 mode = Mode::Chunk(left);
-                                Ok(reply)
+                                Ok(Reply::one(chunk))
                             }
                         }
                     };

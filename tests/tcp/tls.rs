@@ -139,6 +139,28 @@ async fn echo_over_tls_shows_the_session_on_both_sides() {
     assert_eq!((stats.wrap_failed, stats.open), (0, 1));
 }
 
+/// With SNI off, the client does not send the name (it still verifies the server as it).
+#[tokio::test]
+async fn a_client_without_sni_sends_no_server_name() {
+    let cert = certificate();
+    let (_manager, addr, seen) = tls_echo_server(server_layer(&cert));
+    let wrapper = TlsClientLayer::new(tls_client_config(cert.0.as_bytes()).unwrap(), "localhost")
+        .unwrap()
+        .sni(false);
+    let tendril = within(TcpManager::new(localhost()).connect(
+        addr,
+        acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+            Ok(service_fn(|_: Bytes| async { Ok::<_, BoxError>(()) }))
+        }),
+        WrapperChain::new().layer(wrapper),
+    ))
+    .await
+    .unwrap();
+    assert!(tendril.tls().is_some());
+    eventually(|| !seen.lock().unwrap().is_empty()).await;
+    assert_eq!(seen.lock().unwrap()[0].server_name, None, "no SNI");
+}
+
 #[tokio::test]
 async fn a_client_that_trusts_another_certificate_is_refused() {
     let cert = certificate();

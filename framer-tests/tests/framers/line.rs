@@ -27,8 +27,10 @@ fn encodes_with_the_mode_line_ending() {
 }
 
 #[test]
-fn default_limit_is_64_kib() {
+fn default_limit_is_64_kib_and_crlf() {
     assert_eq!(LineFramer::new().get_max_frame_length(), 64 * 1024);
+    assert!(LineFramer::new().is_crlf());
+    assert!(!LineFramer::lf().is_crlf());
     assert_eq!(DEFAULT_MAX_LINE_LENGTH, 64 * 1024);
 }
 

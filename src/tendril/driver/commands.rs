@@ -2,24 +2,14 @@
 //! are written before the control commands that call issued take effect; everything
 //! else in the order issued.
 
-use tower::Service;
-
-use super::state::{panic_error, Driver, Outcome, Stop};
+use super::state::{panic_error, App, Driver, Frame, Outcome, Stop};
 use super::wrap_state::WrapState;
-use crate::error::{BoxError, Error};
+use crate::error::Error;
 use crate::tendril::command::Command;
 use crate::tendril::io::FrameIo;
 use crate::tendril::{CloseReason, IntoFrames};
 
-impl<S, In, Out, T> Driver<S, In, Out, T>
-where
-    S: Service<In>,
-    S::Response: IntoFrames<Out>,
-    S::Error: Into<BoxError>,
-    In: Send + 'static,
-    Out: Send + 'static,
-    T: FrameIo<In, Out>,
-{
+impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, Out, T> {
     /// Applies the commands taken from the queue, in order, up to one that waits for
     /// the reply of a call not yet answered (`replying` is being answered right now,
     /// so its commands wait too). True if any was applied.

@@ -6,12 +6,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tower::Service;
 
-use super::state::{Driver, Stop};
-use crate::error::{BoxError, Error};
+use super::state::{App, Driver, Frame, Stop};
+use crate::error::Error;
 use crate::tendril::io::FrameIo;
-use crate::tendril::{CallTimeout, CloseReason, IntoFrames, ReadTooSlow, ReplyOrder, WriteStalled};
+use crate::tendril::{CallTimeout, CloseReason, ReadTooSlow, ReplyOrder, WriteStalled};
 
 /// `start + after`, or `None` (never) past what an `Instant` can hold.
 #[inline]
@@ -19,15 +18,7 @@ fn after(start: Instant, after: Duration) -> Option<Instant> {
     start.checked_add(after)
 }
 
-impl<S, In, Out, T> Driver<S, In, Out, T>
-where
-    S: Service<In>,
-    S::Response: IntoFrames<Out>,
-    S::Error: Into<BoxError>,
-    In: Send + 'static,
-    Out: Send + 'static,
-    T: FrameIo<In, Out>,
-{
+impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, Out, T> {
     /// Arms the timer for the earliest deadline and acts on those that passed.
     pub(super) fn poll_deadlines(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
         let now = Instant::now();

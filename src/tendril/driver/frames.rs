@@ -4,24 +4,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
-use tower::Service;
 
-use super::state::{panic_error, Driver, Stop};
-use crate::error::{BoxError, Error};
+use super::state::{panic_error, App, Driver, Frame, Stop};
+use crate::error::Error;
 use crate::tendril::call_scope::Scope;
 use crate::tendril::command::Command;
 use crate::tendril::io::FrameIo;
-use crate::tendril::IntoFrames;
 
-impl<S, In, Out, T> Driver<S, In, Out, T>
-where
-    S: Service<In>,
-    S::Response: IntoFrames<Out>,
-    S::Error: Into<BoxError>,
-    In: Send + 'static,
-    Out: Send + 'static,
-    T: FrameIo<In, Out>,
-{
+impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, Out, T> {
     /// True if the first command waits for a reply (nothing more is read meanwhile:
     /// a close or a wrap must see the input as the call left it).
     fn waiting_command(&self) -> bool {

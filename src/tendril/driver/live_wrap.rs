@@ -2,24 +2,14 @@
 
 use std::task::{Context, Poll};
 
-use tower::Service;
-
-use super::state::{Driver, Stop};
+use super::state::{App, Driver, Frame, Stop};
 use super::wrap_state::WrapState;
-use crate::error::{BoxError, Error};
+use crate::error::Error;
 use crate::tendril::io::FrameIo;
-use crate::tendril::{CloseReason, IntoFrames};
+use crate::tendril::CloseReason;
 use crate::wrap::{Io, PlaintextAfterUpgrade};
 
-impl<S, In, Out, T> Driver<S, In, Out, T>
-where
-    S: Service<In>,
-    S::Response: IntoFrames<Out>,
-    S::Error: Into<BoxError>,
-    In: Send + 'static,
-    Out: Send + 'static,
-    T: FrameIo<In, Out>,
-{
+impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, Out, T> {
     /// Drives a live wrap: flush what was written before it, take the stream out
     /// (refusing if plaintext input is already buffered or decoded), run the wrapper,
     /// put the wrapped stream back. Other commands wait for it; the caller checks the

@@ -24,6 +24,22 @@ use crate::tendril::shared::Shared;
 use crate::tendril::traffic::Totals;
 use crate::tendril::{CloseReason, ConnectionConfig, IntoFrames};
 
+/// What the driver needs of an application: a name for the bounds.
+pub(crate) trait App<In, Out>:
+    Service<In, Response: IntoFrames<Out>, Error: Into<BoxError>>
+{
+}
+
+impl<S, In, Out> App<In, Out> for S where
+    S: Service<In, Response: IntoFrames<Out>, Error: Into<BoxError>>
+{
+}
+
+/// What the driver needs of a frame type: it moves between tasks.
+pub(crate) trait Frame: Send + 'static {}
+
+impl<F: Send + 'static> Frame for F {}
+
 /// A call's future, with panics caught.
 pub(super) type Call<F> = CatchUnwind<AssertUnwindSafe<F>>;
 
@@ -121,15 +137,7 @@ where
     published: Totals,
 }
 
-impl<S, In, Out, T> Driver<S, In, Out, T>
-where
-    S: Service<In>,
-    S::Response: IntoFrames<Out>,
-    S::Error: Into<BoxError>,
-    In: Send + 'static,
-    Out: Send + 'static,
-    T: FrameIo<In, Out>,
-{
+impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, Out, T> {
     pub(crate) fn new(
         io: T,
         app: S,
