@@ -416,8 +416,8 @@ async fn idle(args: &Args) -> bool {
     );
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
     let probes = probe(args.target, false, Duration::from_secs(args.duration)).await;
-    let (displaced, _open) = count_closed(idle, Duration::from_millis(500)).await;
-    println!("idle connections closed by the server (displaced): {displaced}");
+    let (shed, _open) = count_closed(idle, Duration::from_millis(500)).await;
+    println!("idle connections closed by the server (shed): {shed}");
     active_task.abort();
     let active_ok = match active_task.await {
         Err(err) if err.is_cancelled() => true,
@@ -707,7 +707,7 @@ async fn line_limit(args: &Args) -> bool {
     // Shown, not judged: the bound here is the descriptors. A probe that comes while
     // the table is full of connections still reading their over-long line is refused
     // (they are active, not idle); once they are closed and lingering, newcomers
-    // displace them.
+    // shed them.
     probes.report();
     true
 }

@@ -15,8 +15,9 @@
 //! length-i32, stuffing, cobs, cobs-zpe, netstring, nul, dot; default `line` over TCP
 //! and `identity` over UDP, where each datagram is then one frame). Over UDP every
 //! peer is tracked as a connection: `--max-peers` bounds the table (default 65,536) and
-//! `--idle-timeout` evicts quiet peers (default 60 s); the `--stats` line counts them
-//! (`peers`, `evicted`, `reclaimed`, `dropped_table_full`, ...). Over TCP and Unix
+//! `--idle-timeout` closes quiet peers (default 60 s); the `--stats` line counts them
+//! (the engine's `closed_idle`, `shed_idle`, ..., then UDP's own `peers`,
+//! `dropped_table_full`, ...). Over TCP and Unix
 //! sockets `--max-connections` (default 10,000) and `--memory-budget` (default 256 MiB)
 //! set the manager's bounds across its connections (see README "Under attack").
 //!

@@ -89,7 +89,7 @@ fn a_full_table_of_idle_connections_does_not_lock_newcomers_out() {
         "2",
     ]);
     assert!(out.contains("the active connection was kept"), "{out}");
-    assert!(figure(&out, "idle connections closed by the server (displaced): ") >= 1);
+    assert!(figure(&out, "idle connections closed by the server (shed): ") >= 1);
 }
 
 #[test]

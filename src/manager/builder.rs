@@ -144,7 +144,7 @@ impl<O> Builder<O> {
     }
 
     /// Close connections after this long without a frame (default: never for streams;
-    /// 60 s for UDP peers, which are then evicted).
+    /// 60 s for UDP peers, which are then closed).
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.connection.idle_timeout = timeout;
         self

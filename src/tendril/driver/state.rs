@@ -224,7 +224,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             self.shared.traffic.store(&self.totals);
             self.published = self.totals;
         }
-        // For a full table choosing whom to displace: never a busy connection.
+        // For a full table choosing whom to shed: never a busy connection.
         let busy = !self.calls.is_empty()
             || self.held.is_some()
             || self.output_pending
