@@ -13,6 +13,7 @@ use std::task::{ready, Context, Poll};
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::frame_io::Moved;
 use super::FrameIo;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
@@ -48,10 +49,7 @@ pub(crate) struct DatagramIo<D, In, Out> {
     current: BytesMut,
     outbound: VecDeque<Bytes>,
     encoded: BytesMut,
-    read: u64,
-    written: u64,
-    /// Bytes written since the connection began (never reset: write progress).
-    written_ever: u64,
+    moved: Moved,
 }
 
 impl<D, In, Out> DatagramIo<D, In, Out> {
@@ -62,9 +60,7 @@ impl<D, In, Out> DatagramIo<D, In, Out> {
             current: BytesMut::new(),
             outbound: VecDeque::new(),
             encoded: BytesMut::new(),
-            read: 0,
-            written: 0,
-            written_ever: 0,
+            moved: Moved::default(),
         }
     }
 }
@@ -98,7 +94,7 @@ impl<D: Datagrams, In: Send + 'static, Out: Send + 'static> FrameIo<In, Out>
                     }
                 }
                 Some(datagram) => {
-                    self.read += datagram.len() as u64;
+                    self.moved.read(datagram.len() as u64);
                     self.current = datagram;
                 }
                 None => return Poll::Ready(Ok(None)),
@@ -120,9 +116,7 @@ impl<D: Datagrams, In: Send + 'static, Out: Send + 'static> FrameIo<In, Out>
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         while let Some(datagram) = self.outbound.front() {
             ready!(self.datagrams.poll_send(cx, datagram))?;
-            let sent = datagram.len() as u64;
-            self.written += sent;
-            self.written_ever += sent;
+            self.moved.written(datagram.len() as u64);
             self.outbound.pop_front();
         }
         Poll::Ready(Ok(()))
@@ -132,24 +126,13 @@ impl<D: Datagrams, In: Send + 'static, Out: Send + 'static> FrameIo<In, Out>
         self.poll_flush(cx)
     }
 
-    fn read_ever(&self) -> u64 {
-        0
-    }
-
     fn buffered(&self) -> usize {
         // A datagram is whole when it comes: never a frame being assembled.
         0
     }
 
-    fn written_ever(&self) -> u64 {
-        self.written_ever
-    }
-
-    fn take_counts(&mut self) -> (u64, u64) {
-        let counts = (self.read, self.written);
-        self.read = 0;
-        self.written = 0;
-        counts
+    fn moved(&self) -> &Moved {
+        &self.moved
     }
 
     fn poll_discard(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<usize>> {

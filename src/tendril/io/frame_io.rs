@@ -3,6 +3,8 @@
 use std::io;
 use std::task::{Context, Poll};
 
+use std::cell::Cell;
+
 use super::budget::{self, Charge};
 use crate::error::Error;
 use crate::framer::FramerSwitch;
@@ -35,15 +37,27 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
     /// Flushes, then ends the output (a TCP FIN, a TLS close_notify).
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
 
+    /// The bytes it moved.
+    fn moved(&self) -> &Moved;
+
     /// Bytes read and written since the last call.
-    fn take_counts(&mut self) -> (u64, u64);
+    #[inline]
+    fn take_counts(&mut self) -> (u64, u64) {
+        self.moved().take()
+    }
 
     /// Bytes written since the connection began: the write-stall guard's measure of
     /// progress.
-    fn written_ever(&self) -> u64;
+    #[inline]
+    fn written_ever(&self) -> u64 {
+        self.moved().written_ever.get()
+    }
 
     /// Bytes read since the connection began: the read-rate guard's measure.
-    fn read_ever(&self) -> u64;
+    #[inline]
+    fn read_ever(&self) -> u64 {
+        self.moved().read_ever.get()
+    }
 
     /// Bytes read and not yet decoded (a frame being assembled, when the decoder
     /// asked for more).
@@ -72,5 +86,38 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
     /// The error of a connection shed for the memory budget.
     fn shed_error(&self) -> Error {
         budget::shed_unaccounted()
+    }
+}
+
+/// The bytes a frame transport moved: since the driver last took them (for the
+/// connection's traffic counts), and since the connection began (the guards' measures).
+/// Cells, so that taking them needs no `&mut` of the transport.
+#[derive(Debug, Default)]
+pub(crate) struct Moved {
+    read: Cell<u64>,
+    written: Cell<u64>,
+    read_ever: Cell<u64>,
+    written_ever: Cell<u64>,
+}
+
+impl Moved {
+    /// `n` bytes read.
+    #[inline]
+    pub(crate) fn read(&self, n: u64) {
+        self.read.set(self.read.get() + n);
+        self.read_ever.set(self.read_ever.get() + n);
+    }
+
+    /// `n` bytes written.
+    #[inline]
+    pub(crate) fn written(&self, n: u64) {
+        self.written.set(self.written.get() + n);
+        self.written_ever.set(self.written_ever.get() + n);
+    }
+
+    /// The bytes read and written since the last take.
+    #[inline]
+    pub(crate) fn take(&self) -> (u64, u64) {
+        (self.read.take(), self.written.take())
     }
 }

@@ -24,6 +24,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use tokio_util::io::poll_read_buf;
 
 use super::budget::{self, counted, Charge};
+use super::frame_io::Moved;
 use super::{pool, FrameIo};
 use crate::error::Error;
 use crate::framer::FramerSwitch;
@@ -48,12 +49,7 @@ pub(crate) struct StreamIo<In, Out> {
     readable: bool,
     eof: bool,
     wbuf: BytesMut,
-    read: u64,
-    /// Bytes read since the connection began (never reset: the read-rate guard's measure).
-    read_ever: u64,
-    written: u64,
-    /// Bytes written since the connection began (never reset: write progress).
-    written_ever: u64,
+    moved: Moved,
     /// The manager's memory budget, charged when a buffer's allocation changes.
     charge: Option<Charge>,
 }
@@ -75,10 +71,7 @@ impl<In, Out> StreamIo<In, Out> {
             readable: false,
             eof: false,
             wbuf: BytesMut::new(),
-            read: 0,
-            read_ever: 0,
-            written: 0,
-            written_ever: 0,
+            moved: Moved::default(),
             charge: None,
         }
     }
@@ -216,8 +209,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
                 return Poll::Ready(Ok(None));
             }
             let n = ready!(self.poll_fill(cx))?;
-            self.read += n as u64;
-            self.read_ever += n as u64;
+            self.moved.read(n as u64);
             self.eof = n == 0;
             self.readable = true;
         }
@@ -250,8 +242,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
             if n == 0 {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
-            self.written += n as u64;
-            self.written_ever += n as u64;
+            self.moved.written(n as u64);
             self.wbuf.advance(n);
         }
         ready!(io.as_mut().poll_flush(cx))?;
@@ -267,23 +258,12 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         Poll::Ready(Ok(()))
     }
 
-    fn read_ever(&self) -> u64 {
-        self.read_ever
-    }
-
     fn buffered(&self) -> usize {
         self.rbuf.len()
     }
 
-    fn written_ever(&self) -> u64 {
-        self.written_ever
-    }
-
-    fn take_counts(&mut self) -> (u64, u64) {
-        let counts = (self.read, self.written);
-        self.read = 0;
-        self.written = 0;
-        counts
+    fn moved(&self) -> &Moved {
+        &self.moved
     }
 
     fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
