@@ -131,15 +131,15 @@ impl Error {
 
     /// True if a wrapper failed (a TLS handshake error or timeout, socket options that
     /// could not be set) or a live wrap found plaintext the peer sent too early
-    /// ([`PlaintextAfterUpgrade`](crate::wrap::PlaintextAfterUpgrade)). The cause is the
+    /// (`PlaintextAfterUpgrade`). The cause is the
     /// wrapper's error.
     pub fn is_wrap(&self) -> bool {
         self.inner.kind == Kind::Wrap
     }
 
     /// The cause downcast to `E` (for example
-    /// [`HandshakeTimeout`](crate::wrap::HandshakeTimeout) or
-    /// [`PlaintextAfterUpgrade`](crate::wrap::PlaintextAfterUpgrade)), if it is one.
+    /// `HandshakeTimeout` or
+    /// `PlaintextAfterUpgrade`), if it is one.
     pub fn cause<E: std::error::Error + 'static>(&self) -> Option<&E> {
         self.inner.cause.as_ref()?.downcast_ref::<E>()
     }
@@ -195,7 +195,7 @@ impl Error {
     }
 
     /// The cause downcast to a concrete framer error type (for example
-    /// [`LineError`](crate::framer::LineError)), if it is one.
+    /// `LineError`), if it is one.
     pub fn framer_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
         if !self.is_framing() {
             return None;

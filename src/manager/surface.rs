@@ -1,7 +1,7 @@
 //! What every manager offers: the [`Manager`] trait (lifecycle, lookups, stats: one
 //! surface for every transport, provided over its [`Engine`]) and [`Connect`] (how any
 //! manager connects out, for code generic over transports such as the
-//! [`Client`](crate::client::Client)).
+//! `Client`).
 
 use std::any::Any;
 use std::fmt;
@@ -126,7 +126,7 @@ impl Manager for Engine {
 
 /// How a manager connects out through wrapper `W`: the one connecting surface of every
 /// manager (streams through a wrapper of their stream, UDP through a wrapper of the
-/// peer's datagrams), and what a [`Client`](crate::client::Client) connects with.
+/// peer's datagrams), and what a `Client` connects with.
 pub trait Connect<W>: Manager + Clone {
     /// Where a connection goes: a socket address, a path.
     type Target: Clone + Send + Sync + 'static;

@@ -29,7 +29,7 @@ pub enum CloseReason {
     /// Shed to make room for a newcomer when a bound was full: an idle connection
     /// when `max_connections` were held, a quiet UDP peer in a one-datagram exchange
     /// when the peer table was full (see
-    /// [`Builder::shed_idle_after`](crate::manager::Builder::shed_idle_after)). Its
+    /// `Builder::shed_idle_after`). Its
     /// calls in flight were answered; nothing it had sent was lost.
     Shed,
     /// An error: framing, I/O, or an application error or panic.

@@ -71,7 +71,7 @@ impl fmt::Display for ReadTooSlow {
 impl std::error::Error for ReadTooSlow {}
 
 /// The manager's memory budget ran short while this connection held more than its
-/// share of it (see [`Builder::memory_budget`](crate::manager::Builder::memory_budget)):
+/// share of it (see `Builder::memory_budget`):
 /// it asked to grow past its share, or it was the largest holder when another
 /// connection needed room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use bytes::Bytes;
 ///   frame each), and `Option` of each.
 ///
 /// A typed-frame application answers with `Some(frame)`, or is written with
-/// [`answer`](crate::app::answer), which takes the bare frame: a blanket "a frame is
+/// `answer`, which takes the bare frame: a blanket "a frame is
 /// its own reply" impl would make the reply type of every generic caller ambiguous
 /// (the compiler then overflows resolving `Tendril<In, Out>`).
 #[diagnostic::on_unimplemented(

@@ -23,7 +23,7 @@ use crate::wrap::BoxIo;
 const OUTBOUND_DATAGRAMS: usize = 16;
 
 /// One peer's datagrams: what a connectionless transport (the UDP manager's router, a
-/// plug-in's) gives [`Engine::serve_datagrams`](crate::manager::Engine::serve_datagrams)
+/// plug-in's) gives `Engine::serve_datagrams`
 /// for each peer it tracks. The engine frames them, runs the peer's application and
 /// sends its replies back through [`poll_send`](Self::poll_send).
 ///
