@@ -28,6 +28,17 @@ use crate::tendril::{CloseReason, Tendril};
 /// Set in [`Flight::outstanding`] once the client is dropped.
 const DROPPED: usize = 1 << (usize::BITS - 1);
 
+/// Why no permit can be had now.
+#[derive(Debug)]
+pub(crate) enum Wait {
+    /// The connection's dispatcher is gone: nothing more will be answered.
+    Closed,
+    /// Every slot is taken (the waker is registered).
+    Slot,
+    /// Every free tag is quarantined until then (the waker is registered).
+    Release(Instant),
+}
+
 /// What a slot and its tag hold until `call`.
 #[derive(Debug)]
 pub(crate) struct Permit {
@@ -144,11 +155,6 @@ impl<Resp> Flight<Resp> {
         }
     }
 
-    /// True once the connection's dispatcher is gone.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
     pub(crate) fn in_flight(&self) -> usize {
         self.lock().in_flight
     }
@@ -157,24 +163,34 @@ impl<Resp> Flight<Resp> {
         self.lock().stats
     }
 
-    /// A slot (and a tag), or `Err(next_release)` with the waker registered: when a
-    /// quarantined tag is free again, if that is what it waits for.
-    pub(crate) fn poll_acquire(&self, cx: &mut Context<'_>) -> Result<Permit, Option<Instant>> {
+    /// A slot and a tag (`None` if `holding` one already), or why not: in one look,
+    /// the connection's end first.
+    pub(crate) fn poll_acquire(
+        &self,
+        cx: &mut Context<'_>,
+        holding: bool,
+    ) -> Result<Option<Permit>, Wait> {
         let mut state = self.lock();
+        if state.closed {
+            return Err(Wait::Closed);
+        }
+        if holding {
+            return Ok(None);
+        }
         match self.acquire(&mut state) {
-            Ok(permit) => Ok(permit),
-            Err(next) => {
+            Ok(permit) => Ok(Some(permit)),
+            Err(wait) => {
                 // Registered under the lock a freed slot is told under: no wake is lost.
                 self.waker.register(cx.waker());
                 state.waiting = true;
-                Err(next)
+                Err(wait)
             }
         }
     }
 
-    fn acquire(&self, state: &mut State<Resp>) -> Result<Permit, Option<Instant>> {
+    fn acquire(&self, state: &mut State<Resp>) -> Result<Permit, Wait> {
         if state.in_flight >= self.max {
-            return Err(None);
+            return Err(Wait::Slot);
         }
         let tag = match &mut state.waiters {
             Waiters::Pipelined(_) => None,
@@ -184,7 +200,7 @@ impl<Resp> Flight<Resp> {
                     pending.remove(&tag);
                     Some(tag)
                 }
-                None => return Err(tags.next_release()),
+                None => return Err(tags.next_release().map_or(Wait::Slot, Wait::Release)),
             },
         };
         state.in_flight += 1;

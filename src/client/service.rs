@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::time::Sleep;
 use tower::Service;
 
-use super::flight::{Flight, Permit};
+use super::flight::{Flight, Permit, Wait};
 use super::stats::ClientStats;
 use super::Tagger;
 use crate::error::Error;
@@ -116,20 +116,21 @@ where
     type Future = ResponseFuture<Resp>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.closing.is_some() || self.flight.is_closed() {
+        if self.closing.is_some() {
             return self.poll_closed(cx);
         }
         loop {
-            if self.permit.is_some() {
-                return Poll::Ready(Ok(()));
-            }
-            match self.flight.poll_acquire(cx) {
+            match self.flight.poll_acquire(cx, self.permit.is_some()) {
                 Ok(permit) => {
-                    self.permit = Some(permit);
-                    self.release = None;
+                    if permit.is_some() {
+                        self.permit = permit;
+                        self.release = None;
+                    }
+                    return Poll::Ready(Ok(()));
                 }
-                Err(None) => return Poll::Pending,
-                Err(Some(at)) => {
+                Err(Wait::Closed) => return self.poll_closed(cx),
+                Err(Wait::Slot) => return Poll::Pending,
+                Err(Wait::Release(at)) => {
                     // Only quarantined tags: wake when the oldest is free again.
                     let release = self
                         .release

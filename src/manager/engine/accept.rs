@@ -226,23 +226,25 @@ impl Engine {
                 _ = stop.cancelled() => None,
                 wrapped = wrapping => Some(wrapped),
             };
-            let counters = &engine.inner.counters;
-            match wrapped {
+            // Still counted as wrapping until the loop serves it, so the channel has
+            // room for every one; otherwise (failed, stopped, the loop gone) no more.
+            let handed = match wrapped {
                 Some(Ok(io)) => {
                     let io: BoxIo = Box::pin(io);
-                    // Still counted as wrapping until the loop serves it, so the
-                    // channel has room for every one; the loop may be gone.
-                    if done.try_send(Wrapped { io, local, remote }).is_err() {
-                        counters.wrapping.fetch_sub(1, Ordering::Relaxed);
-                    }
+                    done.try_send(Wrapped { io, local, remote }).is_ok()
                 }
                 Some(Err(err)) => {
-                    counters.wrapping.fetch_sub(1, Ordering::Relaxed);
                     engine.wrap_failed(&remote, err.into());
+                    false
                 }
-                None => {
-                    counters.wrapping.fetch_sub(1, Ordering::Relaxed);
-                }
+                None => false,
+            };
+            if !handed {
+                engine
+                    .inner
+                    .counters
+                    .wrapping
+                    .fetch_sub(1, Ordering::Relaxed);
             }
         };
         self.inner.tracker.spawn(task.instrument(span));

@@ -76,7 +76,6 @@ impl BuildManager for UdpOptions {
         UdpManager {
             inner: Arc::new(Inner {
                 options: builder.options.clone(),
-                bounds: builder.bounds,
                 engine: Engine::new(
                     "udp",
                     builder.options.addr,
@@ -146,7 +145,6 @@ struct State {
 
 struct Inner {
     options: UdpOptions,
-    bounds: Bounds,
     engine: Engine,
     state: Mutex<State>,
     failure: Arc<Mutex<Option<Arc<Error>>>>,
@@ -408,8 +406,8 @@ impl UdpManager {
             inbound_queue: inner.options.inbound_queue,
             reject_ttl: inner.options.reject_ttl,
             max_consecutive_errors: inner.options.max_consecutive_errors,
-            max_peers: inner.bounds.max_connections,
-            shed_idle_after: inner.bounds.shed_idle_after,
+            max_peers: inner.engine.inner.bounds.max_connections,
+            shed_idle_after: inner.engine.inner.bounds.shed_idle_after,
         };
         let router = Router::new(Parts {
             socket: socket.clone(),

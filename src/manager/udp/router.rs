@@ -250,17 +250,13 @@ impl Router {
                 }
             }
         }
-        let Some(spawner) = self.spawner.as_mut() else {
-            return;
-        };
-        if !spawner.ready() {
+        if !self.spawner.as_mut().is_some_and(|spawner| spawner.ready()) {
             UdpCounters::bump(dropped);
             return;
         }
         let (inbound, receiver) = mpsc::channel(self.settings.inbound_queue.max(1));
         let _ = inbound.try_send(datagram);
-        self.generation += 1;
-        let generation = self.generation;
+        let generation = self.next_generation();
         let peer = UdpPeer::new(
             self.socket.clone(),
             from,
@@ -269,6 +265,9 @@ impl Router {
             generation,
             self.counters.clone(),
         );
+        let Some(spawner) = self.spawner.as_mut() else {
+            return;
+        };
         let (shed, accepted) = spawner.spawn(peer);
         self.peers
             .insert(from, inbound, Some(shed), generation, now);
