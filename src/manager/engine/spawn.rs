@@ -3,7 +3,7 @@
 //! publishes how it closed (counters, the one log event) before giving its place in
 //! the table up once the socket is gone.
 
-use std::future::Future;
+use std::future::{Future, Pending};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,6 +45,15 @@ impl Future for Accepted {
     }
 }
 
+/// A connection's frame transport as it comes to the engine: open (a stream, charged to
+/// the memory budget at once), or still being wrapped (a datagram peer's wrapper runs
+/// on the connection's task). Only the second holds a future: a stream connection's
+/// task carries nothing but its transport.
+enum Opening<T, F> {
+    Open(T),
+    Wrapping(F),
+}
+
 impl Engine {
     /// Runs a connection on `io`, a stream that is already connected (accepted,
     /// dialled and wrapped, or handed over: stdin and stdout, a QUIC stream), between
@@ -82,7 +91,7 @@ impl Engine {
             peer: io.peer_credentials(),
             proxy,
         };
-        let io = std::future::ready(Ok(StreamIo::new(io, framers)));
+        let io: Opening<_, Pending<_>> = Opening::Open(StreamIo::new(io, framers));
         self.run_connection(io, local, remote, facts, acceptor)
     }
 
@@ -115,20 +124,20 @@ impl Engine {
         In: Send + 'static,
         Out: Send + 'static,
     {
-        let io = async move {
+        let io = Opening::Wrapping(async move {
             match datagrams.await {
                 Ok(datagrams) => Ok(DatagramIo::new(datagrams, framers)),
                 Err(err) => Err(Error::wrap(err)),
             }
-        };
+        });
         self.run_connection(io, local, remote, StreamFacts::default(), acceptor)
     }
 
-    /// Registers a connection on any frame transport (once `framed` resolves, on the
-    /// connection's task) and spawns its task.
+    /// Registers a connection on any frame transport (one still being wrapped is
+    /// awaited on the connection's task) and spawns its task.
     fn run_connection<A, In, Out, T, F>(
         &self,
-        framed: F,
+        framed: Opening<T, F>,
         local: Addr,
         remote: Addr,
         facts: StreamFacts,
@@ -147,7 +156,10 @@ impl Engine {
         let info = ConnectionInfo::new(id, inner.transport.clone(), local.clone(), remote.clone());
         let shared = Shared::new(info, inner.config.outbound_queue, frame_len::<Out>, facts);
         let control: Arc<dyn Control> = shared.clone();
-        let charge = inner.budget.charge(Arc::downgrade(&control));
+        let mut framed = framed;
+        if let Opening::Open(framed) = &mut framed {
+            framed.set_charge(inner.budget.charge(Arc::downgrade(&control)));
+        }
         // Frames queued through its handles are charged too, on their own account.
         shared
             .queue
@@ -207,15 +219,18 @@ impl Engine {
                     return;
                 }
             };
-            let mut framed = match framed.await {
-                Ok(framed) => framed,
-                Err(err) => {
-                    // Counted and logged as every close is.
-                    guard.close(CloseReason::error(err));
-                    return;
-                }
+            let framed = match framed {
+                Opening::Open(framed) => framed,
+                // A datagram peer's buffers are bounded by its queues: nothing to charge.
+                Opening::Wrapping(wrapping) => match wrapping.await {
+                    Ok(framed) => framed,
+                    Err(err) => {
+                        // Counted and logged as every close is.
+                        guard.close(CloseReason::error(err));
+                        return;
+                    }
+                },
             };
-            framed.set_charge(charge);
             let run = Driver::new(framed, app, shared, engine.inner.config.clone()).run();
             match std::panic::AssertUnwindSafe(run).catch_unwind().await {
                 Ok(Closed { reason, lingering }) => {
