@@ -36,6 +36,10 @@
 //! frame every 100 ms, plus a new connection every second; the slowest answer of each
 //! is reported. Exit status 1 if a probe failed or was slower than 1 s.
 
+#[path = "shared/cli.rs"]
+mod cli;
+
+use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -62,47 +66,70 @@ struct Args {
     ca: Option<String>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut argv = std::env::args().skip(1);
-    let scenario = argv.next().ok_or("which scenario?")?;
-    if scenario == "make-cert" {
-        let dir = argv.next().ok_or("make-cert DIR")?;
-        make_cert(&dir).map_err(|err| format!("make-cert {dir}: {err:#}"))?;
-        std::process::exit(0);
-    }
-    let mut args = Args {
-        scenario,
-        target: "127.0.0.1:7000".parse().expect("an address"),
-        pid: None,
-        conns: 0,
-        size: 8 * 1024 * 1024 - 1,
-        hold: 3,
-        rate: 25,
-        duration: 10,
-        ca: None,
-    };
-    while let Some(flag) = argv.next() {
-        let value = argv.next().ok_or(format!("{flag} needs a value"))?;
-        let number = |text: &str| -> Result<u64, String> {
-            text.parse().map_err(|err| format!("{flag} {text}: {err}"))
-        };
-        match flag.as_str() {
-            "--target" => {
-                args.target = value
-                    .parse()
-                    .map_err(|err| format!("--target {value}: {err}"))?
+fn parse_args() -> Args {
+    let cli = Cli::parse(
+        "attack",
+        "partial|idle|tls|starttls|slowloris|nonreader|line-limit --target ADDR [--pid PID] \
+         [--conns N] [--size BYTES] [--hold SECS] [--rate N] [--duration SECS] [--ca PEM]\n       \
+         attack make-cert DIR",
+        "Attacks a server the way a hostile client would, while a probe checks that real \
+         clients are still served; exits 1 if they were not.",
+        &[
+            value(
+                "--target",
+                "ADDR",
+                "the server attacked (default 127.0.0.1:7000)",
+            ),
+            value(
+                "--pid",
+                "PID",
+                "the server's process, whose memory and descriptors are reported",
+            ),
+            value("--conns", "N", "attacking connections (per scenario)"),
+            value(
+                "--size",
+                "BYTES",
+                "partial: the length announced (default 8 MiB - 1)",
+            ),
+            value(
+                "--hold",
+                "SECS",
+                "idle: how long the connections are held before probing (default 3)",
+            ),
+            value(
+                "--rate",
+                "N",
+                "tls, starttls: new silent connections a second (default 25)",
+            ),
+            value("--duration", "SECS", "how long the probe runs (default 10)"),
+            value(
+                "--ca",
+                "PEM",
+                "tls, starttls: the certificate the probe trusts",
+            ),
+        ],
+    );
+    let scenario = match &cli.positional[..] {
+        [scenario] => scenario.clone(),
+        [make, dir] if make == "make-cert" => {
+            if let Err(err) = make_cert(dir) {
+                cli.fail(format!("make-cert {dir}: {err:#}"));
             }
-            "--pid" => args.pid = Some(number(&value)? as u32),
-            "--conns" => args.conns = number(&value)? as usize,
-            "--size" => args.size = number(&value)? as usize,
-            "--hold" => args.hold = number(&value)?,
-            "--rate" => args.rate = number(&value)? as usize,
-            "--duration" => args.duration = number(&value)?,
-            "--ca" => args.ca = Some(value),
-            other => return Err(format!("unknown option `{other}`")),
+            std::process::exit(0);
         }
+        _ => cli.fail("give one scenario"),
+    };
+    Args {
+        scenario,
+        target: cli.parsed_or("--target", ([127, 0, 0, 1], 7000).into()),
+        pid: cli.parsed("--pid"),
+        conns: cli.parsed_or("--conns", 0),
+        size: cli.parsed_or("--size", 8 * 1024 * 1024 - 1),
+        hold: cli.parsed_or("--hold", 3),
+        rate: cli.parsed_or("--rate", 25),
+        duration: cli.parsed_or("--duration", 10),
+        ca: cli.get("--ca").map(str::to_owned),
     }
-    Ok(args)
 }
 
 fn make_cert(dir: &str) -> Result<(), Box<dyn std::error::Error>> {
@@ -714,17 +741,7 @@ async fn line_limit(args: &Args) -> bool {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!(
-                "attack: {message}\nusage: attack partial|idle|tls|starttls|slowloris|nonreader|line-limit \
-                 --target ADDR [--pid PID] [--conns N] [--size BYTES] [--hold SECS] [--rate N] \
-                 [--duration SECS] [--ca PEM]\n       attack make-cert DIR"
-            );
-            return ExitCode::from(2);
-        }
-    };
+    let args = parse_args();
     let ok = match args.scenario.as_str() {
         "partial" => partial(&args).await,
         "idle" => idle(&args).await,

@@ -23,9 +23,12 @@
 //!
 //! Try it with `printf 'BINARY 5\r\nab\ncdECHO hi\r\n' | nc 127.0.0.1 7300`.
 
+#[path = "shared/cli.rs"]
+mod cli;
 #[path = "shared/signal.rs"]
 mod signal;
 
+use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -90,24 +93,17 @@ fn handle(state: &mut State, tendril: &Tendril, frame: Bytes) -> Result<Option<S
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut listen = "127.0.0.1:7300".to_owned();
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        match (arg.as_str(), argv.next()) {
-            ("--listen", Some(value)) => listen = value,
-            _ => {
-                eprintln!("usage: binary_lines [--listen ADDR]");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let listen: SocketAddr = match listen.parse() {
-        Ok(addr) => addr,
-        Err(err) => {
-            eprintln!("binary_lines: --listen {listen}: {err:#}");
-            return ExitCode::from(2);
-        }
-    };
+    let cli = Cli::parse(
+        "binary_lines",
+        "[--listen ADDR]",
+        "A line protocol whose `BINARY n` command switches to a chunk framer for n raw bytes.",
+        &[value(
+            "--listen",
+            "ADDR",
+            "where to listen (default 127.0.0.1:7300)",
+        )],
+    );
+    let listen: SocketAddr = cli.parsed_or("--listen", ([127, 0, 0, 1], 7300).into());
     let shutdown = shutdown_signal();
     let manager = TcpManager::new(listen);
     let acceptor = acceptor_fn(|tendril: Tendril| {
@@ -123,7 +119,7 @@ async fn main() -> ExitCode {
     let addr = match manager.start(acceptor, NoWrapper) {
         Ok(addr) => addr,
         Err(err) => {
-            eprintln!("binary_lines: cannot listen on tcp {listen}: {err:#}");
+            eprintln!("binary_lines: {err:#}");
             return ExitCode::FAILURE;
         }
     };

@@ -18,9 +18,12 @@
 //!
 //! Try it with `nc 127.0.0.1 7200` in two terminals.
 
+#[path = "shared/cli.rs"]
+mod cli;
 #[path = "shared/signal.rs"]
 mod signal;
 
+use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -61,24 +64,17 @@ fn name(tendril: &Tendril) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut listen = "127.0.0.1:7200".to_owned();
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        match (arg.as_str(), argv.next()) {
-            ("--listen", Some(value)) => listen = value,
-            _ => {
-                eprintln!("usage: chat [--listen ADDR]");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let listen: SocketAddr = match listen.parse() {
-        Ok(addr) => addr,
-        Err(err) => {
-            eprintln!("chat: --listen {listen}: {err:#}");
-            return ExitCode::from(2);
-        }
-    };
+    let cli = Cli::parse(
+        "chat",
+        "[--listen ADDR]",
+        "A chat room over CRLF lines: every line goes to every other client.",
+        &[value(
+            "--listen",
+            "ADDR",
+            "where to listen (default 127.0.0.1:7200)",
+        )],
+    );
+    let listen: SocketAddr = cli.parsed_or("--listen", ([127, 0, 0, 1], 7200).into());
     let shutdown = shutdown_signal();
     let manager = TcpManager::builder(listen).outbound_queue(64).build();
     let room = manager.clone();
@@ -110,7 +106,7 @@ async fn main() -> ExitCode {
     let addr = match manager.start(acceptor, NoWrapper) {
         Ok(addr) => addr,
         Err(err) => {
-            eprintln!("chat: cannot listen on tcp {listen}: {err:#}");
+            eprintln!("chat: {err:#}");
             return ExitCode::FAILURE;
         }
     };

@@ -12,9 +12,12 @@
 //! reach the client. Prints `NAME A ADDRESS` per answer of each query (or the response
 //! code), and gives up on a query after 2 seconds with a clear message.
 
+#[path = "shared/cli.rs"]
+mod cli;
 #[path = "dns/message.rs"]
 mod message;
 
+use cli::{switch, value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -51,34 +54,43 @@ struct Args {
     parallel: usize,
 }
 
-fn parse_args() -> Option<Args> {
-    let mut args = Args {
-        name: String::new(),
-        server: "127.0.0.1:5353".parse().ok()?,
-        tcp: false,
-        parallel: 1,
+fn parse_args() -> Args {
+    let cli = Cli::parse(
+        "dns_client",
+        "NAME [--server ADDR] [--tcp] [--parallel N]",
+        "Asks a DNS server for NAME's A record over UDP or TCP, through a multiplexed client.",
+        &[
+            value(
+                "--server",
+                "ADDR",
+                "the DNS server (default 127.0.0.1:5353)",
+            ),
+            switch("--tcp", "ask over TCP (length-prefixed) instead of UDP"),
+            value(
+                "--parallel",
+                "N",
+                "send N queries at once on the one connection (default 1)",
+            ),
+        ],
+    );
+    let [name] = &cli.positional[..] else {
+        cli.fail("give one NAME to look up");
     };
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        match arg.as_str() {
-            "--tcp" => args.tcp = true,
-            "--server" => args.server = argv.next()?.parse().ok()?,
-            "--parallel" => args.parallel = argv.next()?.parse().ok().filter(|&n| n > 0)?,
-            other if args.name.is_empty() && !other.starts_with("--") => {
-                args.name = other.to_owned();
-            }
-            _ => return None,
-        }
+    let parallel = cli.parsed_or("--parallel", 1);
+    if parallel == 0 {
+        cli.fail("--parallel must be at least 1");
     }
-    (!args.name.is_empty()).then_some(args)
+    Args {
+        name: name.clone(),
+        server: cli.parsed_or("--server", ([127, 0, 0, 1], 5353).into()),
+        tcp: cli.has("--tcp"),
+        parallel,
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Some(args) = parse_args() else {
-        eprintln!("usage: dns_client NAME [--server ADDR] [--tcp] [--parallel N]");
-        return ExitCode::from(2);
-    };
+    let args = parse_args();
     let server = args.server;
     let any: SocketAddr = if server.is_ipv4() {
         "0.0.0.0:0"

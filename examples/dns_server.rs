@@ -24,9 +24,12 @@
 //! dig @127.0.0.1 -p 5353 +tcp example.test A     # over TCP
 //! ```
 
+#[path = "shared/cli.rs"]
+mod cli;
 #[path = "dns/message.rs"]
 mod message;
 
+use cli::{value, Cli};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -88,48 +91,53 @@ struct Args {
     delays: Delays,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut listen: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+fn parse_args() -> Args {
+    let cli = Cli::parse(
+        "dns_server",
+        "[--listen ADDR] [--record NAME=IPV4]... [--delay NAME=MS]...",
+        "An authoritative DNS server for the A records given, over UDP and TCP on one port.",
+        &[
+            value(
+                "--listen",
+                "ADDR",
+                "where to listen, UDP and TCP (default 127.0.0.1:5353)",
+            ),
+            value(
+                "--record",
+                "NAME=IPV4",
+                "answer NAME's A query with IPV4 (repeat for more)",
+            ),
+            value(
+                "--delay",
+                "NAME=MS",
+                "answer NAME after MS milliseconds (repeat for more)",
+            ),
+        ],
+    );
+    let pair = |flag: &str, text: &str, what: &str| -> (String, String) {
+        let Some((name, value)) = text.split_once('=') else {
+            cli.fail(format!("{flag} {text}: expected {what}"));
+        };
+        (
+            name.trim_end_matches('.').to_ascii_lowercase(),
+            value.to_owned(),
+        )
+    };
     let mut records = HashMap::new();
-    let mut delays = HashMap::new();
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        let value = argv.next().ok_or(format!("{arg} needs a value"))?;
-        match arg.as_str() {
-            "--listen" => {
-                listen = value
-                    .parse()
-                    .map_err(|err| format!("--listen {value}: {err:#}"))?
-            }
-            "--record" => {
-                let (name, addr) = value
-                    .split_once('=')
-                    .ok_or(format!("--record {value}: expected NAME=IPV4"))?;
-                let addr = addr
-                    .parse()
-                    .map_err(|err| format!("--record {value}: {err:#}"))?;
-                records.insert(name.trim_end_matches('.').to_ascii_lowercase(), addr);
-            }
-            "--delay" => {
-                let (name, ms) = value
-                    .split_once('=')
-                    .ok_or(format!("--delay {value}: expected NAME=MS"))?;
-                let ms: u64 = ms
-                    .parse()
-                    .map_err(|err| format!("--delay {value}: {err:#}"))?;
-                delays.insert(
-                    name.trim_end_matches('.').to_ascii_lowercase(),
-                    Duration::from_millis(ms),
-                );
-            }
-            other => return Err(format!("unknown argument `{other}`")),
-        }
+    for text in cli.all("--record") {
+        let (name, addr) = pair("--record", text, "NAME=IPV4");
+        records.insert(name, cli.parse_value("--record", &addr));
     }
-    Ok(Args {
-        listen,
+    let mut delays = HashMap::new();
+    for text in cli.all("--delay") {
+        let (name, ms) = pair("--delay", text, "NAME=MS");
+        delays.insert(name, Duration::from_millis(cli.parse_value("--delay", &ms)));
+    }
+    Args {
+        listen: cli.parsed_or("--listen", ([127, 0, 0, 1], 5353).into()),
         records: Arc::new(records),
         delays: Arc::new(delays),
-    })
+    }
 }
 
 #[tokio::main]
@@ -138,16 +146,7 @@ async fn main() -> ExitCode {
         listen,
         records,
         delays,
-    } = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!(
-                "dns_server: {message}\nusage: dns_server [--listen ADDR] [--record NAME=IPV4]... \
-                 [--delay NAME=MS]..."
-            );
-            return ExitCode::from(2);
-        }
-    };
+    } = parse_args();
     // The same application for both transports; only the framer differs.
     let application = |records: Records, delays: Delays| {
         service_fn(move |msg: Bytes| {
@@ -175,7 +174,7 @@ async fn main() -> ExitCode {
         let udp_addr = match udp.start(udp_acceptor, NoWrapper) {
             Ok(addr) => addr,
             Err(err) => {
-                last_error = format!("cannot listen on udp {listen}: {err:#}");
+                last_error = format!("{err:#}");
                 continue;
             }
         };
@@ -199,7 +198,7 @@ async fn main() -> ExitCode {
                 break;
             }
             Err(err) => {
-                last_error = format!("cannot listen on tcp {udp_addr}: {err:#}");
+                last_error = format!("{err:#}");
                 udp.shutdown();
             }
         }

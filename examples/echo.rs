@@ -51,11 +51,14 @@
 //! example.
 
 #[cfg(feature = "metrics")]
+#[path = "shared/cli.rs"]
+mod cli;
 #[path = "shared/prometheus.rs"]
 mod prometheus;
 #[path = "shared/signal.rs"]
 mod signal;
 
+use cli::{switch, value, Cli, Flag};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -133,91 +136,119 @@ struct Args {
     memory_budget: Option<usize>,
 }
 
-fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|err| format!("{flag} {text}: {err:#}"))?;
-    Duration::try_from_secs_f64(secs).map_err(|err| format!("{flag} {text}: {err:#}"))
+fn seconds(cli: &Cli, flag: &str) -> Option<Duration> {
+    let secs: f64 = cli.parsed(flag)?;
+    Some(
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or_else(|err| cli.fail(format!("{flag} {secs}: {err:#}"))),
+    )
 }
 
+const FLAGS: &[Flag] = &[
+    value("--transport", "NAME", "tcp (default), udp or unix"),
+    value(
+        "--listen",
+        "ADDR",
+        "where to listen: an address (default 127.0.0.1:7000), a socket path for unix \
+         (default /tmp/tendril-echo.sock), or `systemd` for the socket systemd passed",
+    ),
+    value(
+        "--framer",
+        "NAME",
+        "the framer both ways (default line over TCP and Unix, identity over UDP)",
+    ),
+    switch(
+        "--stats",
+        "print the manager's counters on stderr once a second when they change",
+    ),
+    value(
+        "--max-peers",
+        "N",
+        "UDP: the most peers tracked at once (default 65,536)",
+    ),
+    value(
+        "--max-connections",
+        "N",
+        "TCP and Unix: the most connections at once (default 10,000)",
+    ),
+    value(
+        "--memory-budget",
+        "BYTES",
+        "the bytes all connections may buffer (default 256 MiB)",
+    ),
+    value(
+        "--idle-timeout",
+        "SECS",
+        "close a connection or peer quiet this long (UDP default 60)",
+    ),
+    value(
+        "--timeout",
+        "SECS",
+        "the longest one echo may take (the built-in call timeout)",
+    ),
+    switch(
+        "--tower",
+        "serve through a tower ServiceBuilder (ConcurrencyLimit 64, Timeout)",
+    ),
+    value(
+        "--global-limit",
+        "N",
+        "one GlobalConcurrencyLimit of N calls shared by all connections",
+    ),
+    value(
+        "--socket-mode",
+        "OCTAL",
+        "unix: the socket file's permissions, such as 600",
+    ),
+    switch(
+        "--proxy-protocol",
+        "TCP: expect a PROXY protocol header (v1 or v2) on each connection",
+    ),
+    switch(
+        "--announce",
+        "send `you are ADDR` as each connection's first frame",
+    ),
+    switch(
+        "--reuse-port",
+        "TCP and UDP: set SO_REUSEPORT, so several processes share the port",
+    ),
+    value(
+        "--metrics",
+        "ADDR",
+        "serve the counters in the Prometheus format on http://ADDR/metrics",
+    ),
+];
+
 fn parse_args() -> Result<Args, String> {
+    let cli = Cli::parse(
+        "echo",
+        "[--transport tcp|udp|unix] [--listen ADDR] [--framer NAME] [FLAGS...]",
+        "A frame echo server: every frame is sent back on its connection with the same \
+         framer. A connection closed by a limit is logged at info with its reason.",
+        FLAGS,
+    );
     let mut args = Args {
-        transport: "tcp".into(),
-        listen: String::new(),
-        framer: None,
-        stats: false,
-        max_peers: 65_536,
-        idle_timeout: Duration::from_secs(60),
-        timeout: None,
-        tower: false,
-        global_limit: None,
-        socket_mode: None,
-        proxy_protocol: false,
-        announce: false,
-        reuse_port: false,
-        metrics: None,
-        max_connections: None,
-        memory_budget: None,
+        transport: cli.get("--transport").unwrap_or("tcp").to_owned(),
+        listen: cli.get("--listen").unwrap_or_default().to_owned(),
+        framer: cli.get("--framer").map(str::to_owned),
+        stats: cli.has("--stats"),
+        max_peers: cli.parsed_or("--max-peers", 65_536),
+        idle_timeout: seconds(&cli, "--idle-timeout").unwrap_or(Duration::from_secs(60)),
+        timeout: seconds(&cli, "--timeout"),
+        tower: cli.has("--tower"),
+        global_limit: cli.parsed("--global-limit"),
+        socket_mode: cli.get("--socket-mode").map(|text| {
+            u32::from_str_radix(text, 8).unwrap_or_else(|err| {
+                cli.fail(format!("--socket-mode {text}: {err} (octal, such as 600)"))
+            })
+        }),
+        proxy_protocol: cli.has("--proxy-protocol"),
+        announce: cli.has("--announce"),
+        reuse_port: cli.has("--reuse-port"),
+        metrics: cli.parsed("--metrics"),
+        max_connections: cli.parsed("--max-connections"),
+        memory_budget: cli.parsed("--memory-budget"),
     };
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        let mut value = |name: &str| argv.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--transport" => args.transport = value("--transport")?,
-            "--listen" => args.listen = value("--listen")?,
-            "--framer" => args.framer = Some(value("--framer")?),
-            "--stats" => args.stats = true,
-            "--socket-mode" => {
-                let text = value("--socket-mode")?;
-                let mode = u32::from_str_radix(&text, 8)
-                    .map_err(|err| format!("--socket-mode {text}: {err} (octal, such as 600)"))?;
-                args.socket_mode = Some(mode);
-            }
-            "--max-peers" => {
-                let text = value("--max-peers")?;
-                args.max_peers = text
-                    .parse()
-                    .map_err(|err| format!("--max-peers {text}: {err:#}"))?;
-            }
-            "--idle-timeout" => {
-                args.idle_timeout = seconds("--idle-timeout", &value("--idle-timeout")?)?;
-            }
-            "--timeout" => args.timeout = Some(seconds("--timeout", &value("--timeout")?)?),
-            "--tower" => args.tower = true,
-            "--max-connections" => {
-                let text = value("--max-connections")?;
-                let max = text
-                    .parse()
-                    .map_err(|err| format!("--max-connections {text}: {err:#}"))?;
-                args.max_connections = Some(max);
-            }
-            "--memory-budget" => {
-                let text = value("--memory-budget")?;
-                let bytes = text
-                    .parse()
-                    .map_err(|err| format!("--memory-budget {text}: {err:#}"))?;
-                args.memory_budget = Some(bytes);
-            }
-            "--proxy-protocol" => args.proxy_protocol = true,
-            "--announce" => args.announce = true,
-            "--reuse-port" => args.reuse_port = true,
-            "--metrics" => {
-                let text = value("--metrics")?;
-                let addr = text
-                    .parse()
-                    .map_err(|err| format!("--metrics {text}: {err:#}"))?;
-                args.metrics = Some(addr);
-            }
-            "--global-limit" => {
-                let text = value("--global-limit")?;
-                let limit = text
-                    .parse()
-                    .map_err(|err| format!("--global-limit {text}: {err:#}"))?;
-                args.global_limit = Some(limit);
-            }
-            other => return Err(format!("unknown argument `{other}`")),
-        }
-    }
     if !matches!(args.transport.as_str(), "tcp" | "udp" | "unix") {
         return Err(format!(
             "unknown transport `{}` (tcp, udp or unix)",
@@ -390,11 +421,7 @@ fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
-            eprintln!(
-                "echo: {message}\nusage: echo [--transport tcp|udp|unix] [--listen ADDR] [--framer NAME] \
-                 [--stats] [--max-peers N] [--max-connections N] [--memory-budget BYTES] [--idle-timeout SECS] [--timeout SECS] [--tower] \
-                 [--global-limit N] [--socket-mode OCTAL] [--proxy-protocol] [--announce] [--reuse-port] [--metrics ADDR]"
-            );
+            eprintln!("echo: {message}\n(see `echo --help`)");
             return ExitCode::from(2);
         }
     };
@@ -467,10 +494,7 @@ async fn serve(args: Args, passed: Option<Passed>) -> ExitCode {
     let (manager, addr) = match started {
         Ok(started) => started,
         Err(err) => {
-            eprintln!(
-                "echo: cannot listen on {} {}: {err:#}",
-                args.transport, args.listen
-            );
+            eprintln!("echo: {err:#}");
             return ExitCode::FAILURE;
         }
     };
@@ -488,7 +512,7 @@ async fn serve(args: Args, passed: Option<Passed>) -> ExitCode {
                 Some(metrics)
             }
             Err(err) => {
-                eprintln!("echo: cannot serve metrics on {metrics_addr}: {err:#}");
+                eprintln!("echo: --metrics: {err:#}");
                 return ExitCode::FAILURE;
             }
         },

@@ -23,6 +23,10 @@
 //! 00000000: 0668 656c 6c6f 00                        .hello.
 //! ```
 
+#[path = "shared/cli.rs"]
+mod cli;
+
+use cli::{value, Cli};
 use std::error::Error as StdError;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -129,20 +133,27 @@ struct Args {
     to: String,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let (mut from, mut to) = (None, None);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--from" => from = args.next(),
-            "--to" => to = args.next(),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument `{other}`")),
-        }
-    }
-    match (from, to) {
-        (Some(from), Some(to)) => Ok(Args { from, to }),
-        _ => Err("both --from and --to are required".into()),
+fn parse_args() -> Args {
+    let about = format!(
+        "Reads frames from stdin with one framer and writes them to stdout with another.\n\
+         Framer names: {}",
+        names()
+    );
+    let cli = Cli::parse(
+        "framecat",
+        "--from NAME --to NAME < in > out",
+        &about,
+        &[
+            value("--from", "NAME", "the framer stdin is decoded with"),
+            value("--to", "NAME", "the framer stdout is encoded with"),
+        ],
+    );
+    match (cli.get("--from"), cli.get("--to")) {
+        (Some(from), Some(to)) => Args {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        },
+        _ => cli.fail("both --from and --to are required"),
     }
 }
 
@@ -163,18 +174,6 @@ impl From<io::Error> for Failure {
     fn from(err: io::Error) -> Self {
         Failure::Io(err)
     }
-}
-
-/// The error with its causes, `framing error: line longer than 65536 bytes`.
-fn chain(err: &dyn StdError) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn transcode(
@@ -231,16 +230,7 @@ fn transcode(
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("framecat: {message}");
-            }
-            eprintln!("usage: framecat --from NAME --to NAME\nnames: {}", names());
-            return ExitCode::from(2);
-        }
-    };
+    let args = parse_args();
     let (Some((decoder, _)), Some((_, encoder))) = (framer(&args.from), framer(&args.to)) else {
         eprintln!("framecat: unknown framer name\nnames: {}", names());
         return ExitCode::from(2);
@@ -256,14 +246,13 @@ fn main() -> ExitCode {
         },
         Err(Failure::Io(err)) => format!("I/O error: {err:#}"),
         Err(Failure::Decode { error, offset }) => format!(
-            "decoding with framer `{}` failed at byte offset {offset}: {}",
+            "decoding with framer `{}` failed at byte offset {offset}: {error:#}",
             args.from,
-            chain(&error)
         ),
         Err(Failure::Encode { error, offset }) => format!(
-            "encoding with framer `{}` failed for the frame at input byte offset {offset}: {}",
+            "encoding with framer `{}` failed for the frame at input byte offset {offset}: \
+             {error:#}",
             args.to,
-            chain(&error)
         ),
     };
     eprintln!("framecat: {message}");

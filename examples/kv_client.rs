@@ -11,6 +11,10 @@
 //! once. Every answer is checked (`OK`, then `VALUE vI`). Prints one line:
 //! `N requests in S s (R requests/s)`; exits with status 1 on a wrong or missing answer.
 
+#[path = "shared/cli.rs"]
+mod cli;
+
+use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -25,18 +29,20 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 
 const IN_FLIGHT: usize = 64;
 
-fn parse_args() -> Option<(SocketAddr, usize)> {
-    let mut server: SocketAddr = "127.0.0.1:7100".parse().ok()?;
-    let mut requests = 10_000;
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        match arg.as_str() {
-            "--server" => server = argv.next()?.parse().ok()?,
-            "--requests" => requests = argv.next()?.parse().ok()?,
-            _ => return None,
-        }
-    }
-    Some((server, requests))
+fn parse_args() -> (SocketAddr, usize) {
+    let cli = Cli::parse(
+        "kv_client",
+        "[--server ADDR] [--requests N]",
+        "Drives a kv_server with pipelined SET and GET requests and checks every answer.",
+        &[
+            value("--server", "ADDR", "the kv_server (default 127.0.0.1:7100)"),
+            value("--requests", "N", "how many requests (default 10,000)"),
+        ],
+    );
+    (
+        cli.parsed_or("--server", ([127, 0, 0, 1], 7100).into()),
+        cli.parsed_or("--requests", 10_000),
+    )
 }
 
 /// Request `i` and the answer it must get.
@@ -51,10 +57,7 @@ fn request(i: usize) -> (Bytes, String) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Some((server, requests)) = parse_args() else {
-        eprintln!("usage: kv_client [--server ADDR] [--requests N]");
-        return ExitCode::from(2);
-    };
+    let (server, requests) = parse_args();
     let any: SocketAddr = if server.is_ipv4() {
         "0.0.0.0:0"
     } else {
@@ -74,7 +77,7 @@ async fn main() -> ExitCode {
     let client = match client {
         Ok(client) => client,
         Err(err) => {
-            eprintln!("kv_client: cannot reach {server}: {err:#}");
+            eprintln!("kv_client: {err:#}");
             return ExitCode::FAILURE;
         }
     };

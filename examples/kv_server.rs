@@ -13,11 +13,14 @@
 //!
 //! Try it with `printf 'SET a 1\r\nGET a\r\n' | nc 127.0.0.1 7100`.
 
+#[path = "shared/cli.rs"]
+mod cli;
 #[path = "shared/signal.rs"]
 mod signal;
 #[path = "kv/store.rs"]
 mod store;
 
+use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -29,30 +32,23 @@ use tendril_net::{Manager, TcpManager};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut listen = "127.0.0.1:7100".to_owned();
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        match (arg.as_str(), argv.next()) {
-            ("--listen", Some(value)) => listen = value,
-            _ => {
-                eprintln!("usage: kv_server [--listen ADDR]");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let listen: SocketAddr = match listen.parse() {
-        Ok(addr) => addr,
-        Err(err) => {
-            eprintln!("kv_server: --listen {listen}: {err:#}");
-            return ExitCode::from(2);
-        }
-    };
+    let cli = Cli::parse(
+        "kv_server",
+        "[--listen ADDR]",
+        "An in-memory key-value server over CRLF lines (SET k v, GET k, DEL k).",
+        &[value(
+            "--listen",
+            "ADDR",
+            "where to listen (default 127.0.0.1:7100)",
+        )],
+    );
+    let listen: SocketAddr = cli.parsed_or("--listen", ([127, 0, 0, 1], 7100).into());
     let shutdown = shutdown_signal();
     let manager = TcpManager::new(listen);
     let addr = match manager.start(store::acceptor(Store::default()), NoWrapper) {
         Ok(addr) => addr,
         Err(err) => {
-            eprintln!("kv_server: {listen}: {err:#}");
+            eprintln!("kv_server: {err:#}");
             return ExitCode::FAILURE;
         }
     };

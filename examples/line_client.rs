@@ -9,6 +9,10 @@
 //! sends, solicited or not; lines read from stdin are pushed with `send_frame`. At the
 //! end of stdin it waits up to two seconds for the replies still due, then closes.
 
+#[path = "shared/cli.rs"]
+mod cli;
+
+use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,17 +29,17 @@ use tower::service_fn;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut server: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        match (arg.as_str(), argv.next().map(|value| value.parse())) {
-            ("--server", Some(Ok(addr))) => server = addr,
-            _ => {
-                eprintln!("usage: line_client [--server ADDR]");
-                return ExitCode::from(2);
-            }
-        }
-    }
+    let cli = Cli::parse(
+        "line_client",
+        "[--server ADDR]",
+        "Sends each line of stdin to a line server and prints every line it answers.",
+        &[value(
+            "--server",
+            "ADDR",
+            "the server (default 127.0.0.1:7000)",
+        )],
+    );
+    let server: SocketAddr = cli.parsed_or("--server", ([127, 0, 0, 1], 7000).into());
 
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
@@ -52,7 +56,7 @@ async fn main() -> ExitCode {
     let tendril = match manager.connect(server, acceptor, NoWrapper).await {
         Ok(tendril) => tendril,
         Err(err) => {
-            eprintln!("line_client: cannot connect to {server}: {err:#}");
+            eprintln!("line_client: {err:#}");
             return ExitCode::FAILURE;
         }
     };

@@ -29,6 +29,8 @@
 //! Try it with swaks: `swaks --server 127.0.0.1:2525 --to you@example.org`
 //! (add `--tls` with `--tls-self-signed`), or by hand with `nc -C 127.0.0.1 2525`.
 
+#[path = "shared/cli.rs"]
+mod cli;
 #[path = "smtp/framing.rs"]
 mod framing;
 #[path = "smtp/maildir.rs"]
@@ -40,6 +42,7 @@ mod signal;
 #[path = "tls/config.rs"]
 mod tls_config;
 
+use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,38 +71,42 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut listen = "127.0.0.1:2525".to_owned();
-    let mut maildir = PathBuf::from("./maildir");
-    let mut hostname = "localhost".to_owned();
-    let mut max_size: usize = 10 * 1024 * 1024;
-    let (mut source, mut cert, mut key) = (TlsSource::None, None, None);
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        let mut value = |name: &str| argv.next().ok_or(format!("{name} needs a value"));
-        if tls_config::take_flag(&arg, &mut value, &mut source, &mut cert, &mut key)? {
-            continue;
-        }
-        match arg.as_str() {
-            "--listen" => listen = value("--listen")?,
-            "--maildir" => maildir = value("--maildir")?.into(),
-            "--hostname" => hostname = value("--hostname")?,
-            "--max-size" => {
-                let text = value("--max-size")?;
-                max_size = text
-                    .parse()
-                    .map_err(|err| format!("--max-size {text}: {err:#}"))?;
-            }
-            other => return Err(format!("unknown argument `{other}`")),
-        }
-    }
+    let mut flags = vec![
+        value(
+            "--listen",
+            "ADDR",
+            "where to listen (default 127.0.0.1:2525)",
+        ),
+        value(
+            "--maildir",
+            "DIR",
+            "the Maildir messages are delivered to (default ./maildir)",
+        ),
+        value(
+            "--hostname",
+            "NAME",
+            "the name in the greeting, and of a self-signed certificate (default localhost)",
+        ),
+        value(
+            "--max-size",
+            "BYTES",
+            "the largest message accepted, announced as SIZE (default 10 MiB)",
+        ),
+    ];
+    flags.extend(tls_config::FLAGS);
+    let cli = Cli::parse(
+        "smtp_server",
+        "[--listen ADDR] [--maildir DIR] [--tls-self-signed | --tls-cert PEM --tls-key PEM] \
+         [--hostname NAME] [--max-size BYTES]",
+        "An SMTP server (with STARTTLS when given a certificate) delivering to a Maildir.",
+        &flags,
+    );
     Ok(Args {
-        listen: listen
-            .parse()
-            .map_err(|err| format!("--listen {listen}: {err:#}"))?,
-        maildir,
-        tls: tls_config::finish(source, cert, key)?,
-        hostname,
-        max_size,
+        listen: cli.parsed_or("--listen", ([127, 0, 0, 1], 2525).into()),
+        maildir: cli.get("--maildir").unwrap_or("./maildir").into(),
+        tls: tls_config::source(&cli)?,
+        hostname: cli.get("--hostname").unwrap_or("localhost").to_owned(),
+        max_size: cli.parsed_or("--max-size", 10 * 1024 * 1024),
     })
 }
 

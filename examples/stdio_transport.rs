@@ -16,6 +16,10 @@
 //! how the connection closed (`closed by the peer`) and its stats. SIGTERM or SIGINT
 //! shuts it down gracefully.
 
+#[path = "shared/cli.rs"]
+mod cli;
+
+use cli::{value, Cli};
 use std::any::Any;
 use std::path::Path;
 use std::process::ExitCode;
@@ -104,15 +108,19 @@ impl Manager for StdioManager {
 }
 
 fn framer() -> Result<FramerSwitch, String> {
-    let mut args = std::env::args().skip(1);
-    let mut name = "line-lf".to_owned();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--framer" => name = args.next().ok_or("--framer needs a name")?,
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    let (recv, send) = named(&name).ok_or_else(|| format!("no framer named {name:?}"))?;
+    let cli = Cli::parse(
+        "stdio_transport",
+        "[--framer NAME]",
+        "Serves one connection over stdin and stdout, a transport plugged in from outside \
+         the crate: each frame is answered with its number and itself.",
+        &[value(
+            "--framer",
+            "NAME",
+            "the framer both ways (default line-lf)",
+        )],
+    );
+    let name = cli.get("--framer").unwrap_or("line-lf");
+    let (recv, send) = named(name).ok_or_else(|| format!("no framer named {name:?}"))?;
     Ok(FramerSwitch::new(recv, send))
 }
 
@@ -163,7 +171,7 @@ async fn main() -> ExitCode {
     let framers = match framer() {
         Ok(framers) => framers,
         Err(message) => {
-            eprintln!("stdio_transport: {message}\nusage: stdio_transport [--framer NAME]");
+            eprintln!("stdio_transport: {message}");
             return ExitCode::from(2);
         }
     };

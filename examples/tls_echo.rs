@@ -14,11 +14,14 @@
 //!
 //! Try it with `openssl s_client -connect 127.0.0.1:7443 -crlf -quiet`.
 
+#[path = "shared/cli.rs"]
+mod cli;
 #[path = "shared/signal.rs"]
 mod signal;
 #[path = "tls/config.rs"]
 mod tls_config;
 
+use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,29 +36,32 @@ use tls_config::TlsSource;
 use tower::service_fn;
 
 fn parse_args() -> Result<(SocketAddr, TlsSource, String), String> {
-    let mut listen = "127.0.0.1:7443".to_owned();
-    let mut hostname = "localhost".to_owned();
-    let (mut source, mut cert, mut key) = (TlsSource::None, None, None);
-    let mut argv = std::env::args().skip(1);
-    while let Some(arg) = argv.next() {
-        let mut value = |name: &str| argv.next().ok_or(format!("{name} needs a value"));
-        if tls_config::take_flag(&arg, &mut value, &mut source, &mut cert, &mut key)? {
-            continue;
-        }
-        match arg.as_str() {
-            "--listen" => listen = value("--listen")?,
-            "--hostname" => hostname = value("--hostname")?,
-            other => return Err(format!("unknown argument `{other}`")),
-        }
-    }
-    let source = match tls_config::finish(source, cert, key)? {
+    let mut flags = vec![
+        value(
+            "--listen",
+            "ADDR",
+            "where to listen (default 127.0.0.1:7443)",
+        ),
+        value(
+            "--hostname",
+            "NAME",
+            "the name a self-signed certificate is for (default localhost)",
+        ),
+    ];
+    flags.extend(tls_config::FLAGS);
+    let cli = Cli::parse(
+        "tls_echo",
+        "[--listen ADDR] [--tls-self-signed | --tls-cert PEM --tls-key PEM] [--hostname NAME]",
+        "A line echo server over TLS (self-signed for --hostname unless given files).",
+        &flags,
+    );
+    let source = match tls_config::source(&cli)? {
         // TLS is the point of this example: self-signed unless told otherwise.
         TlsSource::None => TlsSource::SelfSigned,
         source => source,
     };
-    let listen = listen
-        .parse()
-        .map_err(|err| format!("--listen {listen}: {err:#}"))?;
+    let listen = cli.parsed_or("--listen", ([127, 0, 0, 1], 7443).into());
+    let hostname = cli.get("--hostname").unwrap_or("localhost").to_owned();
     Ok((listen, source, hostname))
 }
 

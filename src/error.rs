@@ -18,9 +18,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The error type of tendril-net.
 ///
 /// It is one pointer wide and `Send + Sync`. `Display` describes only this level
-/// ("framing error", "I/O error"); the alternate form `{:#}` adds the whole chain of
-/// causes ("I/O error: Connection refused (os error 111)"), which is what a program
-/// should print for a user. The cause is available through `source()`:
+/// ("framing error", "cannot connect to tcp 127.0.0.1:7000"); the alternate form `{:#}`
+/// adds the whole chain of causes, each said once ("cannot connect to tcp
+/// 127.0.0.1:7000: Connection refused (os error 111)"), which is what a program should
+/// print for a user. `Debug` (`{:?}`, what `main` returning `Err` prints) is that same
+/// chain; `{:#?}` shows the structure (kind, context, cause). The cause is available
+/// through `source()`:
 ///
 /// ```
 /// use tendril_net::framer::{LineError, LineFramer, FramerSwitch};
@@ -41,6 +44,9 @@ pub struct Error {
 
 struct Inner {
     kind: Kind,
+    /// What was being done, said instead of the kind's description: `cannot listen on
+    /// tcp 127.0.0.1:7000`.
+    context: Option<Box<str>>,
     cause: Option<BoxError>,
 }
 
@@ -61,8 +67,55 @@ enum Kind {
 impl Error {
     fn new(kind: Kind, cause: Option<BoxError>) -> Self {
         Error {
-            inner: Box::new(Inner { kind, cause }),
+            inner: Box::new(Inner {
+                kind,
+                context: None,
+                cause,
+            }),
         }
+    }
+
+    /// An I/O error from binding or listening on `endpoint` (a transport's name and
+    /// address, `tcp 127.0.0.1:7000`): it says `cannot listen on tcp 127.0.0.1:7000`,
+    /// then its cause. [`Engine::start`](crate::manager::Engine::start) makes it from
+    /// a transport's bind error, so a plug-in's listen errors name the address too.
+    pub fn listen(endpoint: impl fmt::Display, cause: io::Error) -> Self {
+        Error::from(cause).context(format!("cannot listen on {endpoint}"))
+    }
+
+    /// An I/O error from dialling `target` (a transport's name and address, `tcp
+    /// 127.0.0.1:7000`): it says `cannot connect to tcp 127.0.0.1:7000`, then its
+    /// cause.
+    pub fn connect(target: impl fmt::Display, cause: io::Error) -> Self {
+        Error::from(cause).context(format!("cannot connect to {target}"))
+    }
+
+    fn context(mut self, context: String) -> Self {
+        self.inner.context = Some(context.into_boxed_str());
+        self
+    }
+
+    /// The first tendril-net [`Error`] in `err`'s chain of causes, `err` itself
+    /// included: how to ask a [`BoxError`] (what tower middleware such as `Timeout` or
+    /// `Buffer` turn errors into) whether the connection closed.
+    ///
+    /// ```
+    /// use tendril_net::{BoxError, Error};
+    ///
+    /// let err: BoxError = Error::closed().into();
+    /// assert!(Error::find(&*err).is_some_and(Error::is_closed));
+    /// let other: BoxError = "elapsed".into();
+    /// assert!(Error::find(&*other).is_none());
+    /// ```
+    pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Error> {
+        let mut next = Some(err);
+        while let Some(err) = next {
+            if let Some(found) = err.downcast_ref::<Error>() {
+                return Some(found);
+            }
+            next = err.source();
+        }
+        None
     }
 
     /// An error produced by a framer (a decoder or an encoder), boxed as its cause.
@@ -220,22 +273,29 @@ impl Error {
 }
 
 impl fmt::Debug for Error {
+    /// `{:?}` is the chain, as `{:#}` writes it (so `main` returning this error prints
+    /// a message, not a structure); `{:#?}` is the structure.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_tuple("tendril_net::Error");
-        d.field(&self.inner.kind);
-        if let Some(cause) = &self.inner.cause {
-            d.field(cause);
+        if !f.alternate() {
+            return write!(f, "{self:#}");
         }
-        d.finish()
+        f.debug_struct("tendril_net::Error")
+            .field("kind", &self.inner.kind)
+            .field("context", &self.inner.context)
+            .field("cause", &self.inner.cause)
+            .finish()
     }
 }
 
 impl fmt::Display for Error {
     /// `{}` describes this level only; `{:#}` appends every cause, outermost first,
-    /// each after `": "` (as `anyhow` does): `I/O error: Address already in use (os
-    /// error 98)`.
+    /// each after `": "` (as `anyhow` does): `cannot listen on tcp 127.0.0.1:7000:
+    /// Address already in use (os error 98)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.description())?;
+        match &self.inner.context {
+            Some(context) => f.write_str(context)?,
+            None => f.write_str(self.description())?,
+        }
         if f.alternate() {
             let mut cause = std::error::Error::source(self);
             while let Some(err) = cause {

@@ -1,6 +1,7 @@
 //! The TLS flags the TLS examples share: `--tls-self-signed`, or `--tls-cert PEM` with
 //! `--tls-key PEM`.
 
+use crate::cli::{switch, value, Cli, Flag};
 use tendril_net::wrap::rustls::ServerConfig;
 use tendril_net::wrap::tls_server_config;
 
@@ -16,36 +17,29 @@ pub enum TlsSource {
     Files { cert: String, key: String },
 }
 
-/// Takes the TLS flags out of a command line: `Ok(true)` if `arg` was one of them.
-pub fn take_flag(
-    arg: &str,
-    mut value: impl FnMut(&str) -> Result<String, String>,
-    source: &mut TlsSource,
-    cert: &mut Option<String>,
-    key: &mut Option<String>,
-) -> Result<bool, String> {
-    match arg {
-        "--tls-self-signed" => *source = TlsSource::SelfSigned,
-        "--tls-cert" => *cert = Some(value("--tls-cert")?),
-        "--tls-key" => *key = Some(value("--tls-key")?),
-        _ => return Ok(false),
-    }
-    Ok(true)
-}
+/// The TLS flags, for an example's flag list.
+pub const FLAGS: [Flag; 3] = [
+    switch(
+        "--tls-self-signed",
+        "TLS with a certificate for --hostname made at start",
+    ),
+    value(
+        "--tls-cert",
+        "PEM",
+        "TLS with this certificate chain (with --tls-key)",
+    ),
+    value("--tls-key", "PEM", "the private key of --tls-cert"),
+];
 
-/// Checks the combination of flags.
-pub fn finish(
-    source: TlsSource,
-    cert: Option<String>,
-    key: Option<String>,
-) -> Result<TlsSource, String> {
-    match (source, cert, key) {
-        (TlsSource::SelfSigned, None, None) => Ok(TlsSource::SelfSigned),
-        (TlsSource::SelfSigned, _, _) => {
-            Err("--tls-self-signed excludes --tls-cert and --tls-key".into())
-        }
-        (_, Some(cert), Some(key)) => Ok(TlsSource::Files { cert, key }),
-        (_, None, None) => Ok(TlsSource::None),
+/// Where the certificate comes from, by the TLS flags given.
+pub fn source(cli: &Cli) -> Result<TlsSource, String> {
+    let cert = cli.get("--tls-cert").map(str::to_owned);
+    let key = cli.get("--tls-key").map(str::to_owned);
+    match (cli.has("--tls-self-signed"), cert, key) {
+        (true, None, None) => Ok(TlsSource::SelfSigned),
+        (true, _, _) => Err("--tls-self-signed excludes --tls-cert and --tls-key".into()),
+        (false, Some(cert), Some(key)) => Ok(TlsSource::Files { cert, key }),
+        (false, None, None) => Ok(TlsSource::None),
         _ => Err("--tls-cert and --tls-key go together".into()),
     }
 }

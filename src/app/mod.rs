@@ -7,14 +7,17 @@
 //! rate limits, load shedding. The acceptor is the make-service: a
 //! `tower::Service<Tendril<In, Out>>` returning the application, or failing with
 //! [`RejectConnection`] to refuse the connection. [`acceptor_fn`] turns a plain closure
-//! into one.
+//! into one. [`boxed`] erases an application's type ([`BoxApp`]), so a function can
+//! build one and return it.
 
 mod acceptor;
 mod application;
+mod boxed;
 mod service;
 
 pub use crate::tendril::{IntoFrames, Reply};
 pub(crate) use acceptor::is_rejection;
 pub use acceptor::{acceptor_fn, AcceptorFn, RejectConnection};
 pub use application::{Acceptor, Application};
+pub use boxed::{boxed, BoxApp};
 pub use service::{answer, service, Answer, ReplyType, ServiceFn};

@@ -1,4 +1,5 @@
-//! The chunk framer: exactly `n` bytes, then hand over to the next framer.
+//! The chunk framer: exactly `n` bytes (in pieces, or as one whole frame), then hand
+//! over to the next framer.
 
 use std::fmt;
 use std::io;
@@ -6,6 +7,7 @@ use std::io;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::length::{DEFAULT_MAX_FRAME_LENGTH, PREALLOCATE_LIMIT};
 use super::scan::take_front;
 
 use crate::error::framer_error;
@@ -24,6 +26,10 @@ use crate::error::framer_error;
 /// `n` bytes have been passed on it produces no further frames, and the bytes behind
 /// the body stay in the buffer: switch the receive framer back
 /// (see [`FramerSwitch`](super::FramerSwitch)) and they are decoded by the next framer.
+///
+/// [`ChunkFramer::whole`] is the other mode: the `n` bytes as one frame, for a body
+/// the application wants in one piece (a memcached `set` value, a Redis bulk string),
+/// bounded by [`max_frame_length`](ChunkFramer::max_frame_length).
 ///
 /// As an encoder it passes frames through unchanged and refuses to write more than
 /// `n` bytes in total, so a sender cannot overrun the size it announced.
@@ -48,6 +54,9 @@ pub struct ChunkFramer {
     encode_remaining: u64,
     /// A chunk of 0 bytes still owes its one empty frame.
     empty_body: bool,
+    /// [`ChunkFramer::whole`]: the `n` bytes come as one frame.
+    whole: bool,
+    max_frame_length: usize,
 }
 
 impl ChunkFramer {
@@ -62,7 +71,56 @@ impl ChunkFramer {
             decode_remaining: n,
             encode_remaining: n,
             empty_body: n == 0,
+            whole: false,
+            max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
         }
+    }
+
+    /// A framer for exactly the next `n` bytes as **one** frame: nothing is passed on
+    /// until all `n` have arrived (the read buffer grows toward `n` as they do, not
+    /// all at once). `n` above the maximum frame length (8 MiB unless
+    /// [`max_frame_length`](Self::max_frame_length) says otherwise) is an error
+    /// ([`ChunkError::TooLong`]) as soon as it decodes, before anything is buffered: a
+    /// length a peer announced cannot make the connection hold more than the limit.
+    /// The bytes after them stay buffered for the next framer, and encoding is as for
+    /// [`ChunkFramer::new`].
+    ///
+    /// The recipe for a length-announced body (memcached's `set k 0 0 5`, then 5 bytes
+    /// and CRLF; a `Content-Length`): on the command line, switch the receive framer to
+    /// `ChunkFramer::whole(n + 2)`; the next frame is the data with its CRLF; switch
+    /// back to the line framer there (the `memcache_server` example does this).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use tendril_net::framer::{ChunkError, ChunkFramer};
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut framer = ChunkFramer::whole(7);
+    /// let mut buf = BytesMut::from("hello");
+    /// assert_eq!(framer.decode(&mut buf).unwrap(), None);
+    /// buf.extend_from_slice(b"\r\nget k\r\n");
+    /// assert_eq!(framer.decode(&mut buf).unwrap().unwrap(), "hello\r\n");
+    /// assert!(framer.is_done());
+    /// assert_eq!(&buf[..], b"get k\r\n");
+    ///
+    /// let mut huge = ChunkFramer::whole(1 << 40);
+    /// let err = huge.decode(&mut BytesMut::new()).unwrap_err();
+    /// assert!(matches!(err, ChunkError::TooLong { limit: 8_388_608, .. }));
+    /// ```
+    pub fn whole(n: u64) -> Self {
+        ChunkFramer {
+            whole: true,
+            ..ChunkFramer::new(n)
+        }
+    }
+
+    /// Sets the longest frame [`ChunkFramer::whole`] gathers, in bytes (8 MiB by
+    /// default). The pieces of [`ChunkFramer::new`] are as long as what arrived, never
+    /// more than the read buffer: the limit does not apply to them.
+    #[must_use]
+    pub fn max_frame_length(mut self, max: usize) -> Self {
+        self.max_frame_length = max;
+        self
     }
 
     /// Bytes still to be decoded before this framer stops producing frames.
@@ -93,6 +151,13 @@ pub enum ChunkError {
         /// Bytes that could still be written.
         remaining: u64,
     },
+    /// [`ChunkFramer::whole`] was asked for more bytes than its maximum frame length.
+    TooLong {
+        /// The bytes asked for.
+        length: u64,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// The underlying I/O failed.
     Io(io::Error),
 }
@@ -110,12 +175,39 @@ impl fmt::Display for ChunkError {
                 f,
                 "frame of {length} bytes exceeds the {remaining} bytes left in the chunk"
             ),
+            ChunkError::TooLong { length, limit } => {
+                write!(
+                    f,
+                    "chunk of {length} bytes exceeds the limit of {limit} bytes"
+                )
+            }
             ChunkError::Io(_) => f.write_str("I/O error"),
         }
     }
 }
 
 framer_error!(ChunkError);
+
+impl ChunkFramer {
+    fn decode_whole(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, ChunkError> {
+        let wanted = match usize::try_from(self.decode_remaining) {
+            Ok(0) => return Ok(None),
+            Ok(wanted) if wanted <= self.max_frame_length => wanted,
+            _ => {
+                return Err(ChunkError::TooLong {
+                    length: self.decode_remaining,
+                    limit: self.max_frame_length,
+                })
+            }
+        };
+        if src.len() < wanted {
+            src.reserve((wanted - src.len()).min(PREALLOCATE_LIMIT));
+            return Ok(None);
+        }
+        self.decode_remaining = 0;
+        Ok(Some(take_front(src, wanted).freeze()))
+    }
+}
 
 impl Decoder for ChunkFramer {
     type Item = Bytes;
@@ -125,6 +217,9 @@ impl Decoder for ChunkFramer {
         if self.empty_body {
             self.empty_body = false;
             return Ok(Some(Bytes::new()));
+        }
+        if self.whole {
+            return self.decode_whole(src);
         }
         if self.decode_remaining == 0 || src.is_empty() {
             return Ok(None);

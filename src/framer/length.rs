@@ -14,7 +14,7 @@ use crate::error::framer_error;
 pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 
 /// How many bytes buffer space is grown by at most in advance of a payload.
-const PREALLOCATE_LIMIT: usize = 64 * 1024;
+pub(crate) const PREALLOCATE_LIMIT: usize = 64 * 1024;
 
 /// The integer type of a length prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -297,7 +297,11 @@ where
                 .inner
                 .transport
                 .dial(&target, engine.bound())
-                .await?;
+                .await
+                .map_err(|err| {
+                    let target: Addr = target.clone().into();
+                    Error::connect(format_args!("{} {target}", T::NAME), err)
+                })?;
             engine
                 .connect(stream, local, remote, framers, acceptor, wrapper)
                 .await

@@ -64,24 +64,15 @@ impl fmt::Display for CloseReason {
             CloseReason::Rejected => f.write_str("rejected by the acceptor"),
             CloseReason::Idle => f.write_str("closed after the idle timeout"),
             CloseReason::Shed => f.write_str("shed to make room for a newcomer"),
-            CloseReason::Error(err) => {
-                write!(f, "{err}")?;
-                let mut source = std::error::Error::source(&**err);
-                while let Some(cause) = source {
-                    write!(f, ": {cause}")?;
-                    source = cause.source();
-                }
-                Ok(())
-            }
+            // The whole chain, each cause once: a reason is read by people (`closed:
+            // {reason}`), and it says everything itself, so it has no `source`.
+            CloseReason::Error(err) => write!(f, "{:#}", **err),
         }
     }
 }
 
-impl std::error::Error for CloseReason {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CloseReason::Error(err) => Some(&**err),
-            _ => None,
-        }
-    }
-}
+/// A reason says its whole chain in its `Display` ("framing error: line longer than
+/// 65536 bytes"), so its `source()` is `None` and an error caused by it (the
+/// `Error::closed_by` a client's calls fail with) says the chain once. Its error
+/// itself, with the error's own causes, is [`CloseReason::as_error`].
+impl std::error::Error for CloseReason {}

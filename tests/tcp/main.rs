@@ -9,6 +9,7 @@ mod close;
 mod echo;
 mod handover;
 mod limits;
+mod messages;
 mod middleware;
 mod order;
 #[cfg(feature = "proxy-protocol")]

@@ -122,7 +122,7 @@ impl Engine {
                 ready = readiness(&mut acceptor) => ready,
             };
             if let Err(err) = ready {
-                tracing::error!(error = %err, "acceptor failed: the listener stops");
+                tracing::error!(error = %format_args!("{err:#}"), "acceptor failed: the listener stops");
                 break;
             }
             // The acceptor is ready: for a connection done wrapping, or a new one.
@@ -160,7 +160,7 @@ impl Engine {
                         ready = readiness(&mut wrapper) => ready,
                     };
                     if let Err(err) = ready {
-                        tracing::error!(error = %err, "wrapper failed: the listener stops");
+                        tracing::error!(error = %format_args!("{err:#}"), "wrapper failed: the listener stops");
                         break;
                     }
                     let wrapping = wrapper.call(io);
@@ -172,7 +172,7 @@ impl Engine {
                 Err(err) => {
                     // Out of descriptors or memory: wait for some to be freed, retry.
                     Counters::bump(&self.inner.counters.accept_errors);
-                    tracing::warn!(error = %err, ?backoff, "accept failed; retrying");
+                    tracing::warn!(error = %format_args!("{err:#}"), ?backoff, "accept failed; retrying");
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         _ = tokio::time::sleep(backoff) => {}
@@ -254,6 +254,6 @@ impl Engine {
     fn wrap_failed(&self, remote: &Addr, err: BoxError) {
         self.inner.counters.wrap_failed(&*err);
         // The one event of this connection: at info, like every close by a limit.
-        tracing::info!(%remote, reason = %err, "connection closed by its wrapper");
+        tracing::info!(%remote, reason = %format_args!("{err:#}"), "connection closed by its wrapper");
     }
 }

@@ -208,10 +208,10 @@ impl Engine {
                 Err(err) => {
                     let reason = if is_rejection(&err) {
                         Counters::bump(&engine.inner.counters.rejected);
-                        tracing::debug!(reason = %err, "connection rejected");
+                        tracing::debug!(reason = %format_args!("{err:#}"), "connection rejected");
                         CloseReason::Rejected
                     } else {
-                        tracing::warn!(error = %err, "acceptor failed");
+                        tracing::warn!(error = %format_args!("{err:#}"), "acceptor failed");
                         CloseReason::error(Error::application(err.to_string()))
                     };
                     let _ = accepted.send(Err(Error::application(err)));
@@ -303,27 +303,29 @@ impl<In, Out> Guard<In, Out> {
             let engine = &tracked.engine;
             engine.inner.counters.closed(&reason);
             engine.table().set_closing(&tracked.key, tracked.id);
+            log_close(&reason, &tracked.key.1, tracked.id);
         }
-        log_close(&reason);
         self.shared.set_closed(reason);
     }
 }
 
-/// The one event of a connection's close, in its span: at `info` when a limit, a guard
-/// or the framing ended it (the operator wants to see those, once each), at `warn` for
-/// the application's own failures, at `debug` for ordinary ends (the peer or this side
-/// closing, an I/O error such as a reset).
-fn log_close(reason: &CloseReason) {
+/// The one event of a connection's close, in its span, naming the peer and the
+/// connection's id (the span is at `debug`, so an operator logging at `info` still
+/// sees whose connection it was): at `info` when a limit, a guard or the framing ended
+/// it (the operator wants to see those, once each), at `warn` for the application's
+/// own failures, at `debug` for ordinary ends (the peer or this side closing, an I/O
+/// error such as a reset).
+fn log_close(reason: &CloseReason, remote: &Addr, id: u64) {
     match reason {
         CloseReason::Error(err)
             if err.is_framing() || err.is_timeout() || err.is_wrap() || err.is_limit() =>
         {
-            tracing::info!(reason = %format_args!("{err:#}"), "connection closed by a limit");
+            tracing::info!(%remote, id, %reason, "connection closed by a limit");
         }
         CloseReason::Error(err) if err.is_application() || err.is_panic() => {
-            tracing::warn!(reason = %format_args!("{err:#}"), "connection closed by the application");
+            tracing::warn!(%remote, id, %reason, "connection closed by the application");
         }
-        _ => tracing::debug!(reason = %reason, "connection closed"),
+        _ => tracing::debug!(%remote, id, %reason, "connection closed"),
     }
 }
 

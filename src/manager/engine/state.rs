@@ -116,7 +116,8 @@ impl Engine {
     /// # Errors
     ///
     /// [`Error::is_config`] if the manager was started before or stopped; the error
-    /// of `bind`.
+    /// of `bind`, naming the endpoint ([`Error::listen`]: `cannot listen on tcp
+    /// 127.0.0.1:7000: Address already in use (os error 98)`).
     pub fn start<T>(&self, bind: impl FnOnce() -> io::Result<(T, Addr)>) -> Result<T, Error> {
         let inner = &self.inner;
         if inner.listening.load(Ordering::Acquire) {
@@ -125,12 +126,18 @@ impl Engine {
         if inner.stop.is_cancelled() {
             return Err(Error::config("the manager was stopped or shut down"));
         }
-        let (bound, local) = bind()?;
+        let (bound, local) = bind().map_err(|err| self.listen_error(err))?;
         if inner.local.set(local).is_err() {
             return Err(Error::config("the manager was already bound"));
         }
         inner.listening.store(true, Ordering::Release);
         Ok(bound)
+    }
+
+    /// `err`, from binding this engine's endpoint, naming it.
+    pub(crate) fn listen_error(&self, err: io::Error) -> Error {
+        let inner = &self.inner;
+        Error::listen(format_args!("{} {}", inner.transport, inner.endpoint), err)
     }
 
     /// Records where the manager is bound without listening (a datagram transport

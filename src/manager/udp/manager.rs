@@ -429,8 +429,9 @@ impl UdpManager {
     fn open(&self) -> Result<(Arc<UdpSocket>, mpsc::Sender<Registration>), Error> {
         let mut state = self.state();
         if state.socket.is_none() {
-            let socket = self.bind()?;
-            self.inner.engine.set_local(socket.local_addr()?);
+            let engine = &self.inner.engine;
+            let socket = self.bind().map_err(|err| engine.listen_error(err))?;
+            engine.set_local(socket.local_addr()?);
             self.run(&mut state, socket, None);
         }
         match (&state.socket, &state.registrations) {

@@ -120,7 +120,7 @@ impl Datagrams for UdpPeer {
                 }
                 Err(err) if is_transient(&err) => {
                     UdpCounters::bump(&self.counters.send_errors);
-                    tracing::debug!(error = %err, peer = %self.peer, "datagram not sent");
+                    tracing::debug!(error = %format_args!("{err:#}"), peer = %self.peer, "datagram not sent");
                     return Poll::Ready(Ok(()));
                 }
                 Err(err) => return Poll::Ready(Err(err)),

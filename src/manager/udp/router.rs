@@ -171,14 +171,14 @@ impl Router {
                 }
                 Err(err) if is_transient(&err) => {
                     UdpCounters::bump(&self.counters.receive_errors);
-                    tracing::debug!(error = %err, "udp receive error survived");
+                    tracing::debug!(error = %format_args!("{err:#}"), "udp receive error survived");
                 }
                 Err(err) => {
                     UdpCounters::bump(&self.counters.receive_errors);
                     consecutive_errors += 1;
-                    tracing::warn!(error = %err, consecutive_errors, "udp receive failed");
+                    tracing::warn!(error = %format_args!("{err:#}"), consecutive_errors, "udp receive failed");
                     if consecutive_errors > self.settings.max_consecutive_errors {
-                        tracing::error!(error = %err, "too many consecutive receive errors: the manager stops");
+                        tracing::error!(error = %format_args!("{err:#}"), "too many consecutive receive errors: the manager stops");
                         *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
                             Some(Arc::new(err.into()));
                         self.engine.shutdown();

@@ -34,7 +34,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                     match taken {
                         Ok(io) => self.wrap = Some(WrapState::Running(wrapper(io))),
                         Err(err) => {
-                            tracing::warn!(error = %err, "live wrap refused");
+                            tracing::warn!(error = %format_args!("{err:#}"), "live wrap refused");
                             return Poll::Ready(Err(Stop::now(CloseReason::error(err))));
                         }
                     }
@@ -54,7 +54,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                             Poll::Ready(Ok(()))
                         }
                         Poll::Ready(Err(err)) => {
-                            tracing::debug!(error = %err, "live wrap failed");
+                            tracing::debug!(error = %format_args!("{err:#}"), "live wrap failed");
                             Poll::Ready(Err(Stop::now(CloseReason::error(err))))
                         }
                     };
