@@ -18,8 +18,10 @@
 //! over `--max-item` (default 1 MiB, as memcached's `-I`) is answered `SERVER_ERROR
 //! object too large for cache` and its block read past in pieces, never buffered; the
 //! store holds at most `--max-bytes` (default 64 MiB) of keys and values, beyond which
-//! a store is answered `SERVER_ERROR out of memory storing object` (no eviction). A
-//! command line longer than 8 KiB closes the connection (logged at info). Replies are
+//! a store is answered `SERVER_ERROR out of memory storing object` (no eviction), and a
+//! `get` whose answer would pass 16 MiB `SERVER_ERROR out of memory writing get
+//! response` (one 8 KiB line may name a 1 MiB value thousands of times). A command line
+//! longer than 8 KiB closes the connection (logged at info). Replies are
 //! whole protocol lines, so the send framer is identity, and a `get` answers with the
 //! stored value itself (no copy). SIGINT or SIGTERM shut down gracefully.
 //!

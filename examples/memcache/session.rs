@@ -16,6 +16,11 @@ use super::store::{Mode, Store};
 /// The longest command line, without its CRLF (memcached's is 2048 for most commands).
 pub const MAX_LINE: usize = 8192;
 
+/// The most one `get` answers, in bytes: a line of 8 KiB can name a 1 MiB value
+/// thousands of times, and each copy is written out (memcached answers such a request
+/// with the same error).
+const MAX_REPLY: usize = 16 << 20;
+
 /// The longest key (the protocol's limit).
 const MAX_KEY: usize = 250;
 
@@ -182,10 +187,15 @@ impl Session {
         if keys.is_empty() || !keys.iter().all(|key| valid_key(key)) {
             return line(b"CLIENT_ERROR bad command line format\r\n");
         }
-        let mut replies = Vec::with_capacity(keys.len() * 2 + 1);
+        let mut replies = Vec::with_capacity(keys.len() * 3 + 1);
         let mut store = self.store();
+        let mut total = 0;
         for key in keys {
             let Some(item) = store.get(key) else { continue };
+            total += key.len() + item.value.len() + 32;
+            if total > MAX_REPLY {
+                return line(b"SERVER_ERROR out of memory writing get response\r\n");
+            }
             let mut header = BytesMut::with_capacity(key.len() + 48);
             header.put_slice(b"VALUE ");
             header.put_slice(key);

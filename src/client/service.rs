@@ -29,9 +29,18 @@ use crate::tendril::{CloseReason, Tendril};
 /// connection closes, every pending request fails with the close reason
 /// ([`Error::is_closed`]); none hangs.
 ///
-/// A client is not `Clone`, so requests reach the wire in call order; share one
-/// through `tower::buffer::Buffer`. Dropping it closes the connection once the last
-/// response in flight is in (or its future is dropped).
+/// Each response must decode as **one frame** of the connection's receive framer:
+/// the client matches frames to requests one to one, so a reply of several lines (a
+/// memcached `VALUE ... END`, an SMTP multi-line reply) needs a framer that cuts the
+/// whole reply as one frame.
+///
+/// A client is not `Clone`: requests reach the wire in the order they are called,
+/// which is what matches pipelined responses to their requests, and one task at a
+/// time waits on its readiness. Share one through `tower::buffer::Buffer`
+/// (`Buffer::new(client, 64)`: cloneable, one task in front). Behind such middleware a
+/// call's error is a `BoxError`; [`Error::find`] tells whether the connection closed
+/// (`Error::find(&*err).is_some_and(Error::is_closed)`). Dropping it closes the
+/// connection once the last response in flight is in (or its future is dropped).
 pub struct Client<Req, Resp = Req> {
     tendril: Tendril<Resp, Req>,
     flight: Arc<Flight<Resp>>,

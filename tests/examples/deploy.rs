@@ -4,7 +4,7 @@
 //! socket-activation test is skipped where the tool is missing, unless
 //! `TENDRIL_REQUIRE_TOOLS` is set (as `.ci/run` does).
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
@@ -12,7 +12,7 @@ use std::process::{ChildStderr, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use support::{connect_when_up, exchange, free_port, Killed};
+use crate::support::{connect_when_up, exchange, free_port, Killed};
 
 #[test]
 #[cfg(all(unix, feature = "systemd"))]

@@ -1,7 +1,7 @@
 //! The DNS example served over UDP and TCP, queried by a test client, and the
 //! dns_client example against it.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

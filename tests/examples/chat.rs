@@ -1,7 +1,7 @@
 //! The `chat` example: frames pushed to other connections, leaving on close, run as a
 //! real process.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

@@ -1,7 +1,5 @@
 //! The `smtp_server` example driven end to end by a scripted SMTP client.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +9,7 @@ use tokio::net::TcpStream;
 use tower::Layer;
 use tower::ServiceExt;
 
-use support::{start_example, start_with_certificate, Running, LIMIT};
+use crate::support::{start_example, start_with_certificate, Running, LIMIT};
 
 /// A scratch directory under the target directory, empty.
 fn scratch(name: &str) -> PathBuf {

@@ -1,6 +1,6 @@
 //! The `echo` example's command-line contract, run as a real process.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -119,7 +119,7 @@ fn line_is_the_default_framer_and_sigint_exits_0() {
     assert_eq!(stop(child, "-INT", vec![stream]), Some(0));
 }
 
-use support::exchange;
+use crate::support::exchange;
 
 fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
@@ -251,5 +251,41 @@ fn a_taken_address_is_reported_with_its_cause() {
     assert_eq!(
         stderr,
         format!("echo: cannot listen on tcp {addr}: Address already in use (os error 98)\n")
+    );
+}
+
+/// A connection closed by a limit is one line on stderr at the default log level,
+/// naming the peer and the reason; an ordinary close is none.
+#[test]
+fn a_close_by_a_limit_is_logged_at_the_default_level() {
+    let (mut child, addr) = start(&["--listen", "127.0.0.1:0"]);
+    let mut stderr = child.stderr.take().unwrap();
+    let mut ordinary = TcpStream::connect(addr).unwrap();
+    ordinary
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    ordinary.write_all(b"fine\r\n").unwrap();
+    let mut echoed = [0u8; 6];
+    ordinary.read_exact(&mut echoed).unwrap();
+    drop(ordinary);
+    let mut endless = TcpStream::connect(addr).unwrap();
+    endless
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let peer = endless.local_addr().unwrap();
+    let _ = endless.write_all(&vec![b'x'; 100_000]);
+    let mut rest = Vec::new();
+    let _ = endless.read_to_end(&mut rest);
+    assert_eq!(stop(child, "-TERM", Vec::<TcpStream>::new()), Some(0));
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains(&format!(
+            " INFO tendril_net::manager::engine::spawn: connection closed by a limit \
+             remote={peer} id=2 reason=framing error: line longer than 65536 bytes"
+        )),
+        "{log}"
     );
 }

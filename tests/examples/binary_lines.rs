@@ -1,7 +1,7 @@
 //! The `binary_lines` example: a line protocol switching to a chunk framer for a
 //! `BINARY n` body and back, run as a real process.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

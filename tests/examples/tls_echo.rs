@@ -1,8 +1,8 @@
 //! The `tls_echo` example's contract, run as a real process.
 
-mod support;
+use crate::support;
 
-use support::LIMIT;
+use crate::support::LIMIT;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};

@@ -2,11 +2,11 @@
 //! scale against the example servers: each scenario must find the server's bound
 //! holding and the well-behaved probe answered within a second.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 
-use support::{start_example, start_with_certificate};
+use crate::support::{start_example, start_with_certificate};
 
 /// Runs `attack` with `args`; its output, after checking it succeeded.
 fn attack(args: &[&str]) -> String {

@@ -3,15 +3,13 @@
 //! direct connection without a header gets no echo. Skipped where haproxy is not
 //! installed, unless `TENDRIL_REQUIRE_TOOLS` is set (as `.ci/run` does).
 
-#![cfg(feature = "proxy-protocol")]
-
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
-use support::{connect_when_up, free_port, Killed};
+use crate::support::{connect_when_up, free_port, Killed};
 
 fn line(reader: &mut BufReader<TcpStream>) -> String {
     let mut line = String::new();

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod support;
+use crate::support;
 
 /// Runs the example with `args`, writes `input` to its stdin and closes it; its output,
 /// bounded in time.

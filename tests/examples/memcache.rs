@@ -3,13 +3,13 @@
 //! server (both installed by `.ci/run`; skipped where missing unless
 //! `TENDRIL_REQUIRE_TOOLS` is set).
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{free_port, have_tool, start_example, Killed};
+use crate::support::{free_port, have_tool, start_example, Killed};
 
 /// Runs a Python script with pymemcache against `server` ("host:port"); its stdout.
 fn pymemcache(server: &str, script: &str) -> Option<String> {

@@ -1,6 +1,6 @@
 //! The `kv_server` and `kv_client` examples' contracts, run as real processes.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 
 use tendril_net::framer::NAMES;
 
-mod support;
+use crate::support;
 
 fn framecat() -> PathBuf {
     support::example("framecat")

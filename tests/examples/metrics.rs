@@ -1,9 +1,8 @@
 //! `echo --metrics`: the counters as Prometheus text, scraped with curl and checked
 //! with Prometheus's own `promtool`. Skipped where the tools are missing, unless
 //! `TENDRIL_REQUIRE_TOOLS` is set (as `.ci/run` does).
-#![cfg(feature = "metrics")]
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
