@@ -28,12 +28,12 @@ mod cli;
 #[path = "shared/signal.rs"]
 mod signal;
 
-use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cli::{value, Cli};
 use signal::shutdown_signal;
 use tendril_net::app::{acceptor_fn, service};
 use tendril_net::framer::{ChunkFramer, LineFramer};

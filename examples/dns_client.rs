@@ -17,12 +17,12 @@ mod cli;
 #[path = "dns/message.rs"]
 mod message;
 
-use cli::{switch, value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use cli::{switch, value, Cli};
 use futures_util::future::join_all;
 use tendril_net::client::{Client, Tagger};
 use tendril_net::framer::{ByteOrder, FramerSwitch, LengthFramer, LengthPrefix};

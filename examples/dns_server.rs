@@ -29,7 +29,6 @@ mod cli;
 #[path = "dns/message.rs"]
 mod message;
 
-use cli::{value, Cli};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -37,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cli::{value, Cli};
 use message::{
     Header, Question, RCODE_FORMERR, RCODE_NOERROR, RCODE_NOTIMP, RCODE_NXDOMAIN, TYPE_A,
 };

@@ -58,7 +58,6 @@ mod prometheus;
 #[path = "shared/signal.rs"]
 mod signal;
 
-use cli::{switch, value, Cli, Flag};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -66,6 +65,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cli::{switch, value, Cli, Flag};
 use tendril_net::app::{acceptor_fn, Acceptor};
 use tendril_net::framer::{named, NAMES};
 #[cfg(all(unix, feature = "systemd"))]

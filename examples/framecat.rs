@@ -26,13 +26,13 @@
 #[path = "shared/cli.rs"]
 mod cli;
 
-use cli::{value, Cli};
 use std::error::Error as StdError;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use cli::{value, Cli};
 use tendril_net::framer::{named, AnyDecoder, AnyEncoder, LineError, LineFramer};
 use tokio_util::codec::{Decoder, Encoder};
 

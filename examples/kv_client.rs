@@ -13,19 +13,21 @@
 
 #[path = "shared/cli.rs"]
 mod cli;
+#[path = "shared/pipeline.rs"]
+mod pipeline;
 
-use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use cli::{value, Cli};
+use pipeline::drive;
 use tendril_net::client::Client;
 use tendril_net::framer::{FramerSwitch, LineFramer};
 use tendril_net::wrap::NoWrapper;
 use tendril_net::TcpManager;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::ServiceBuilder;
 
 const IN_FLIGHT: usize = 64;
 
@@ -87,41 +89,24 @@ async fn main() -> ExitCode {
         .service(client);
 
     let start = Instant::now();
-    let mut pending = FuturesUnordered::new();
-    let (mut sent, mut answered) = (0, 0);
-    while answered < requests {
-        tokio::select! {
-            Some((expected, answer)) = pending.next(), if !pending.is_empty() => {
-                let answer: Result<Bytes, _> = answer;
-                match answer {
-                    Ok(answer) if answer == expected => answered += 1,
-                    Ok(answer) => {
-                        eprintln!(
-                            "kv_client: expected {expected:?}, got {:?}",
-                            String::from_utf8_lossy(&answer)
-                        );
-                        return ExitCode::FAILURE;
-                    }
-                    Err(err) => {
-                        eprintln!("kv_client: {err:#}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            }
-            ready = service.ready(), if sent < requests => {
-                let ready = match ready {
-                    Ok(ready) => ready,
-                    Err(err) => {
-                        eprintln!("kv_client: {err:#}");
-                        return ExitCode::FAILURE;
-                    }
-                };
-                let (line, expected) = request(sent);
-                let call = ready.call(line);
-                pending.push(async move { (expected, call.await) });
-                sent += 1;
-            }
-        }
+    let checked = drive(
+        &mut service,
+        requests,
+        IN_FLIGHT,
+        request,
+        |expected, answer| match answer {
+            Ok(answer) if answer == expected => Ok(()),
+            Ok(answer) => Err(format!(
+                "expected {expected:?}, got {:?}",
+                String::from_utf8_lossy(&answer)
+            )),
+            Err(err) => Err(format!("{err:#}")),
+        },
+    )
+    .await;
+    if let Err(message) = checked {
+        eprintln!("kv_client: {message}");
+        return ExitCode::FAILURE;
     }
     let seconds = start.elapsed().as_secs_f64();
     println!(

@@ -20,11 +20,11 @@ mod signal;
 #[path = "kv/store.rs"]
 mod store;
 
-use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use cli::{value, Cli};
 use signal::shutdown_signal;
 use store::Store;
 use tendril_net::wrap::NoWrapper;

@@ -21,6 +21,8 @@
 
 #[path = "shared/cli.rs"]
 mod cli;
+#[path = "shared/pipeline.rs"]
+mod pipeline;
 #[path = "memcache/reply.rs"]
 mod reply;
 
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use cli::{value, Cli};
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use pipeline::drive;
 use reply::{values, ReplyFramer};
 use tendril_net::client::Client;
 use tendril_net::framer::{FramerSwitch, IdentityFramer};
@@ -144,31 +146,17 @@ async fn main() -> ExitCode {
         .service(client);
 
     let start = Instant::now();
-    let mut pending = FuturesUnordered::new();
-    let (mut sent, mut answered) = (0, 0);
-    while answered < requests {
-        tokio::select! {
-            Some((expected, answer)) = pending.next(), if !pending.is_empty() => {
-                if let Err(message) = check(&expected, answer) {
-                    eprintln!("memcache_client: {message}");
-                    return ExitCode::FAILURE;
-                }
-                answered += 1;
-            }
-            ready = service.ready(), if sent < requests && pending.len() < IN_FLIGHT => {
-                let ready = match ready {
-                    Ok(ready) => ready,
-                    Err(err) => {
-                        eprintln!("memcache_client: {}", failure(&err));
-                        return ExitCode::FAILURE;
-                    }
-                };
-                let (line, expected) = request(sent, size);
-                let call = ready.call(line);
-                pending.push(async move { (expected, call.await) });
-                sent += 1;
-            }
-        }
+    let checked = drive(
+        &mut service,
+        requests,
+        IN_FLIGHT,
+        |n| request(n, size),
+        |expected, answer| check(&expected, answer),
+    )
+    .await;
+    if let Err(message) = checked {
+        eprintln!("memcache_client: {message}");
+        return ExitCode::FAILURE;
     }
     let seconds = start.elapsed().as_secs_f64();
 

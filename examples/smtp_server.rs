@@ -42,7 +42,6 @@ mod signal;
 #[path = "tls/config.rs"]
 mod tls_config;
 
-use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cli::{value, Cli};
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{FramerSwitch, LineFramer};
 use tendril_net::wrap::{NoWrapper, TlsServerLayer};

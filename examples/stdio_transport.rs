@@ -19,7 +19,6 @@
 #[path = "shared/cli.rs"]
 mod cli;
 
-use cli::{value, Cli};
 use std::any::Any;
 use std::path::Path;
 use std::process::ExitCode;
@@ -27,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cli::{value, Cli};
 use tendril_net::app::{acceptor_fn, service, Acceptor};
 use tendril_net::framer::{named, FramerSwitch};
 use tendril_net::manager::{Bounds, BuildManager, Builder, Engine};

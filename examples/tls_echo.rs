@@ -21,12 +21,12 @@ mod signal;
 #[path = "tls/config.rs"]
 mod tls_config;
 
-use cli::{value, Cli};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cli::{value, Cli};
 use signal::shutdown_signal;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::LineFramer;

@@ -77,7 +77,7 @@ impl Error {
 
     /// An I/O error from binding or listening on `endpoint` (a transport's name and
     /// address, `tcp 127.0.0.1:7000`): it says `cannot listen on tcp 127.0.0.1:7000`,
-    /// then its cause. [`Engine::start`](crate::manager::Engine::start) makes it from
+    /// then its cause. The engine's `start` makes it from
     /// a transport's bind error, so a plug-in's listen errors name the address too.
     pub fn listen(endpoint: impl fmt::Display, cause: io::Error) -> Self {
         Error::from(cause).context(format!("cannot listen on {endpoint}"))

@@ -276,6 +276,8 @@ fn a_close_by_a_limit_is_logged_at_the_default_level() {
     let _ = endless.write_all(&vec![b'x'; 100_000]);
     let mut rest = Vec::new();
     let _ = endless.read_to_end(&mut rest);
+    // Gone from this side too, so the server's lingering close ends at once.
+    drop(endless);
     assert_eq!(stop(child, "-TERM", Vec::<TcpStream>::new()), Some(0));
     let mut log = String::new();
     stderr.read_to_string(&mut log).unwrap();

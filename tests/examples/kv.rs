@@ -42,16 +42,12 @@ fn the_server_speaks_the_protocol() {
 #[test]
 fn the_client_checks_every_answer_and_reports_the_rate() {
     let server = support::start_example("kv_server", &["--listen", "127.0.0.1:0"], "tcp");
-    let output = Command::new(support::example("kv_client"))
-        .args(["--server", &server.listening, "--requests", "3000"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = support::run_ok(Command::new(support::example("kv_client")).args([
+        "--server",
+        &server.listening,
+        "--requests",
+        "3000",
+    ]));
     let line = stdout.trim_end();
     assert!(line.starts_with("3000 requests in "), "{line}");
     assert!(line.ends_with(" requests/s)"), "{line}");

@@ -30,16 +30,9 @@ fn pymemcache(server: &str, script: &str) -> Option<String> {
         "from pymemcache.client.base import Client\n\
          c = Client(('{host}', {port}), default_noreply=False, timeout=20, connect_timeout=20)\n"
     );
-    let output = Command::new("python3")
-        .args(["-c", &format!("{prelude}{script}")])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "pymemcache failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(String::from_utf8(output.stdout).unwrap())
+    Some(support::run_ok(
+        Command::new("python3").args(["-c", &format!("{prelude}{script}")]),
+    ))
 }
 
 #[test]
@@ -154,17 +147,11 @@ fn the_client_checks_every_answer_of_a_real_memcached() {
         &["--requests", "2000"][..],
         &["--requests", "40", "--value-size", "300000"][..],
     ] {
-        let output = Command::new(support::example("memcache_client"))
-            .args(["--server", &server])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+        let stdout = support::run_ok(
+            Command::new(support::example("memcache_client"))
+                .args(["--server", &server])
+                .args(args),
         );
-        let stdout = String::from_utf8(output.stdout).unwrap();
         assert!(
             stdout.starts_with(&format!("{} requests in ", args[1]))
                 && stdout.ends_with("requests/s), a get of 10 keys\n"),
@@ -176,15 +163,13 @@ fn the_client_checks_every_answer_of_a_real_memcached() {
 #[test]
 fn the_client_and_the_server_agree() {
     let server = start_example("memcache_server", &["--listen", "127.0.0.1:0"], "tcp");
-    let output = Command::new(support::example("memcache_client"))
-        .args(["--server", &server.listening, "--requests", "1000"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = support::run_ok(Command::new(support::example("memcache_client")).args([
+        "--server",
+        &server.listening,
+        "--requests",
+        "1000",
+    ]));
+    assert!(stdout.starts_with("1000 requests in "), "{stdout}");
 }
 
 fn is_root() -> bool {

@@ -19,23 +19,14 @@ fn value(text: &str, name: &str, labels: &str) -> Option<f64> {
 }
 
 fn scrape(url: &str) -> String {
-    let output = Command::new("curl")
-        .args([
-            "--silent",
-            "--show-error",
-            "--fail",
-            "--max-time",
-            "20",
-            url,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    support::run_ok(Command::new("curl").args([
+        "--silent",
+        "--show-error",
+        "--fail",
+        "--max-time",
+        "20",
+        url,
+    ]))
 }
 
 #[test]

@@ -166,3 +166,16 @@ pub fn exchange(stream: &mut std::net::TcpStream, line: &[u8]) {
     stream.read_exact(&mut echoed).unwrap();
     assert_eq!(echoed, line);
 }
+
+/// Runs `command` to its end: its stdout, or the test fails with its stderr.
+pub fn run_ok(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("{command:?}: {err}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
