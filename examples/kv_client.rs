@@ -25,8 +25,6 @@ use cli::{value, Cli};
 use pipeline::drive;
 use tendril_net::client::Client;
 use tendril_net::framer::{FramerSwitch, LineFramer};
-use tendril_net::wrap::NoWrapper;
-use tendril_net::TcpManager;
 use tower::ServiceBuilder;
 
 const IN_FLIGHT: usize = 64;
@@ -60,21 +58,10 @@ fn request(i: usize) -> (Bytes, String) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let (server, requests) = parse_args();
-    let any: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .unwrap();
+    // Dialled without a manager: one untracked connection is all a client needs.
     let client = Client::<Bytes>::pipelined()
         .max_in_flight(IN_FLIGHT)
-        .connect(
-            &TcpManager::new(any),
-            server,
-            NoWrapper,
-            FramerSwitch::symmetric(LineFramer::new()),
-        )
+        .connect_tcp(server, FramerSwitch::symmetric(LineFramer::new()))
         .await;
     let client = match client {
         Ok(client) => client,

@@ -36,7 +36,7 @@ use pipeline::drive;
 use reply::{values, ReplyFramer};
 use tendril_net::client::Client;
 use tendril_net::framer::{FramerSwitch, IdentityFramer};
-use tendril_net::{BoxError, Error, TcpManager};
+use tendril_net::{BoxError, Error};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 const IN_FLIGHT: usize = 64;
@@ -120,17 +120,11 @@ async fn main() -> ExitCode {
     let server: SocketAddr = cli.parsed_or("--server", ([127, 0, 0, 1], 11211).into());
     let requests: usize = cli.parsed_or("--requests", 10_000);
     let size: usize = cli.parsed_or("--value-size", 100);
-    let any: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+    // Dialled without a manager: one untracked connection is all a client needs.
     let client = Client::<Bytes>::pipelined()
         .max_in_flight(IN_FLIGHT)
-        .connect(
-            &TcpManager::new(any),
+        .connect_tcp(
             server,
-            tendril_net::wrap::NoWrapper,
             FramerSwitch::with_framers(ReplyFramer::new(MAX_REPLY), IdentityFramer::new()),
         )
         .await;

@@ -185,13 +185,15 @@ where
     ///
     /// # Errors
     ///
-    /// I/O errors from connecting.
+    /// I/O errors from connecting, naming the address ([`Error::connect`]).
     pub async fn connect_tcp(
         &self,
         addr: SocketAddr,
         framers: FramerSwitch<Resp, Req>,
     ) -> Result<Client<Req, Resp>, Error> {
-        let stream = TcpStream::connect(addr).await?;
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|err| Error::connect(format_args!("tcp {addr}"), err))?;
         let local = stream.local_addr()?;
         let remote = stream.peer_addr()?;
         self.run("tcp", stream, local.into(), remote.into(), framers)
