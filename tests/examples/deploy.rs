@@ -53,6 +53,11 @@ fn echo_with_stats(args: &[&str]) -> (Killed, mpsc::Receiver<String>) {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
+            // Anything else (an error, a log event) is shown, not taken for stats.
+            if !line.contains(" frames_in=") {
+                eprintln!("echo: {line}");
+                continue;
+            }
             if tx.send(line).is_err() {
                 break;
             }
