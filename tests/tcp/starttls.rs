@@ -245,3 +245,28 @@ async fn a_silent_upgrade_is_shed_for_a_real_one() {
     let mut rest = Vec::new();
     let _ = within(silent.read_to_end(&mut rest)).await;
 }
+
+/// After STARTTLS, a client that sends a line and ends its TCP side without a TLS
+/// close_notify still gets its answer, as over TLS from the start.
+#[tokio::test]
+async fn a_ragged_end_after_starttls_is_still_answered() {
+    let cert = certificate();
+    let server = starttls_server(&cert);
+    let tcp = within(TcpStream::connect(server.addr)).await.unwrap();
+    let std = tcp.into_std().unwrap();
+    // A second handle on the socket, to end it under the TLS layer.
+    let raw = std.try_clone().unwrap();
+    let mut plain = Framed::new(TcpStream::from_std(std).unwrap(), LineFramer::new());
+    plain.send(Bytes::from("STARTTLS")).await.unwrap();
+    assert_eq!(within(plain.next()).await.unwrap().unwrap(), "READY");
+    let mut tls = tls_upgrade(plain.into_parts().io, &cert.0).await;
+    tls.write_all(b"LAST\r\n").await.unwrap();
+    tls.flush().await.unwrap();
+    raw.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    let _ = within(tls.read_to_end(&mut answer)).await;
+    assert_eq!(answer, b"tls LAST\r\n");
+    let (reason, had_tls) = within(server.closed).await.unwrap();
+    assert!(had_tls);
+    assert!(reason.to_string().contains("close_notify"), "{reason}");
+}

@@ -361,3 +361,54 @@ async fn a_client_over_tls_through_a_manager_and_a_wrapper() {
         .call(Bytes::from("secure"));
     assert_eq!(within(answer).await.unwrap(), "secure");
 }
+
+/// A client that sends its lines and then closes its TCP side without a TLS
+/// close_notify (a ragged end, as many clients do) still gets every answer; the close
+/// reason says how it ended.
+#[tokio::test]
+async fn a_ragged_end_without_close_notify_still_gets_every_answer() {
+    let cert = certificate();
+    let manager = TcpManager::new(localhost());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let addr = manager
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                tx.send(tendril).unwrap();
+                Ok(service_fn(
+                    |line: Bytes| async move { Ok::<_, BoxError>(line) },
+                ))
+            }),
+            WrapperChain::new().layer(server_layer(&cert)),
+        )
+        .unwrap();
+    for lines in [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1000, 1000] {
+        let tcp = within(TcpStream::connect(addr)).await.unwrap();
+        // A second handle on the socket, to end it under the TLS layer.
+        let std = tcp.into_std().unwrap();
+        let raw = std.try_clone().unwrap();
+        let mut tls = tls_upgrade(TcpStream::from_std(std).unwrap(), &cert.0).await;
+        let sent: Vec<u8> = (0..lines)
+            .flat_map(|i| format!("line {i}\r\n").into_bytes())
+            .collect();
+        tls.write_all(&sent).await.unwrap();
+        tls.flush().await.unwrap();
+        raw.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answered = Vec::new();
+        // The server's own close_notify ends it; a peer may also just close.
+        let _ = within(tls.read_to_end(&mut answered)).await;
+        let tendril = within(rx.recv()).await.unwrap();
+        let reason = within(tendril.closed()).await;
+        assert!(
+            reason.as_error().is_some_and(tendril_net::Error::is_io)
+                && reason.to_string().contains("close_notify"),
+            "{reason}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&answered),
+            String::from_utf8_lossy(&sent),
+            "{lines} lines"
+        );
+    }
+    manager.shutdown();
+}

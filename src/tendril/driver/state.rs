@@ -327,6 +327,9 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                 // A transport that sheds a peer tells it before it ends its input.
                 let reason = if self.shared.queue.signalled() == Signal::ShedWhenDone {
                     CloseReason::Shed
+                } else if let Some(err) = self.io.take_ragged_end() {
+                    // Answered and flushed as at an orderly end; said as it was.
+                    CloseReason::error(err)
                 } else {
                     CloseReason::PeerClosed
                 };

@@ -24,6 +24,14 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
     /// `Ok(None)` once the input ended.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<In>, Error>>;
 
+    /// After the end of input (`poll_frame` gave `None`): the error if the stream
+    /// ended without its own end (an `UnexpectedEof`, a TLS peer that sent no
+    /// close_notify). Its input was read and answered as at an orderly end; the close
+    /// reason is this error.
+    fn take_ragged_end(&mut self) -> Option<Error> {
+        None
+    }
+
     /// Encodes `frame` for sending. Never waits: the driver stops producing while
     /// [`write_full`](Self::write_full).
     fn encode(&mut self, frame: Out) -> Result<(), Error>;

@@ -48,6 +48,10 @@ pub(crate) struct StreamIo<In, Out> {
     /// New input (or a new receive framer) since the framer last said "need more".
     readable: bool,
     eof: bool,
+    /// The stream ended without its own end (`UnexpectedEof`: a TLS peer that sent no
+    /// close_notify): read as an end of input, so what came before is answered, and
+    /// the close reason says how it ended.
+    ragged: Option<Error>,
     wbuf: BytesMut,
     moved: Moved,
     /// The manager's memory budget, charged when a buffer's allocation changes.
@@ -70,6 +74,7 @@ impl<In, Out> StreamIo<In, Out> {
             alloc: 0,
             readable: false,
             eof: false,
+            ragged: None,
             wbuf: BytesMut::new(),
             moved: Moved::default(),
             charge: None,
@@ -120,7 +125,9 @@ impl<In, Out> StreamIo<In, Out> {
             // Nothing buffered: read into the stack, then keep exactly what arrived.
             let mut stack = [MaybeUninit::<u8>::uninit(); pool::CHUNK];
             let mut buf = ReadBuf::uninit(&mut stack);
-            ready!(io.as_mut().poll_read(cx, &mut buf))?;
+            if let Err(err) = ready!(io.as_mut().poll_read(cx, &mut buf)) {
+                return Poll::Ready(self.read_error(err));
+            }
             let data = buf.filled();
             let n = data.len();
             if n > 0 {
@@ -156,7 +163,20 @@ impl<In, Out> StreamIo<In, Out> {
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Err(detached().into()));
         };
-        Poll::Ready(Ok(ready!(poll_read_buf(io.as_mut(), cx, &mut self.rbuf))?))
+        match ready!(poll_read_buf(io.as_mut(), cx, &mut self.rbuf)) {
+            Ok(n) => Poll::Ready(Ok(n)),
+            Err(err) => Poll::Ready(self.read_error(err)),
+        }
+    }
+
+    /// A read failed: a ragged end (`UnexpectedEof`) reads as the end of input, kept
+    /// for the close reason; any other error is the error.
+    fn read_error(&mut self, err: io::Error) -> Result<usize, Error> {
+        if err.kind() == io::ErrorKind::UnexpectedEof {
+            self.ragged = Some(err.into());
+            return Ok(0);
+        }
+        Err(err.into())
     }
 }
 
@@ -181,6 +201,10 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
 
     fn recv_framer_changed(&mut self) {
         self.readable = true;
+    }
+
+    fn take_ragged_end(&mut self) -> Option<Error> {
+        self.ragged.take()
     }
 
     #[inline(always)]
