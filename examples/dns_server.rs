@@ -17,7 +17,7 @@
 //! order, as RFC 7766 allows: each answer carries its query's ID, so a slow answer does
 //! not hold back the others. `--delay NAME=MS` delays the answers for NAME by MS
 //! milliseconds, to show it: `dns_client --tcp --parallel 8` gets the other answers
-//! first.
+//! first. SIGINT or SIGTERM shut both down gracefully (2 s to finish) and exit 0.
 //!
 //! ```text
 //! dig @127.0.0.1 -p 5353 example.test A          # over UDP
@@ -28,6 +28,8 @@
 mod cli;
 #[path = "dns/message.rs"]
 mod message;
+#[path = "shared/signal.rs"]
+mod signal;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -40,6 +42,7 @@ use cli::{value, Cli};
 use message::{
     Header, Question, RCODE_FORMERR, RCODE_NOERROR, RCODE_NOTIMP, RCODE_NXDOMAIN, TYPE_A,
 };
+use signal::shutdown_signal;
 use tendril_net::app::acceptor_fn;
 use tendril_net::framer::{ByteOrder, LengthFramer, LengthPrefix};
 use tendril_net::wrap::NoWrapper;
@@ -147,6 +150,7 @@ async fn main() -> ExitCode {
         records,
         delays,
     } = parse_args();
+    let shutdown = shutdown_signal();
     // The same application for both transports; only the framer differs.
     let application = |records: Records, delays: Delays| {
         service_fn(move |msg: Bytes| {
@@ -209,7 +213,7 @@ async fn main() -> ExitCode {
     };
     println!("listening on udp {udp_addr}");
     println!("listening on tcp {tcp_addr}");
-    let _ = tokio::signal::ctrl_c().await;
+    shutdown.await;
     let deadline = Duration::from_secs(2);
     let (_, _) = tokio::join!(
         udp.graceful_shutdown(deadline),

@@ -20,6 +20,7 @@ mod memcache;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod readme;
+mod signals;
 mod smtp;
 mod stdio;
 mod tls_echo;

@@ -42,6 +42,8 @@ pub struct Running {
     pub child: std::process::Child,
     /// What follows `listening on TRANSPORT ` on the first line.
     pub listening: String,
+    /// The rest of its stdout, kept open: a process writing to a closed pipe fails.
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl Drop for Running {
@@ -61,9 +63,8 @@ pub fn start_example(name: &str, args: &[&str], transport: &str) -> Running {
         .spawn()
         .unwrap_or_else(|err| panic!("spawn {name}: {err}"));
     let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
-        .read_line(&mut first)
-        .expect("read the first line");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    stdout.read_line(&mut first).expect("read the first line");
     let prefix = format!("listening on {transport} ");
     let Some(listening) = first.strip_prefix(&prefix) else {
         let _ = child.kill();
@@ -72,6 +73,7 @@ pub fn start_example(name: &str, args: &[&str], transport: &str) -> Running {
     Running {
         listening: listening.trim_end().to_owned(),
         child,
+        stdout,
     }
 }
 
