@@ -131,8 +131,12 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), BoxError> {
     let maildir = Maildir::create(&args.maildir)
         .map_err(|err| format!("--maildir {}: {err:#}", args.maildir.display()))?;
-    let tls = tls_config::server_config(&args.tls, &args.hostname)?
-        .map(|config| TlsServerLayer::new(config).layer(NoWrapper));
+    let tls = tls_config::server_config(&args.tls, &args.hostname)?.map(TlsServerLayer::new);
+    if let Some(layer) = &tls {
+        // A renewed certificate without a restart: SIGHUP reloads the files.
+        tls_config::reload_on_sighup(&args.tls, layer.config_handle())?;
+    }
+    let tls = tls.map(|layer| layer.layer(NoWrapper));
     let config = Arc::new(Config {
         hostname: args.hostname,
         max_size: args.max_size,

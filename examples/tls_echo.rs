@@ -85,9 +85,12 @@ async fn main() -> ExitCode {
 
 async fn run(listen: SocketAddr, source: &TlsSource, hostname: &str) -> Result<(), BoxError> {
     let config = tls_config::server_config(source, hostname)?.ok_or("no TLS configuration")?;
+    let tls = TlsServerLayer::new(config);
+    // A renewed certificate without a restart: SIGHUP reloads the files.
+    tls_config::reload_on_sighup(source, tls.config_handle())?;
     let wrapper = WrapperChain::new()
         .layer(SocketOptionsLayer::new().keepalive(Some(Duration::from_secs(60))))
-        .layer(TlsServerLayer::new(config));
+        .layer(tls);
     let shutdown = shutdown_signal();
     let manager = TcpManager::new(listen);
     let addr = manager.start(

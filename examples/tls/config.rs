@@ -1,9 +1,11 @@
 //! The TLS flags the TLS examples share: `--tls-self-signed`, or `--tls-cert PEM` with
-//! `--tls-key PEM`.
+//! `--tls-key PEM`, and the certificate's reload from those files on SIGHUP.
+
+use std::path::PathBuf;
 
 use crate::cli::{switch, value, Cli, Flag};
 use tendril_net::wrap::rustls::ServerConfig;
-use tendril_net::wrap::tls_server_config;
+use tendril_net::wrap::{tls_server_config, TlsConfigHandle};
 
 /// Where the server's certificate comes from.
 #[derive(Debug, Default)]
@@ -63,11 +65,30 @@ pub fn server_config(source: &TlsSource, hostname: &str) -> Result<Option<Server
     };
     tls_server_config(&cert, &key)
         .map(Some)
-        .map_err(|err| format!("TLS configuration: {err}: {}", source_of(&err)))
+        .map_err(|err| format!("TLS configuration: {err:#}"))
 }
 
-fn source_of(err: &tendril_net::Error) -> String {
-    std::error::Error::source(err)
-        .map(ToString::to_string)
-        .unwrap_or_default()
+/// On every SIGHUP, reloads the certificate and key from the files of `source` into
+/// `handle`: new handshakes get the new certificate, established connections keep
+/// theirs, and files that do not load leave the one in use (one warning). A
+/// self-signed certificate has no files: SIGHUP says so. Call within the runtime.
+pub fn reload_on_sighup(source: &TlsSource, handle: TlsConfigHandle) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup())?;
+    let files = match source {
+        TlsSource::Files { cert, key } => Some((PathBuf::from(cert), PathBuf::from(key))),
+        _ => None,
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match &files {
+                // Success and failure are each logged by the handle.
+                Some((cert, key)) => {
+                    let _ = handle.reload_pem(cert, key);
+                }
+                None => tracing::warn!("SIGHUP: a self-signed certificate has no files to reload"),
+            }
+        }
+    });
+    Ok(())
 }

@@ -55,7 +55,7 @@ pub use socket::{SocketOptions, SocketOptionsLayer};
 #[cfg(feature = "tls")]
 pub use tls::{
     tls_client_config, tls_server_config, HandshakeShed, HandshakeTimeout, TlsClient,
-    TlsClientLayer, TlsServer, TlsServerLayer,
+    TlsClientLayer, TlsConfigHandle, TlsServer, TlsServerLayer,
 };
 /// The rustls crate the TLS wrappers use (for configs, certificates, server names).
 #[cfg(feature = "tls")]

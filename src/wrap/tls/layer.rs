@@ -11,6 +11,7 @@ use tower::Layer;
 
 use super::client::TlsClient;
 use super::handshakes::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HANDSHAKES};
+use super::reload::TlsConfigHandle;
 use super::server::TlsServer;
 use crate::error::Error;
 
@@ -35,9 +36,12 @@ use crate::error::Error;
 /// # let _ = tls; }
 /// # let _ = run;
 /// ```
+///
+/// Its configuration can be replaced while the wrappers run (a renewed certificate):
+/// see [`config_handle`](Self::config_handle).
 #[derive(Clone)]
 pub struct TlsServerLayer {
-    config: Arc<ServerConfig>,
+    config: TlsConfigHandle,
     timeout: Duration,
     max_handshakes: usize,
 }
@@ -45,7 +49,7 @@ pub struct TlsServerLayer {
 impl fmt::Debug for TlsServerLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsServerLayer")
-            .field("alpn_protocols", &self.config.alpn_protocols)
+            .field("alpn_protocols", &self.config.current().alpn_protocols)
             .field("timeout", &self.timeout)
             .field("max_handshakes", &self.max_handshakes)
             .finish_non_exhaustive()
@@ -57,7 +61,7 @@ impl TlsServerLayer {
     /// default timeout and cap.
     pub fn new(config: impl Into<Arc<ServerConfig>>) -> Self {
         TlsServerLayer {
-            config: config.into(),
+            config: TlsConfigHandle::new(config.into()),
             timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
         }
@@ -77,13 +81,18 @@ impl TlsServerLayer {
     }
 
     /// The ALPN protocols offered, most preferred first (replaces the config's).
-    pub fn alpn_protocols<P: Into<Vec<u8>>>(
-        mut self,
-        protocols: impl IntoIterator<Item = P>,
-    ) -> Self {
-        Arc::make_mut(&mut self.config).alpn_protocols =
-            protocols.into_iter().map(Into::into).collect();
+    pub fn alpn_protocols<P: Into<Vec<u8>>>(self, protocols: impl IntoIterator<Item = P>) -> Self {
+        let mut config = self.config.current();
+        Arc::make_mut(&mut config).alpn_protocols = protocols.into_iter().map(Into::into).collect();
+        self.config.set(config);
         self
+    }
+
+    /// The configuration of every wrapper built from this layer (and its clones):
+    /// setting it there changes what new handshakes use, while established
+    /// connections keep theirs.
+    pub fn config_handle(&self) -> TlsConfigHandle {
+        self.config.clone()
     }
 }
 

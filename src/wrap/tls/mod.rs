@@ -1,17 +1,20 @@
 //! TLS wrappers over tokio-rustls (rustls with the `ring` provider), in tower's shape:
 //! [`TlsServerLayer`] and [`TlsClientLayer`] hold the settings and build the
 //! [`TlsServer`] and [`TlsClient`] services; the handshake slots and their shedding
-//! are in `handshakes`, the errors a failed handshake gives in `error`.
+//! are in `handshakes`, the errors a failed handshake gives in `error`, and a server's
+//! swappable configuration (certificate reload) is [`TlsConfigHandle`].
 
 mod client;
 mod config;
 mod error;
 mod handshakes;
 mod layer;
+mod reload;
 mod server;
 
 pub use client::TlsClient;
 pub use config::{tls_client_config, tls_server_config};
 pub use error::{HandshakeShed, HandshakeTimeout};
 pub use layer::{TlsClientLayer, TlsServerLayer};
+pub use reload::TlsConfigHandle;
 pub use server::TlsServer;

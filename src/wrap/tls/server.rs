@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::server::Acceptor;
-use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 use tower::Service;
 
 use super::config::session_info;
 use super::handshakes::Handshakes;
+use super::reload::TlsConfigHandle;
 use crate::error::BoxError;
 use crate::wrap::{Io, NoWrapper, ProxyHeader, ResponseFuture, TlsInfo};
 
@@ -23,23 +23,24 @@ use crate::wrap::{Io, NoWrapper, ProxyHeader, ResponseFuture, TlsInfo};
 /// settings.
 #[derive(Debug, Clone)]
 pub struct TlsServer<S = NoWrapper> {
-    config: Arc<ServerConfig>,
+    config: TlsConfigHandle,
     handshakes: Handshakes,
     inner: S,
 }
 
 impl<S> TlsServer<S> {
     /// TLS with `config` in front of `inner`: at most `max_handshakes` at once (a new
-    /// set of slots), each within `handshake_timeout`.
+    /// set of slots), each within `handshake_timeout`. `config` is a fixed
+    /// configuration, or a layer's [`TlsConfigHandle`] to follow its reloads.
     pub fn new(
         inner: S,
-        config: Arc<ServerConfig>,
+        config: impl Into<TlsConfigHandle>,
         handshake_timeout: Duration,
         max_handshakes: usize,
     ) -> Self {
         TlsServer {
             handshakes: Handshakes::new(max_handshakes, handshake_timeout),
-            config,
+            config: config.into(),
             inner,
         }
     }
@@ -79,7 +80,8 @@ where
         // In two steps, so that a handshake still waiting for its ClientHello is
         // known (the first to be shed under a flood).
         let hello = Arc::new(AtomicBool::new(false));
-        let config = self.config.clone();
+        // The configuration set last: a reload applies from this handshake on.
+        let config = self.config.current();
         let arrived = hello.clone();
         let handshake = async move {
             let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
