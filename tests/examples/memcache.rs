@@ -89,6 +89,7 @@ fn an_endless_command_line_closes_its_connection_only() {
     let addr = first.strip_prefix("listening on tcp ").unwrap().to_owned();
     let mut stderr = child.stderr.take().unwrap();
     let server = Killed(child);
+    // (Killed only if the test fails first.)
     let mut attacker = std::net::TcpStream::connect(&addr).unwrap();
     attacker
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -109,7 +110,13 @@ fn an_endless_command_line_closes_its_connection_only() {
     let mut got = vec![0u8; want.len()];
     healthy.read_exact(&mut got).unwrap();
     assert_eq!(&got[..], &want[..]);
-    drop(server);
+    drop((healthy, attacker));
+    // A graceful stop waits for every connection's task, its close event included.
+    let status = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
     let mut log = String::new();
     stderr.read_to_string(&mut log).unwrap();
     let events: Vec<&str> = log.lines().collect();
