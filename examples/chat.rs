@@ -13,8 +13,11 @@
 //! It shows pushing frames to other connections (`Manager::tendrils` lists the live
 //! ones, `Tendril::try_send_frame` queues without waiting) and leaving on close
 //! (`Tendril::closed`). A client that does not read while others talk fills its
-//! outbound queue (64 lines here): it is closed instead of slowing the room down or
-//! holding memory. SIGINT or SIGTERM shut down gracefully.
+//! outbound queue (more than 64 lines and 128 KiB waiting for it, once its socket
+//! buffers are full): it is closed instead of slowing the room down or holding memory.
+//! A burst (one client pasting 300 lines, 100 clients joining at once) fits: it is
+//! queued for readers whose tasks have not run yet, not taken for slowness. SIGINT or
+//! SIGTERM shut down gracefully.
 //!
 //! Try it with `nc 127.0.0.1 7200` in two terminals.
 
@@ -39,7 +42,8 @@ use tendril_net::{Manager, TcpManager, Tendril};
 const MAX_LINE: usize = 1024;
 
 /// Sends `message` to every live connection but `except`; a connection whose queue is
-/// full (a client that does not read) is closed.
+/// full (more than 64 lines and 128 KiB waiting: a client that does not read) is
+/// closed.
 fn broadcast(manager: &TcpManager, except: u64, message: &str) {
     for other in manager.tendrils::<Bytes, Bytes>() {
         if other.id() == except {
@@ -76,7 +80,13 @@ async fn main() -> ExitCode {
     );
     let listen: SocketAddr = cli.parsed_or("--listen", ([127, 0, 0, 1], 7200).into());
     let shutdown = shutdown_signal();
-    let manager = TcpManager::builder(listen).outbound_queue(64).build();
+    // A client is too slow once more than 64 lines and 128 KiB of them wait for it: a
+    // burst to clients whose tasks have not run yet fits, a client that stopped
+    // reading does not.
+    let manager = TcpManager::builder(listen)
+        .outbound_queue(64)
+        .outbound_bytes(128 * 1024)
+        .build();
     let room = manager.clone();
     let acceptor = acceptor_fn(move |tendril| {
         tendril.set_framers(

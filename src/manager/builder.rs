@@ -122,6 +122,14 @@ impl<O> Builder<O> {
         self
     }
 
+    /// Bytes of frames an application may still queue beyond `outbound_queue`
+    /// (default 256 KiB; 0: the count alone bounds the queue). See
+    /// [`ConnectionConfig::outbound_bytes`].
+    pub fn outbound_bytes(mut self, bytes: usize) -> Self {
+        self.connection.outbound_bytes = bytes;
+        self
+    }
+
     /// Frames handed to the application before earlier ones are answered (default 1:
     /// one at a time). Replies keep request order unless
     /// [`reply_order`](Self::reply_order) says otherwise.

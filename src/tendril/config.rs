@@ -24,6 +24,7 @@ pub enum ReplyOrder {
 /// | setting | default | guards against |
 /// |---|---|---|
 /// | `outbound_queue` | 1024 commands | an application pushing to a peer that does not read |
+/// | `outbound_bytes` | 256 KiB | (room for more small frames beyond `outbound_queue`) |
 /// | `max_in_flight` | 1 | (1 = frames delivered one at a time; more = pipelining) |
 /// | `reply_order` | request order | (completion order for tagged protocols) |
 /// | `call_timeout` | none | an application call that never completes |
@@ -41,6 +42,13 @@ pub struct ConnectionConfig {
     /// commands alike, counted until the driver has applied them. A close always has
     /// room.
     pub outbound_queue: usize,
+    /// Frames beyond `outbound_queue` are still taken while the frames queued hold at
+    /// most this many bytes (frames of known size: `Bytes`, `Vec<u8>`, `String`, ...),
+    /// charged to the memory budget like every queued frame. A burst of small frames
+    /// pushed to a connection whose task has not run yet (a chat's broadcast) is not a
+    /// sign of a slow reader; a reader that stops reading still fills it, and one
+    /// whose output does not move is closed by `write_stall_timeout`.
+    pub outbound_bytes: usize,
     /// Inbound frames handed to the application before earlier ones are answered.
     /// With 1 (the default) the next frame is decoded only after the previous reply
     /// was written, so a framer switch made while handling a frame applies to the very
@@ -98,6 +106,7 @@ impl Default for ConnectionConfig {
     fn default() -> Self {
         ConnectionConfig {
             outbound_queue: 1024,
+            outbound_bytes: 256 * 1024,
             max_in_flight: 1,
             reply_order: ReplyOrder::Request,
             call_timeout: None,

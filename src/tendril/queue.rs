@@ -56,6 +56,10 @@ pub(crate) struct Queue<In, Out> {
     queued: AtomicUsize,
     signal: AtomicU8,
     capacity: usize,
+    /// Frames beyond `capacity` are still taken while the queued frames hold at most
+    /// this many bytes: a burst of small frames to a reader whose task has not run yet
+    /// is not a slow reader.
+    byte_room: usize,
     driver: AtomicWaker,
     room: Notify,
     /// The size of a frame, for the memory budget (0 when unknown).
@@ -78,7 +82,7 @@ struct State<In, Out> {
 }
 
 impl<In, Out> Queue<In, Out> {
-    pub(crate) fn new(capacity: usize, frame_len: fn(&Out) -> usize) -> Self {
+    pub(crate) fn new(capacity: usize, byte_room: usize, frame_len: fn(&Out) -> usize) -> Self {
         Queue {
             state: Mutex::new(State {
                 items: VecDeque::new(),
@@ -92,6 +96,7 @@ impl<In, Out> Queue<In, Out> {
             queued: AtomicUsize::new(0),
             signal: AtomicU8::new(Signal::None as u8),
             capacity: capacity.max(1),
+            byte_room,
             driver: AtomicWaker::new(),
             room: Notify::new(),
             frame_len,
@@ -114,10 +119,12 @@ impl<In, Out> Queue<In, Out> {
         if len == 0 {
             return Ok(());
         }
+        let bytes = state.bytes.saturating_add(len);
         let Some(charge) = state.charge.as_mut() else {
+            // Counted all the same: the byte room is measured with it.
+            state.bytes = bytes;
             return Ok(());
         };
-        let bytes = state.bytes + len;
         if let Err(err) = charge.set(bytes.saturating_sub(FREE)) {
             let _ = charge.set(state.bytes.saturating_sub(FREE));
             self.signal(Signal::ShedMemory);
@@ -125,6 +132,16 @@ impl<In, Out> Queue<In, Out> {
         }
         state.bytes = bytes;
         Ok(())
+    }
+
+    /// True if `command` is a frame of known size that keeps the queued frames within
+    /// the byte room.
+    fn fits_in_bytes(&self, state: &State<In, Out>, command: &Command<In, Out>) -> bool {
+        let Command::Frame(frame) = command else {
+            return false;
+        };
+        let len = (self.frame_len)(frame);
+        len > 0 && state.bytes.saturating_add(len) <= self.byte_room
     }
 
     /// The queued frames left the queue: their bytes go back to the budget.
@@ -154,7 +171,7 @@ impl<In, Out> Queue<In, Out> {
         if state.closed {
             return Err(Refused::Closed(command));
         }
-        if state.used >= self.capacity {
+        if state.used >= self.capacity && !self.fits_in_bytes(&state, &command) {
             return Err(Refused::Full(command));
         }
         if let Err(err) = self.count(&mut state, &command) {
@@ -314,7 +331,7 @@ mod tests {
 
     #[test]
     fn the_bound_counts_commands_until_they_are_applied() {
-        let queue = Q::new(2, |_| 0);
+        let queue = Q::new(2, 0, |_| 0);
         assert!(queue.push(Command::Frame("a")).is_ok());
         assert!(queue.push(Command::Frame("b")).is_ok());
         assert!(matches!(
@@ -334,8 +351,32 @@ mod tests {
     }
 
     #[test]
+    fn frames_of_known_size_have_room_in_bytes_beyond_the_count() {
+        // One command, then 10 bytes more of frames.
+        let queue = Q::new(1, 10, |frame| frame.len());
+        assert!(queue.push(Command::Frame("abcdef")).is_ok());
+        assert!(queue.push(Command::Frame("ghij")).is_ok());
+        assert!(matches!(
+            queue.push(Command::Frame("k")),
+            Err(Refused::Full(_))
+        ));
+        // A control command has no byte room.
+        let switch = Command::SetSend {
+            framer: Box::new(crate::framer::AnyEncoder::new(
+                crate::framer::IdentityFramer::new(),
+            )),
+            call: None,
+        };
+        assert!(matches!(queue.push(switch), Err(Refused::Full(_))));
+        // Taken by the driver: the bytes are its now, the room is back.
+        let mut taken = VecDeque::new();
+        queue.take(&mut taken);
+        assert!(queue.push(Command::Frame("k")).is_ok());
+    }
+
+    #[test]
     fn a_close_fits_in_a_full_queue_once() {
-        let queue = Q::new(1, |_| 0);
+        let queue = Q::new(1, 0, |_| 0);
         assert!(queue.push(Command::Frame("a")).is_ok());
         assert!(queue.push_close(Command::Close {
             error: None,
@@ -352,7 +393,7 @@ mod tests {
 
     #[test]
     fn signals_only_get_stronger_and_closing_refuses_commands() {
-        let queue = Q::new(4, |_| 0);
+        let queue = Q::new(4, 0, |_| 0);
         queue.signal(Signal::Abort);
         queue.signal(Signal::Graceful);
         assert_eq!(queue.signalled(), Signal::Abort);

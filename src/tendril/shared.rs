@@ -29,12 +29,13 @@ impl<In, Out> Shared<In, Out> {
     pub(crate) fn new(
         info: ConnectionInfo,
         outbound_queue: usize,
+        outbound_bytes: usize,
         frame_len: fn(&Out) -> usize,
         facts: StreamFacts,
     ) -> Arc<Self> {
         Arc::new(Shared {
             info,
-            queue: Queue::new(outbound_queue, frame_len),
+            queue: Queue::new(outbound_queue, outbound_bytes, frame_len),
             closed: OnceLock::new(),
             closed_notify: Notify::new(),
             tls: facts.tls.map(OnceLock::from).unwrap_or_default(),

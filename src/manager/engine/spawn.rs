@@ -154,7 +154,14 @@ impl Engine {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let key = (local.clone(), remote.clone());
         let info = ConnectionInfo::new(id, inner.transport.clone(), local.clone(), remote.clone());
-        let shared = Shared::new(info, inner.config.outbound_queue, frame_len::<Out>, facts);
+        let config = &inner.config;
+        let shared = Shared::new(
+            info,
+            config.outbound_queue,
+            config.outbound_bytes,
+            frame_len::<Out>,
+            facts,
+        );
         let control: Arc<dyn Control> = shared.clone();
         let mut framed = framed;
         if let Opening::Open(framed) = &mut framed {
