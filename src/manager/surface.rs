@@ -65,11 +65,16 @@ pub trait Manager: fmt::Debug + Send + Sync + 'static {
         self.engine().close_all();
     }
 
-    /// Stops accepting; each connection answers what its peer had sent (the frames in
-    /// flight, and those already received but not yet decoded: the input is read
-    /// without waiting for more, one further chunk at most from a peer still
-    /// sending), flushes the replies and closes; after `deadline` the rest are closed
-    /// at once. Resolves to true if every connection finished in time.
+    /// Stops accepting; each connection answers what its peer had sent, flushes the
+    /// replies and closes; after `deadline` the rest are closed at once. Resolves to
+    /// true if every connection finished in time.
+    ///
+    /// "What its peer had sent" is exact: the frames in flight, those already read and
+    /// not yet decoded, and the input the socket holds, read without waiting for more
+    /// (while a read returns data at once) up to 1 MiB beyond what had been read when
+    /// the shutdown began; a frame cut by that bound or by the end of what had arrived
+    /// is not answered. A peer that stops reading its answers holds its connection
+    /// until `deadline`.
     fn graceful_shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = bool> + Send>> {
         Box::pin(self.engine().drain(deadline))
     }

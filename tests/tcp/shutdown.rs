@@ -147,3 +147,52 @@ async fn graceful_shutdown_answers_what_had_arrived() {
         b"slow\r\nfirst\r\nsecond\r\n"
     );
 }
+
+/// A peer that pipelined more than the server had read when the shutdown began: what
+/// its socket held is read without waiting (up to 1 MiB past what was read: here 48 KB,
+/// three read chunks) and every line answered, as `graceful_shutdown` documents.
+#[tokio::test]
+async fn graceful_shutdown_answers_what_the_socket_held() {
+    let manager = TcpManager::new(localhost());
+    let (called, mut calls) = tokio::sync::mpsc::unbounded_channel();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let hold = release.clone();
+    let addr = manager
+        .start(
+            acceptor_fn(move |tendril: Tendril| {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                let (called, hold) = (called.clone(), hold.clone());
+                Ok(tendril_net::app::service(move |line: Bytes| {
+                    let (called, hold) = (called.clone(), hold.clone());
+                    async move {
+                        if line == "slow" {
+                            let _ = called.send(());
+                            hold.notified().await;
+                        }
+                        Ok(line)
+                    }
+                }))
+            }),
+            NoWrapper,
+        )
+        .unwrap();
+    let lines = 6_000;
+    let mut sent = b"slow\r\n".to_vec();
+    sent.extend((0..lines).flat_map(|i| format!("l{i:05}\r\n").into_bytes()));
+    // The first read takes "slow" and what came with it; the rest waits in the
+    // server's socket while the slow call runs (one frame at a time).
+    let mut stream = client(addr, &sent).await;
+    within(calls.recv()).await.unwrap();
+    let stopping = manager.clone();
+    let shutdown =
+        tokio::spawn(async move { stopping.graceful_shutdown(Duration::from_secs(10)).await });
+    // The shutdown has begun when no new connection is accepted.
+    eventually(|| !manager.running()).await;
+    release.notify_one();
+    let answered = read_to_end(&mut stream).await;
+    // Gone from this side too, so the server's lingering close ends at once.
+    drop(stream);
+    assert!(within(shutdown).await.unwrap(), "finished in time");
+    assert_eq!(answered.len(), sent.len(), "every line answered");
+    assert_eq!(answered, sent);
+}

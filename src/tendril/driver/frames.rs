@@ -11,6 +11,11 @@ use crate::tendril::call_scope::Scope;
 use crate::tendril::command::Command;
 use crate::tendril::io::FrameIo;
 
+/// What a graceful shutdown still reads of a connection's input, beyond what was
+/// already read when it began (whatever is readable at once, up to this): the frames
+/// the peer had sent are answered, a peer that keeps sending does not keep it open.
+const DRAIN_READ_LIMIT: u64 = 1 << 20;
+
 impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, Out, T> {
     /// True if the first command waits for a reply (nothing more is read meanwhile:
     /// a close or a wrap must see the input as the call left it).
@@ -32,8 +37,11 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                 Some(frame) => frame,
                 None => {
                     if self.draining {
+                        // Answer what had arrived: read on while input is there at
+                        // once, up to a bound past what was read when the drain began.
                         let mark = *self.drain_mark.get_or_insert(self.io.read_ever());
-                        if self.io.read_ever() != mark && self.io.buffered() == 0 {
+                        let read = self.io.read_ever().wrapping_sub(mark);
+                        if read >= DRAIN_READ_LIMIT && self.io.buffered() == 0 {
                             self.drain_read_done = true;
                         }
                     }

@@ -114,8 +114,8 @@ where
     pub(super) draining: bool,
     /// Draining, and the input that had arrived is read: nothing more will be.
     pub(super) drain_read_done: bool,
-    /// Bytes read ever when draining began: a peer still sending is read for one
-    /// more chunk at most, not for as long as it sends.
+    /// Bytes read ever when draining began: what is readable at once is read up to a
+    /// bound past it, not for as long as a peer sends.
     pub(super) drain_mark: Option<u64>,
     /// The close reason once drained: local (a graceful shutdown) or shed (a quiet UDP
     /// peer, for a newcomer).
