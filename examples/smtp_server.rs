@@ -152,6 +152,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
             move |tendril: Tendril<Inbound, Bytes>| -> Result<_, BoxError> {
                 let session = Session::new(config.clone(), tendril.clone());
                 tendril.try_send_frame(session.greeting())?;
+                // Shed for the memory budget (too many large bodies at once): say so.
+                tendril.set_shed_reply(Bytes::from_static(
+                    b"452 4.3.1 Insufficient system storage, try again later",
+                ));
                 Ok(session)
             },
         ),

@@ -1,10 +1,12 @@
 //! Delivery into a Maildir: each message is written to `tmp/`, then renamed into
 //! `new/`, so a reader never sees a partial file.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
 
 /// Messages delivered by this process, for unique names.
 static DELIVERED: AtomicU64 = AtomicU64::new(0);
@@ -24,14 +26,15 @@ impl Maildir {
     }
 
     /// Writes one message: a `Return-Path:` line with the envelope sender, one
-    /// `X-Envelope-To:` line per recipient, then `body` exactly as received. Returns
-    /// the file's name.
+    /// `X-Envelope-To:` line per recipient, then `body` exactly as received, without
+    /// copying it (the body is written from the frame itself, on the blocking pool).
+    /// Returns the file's name.
     pub async fn deliver(
         &self,
         hostname: &str,
         sender: &str,
         recipients: &[String],
-        body: &[u8],
+        body: Bytes,
     ) -> io::Result<String> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -44,18 +47,25 @@ impl Maildir {
             DELIVERED.fetch_add(1, Ordering::Relaxed),
             hostname.replace(['/', ':'], "_"),
         );
-        let mut message = Vec::with_capacity(body.len() + 64 * (recipients.len() + 1));
-        message.extend_from_slice(format!("Return-Path: <{sender}>\r\n").as_bytes());
+        let mut headers = format!("Return-Path: <{sender}>\r\n");
         for recipient in recipients {
-            message.extend_from_slice(format!("X-Envelope-To: <{recipient}>\r\n").as_bytes());
+            headers.push_str(&format!("X-Envelope-To: <{recipient}>\r\n"));
         }
-        message.extend_from_slice(body);
         let tmp = self.root.join("tmp").join(&name);
-        tokio::fs::write(&tmp, &message).await?;
-        if let Err(err) = tokio::fs::rename(&tmp, self.root.join("new").join(&name)).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(err);
-        }
+        let new = self.root.join("new").join(&name);
+        let written = tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            let result = file
+                .write_all(headers.as_bytes())
+                .and_then(|()| file.write_all(&body))
+                .and_then(|()| std::fs::rename(&tmp, &new));
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result
+        })
+        .await;
+        written.map_err(io::Error::other)??;
         Ok(name)
     }
 }

@@ -278,7 +278,7 @@ impl Service<Inbound> for Session {
                         let sender = transaction.sender.unwrap_or_default();
                         let delivered = config
                             .maildir
-                            .deliver(&config.hostname, &sender, &transaction.recipients, &body)
+                            .deliver(&config.hostname, &sender, &transaction.recipients, body)
                             .await;
                         Ok(match delivered {
                             Ok(name) => reply(format!("250 2.0.0 OK queued as {name}")),

@@ -290,6 +290,22 @@ impl<In, Out> Tendril<In, Out> {
         }
     }
 
+    /// A frame to write before the close if the manager's memory budget sheds this
+    /// connection (it held more than its share while the budget was short): the
+    /// protocol's "insufficient storage" answer (SMTP's `452`), so that the peer is
+    /// told instead of seeing the connection drop. It is written only when nothing
+    /// else is waiting to be written (a reply cut in the middle would make it
+    /// garbage), then the connection closes as it would have. Replaces the one set
+    /// before.
+    pub fn set_shed_reply(&self, frame: impl Into<Out>) {
+        let mut reply = self
+            .shared
+            .shed_reply
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *reply = Some(Box::new(frame.into()));
+    }
+
     /// Calls `f` with the close reason once the connection closes (on a task of the
     /// current tokio runtime).
     ///

@@ -22,9 +22,20 @@ pub(crate) struct Shared<In, Out> {
     pub(super) peer: Option<PeerCredentials>,
     pub(super) proxy: Option<ProxyHeader>,
     pub(crate) traffic: Traffic,
+    /// Written before the close if the memory budget sheds the connection.
+    pub(super) shed_reply: std::sync::Mutex<Option<Box<Out>>>,
 }
 
 impl<In, Out> Shared<In, Out> {
+    /// The frame to write if the memory budget sheds the connection, taken.
+    pub(crate) fn take_shed_reply(&self) -> Option<Out> {
+        let mut reply = self
+            .shed_reply
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        reply.take().map(|frame| *frame)
+    }
+
     /// A connection's shared state; `frame_len` sizes queued frames for the budget.
     pub(crate) fn new(
         info: ConnectionInfo,
@@ -42,6 +53,7 @@ impl<In, Out> Shared<In, Out> {
             peer: facts.peer,
             proxy: facts.proxy,
             traffic: Traffic::default(),
+            shed_reply: std::sync::Mutex::new(None),
         })
     }
 

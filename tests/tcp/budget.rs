@@ -193,3 +193,54 @@ async fn frames_queued_for_a_peer_that_does_not_read_are_counted_too() {
     drop(silent);
     manager.shutdown();
 }
+
+/// A frame handed to the application stays counted while its call runs: with a 2.5
+/// MiB frame in the first call's hands, a second connection reading another (its
+/// buffer growing to 4 MiB) passes its share of a 6 MiB budget and is shed, and its
+/// shed reply (SMTP's 452, say) is written before the close.
+#[tokio::test]
+async fn frames_in_the_applications_hands_stay_counted_and_a_shed_reply_is_sent() {
+    let manager = TcpManager::builder(localhost())
+        .memory_budget(6 * MIB)
+        .build();
+    let frame = 2 * MIB + MIB / 2;
+    let (holding, mut held) = mpsc::unbounded_channel();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let wait = release.clone();
+    let (manager, addr, mut tendrils) = recording_server(manager, "length-u32", move || {
+        let (holding, wait) = (holding.clone(), wait.clone());
+        service(move |frame: Bytes| {
+            let (holding, wait) = (holding.clone(), wait.clone());
+            async move {
+                // The call keeps the frame until the test lets it go.
+                let _ = holding.send(frame.len());
+                wait.notified().await;
+                Ok(Bytes::from_static(b"done"))
+            }
+        })
+    });
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    let first_tendril = within(tendrils.recv()).await.unwrap();
+    first_tendril.set_shed_reply(Bytes::from_static(b"452 first"));
+    send(&mut first, &partial(frame, frame)).await;
+    assert_eq!(within(held.recv()).await, Some(frame));
+    // Held by the first call: counted still.
+    eventually(|| manager.stats().budget_used >= frame as u64).await;
+
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    let second_tendril = within(tendrils.recv()).await.unwrap();
+    second_tendril.set_shed_reply(Bytes::from_static(b"452 second"));
+    send(&mut second, &partial(frame, frame)).await;
+    let reason = within(second_tendril.closed()).await;
+    assert!(budget_cause(&reason).is_some(), "{reason}");
+    let told = read_frames(&mut second, "length-u32", 1).await;
+    assert_eq!(told, [Bytes::from_static(b"452 second")]);
+
+    // The first is served to the end; then everything counted is given back.
+    release.notify_waiters();
+    let answered = read_frames(&mut first, "length-u32", 1).await;
+    assert_eq!(answered, [Bytes::from_static(b"done")]);
+    drop(first);
+    eventually(|| manager.stats().budget_used == 0).await;
+    manager.shutdown();
+}

@@ -28,6 +28,8 @@ struct Slot<F: Future> {
     call: Option<u64>,
     /// When the call was first seen pending (for the call timeout).
     started: Option<Instant>,
+    /// Input bytes of its frame counted against the memory budget while it runs.
+    held: usize,
 }
 
 pub(super) struct Calls<F: Future> {
@@ -41,6 +43,8 @@ pub(super) struct Calls<F: Future> {
     /// The connection, for the call scope.
     connection: u64,
     len: usize,
+    /// Held bytes of the calls answered or dropped since the driver last took them.
+    freed: usize,
 }
 
 impl<F: Future> Calls<F> {
@@ -53,7 +57,15 @@ impl<F: Future> Calls<F> {
             order,
             connection,
             len: 0,
+            freed: 0,
         }
+    }
+
+    /// The held bytes of the calls answered or dropped since the last call of this:
+    /// to give back to the memory budget.
+    #[inline]
+    pub(super) fn take_freed(&mut self) -> usize {
+        std::mem::take(&mut self.freed)
     }
 
     /// Calls made and not yet answered.
@@ -72,13 +84,15 @@ impl<F: Future> Calls<F> {
         self.len > 0 && self.slots.iter().any(|slot| slot.call == Some(call))
     }
 
-    /// Tracks call number `call`, polling it once (in the caller's call scope): its
-    /// output if it is done and may be answered now.
+    /// Tracks call number `call`, whose frame holds `held` counted input bytes,
+    /// polling it once (in the caller's call scope): its output if it is done and may
+    /// be answered now (its held bytes are then freed at once).
     #[inline(always)]
     pub(super) fn start(
         &mut self,
         future: F,
         call: u64,
+        held: usize,
         cx: &mut Context<'_>,
     ) -> Option<(u64, F::Output)> {
         // Slot 0 serves whenever it is free (always, one call at a time); the free list
@@ -95,6 +109,7 @@ impl<F: Future> Calls<F> {
                 output: None,
                 call: None,
                 started: None,
+                held: 0,
             });
             self.slots.len() - 1
         };
@@ -113,18 +128,21 @@ impl<F: Future> Calls<F> {
                 if index != 0 {
                     self.free.push(index);
                 }
+                self.freed += held;
                 Some((call, output))
             }
             Poll::Ready(output) => {
                 slot.future.as_mut().set(None);
                 slot.output = Some(output);
                 slot.call = Some(call);
+                slot.held = held;
                 self.queue.push_back(index);
                 self.len += 1;
                 None
             }
             Poll::Pending => {
                 slot.call = Some(call);
+                slot.held = held;
                 if self.order == ReplyOrder::Request {
                     self.queue.push_back(index);
                 }
@@ -140,6 +158,7 @@ impl<F: Future> Calls<F> {
         slot.output = None;
         slot.call = None;
         slot.started = None;
+        self.freed += std::mem::take(&mut slot.held);
         if index != 0 {
             self.free.push(index);
         }
@@ -240,9 +259,9 @@ mod tests {
     fn a_call_ready_at_once_is_answered_without_being_queued() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request, 1);
-        assert_eq!(calls.start(Box::pin(ready(1)), 0, &mut cx), Some((0, 1)));
+        assert_eq!(calls.start(Box::pin(ready(1)), 0, 0, &mut cx), Some((0, 1)));
         assert!(calls.is_empty());
-        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
+        assert_eq!(calls.start(Box::pin(ready(2)), 1, 0, &mut cx), Some((1, 2)));
         assert_eq!(calls.slots.len(), 1, "the slot is reused");
     }
 
@@ -250,8 +269,8 @@ mod tests {
     fn request_order_holds_a_finished_call_behind_an_unfinished_one() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request, 1);
-        assert_eq!(calls.start(Box::pin(pending()), 0, &mut cx), None);
-        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), None);
+        assert_eq!(calls.start(Box::pin(pending()), 0, 0, &mut cx), None);
+        assert_eq!(calls.start(Box::pin(ready(2)), 1, 0, &mut cx), None);
         calls.poll(&mut cx);
         assert_eq!(calls.next(), None);
         assert_eq!(calls.len(), 2);
@@ -262,8 +281,8 @@ mod tests {
     fn completion_order_answers_a_finished_call_at_once() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion, 1);
-        assert_eq!(calls.start(Box::pin(pending()), 0, &mut cx), None);
-        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
+        assert_eq!(calls.start(Box::pin(pending()), 0, 0, &mut cx), None);
+        assert_eq!(calls.start(Box::pin(ready(2)), 1, 0, &mut cx), Some((1, 2)));
         assert!(calls.is_outstanding(0));
         assert!(!calls.is_outstanding(1));
     }
@@ -272,13 +291,13 @@ mod tests {
     async fn expired_calls_are_dropped_and_their_slots_reused() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion, 1);
-        calls.start(Box::pin(pending()), 0, &mut cx);
+        calls.start(Box::pin(pending()), 0, 0, &mut cx);
         let start = tokio::time::Instant::now();
         calls.mark_started(start);
         assert_eq!(calls.oldest_start(), Some(start));
         assert_eq!(calls.drop_started_before(start), 1);
         assert!(calls.is_empty());
-        calls.start(Box::pin(pending()), 1, &mut cx);
+        calls.start(Box::pin(pending()), 1, 0, &mut cx);
         assert_eq!(calls.slots.len(), 1);
     }
 }

@@ -83,6 +83,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                             _ => {
                                 let cutoff = now.checked_sub(timeout).unwrap_or(start);
                                 let dropped = self.calls.drop_started_before(cutoff);
+                                self.release_held();
                                 tracing::debug!(?timeout, dropped, "calls timed out: dropped");
                                 self.totals.call_timeouts += dropped;
                                 // Commands their calls issued may apply now.

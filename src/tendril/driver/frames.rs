@@ -97,9 +97,12 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             let _scope = Scope::enter(self.shared.info.id(), call);
             let future = catch_unwind(AssertUnwindSafe(|| self.app.call(frame)))
                 .map_err(|panic| Stop::error(panic_error(panic)))?;
+            // A large frame's input stays counted while its call runs.
+            let held = self.io.take_held();
             self.calls
-                .start(AssertUnwindSafe(future).catch_unwind(), call, cx)
+                .start(AssertUnwindSafe(future).catch_unwind(), call, held, cx)
         };
+        self.release_held();
         if let Some((call, outcome)) = started {
             self.reply(call, outcome)?;
         }
@@ -111,6 +114,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
         self.calls.poll(cx);
         let mut progress = false;
         while let Some((call, outcome)) = self.calls.next() {
+            self.release_held();
             self.reply(call, outcome)?;
             progress = true;
             if self.wrap.is_some() {
@@ -118,5 +122,14 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             }
         }
         Ok(progress)
+    }
+
+    /// Gives the held input of the calls that ended back to the memory budget.
+    #[inline(always)]
+    pub(super) fn release_held(&mut self) {
+        let freed = self.calls.take_freed();
+        if freed > 0 {
+            self.io.release_held(freed);
+        }
     }
 }

@@ -183,12 +183,13 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
     pub(crate) fn run(self) -> impl Future<Output = Closed<T, In, Out>> {
         let mut driver = self;
         async move {
-            let stop = poll_fn(|cx| {
+            let mut stop = poll_fn(|cx| {
                 let result = driver.poll_frames(cx);
                 driver.publish_counts();
                 result
             })
             .await;
+            driver.shed_reply(&mut stop);
             // Only the transport goes on: the application, its calls and the commands
             // left are dropped now.
             let Driver {
@@ -212,6 +213,27 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                 reason: stop.reason,
                 lingering,
             }
+        }
+    }
+
+    /// Shed for the memory budget: the input goes at once, and the application's shed
+    /// reply, if it set one and nothing else waits to be written, goes out before the
+    /// close.
+    fn shed_reply(&mut self, stop: &mut Stop) {
+        let shed = stop
+            .reason
+            .as_error()
+            .is_some_and(|err| err.cause::<crate::tendril::MemoryBudget>().is_some());
+        if !shed {
+            return;
+        }
+        self.io.discard_input();
+        let Some(reply) = self.shared.take_shed_reply() else {
+            return;
+        };
+        if self.io.write_idle() && self.io.encode(reply).is_ok() {
+            stop.flush = true;
+            stop.linger = false;
         }
     }
 

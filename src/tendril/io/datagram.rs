@@ -113,6 +113,10 @@ impl<D: Datagrams, In: Send + 'static, Out: Send + 'static> FrameIo<In, Out>
         self.outbound.len() >= OUTBOUND_DATAGRAMS
     }
 
+    fn write_idle(&self) -> bool {
+        self.outbound.is_empty()
+    }
+
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         while let Some(datagram) = self.outbound.front() {
             ready!(self.datagrams.poll_send(cx, datagram))?;

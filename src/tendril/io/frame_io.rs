@@ -32,6 +32,24 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
         None
     }
 
+    /// The input bytes the frame `poll_frame` gave last keeps counted against the
+    /// memory budget (a large frame: its allocation lives on in the application's
+    /// hands), for its call to hold until it ends; 0 for others.
+    fn take_held(&mut self) -> usize {
+        0
+    }
+
+    /// True if nothing is waiting to be written.
+    fn write_idle(&self) -> bool;
+
+    /// Drops the input read and not decoded (the connection is closing).
+    fn discard_input(&mut self) {}
+
+    /// The calls holding `bytes` of input ended: they go back to the budget.
+    fn release_held(&mut self, bytes: usize) {
+        let _ = bytes;
+    }
+
     /// Encodes `frame` for sending. Never waits: the driver stops producing while
     /// [`write_full`](Self::write_full).
     fn encode(&mut self, frame: Out) -> Result<(), Error>;

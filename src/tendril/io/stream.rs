@@ -37,6 +37,10 @@ const PIN_RATIO: usize = 8;
 /// Room a partial frame's buffer must have before the next read.
 const MIN_READ: usize = 1024;
 
+/// Frames taking at least this much input stay counted against the memory budget
+/// while their call runs (smaller ones are within each connection's free chunk).
+const HOLD_MIN: usize = budget::FREE;
+
 pub(crate) struct StreamIo<In, Out> {
     /// `None` while a live wrap has the stream.
     io: Option<BoxIo>,
@@ -53,6 +57,14 @@ pub(crate) struct StreamIo<In, Out> {
     /// the close reason says how it ended.
     ragged: Option<Error>,
     wbuf: BytesMut,
+    /// Input bytes of large frames handed out whose calls still run: counted with the
+    /// buffers, as their allocations live on in the application's hands.
+    held: usize,
+    /// Of those, the last frame's, not yet taken by its call.
+    taken: usize,
+    /// Of those, the bytes inside the read buffer's current allocation (counted with
+    /// it, once).
+    shared: usize,
     moved: Moved,
     /// The manager's memory budget, charged when a buffer's allocation changes.
     charge: Option<Charge>,
@@ -76,6 +88,9 @@ impl<In, Out> StreamIo<In, Out> {
             eof: false,
             ragged: None,
             wbuf: BytesMut::new(),
+            held: 0,
+            taken: 0,
+            shared: 0,
             moved: Moved::default(),
             charge: None,
         }
@@ -84,7 +99,7 @@ impl<In, Out> StreamIo<In, Out> {
     /// Drops what was read and not decoded, and gives its bytes back to the budget.
     fn drop_input(&mut self) {
         self.rbuf = BytesMut::new();
-        self.alloc = 0;
+        self.set_alloc(0);
         let _ = self.account();
     }
 
@@ -94,9 +109,7 @@ impl<In, Out> StreamIo<In, Out> {
     #[inline(always)]
     fn account(&mut self) -> Result<(), Error> {
         match &self.charge {
-            Some(charge) if charge.counted() != counted(self.alloc, self.wbuf.capacity()) => {
-                self.recount()
-            }
+            Some(charge) if charge.counted() != self.counted_now() => self.recount(),
             _ => Ok(()),
         }
     }
@@ -104,7 +117,7 @@ impl<In, Out> StreamIo<In, Out> {
     #[cold]
     #[inline(never)]
     fn recount(&mut self) -> Result<(), Error> {
-        let held = counted(self.alloc, self.wbuf.capacity());
+        let held = self.counted_now();
         let result = match self.charge.as_mut() {
             Some(charge) => charge.set(held),
             None => Ok(()),
@@ -114,6 +127,40 @@ impl<In, Out> StreamIo<In, Out> {
             self.drop_input();
         }
         result
+    }
+
+    /// A frame of `used` input bytes goes to the application: they stay counted (as
+    /// held, no longer as the read buffer's, whose allocation the frame now shares)
+    /// until its call ends. Over its share while the budget is short, the connection
+    /// fails, as for any growth.
+    #[cold]
+    fn hold(&mut self, used: usize) -> Result<(), Error> {
+        self.held += used;
+        self.shared += used;
+        if let Err(err) = self.account() {
+            self.held -= used;
+            self.shared -= used;
+            let _ = self.account();
+            return Err(err);
+        }
+        self.taken += used;
+        Ok(())
+    }
+
+    /// The read buffer now lives in an allocation of `alloc` bytes, a new one: no
+    /// held frame shares it.
+    #[inline(always)]
+    fn set_alloc(&mut self, alloc: usize) {
+        self.alloc = alloc;
+        self.shared = 0;
+    }
+
+    /// What the budget counts: the buffers beyond their free chunks, and the held
+    /// frames outside the read buffer's allocation (those inside it live as long as
+    /// it does, and are counted with it).
+    #[inline(always)]
+    fn counted_now(&self) -> usize {
+        counted(self.alloc, self.wbuf.capacity()) + self.held.saturating_sub(self.shared)
     }
 
     /// Reads more input: `Ok(0)` at the end of the stream.
@@ -132,7 +179,7 @@ impl<In, Out> StreamIo<In, Out> {
             let n = data.len();
             if n > 0 {
                 self.rbuf = BytesMut::from(data);
-                self.alloc = self.rbuf.capacity();
+                self.set_alloc(self.rbuf.capacity());
                 // What a large frame's buffer held goes back.
                 self.account()?;
             }
@@ -156,7 +203,7 @@ impl<In, Out> StreamIo<In, Out> {
                 // A frame longer than a chunk: grow by doubling.
                 self.rbuf.reserve(len);
             }
-            self.alloc = self.rbuf.capacity();
+            self.set_alloc(self.rbuf.capacity());
             // Counted before it is filled.
             self.account()?;
         }
@@ -207,22 +254,47 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         self.ragged.take()
     }
 
+    fn write_idle(&self) -> bool {
+        self.wbuf.is_empty()
+    }
+
+    fn discard_input(&mut self) {
+        self.drop_input();
+    }
+
+    fn take_held(&mut self) -> usize {
+        std::mem::take(&mut self.taken)
+    }
+
+    fn release_held(&mut self, bytes: usize) {
+        self.held = self.held.saturating_sub(bytes);
+        // Giving back never fails.
+        let _ = self.account();
+    }
+
     #[inline(always)]
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<In>, Error>> {
         loop {
             if self.readable {
                 // A framer may grow the buffer itself (preallocating a long frame).
                 if self.rbuf.capacity() > self.alloc {
-                    self.alloc = self.rbuf.capacity();
+                    self.set_alloc(self.rbuf.capacity());
                     self.account()?;
                 }
+                let before = self.rbuf.len();
                 let frame = if self.eof {
                     self.framers.decode_eof(&mut self.rbuf)?
                 } else {
                     self.framers.decode(&mut self.rbuf)?
                 };
                 match frame {
-                    Some(frame) => return Poll::Ready(Ok(Some(detach(frame, self.alloc)))),
+                    Some(frame) => {
+                        let used = before.saturating_sub(self.rbuf.len());
+                        if used >= HOLD_MIN {
+                            self.hold(used)?;
+                        }
+                        return Poll::Ready(Ok(Some(detach(frame, self.alloc))));
+                    }
                     None if self.eof => {
                         self.readable = false;
                         return Poll::Ready(Ok(None));
@@ -324,7 +396,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
     fn release(&mut self) {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             pool::give(std::mem::take(&mut self.rbuf));
-            self.alloc = 0;
+            self.set_alloc(0);
         }
         if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
             pool::give(std::mem::take(&mut self.wbuf));
