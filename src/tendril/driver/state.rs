@@ -232,8 +232,10 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             return;
         };
         if self.io.write_idle() && self.io.encode(reply).is_ok() {
+            // Lingering (bounded: late input is read and dropped, at most 1 MiB for
+            // `linger`), so that a peer still sending reads the reply, not a reset.
             stop.flush = true;
-            stop.linger = false;
+            stop.linger = true;
         }
     }
 
