@@ -19,22 +19,11 @@ async fn echoes_lines_over_tls_with_the_given_certificate() {
     std::fs::create_dir_all(&dir).unwrap();
     let (server, _, pem) =
         support::start_with_certificate("tls_echo", &dir, &["--listen", "127.0.0.1:0"]);
-    let tcp = tokio::time::timeout(LIMIT, TcpStream::connect(&server.listening))
+    let mut lines = connect_trusting(&server.listening, &pem)
         .await
-        .unwrap()
-        .unwrap();
-    let client = TlsClientLayer::new(tls_client_config(pem.as_bytes()).unwrap(), "localhost")
-        .unwrap()
-        .layer(NoWrapper);
-    let tls = tokio::time::timeout(LIMIT, client.oneshot(tcp))
-        .await
-        .unwrap()
         .expect("handshake with the example's certificate");
-    let mut lines = Framed::new(tls, LineFramer::new());
     for line in ["hello", "over", "tls"] {
-        lines.send(Bytes::from(line)).await.unwrap();
-        let echoed = tokio::time::timeout(LIMIT, lines.next()).await.unwrap();
-        assert_eq!(echoed.unwrap().unwrap(), line);
+        echoes(&mut lines, line).await;
     }
 }
 
