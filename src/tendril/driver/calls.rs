@@ -86,7 +86,8 @@ impl<F: Future> Calls<F> {
 
     /// Tracks call number `call`, whose frame holds `held` counted input bytes,
     /// polling it once (in the caller's call scope): its output if it is done and may
-    /// be answered now (its held bytes are then freed at once).
+    /// be answered now (its held bytes are then the caller's to give back: they are
+    /// not counted in [`take_freed`](Self::take_freed)).
     #[inline(always)]
     pub(super) fn start(
         &mut self,
@@ -128,7 +129,7 @@ impl<F: Future> Calls<F> {
                 if index != 0 {
                     self.free.push(index);
                 }
-                self.freed += held;
+                // Its held bytes are the caller's to give back (it knows them).
                 Some((call, output))
             }
             Poll::Ready(output) => {

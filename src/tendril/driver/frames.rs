@@ -99,10 +99,14 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                 .map_err(|panic| Stop::error(panic_error(panic)))?;
             // A large frame's input stays counted while its call runs.
             let held = self.io.take_held();
-            self.calls
-                .start(AssertUnwindSafe(future).catch_unwind(), call, held, cx)
+            let started = self
+                .calls
+                .start(AssertUnwindSafe(future).catch_unwind(), call, held, cx);
+            if held != 0 && started.is_some() {
+                self.io.release_held(held);
+            }
+            started
         };
-        self.release_held();
         if let Some((call, outcome)) = started {
             self.reply(call, outcome)?;
         }

@@ -262,6 +262,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         self.drop_input();
     }
 
+    #[inline(always)]
     fn take_held(&mut self) -> usize {
         std::mem::take(&mut self.taken)
     }
