@@ -45,6 +45,8 @@ pub(super) struct Calls<F: Future> {
     len: usize,
     /// Held bytes of the calls answered or dropped since the driver last took them.
     freed: usize,
+    /// The slot of the last call `start` left pending.
+    last: usize,
 }
 
 impl<F: Future> Calls<F> {
@@ -58,6 +60,15 @@ impl<F: Future> Calls<F> {
             connection,
             len: 0,
             freed: 0,
+            last: 0,
+        }
+    }
+
+    /// The call `start` just left pending holds `held` counted input bytes, given
+    /// back (through [`take_freed`](Self::take_freed)) when it ends.
+    pub(super) fn hold_last(&mut self, held: usize) {
+        if let Some(slot) = self.slots.get_mut(self.last) {
+            slot.held = held;
         }
     }
 
@@ -84,16 +95,13 @@ impl<F: Future> Calls<F> {
         self.len > 0 && self.slots.iter().any(|slot| slot.call == Some(call))
     }
 
-    /// Tracks call number `call`, whose frame holds `held` counted input bytes,
-    /// polling it once (in the caller's call scope): its output if it is done and may
-    /// be answered now (its held bytes are then the caller's to give back: they are
-    /// not counted in [`take_freed`](Self::take_freed)).
+    /// Tracks call number `call`, polling it once (in the caller's call scope): its
+    /// output if it is done and may be answered now.
     #[inline(always)]
     pub(super) fn start(
         &mut self,
         future: F,
         call: u64,
-        held: usize,
         cx: &mut Context<'_>,
     ) -> Option<(u64, F::Output)> {
         // Slot 0 serves whenever it is free (always, one call at a time); the free list
@@ -136,14 +144,14 @@ impl<F: Future> Calls<F> {
                 slot.future.as_mut().set(None);
                 slot.output = Some(output);
                 slot.call = Some(call);
-                slot.held = held;
+                self.last = index;
                 self.queue.push_back(index);
                 self.len += 1;
                 None
             }
             Poll::Pending => {
                 slot.call = Some(call);
-                slot.held = held;
+                self.last = index;
                 if self.order == ReplyOrder::Request {
                     self.queue.push_back(index);
                 }
@@ -260,9 +268,9 @@ mod tests {
     fn a_call_ready_at_once_is_answered_without_being_queued() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request, 1);
-        assert_eq!(calls.start(Box::pin(ready(1)), 0, 0, &mut cx), Some((0, 1)));
+        assert_eq!(calls.start(Box::pin(ready(1)), 0, &mut cx), Some((0, 1)));
         assert!(calls.is_empty());
-        assert_eq!(calls.start(Box::pin(ready(2)), 1, 0, &mut cx), Some((1, 2)));
+        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
         assert_eq!(calls.slots.len(), 1, "the slot is reused");
     }
 
@@ -270,8 +278,8 @@ mod tests {
     fn request_order_holds_a_finished_call_behind_an_unfinished_one() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request, 1);
-        assert_eq!(calls.start(Box::pin(pending()), 0, 0, &mut cx), None);
-        assert_eq!(calls.start(Box::pin(ready(2)), 1, 0, &mut cx), None);
+        assert_eq!(calls.start(Box::pin(pending()), 0, &mut cx), None);
+        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), None);
         calls.poll(&mut cx);
         assert_eq!(calls.next(), None);
         assert_eq!(calls.len(), 2);
@@ -282,8 +290,8 @@ mod tests {
     fn completion_order_answers_a_finished_call_at_once() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion, 1);
-        assert_eq!(calls.start(Box::pin(pending()), 0, 0, &mut cx), None);
-        assert_eq!(calls.start(Box::pin(ready(2)), 1, 0, &mut cx), Some((1, 2)));
+        assert_eq!(calls.start(Box::pin(pending()), 0, &mut cx), None);
+        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
         assert!(calls.is_outstanding(0));
         assert!(!calls.is_outstanding(1));
     }
@@ -292,13 +300,13 @@ mod tests {
     async fn expired_calls_are_dropped_and_their_slots_reused() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion, 1);
-        calls.start(Box::pin(pending()), 0, 0, &mut cx);
+        calls.start(Box::pin(pending()), 0, &mut cx);
         let start = tokio::time::Instant::now();
         calls.mark_started(start);
         assert_eq!(calls.oldest_start(), Some(start));
         assert_eq!(calls.drop_started_before(start), 1);
         assert!(calls.is_empty());
-        calls.start(Box::pin(pending()), 1, 0, &mut cx);
+        calls.start(Box::pin(pending()), 1, &mut cx);
         assert_eq!(calls.slots.len(), 1);
     }
 }

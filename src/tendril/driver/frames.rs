@@ -97,16 +97,18 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             let _scope = Scope::enter(self.shared.info.id(), call);
             let future = catch_unwind(AssertUnwindSafe(|| self.app.call(frame)))
                 .map_err(|panic| Stop::error(panic_error(panic)))?;
-            // A large frame's input stays counted while its call runs.
-            let held = self.io.take_held();
-            let started = self
-                .calls
-                .start(AssertUnwindSafe(future).catch_unwind(), call, held, cx);
-            if held != 0 && started.is_some() {
-                self.io.release_held(held);
-            }
-            started
+            self.calls
+                .start(AssertUnwindSafe(future).catch_unwind(), call, cx)
         };
+        // A large frame's input stays counted while its call runs.
+        let held = self.io.take_held();
+        if held != 0 {
+            if started.is_some() {
+                self.io.release_held(held);
+            } else {
+                self.calls.hold_last(held);
+            }
+        }
         if let Some((call, outcome)) = started {
             self.reply(call, outcome)?;
         }

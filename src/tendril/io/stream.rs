@@ -264,7 +264,11 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
 
     #[inline(always)]
     fn take_held(&mut self) -> usize {
-        std::mem::take(&mut self.taken)
+        let taken = self.taken;
+        if taken != 0 {
+            self.taken = 0;
+        }
+        taken
     }
 
     fn release_held(&mut self, bytes: usize) {
