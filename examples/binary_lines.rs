@@ -116,13 +116,7 @@ async fn main() -> ExitCode {
             async move { answer }
         }))
     });
-    let addr = match manager.start(acceptor, NoWrapper) {
-        Ok(addr) => addr,
-        Err(err) => {
-            eprintln!("binary_lines: {err:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let addr = cli.or_exit(manager.start(acceptor, NoWrapper));
     println!("listening on tcp {addr}");
     shutdown.await;
     manager.graceful_shutdown(Duration::from_secs(5)).await;

@@ -29,7 +29,7 @@ use tower::ServiceBuilder;
 
 const IN_FLIGHT: usize = 64;
 
-fn parse_args() -> (SocketAddr, usize) {
+fn parse_args() -> (Cli, SocketAddr, usize) {
     let cli = Cli::parse(
         "kv_client",
         "[--server ADDR] [--requests N]",
@@ -39,10 +39,9 @@ fn parse_args() -> (SocketAddr, usize) {
             value("--requests", "N", "how many requests (default 10,000)"),
         ],
     );
-    (
-        cli.parsed_or("--server", ([127, 0, 0, 1], 7100).into()),
-        cli.parsed_or("--requests", 10_000),
-    )
+    let server = cli.parsed_or("--server", ([127, 0, 0, 1], 7100).into());
+    let requests = cli.parsed_or("--requests", 10_000);
+    (cli, server, requests)
 }
 
 /// Request `i` and the answer it must get.
@@ -57,19 +56,13 @@ fn request(i: usize) -> (Bytes, String) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (server, requests) = parse_args();
+    let (cli, server, requests) = parse_args();
     // Dialled without a manager: one untracked connection is all a client needs.
     let client = Client::<Bytes>::pipelined()
         .max_in_flight(IN_FLIGHT)
         .connect_tcp(server, FramerSwitch::symmetric(LineFramer::new()))
         .await;
-    let client = match client {
-        Ok(client) => client,
-        Err(err) => {
-            eprintln!("kv_client: {err:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let client = cli.or_exit(client);
     let mut service = ServiceBuilder::new()
         .timeout(Duration::from_secs(5))
         .concurrency_limit(IN_FLIGHT)

@@ -45,13 +45,7 @@ async fn main() -> ExitCode {
     let listen: SocketAddr = cli.parsed_or("--listen", ([127, 0, 0, 1], 7100).into());
     let shutdown = shutdown_signal();
     let manager = TcpManager::new(listen);
-    let addr = match manager.start(store::acceptor(Store::default()), NoWrapper) {
-        Ok(addr) => addr,
-        Err(err) => {
-            eprintln!("kv_server: {err:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let addr = cli.or_exit(manager.start(store::acceptor(Store::default()), NoWrapper));
     println!("listening on tcp {addr}");
     shutdown.await;
     manager.graceful_shutdown(Duration::from_secs(5)).await;

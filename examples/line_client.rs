@@ -53,13 +53,7 @@ async fn main() -> ExitCode {
             async { Ok::<_, BoxError>(()) }
         }))
     });
-    let tendril = match manager.connect(server, acceptor, NoWrapper).await {
-        Ok(tendril) => tendril,
-        Err(err) => {
-            eprintln!("line_client: {err:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let tendril = cli.or_exit(manager.connect(server, acceptor, NoWrapper).await);
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut sent = 0u64;

@@ -128,13 +128,7 @@ async fn main() -> ExitCode {
             FramerSwitch::with_framers(ReplyFramer::new(MAX_REPLY), IdentityFramer::new()),
         )
         .await;
-    let client = match client {
-        Ok(client) => client,
-        Err(err) => {
-            eprintln!("memcache_client: {err:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let client = cli.or_exit(client);
     let mut service = ServiceBuilder::new()
         .timeout(Duration::from_secs(5))
         .service(client);

@@ -91,13 +91,7 @@ async fn main() -> ExitCode {
         tendril.set_framers(command_framer(), IdentityFramer::new())?;
         Ok(application(shared.clone(), tendril))
     });
-    let addr = match manager.start(acceptor, NoWrapper) {
-        Ok(addr) => addr,
-        Err(err) => {
-            eprintln!("memcache_server: {err:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let addr = cli.or_exit(manager.start(acceptor, NoWrapper));
     println!("listening on tcp {addr}");
     shutdown.await;
     manager.graceful_shutdown(Duration::from_secs(5)).await;

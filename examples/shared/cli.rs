@@ -161,6 +161,16 @@ impl Cli {
         self.parsed(name).unwrap_or(default)
     }
 
+    /// The value of `result`, or its error reported (`program: error`, with its
+    /// causes) and exit status 1: for what a program cannot go on without (its
+    /// listening socket, its connection).
+    pub fn or_exit<T, E: Display>(&self, result: Result<T, E>) -> T {
+        result.unwrap_or_else(|err| {
+            eprintln!("{}: {err:#}", self.program);
+            exit(1);
+        })
+    }
+
     /// Reports a usage error (`program: message`, then where the help is) and exits 2.
     pub fn fail(&self, message: impl Display) -> ! {
         eprintln!(
