@@ -1,7 +1,5 @@
 #![no_main]
+//! See `tendril_net_fuzz::dot`.
 use libfuzzer_sys::fuzz_target;
-use tendril_net::framer::DotFramer;
 
-fuzz_target!(|data: &[u8]| {
-    tendril_net_fuzz::check(|| DotFramer::new().max_frame_length(512), data);
-});
+fuzz_target!(|data: &[u8]| tendril_net_fuzz::dot(data));

@@ -1,7 +1,5 @@
 #![no_main]
+//! See `tendril_net_fuzz::netstring`.
 use libfuzzer_sys::fuzz_target;
-use tendril_net::framer::NetstringFramer;
 
-fuzz_target!(|data: &[u8]| {
-    tendril_net_fuzz::check(|| NetstringFramer::new().max_frame_length(300), data);
-});
+fuzz_target!(|data: &[u8]| tendril_net_fuzz::netstring(data));
