@@ -145,23 +145,25 @@ pub fn dot(data: &[u8]) {
     );
 }
 
+/// Every length prefix (for the `length` target, and the framers' property tests).
+pub const LENGTH_PREFIXES: [tendril_net::framer::LengthPrefix; 8] = [
+    tendril_net::framer::LengthPrefix::U8,
+    tendril_net::framer::LengthPrefix::U16,
+    tendril_net::framer::LengthPrefix::U32,
+    tendril_net::framer::LengthPrefix::U64,
+    tendril_net::framer::LengthPrefix::I8,
+    tendril_net::framer::LengthPrefix::I16,
+    tendril_net::framer::LengthPrefix::I32,
+    tendril_net::framer::LengthPrefix::I64,
+];
+
 /// A length prefix (width, signedness and byte order chosen by the input).
 pub fn length(data: &[u8]) {
-    use tendril_net::framer::{ByteOrder, LengthFramer, LengthPrefix};
-    const PREFIXES: [LengthPrefix; 8] = [
-        LengthPrefix::U8,
-        LengthPrefix::U16,
-        LengthPrefix::U32,
-        LengthPrefix::U64,
-        LengthPrefix::I8,
-        LengthPrefix::I16,
-        LengthPrefix::I32,
-        LengthPrefix::I64,
-    ];
+    use tendril_net::framer::{ByteOrder, LengthFramer};
     let Some((&choice, data)) = data.split_first() else {
         return;
     };
-    let prefix = PREFIXES[usize::from(choice) % PREFIXES.len()];
+    let prefix = LENGTH_PREFIXES[usize::from(choice) % LENGTH_PREFIXES.len()];
     let order = if choice & 0x80 == 0 {
         ByteOrder::BigEndian
     } else {

@@ -3,7 +3,7 @@
 //! fuzzer found stays found, on stable, in a plain `cargo test`.
 
 #[path = "../../../fuzz/src/lib.rs"]
-mod fuzz;
+pub mod fuzz;
 
 use std::path::Path;
 

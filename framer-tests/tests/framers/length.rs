@@ -5,16 +5,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::support::*;
 
-const PREFIXES: [LengthPrefix; 8] = [
-    LengthPrefix::U8,
-    LengthPrefix::U16,
-    LengthPrefix::U32,
-    LengthPrefix::U64,
-    LengthPrefix::I8,
-    LengthPrefix::I16,
-    LengthPrefix::I32,
-    LengthPrefix::I64,
-];
+use crate::corpus::fuzz::LENGTH_PREFIXES as PREFIXES;
 const ORDERS: [ByteOrder; 3] = [
     ByteOrder::BigEndian,
     ByteOrder::LittleEndian,
