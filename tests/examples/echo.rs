@@ -40,38 +40,18 @@ fn start_listening(transport: &str, args: &[&str]) -> (Child, String) {
     (child, listening)
 }
 
-fn wait_exit(child: &mut Child) -> Option<i32> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    panic!("echo did not exit");
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([name, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// Signals `name`, checks that the server closes each of `streams` cleanly (end of
 /// stream, nothing more) and lets go of them as a client would, and returns the exit
 /// code. A client that kept its end open would hold the server's lingering close for
 /// its whole bound (5 s).
 fn stop<S: Read>(mut child: Child, name: &str, streams: Vec<S>) -> Option<i32> {
-    signal(&child, name);
+    support::signal(child.id(), name);
     for mut stream in streams {
         let mut rest = Vec::new();
         stream.read_to_end(&mut rest).unwrap();
         assert_eq!(rest, b"", "nothing after the last echo");
     }
-    wait_exit(&mut child)
+    support::wait_exit(&mut child)
 }
 
 #[test]
@@ -211,8 +191,8 @@ fn udp_transport_echoes_datagrams_and_reports_peers() {
             && line.contains(" closed_idle=0"),
         "{line:?}"
     );
-    signal(&child, "-TERM");
-    assert_eq!(wait_exit(&mut child), Some(0));
+    support::signal(child.id(), "-TERM");
+    assert_eq!(support::wait_exit(&mut child), Some(0));
 }
 
 #[cfg(unix)]

@@ -112,11 +112,7 @@ fn an_endless_command_line_closes_its_connection_only() {
     assert_eq!(&got[..], &want[..]);
     drop((healthy, attacker));
     // A graceful stop waits for every connection's task, its close event included.
-    let status = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    support::signal(server.0.id(), "-TERM");
     let mut log = String::new();
     stderr.read_to_string(&mut log).unwrap();
     let events: Vec<&str> = log.lines().collect();

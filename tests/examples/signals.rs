@@ -1,10 +1,9 @@
 //! Every example that runs as a service stops gracefully on SIGTERM (systemd's stop
 //! signal) and on SIGINT: exit status 0, within its drain deadline.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::start_example;
+use crate::support::{self, start_example};
 
 /// The service examples, what they print first, and the flags for a free port.
 const SERVICES: &[(&str, &str, &[&str])] = &[
@@ -23,21 +22,15 @@ fn stops_on(signal: &str) {
     let smtp: &[&str] = &["--listen", "127.0.0.1:0", "--maildir", &maildir];
     for (name, transport, args) in SERVICES.iter().chain([&("smtp_server", "tcp", smtp)]) {
         let mut running = start_example(name, args, transport);
-        let status = Command::new("kill")
-            .args([signal, &running.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        // Every drain deadline of the examples is at most 5 s.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let code = loop {
-            if let Some(status) = running.child.try_wait().unwrap() {
-                break status.code();
-            }
-            assert!(Instant::now() < deadline, "{name} did not stop on {signal}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let sent = Instant::now();
+        support::signal(running.child.id(), signal);
+        let code = support::wait_exit(&mut running.child);
         assert_eq!(code, Some(0), "{name} on {signal}");
+        // Every drain deadline of the examples is at most 5 s.
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "{name} did not stop on {signal} in time"
+        );
     }
     let _ = std::fs::remove_dir_all(&maildir);
 }

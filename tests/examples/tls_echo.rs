@@ -108,13 +108,7 @@ async fn sighup_reloads_the_certificate_and_keeps_it_when_the_files_are_broken()
         }
     });
     let server = support::Killed(child);
-    let hangup = || {
-        let status = Command::new("kill")
-            .args(["-HUP", &server.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
+    let hangup = || support::signal(server.0.id(), "-HUP");
     let logged = |what: &str| loop {
         let line = log.recv_timeout(LIMIT).expect("the reload is logged");
         if line.contains(what) {

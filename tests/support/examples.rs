@@ -181,3 +181,26 @@ pub fn run_ok(command: &mut Command) -> String {
     );
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
+
+/// Sends signal `name` (`-TERM`, `-INT`, `-HUP`) to process `pid`, with `kill`.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([name, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {name} {pid}");
+}
+
+/// Waits (bounded: 20 s) for `child` to exit; its exit code (`None` if a signal
+/// ended it). Kills it and fails the test if it does not exit.
+pub fn wait_exit(child: &mut std::process::Child) -> Option<i32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return status.code();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("the process did not exit within 20 s");
+}
