@@ -125,15 +125,28 @@ fn framer() -> Result<FramerSwitch, String> {
 }
 
 async fn run(framers: FramerSwitch) -> Result<(), BoxError> {
-    let registry = Registry::new();
+    let registry = Arc::new(Registry::new());
     registry.register("stdio", |_: &Addr| -> Result<Arc<dyn Manager>, Error> {
         let builder = StdioManager::builder().call_timeout(Some(Duration::from_secs(30)));
         Ok(Arc::new(builder.build()))
     });
     let manager: StdioManager = registry.get("stdio", Stdio::local())?;
+    let lookup = registry.clone();
     let tendril = manager
         .start(
-            acceptor_fn(|_: Tendril| {
+            acceptor_fn(move |tendril: Tendril| {
+                // Found through the registry, as a TCP connection is (looked up here,
+                // while it is surely open: input that ends at once closes it soon).
+                let found: Option<Tendril> =
+                    lookup.find_tendril("stdio", (Stdio::local(), Stdio::remote()));
+                eprintln!(
+                    "stdio: connection {} registered as {}",
+                    tendril.id(),
+                    match found {
+                        Some(found) if found.id() == tendril.id() => "found by find_tendril",
+                        _ => "NOT FOUND",
+                    }
+                );
                 let mut count = 0u64;
                 Ok(service(move |frame: Bytes| {
                     count += 1;
@@ -144,16 +157,6 @@ async fn run(framers: FramerSwitch) -> Result<(), BoxError> {
             framers,
         )
         .await?;
-    // Found through the registry, as a TCP connection is.
-    let found: Option<Tendril> = registry.find_tendril("stdio", (Stdio::local(), Stdio::remote()));
-    eprintln!(
-        "stdio: connection {} registered as {}",
-        tendril.id(),
-        match found {
-            Some(found) if found.id() == tendril.id() => "found by find_tendril",
-            _ => "NOT FOUND",
-        }
-    );
     let reason = tokio::select! {
         reason = tendril.closed() => reason,
         _ = signal::shutdown_signal() => {
