@@ -129,22 +129,14 @@ impl<In, Out> StreamIo<In, Out> {
         result
     }
 
-    /// A frame of `used` input bytes goes to the application: they stay counted (as
-    /// held, no longer as the read buffer's, whose allocation the frame now shares)
-    /// until its call ends. Over its share while the budget is short, the connection
-    /// fails, as for any growth.
+    /// A frame of `used` input bytes goes to the application: they stay counted
+    /// until its call ends, with the read buffer's allocation while it shares it (so
+    /// nothing changes now), on their own once the buffer moves to a new allocation.
     #[cold]
-    fn hold(&mut self, used: usize) -> Result<(), Error> {
+    fn hold(&mut self, used: usize) {
         self.held += used;
         self.shared += used;
-        if let Err(err) = self.account() {
-            self.held -= used;
-            self.shared -= used;
-            let _ = self.account();
-            return Err(err);
-        }
         self.taken += used;
-        Ok(())
     }
 
     /// The read buffer now lives in an allocation of `alloc` bytes, a new one: no
@@ -296,7 +288,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
                     Some(frame) => {
                         let used = before.saturating_sub(self.rbuf.len());
                         if used >= HOLD_MIN {
-                            self.hold(used)?;
+                            self.hold(used);
                         }
                         return Poll::Ready(Ok(Some(detach(frame, self.alloc))));
                     }
