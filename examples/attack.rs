@@ -30,6 +30,13 @@
 //!   and stays open; with `--pid`, the server's descriptors are counted throughout
 //!   (the probe is shown, not judged: see `line_limit`).
 //!
+//! - `churn --conns 10050 --duration 15`: that many connections from `--from`
+//!   (default 127.0.0.2) that say nothing, each reopened as soon as the server
+//!   closes it; a new client from `--probe-from` (default 127.0.0.3) every 250 ms
+//!   must be answered within 1 s, nine in ten at least. With `--proxy`, the probes
+//!   send a PROXY v1 header first (against `echo --proxy-protocol`, whose silent
+//!   connections then wait for their header).
+//!
 //! Common options: `--duration SECS` (how long the probe runs, default 10), `--pid`
 //! (the server's process: its peak resident memory and its most open descriptors are
 //! reported, from `/proc`). The probe is a client on its own connection sending a
@@ -45,7 +52,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cli::{value, Cli};
+use cli::{switch, value, Cli};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -64,13 +71,17 @@ struct Args {
     rate: usize,
     duration: u64,
     ca: Option<String>,
+    from: String,
+    probe_from: String,
+    proxy: bool,
 }
 
 fn parse_args() -> Args {
     let cli = Cli::parse(
         "attack",
-        "partial|idle|tls|starttls|slowloris|nonreader|line-limit --target ADDR [--pid PID] \
-         [--conns N] [--size BYTES] [--hold SECS] [--rate N] [--duration SECS] [--ca PEM]\n       \
+        "partial|idle|tls|starttls|slowloris|nonreader|line-limit|churn --target ADDR [--pid PID] \
+         [--conns N] [--size BYTES] [--hold SECS] [--rate N] [--duration SECS] [--ca PEM] \
+         [--from IP] [--probe-from IP] [--proxy]\n       \
          attack make-cert DIR",
         "Attacks a server the way a hostile client would, while a probe checks that real \
          clients are still served; exits 1 if they were not.",
@@ -107,6 +118,17 @@ fn parse_args() -> Args {
                 "PEM",
                 "tls, starttls: the certificate the probe trusts",
             ),
+            value(
+                "--from",
+                "IP",
+                "churn: the attacker's source address (default 127.0.0.2)",
+            ),
+            value(
+                "--probe-from",
+                "IP",
+                "churn: the probes' source address (default 127.0.0.3)",
+            ),
+            switch("--proxy", "churn: the probes send a PROXY header first"),
         ],
     );
     let scenario = match &cli.positional[..] {
@@ -129,6 +151,9 @@ fn parse_args() -> Args {
         rate: cli.parsed_or("--rate", 25),
         duration: cli.parsed_or("--duration", 10),
         ca: cli.get("--ca").map(str::to_owned),
+        from: cli.get("--from").unwrap_or("127.0.0.2").to_owned(),
+        probe_from: cli.get("--probe-from").unwrap_or("127.0.0.3").to_owned(),
+        proxy: cli.has("--proxy"),
     }
 }
 
@@ -739,6 +764,141 @@ async fn line_limit(args: &Args) -> bool {
     true
 }
 
+/// A connection to `target` from source address `from` (bounded).
+async fn connect_from(from: &str, target: SocketAddr) -> std::io::Result<TcpStream> {
+    let ip: std::net::IpAddr = from
+        .parse()
+        .map_err(|err| std::io::Error::other(format!("--from {from}: {err}")))?;
+    let socket = match ip {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    match tokio::time::timeout(SLOW * 5, socket.connect(target)).await {
+        Ok(connected) => connected,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// One attacker of `churn`: a connection from `from` that says nothing, reopened as
+/// soon as the server closes it, until `until`; how many times it connected.
+async fn churner(from: String, target: SocketAddr, until: Instant) -> u64 {
+    let mut opened = 0;
+    while Instant::now() < until {
+        let Ok(mut stream) = connect_from(&from, target).await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        opened += 1;
+        let left = until.saturating_duration_since(Instant::now());
+        if !closed_within(&mut stream, left).await {
+            break;
+        }
+    }
+    opened
+}
+
+async fn churn(args: &Args) -> bool {
+    let duration = Duration::from_secs(args.duration);
+    let started = Instant::now();
+    // The attackers connect in batches (the listen backlog), then keep reconnecting.
+    let until = started + duration + Duration::from_secs(5);
+    let gate = Arc::new(Semaphore::new(256));
+    let mut attackers = JoinSet::new();
+    for _ in 0..args.conns {
+        let (from, target, gate) = (args.from.clone(), args.target, gate.clone());
+        attackers.spawn(async move {
+            // Only the first connect is gated.
+            let permit = gate.acquire_owned().await.ok();
+            let first = connect_from(&from, target).await;
+            drop(permit);
+            let mut opened = 0;
+            if let Ok(mut stream) = first {
+                opened += 1;
+                let left = until.saturating_duration_since(Instant::now());
+                if !closed_within(&mut stream, left).await {
+                    return opened;
+                }
+            }
+            opened + churner(from, target, until).await
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    println!(
+        "{} connections from {} held and reopened as closed",
+        args.conns, args.from
+    );
+    let (target, from, proxy) = (args.target, args.probe_from.clone(), args.proxy);
+    let thread = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(churn_probes(target, from, proxy, duration))
+    });
+    let (served, tried, slowest) = tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .expect("the probe thread")
+        .expect("the probe thread");
+    let reconnects: u64 = joined(attackers).await.into_iter().sum();
+    println!(
+        "probes from {}: {served} of {tried} served within 1 s ({:.0}%), slowest {:.1} ms; attackers connected {reconnects} times",
+        args.probe_from,
+        100.0 * served as f64 / tried.max(1) as f64,
+        slowest.as_secs_f64() * 1000.0
+    );
+    if let Some((peak, fds)) = args.pid.and_then(proc_status) {
+        println!(
+            "server peak RSS: {} MiB, descriptors now {fds}",
+            peak / 1024
+        );
+    }
+    served * 10 >= tried * 9
+}
+
+/// A new client from `from` every 250 ms for `duration`: (served within 1 s, tried,
+/// slowest served).
+async fn churn_probes(
+    target: SocketAddr,
+    from: String,
+    proxy: bool,
+    duration: Duration,
+) -> (u64, u64, Duration) {
+    let until = Instant::now() + duration;
+    let (mut served, mut tried, mut slowest) = (0, 0, Duration::ZERO);
+    let mut n = 0;
+    while Instant::now() < until {
+        let started = Instant::now();
+        let exchange = async {
+            let mut stream = connect_from(&from, target)
+                .await
+                .map_err(|err| err.to_string())?;
+            if proxy {
+                let port = stream.local_addr().map_err(|err| err.to_string())?.port();
+                let header = format!("PROXY TCP4 {from} 127.0.0.1 {port} 7000\r\n");
+                stream
+                    .write_all(header.as_bytes())
+                    .await
+                    .map_err(|err| err.to_string())?;
+            }
+            round_trip(&mut stream, &probe_frame(false, n)).await
+        };
+        let result = tokio::time::timeout(SLOW, exchange).await;
+        tried += 1;
+        match result {
+            Ok(Ok(())) => {
+                served += 1;
+                slowest = slowest.max(started.elapsed());
+            }
+            Ok(Err(err)) => eprintln!("probe {n} failed: {err}"),
+            Err(_) => eprintln!("probe {n}: no answer within 1 s"),
+        }
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(250).saturating_sub(started.elapsed())).await;
+    }
+    (served, tried, slowest)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = parse_args();
@@ -750,6 +910,7 @@ async fn main() -> ExitCode {
         "slowloris" => slowloris(&args).await,
         "nonreader" => nonreader(&args).await,
         "line-limit" => line_limit(&args).await,
+        "churn" => churn(&args).await,
         other => {
             eprintln!("attack: unknown scenario `{other}`");
             return ExitCode::from(2);

@@ -4,7 +4,8 @@
 //! cargo run --release --example echo -- [--transport tcp|udp|unix] [--listen ADDR]
 //!     [--framer NAME] [--stats] [--max-peers N] [--max-connections N]
 //!     [--memory-budget BYTES] [--idle-timeout SECS] [--timeout SECS] [--tower] [--global-limit N] [--socket-mode OCTAL]
-//!     [--proxy-protocol] [--announce] [--reuse-port] [--metrics ADDR]
+//!     [--proxy-protocol] [--proxy-from CIDR]... [--max-per-ip N] [--announce]
+//!     [--reuse-port] [--metrics ADDR]
 //! ```
 //!
 //! Listens on `--listen` (default `127.0.0.1:7000`; port 0 picks a free port; for Unix
@@ -44,7 +45,14 @@
 //! `--proxy-protocol` (TCP) expects a PROXY protocol header (v1 or v2) at the start of
 //! each connection, as HAProxy's `send-proxy`/`send-proxy-v2` or an AWS NLB send it:
 //! the connection's addresses are then the client's, and a connection without a
-//! header is closed before any echo. `--announce` sends `you are ADDR` (the
+//! header is closed before any echo. `--proxy-from CIDR` (repeatable; implies
+//! `--proxy-protocol`) believes headers from those networks only (a connection from
+//! elsewhere is refused at once). `--max-per-ip N` lets one source (an IP address,
+//! IPv6 by /64; behind the PROXY protocol, the client's; over Unix sockets, a uid) hold
+//! at most N connections or, over UDP, tracked peers; beyond it a newcomer is refused
+//! (a datagram from a new UDP peer dropped), counted in `refused_source`. A full table
+//! is shared fairly among sources whatever the flags (README "Under attack").
+//! `--announce` sends `you are ADDR` (the
 //! connection's remote address) as the first frame of each connection.
 //!
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
@@ -72,7 +80,7 @@ use tendril_net::framer::{named, NAMES};
 use tendril_net::manager::systemd::{passed_sockets, Passed};
 use tendril_net::wrap::NoWrapper;
 #[cfg(feature = "proxy-protocol")]
-use tendril_net::wrap::{ProxyProtocolLayer, WrapperChain};
+use tendril_net::wrap::{IpNet, ProxyProtocolLayer, WrapperChain};
 
 /// Without the `systemd` feature there is nothing to take: `--listen systemd` says so.
 #[cfg(not(all(unix, feature = "systemd")))]
@@ -129,6 +137,9 @@ struct Args {
     global_limit: Option<usize>,
     socket_mode: Option<u32>,
     proxy_protocol: bool,
+    /// The networks trusted to send a PROXY header (empty: any).
+    proxy_from: Vec<String>,
+    max_per_ip: Option<usize>,
     announce: bool,
     reuse_port: bool,
     metrics: Option<SocketAddr>,
@@ -204,6 +215,16 @@ const FLAGS: &[Flag] = &[
         "--proxy-protocol",
         "TCP: expect a PROXY protocol header (v1 or v2) on each connection",
     ),
+    value(
+        "--proxy-from",
+        "CIDR",
+        "TCP: believe PROXY headers from this network only (repeatable; implies --proxy-protocol)",
+    ),
+    value(
+        "--max-per-ip",
+        "N",
+        "the most connections (UDP: peers) one source address may hold",
+    ),
     switch(
         "--announce",
         "send `you are ADDR` as each connection's first frame",
@@ -242,7 +263,9 @@ fn parse_args() -> Result<Args, String> {
                 cli.fail(format!("--socket-mode {text}: {err} (octal, such as 600)"))
             })
         }),
-        proxy_protocol: cli.has("--proxy-protocol"),
+        proxy_protocol: cli.has("--proxy-protocol") || cli.has("--proxy-from"),
+        proxy_from: cli.all("--proxy-from").map(str::to_owned).collect(),
+        max_per_ip: cli.parsed("--max-per-ip"),
         announce: cli.has("--announce"),
         reuse_port: cli.has("--reuse-port"),
         metrics: cli.parsed("--metrics"),
@@ -360,6 +383,7 @@ where
             };
             let manager = builder
                 .max_connections(args.max_peers)
+                .max_per_source(args.max_per_ip)
                 .idle_timeout(Some(args.idle_timeout))
                 .call_timeout(call_timeout)
                 .build();
@@ -372,7 +396,9 @@ where
                 Some(_) => return Err(wrong("not a Unix stream socket")),
                 None => UnixManager::builder(args.listen.clone().into()),
             };
-            builder = builder.call_timeout(call_timeout);
+            builder = builder
+                .call_timeout(call_timeout)
+                .max_per_source(args.max_per_ip);
             if let Some(max) = args.max_connections {
                 builder = builder.max_connections(max);
             }
@@ -392,7 +418,9 @@ where
                 Some(_) => return Err(wrong("not TCP")),
                 None => TcpManager::builder(inet()?).reuse_port(args.reuse_port),
             };
-            let mut builder = builder.call_timeout(call_timeout);
+            let mut builder = builder
+                .call_timeout(call_timeout)
+                .max_per_source(args.max_per_ip);
             if let Some(max) = args.max_connections {
                 builder = builder.max_connections(max);
             }
@@ -404,7 +432,15 @@ where
                 // Behind a load balancer: the PROXY header (v1 or v2) first.
                 #[cfg(feature = "proxy-protocol")]
                 {
-                    let wrapper = WrapperChain::new().layer(ProxyProtocolLayer::new());
+                    let mut layer = ProxyProtocolLayer::new();
+                    if !args.proxy_from.is_empty() {
+                        let networks = args.proxy_from.iter().map(|text| {
+                            text.parse::<IpNet>()
+                                .map_err(|err| format!("--proxy-from {text}: {err}"))
+                        });
+                        layer = layer.trusted(networks.collect::<Result<Vec<_>, _>>()?);
+                    }
+                    let wrapper = WrapperChain::new().layer(layer);
                     manager.start(acceptor, wrapper)?
                 }
                 #[cfg(not(feature = "proxy-protocol"))]

@@ -137,6 +137,9 @@ pub fn serve(
         .map_err(|_| "a metrics recorder is already installed")?;
     let manager = TcpManager::builder(addr)
         .max_connections(16)
+        // One address can never hold every slot (and a full table is shared fairly
+        // among addresses): reconnect churn cannot lock scrapers out.
+        .max_per_source(Some(8))
         .idle_timeout(Some(Duration::from_secs(10)))
         .build();
     let bound = manager.start(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::Bounds;
+use super::{Bounds, SourceRate};
 use crate::tendril::{ConnectionConfig, ReadRate, ReplyOrder};
 
 /// A manager's options before it is built: the bounds and connection settings every
@@ -113,6 +113,41 @@ impl<O> Builder<O> {
     ///   sessions have long pauses.
     pub fn shed_idle_after(mut self, after: Option<Duration>) -> Self {
         self.bounds.shed_idle_after = after;
+        self
+    }
+
+    /// The most connections one source may hold at once (default `None`: no limit;
+    /// clients behind one NAT share an address). For UDP, the peers it may have
+    /// tracked. A source is the peer's IP address (IPv6 grouped by
+    /// [`ipv6_source_prefix`](Self::ipv6_source_prefix)), behind the PROXY protocol
+    /// the address in the header, for a Unix socket the peer's uid. A newcomer
+    /// beyond it is refused (a stream closed at once, a UDP datagram from a new peer
+    /// dropped and the peer not tracked), counted in `Stats::refused_source`, with
+    /// one `info` event per source every 10 s at most; other sources are
+    /// unaffected, and a slot freed is usable at once.
+    ///
+    /// Independently of this limit, a full table is shared fairly: with other sources
+    /// holding connections, a newcomer whose source already holds its share of
+    /// `max_connections` (divided among the sources) is refused, and one below it
+    /// displaces a connection of the source holding the most (see
+    /// [`Engine::admit`](super::Engine::admit)).
+    pub fn max_per_source(mut self, max: Option<usize>) -> Self {
+        self.bounds.per_source.max = max.map(|max| max.max(1));
+        self
+    }
+
+    /// The rate of new connections (UDP: new peers) one source may open (default
+    /// `None`: no limit): a token bucket per source, refused as for
+    /// [`max_per_source`](Self::max_per_source).
+    pub fn source_rate(mut self, rate: Option<SourceRate>) -> Self {
+        self.bounds.per_source.rate = rate;
+        self
+    }
+
+    /// IPv6 sources are grouped by this many leading bits (default 64, at most 128):
+    /// one host usually holds a whole /64.
+    pub fn ipv6_source_prefix(mut self, bits: u8) -> Self {
+        self.bounds.per_source.ipv6_prefix = bits.min(128);
         self
     }
 

@@ -12,7 +12,7 @@
 //! | metric | kind | labels |
 //! |---|---|---|
 //! | `tendril_connections_opened_total` | counter | |
-//! | `tendril_connections_refused_total` | counter | (over `max_connections`) |
+//! | `tendril_connections_refused_total` | counter | `reason`: `full` (`max_connections` held), `source` (a per-source limit) |
 //! | `tendril_connections_rejected_total` | counter | (by the acceptor) |
 //! | `tendril_connections_closed_total` | counter | `reason`: `peer`, `local`, `idle`, `shed`, `error` |
 //! | `tendril_connections_open` | gauge | (closing ones included) |
@@ -20,7 +20,8 @@
 //! | `tendril_connections_wrapping` | gauge | (TLS handshakes in progress) |
 //! | `tendril_wrap_failures_total` | counter | (handshake failures and timeouts) |
 //! | `tendril_accept_errors_total` | counter | |
-//! | `tendril_shed_total` | counter | `what`: `idle` (connections and UDP peers shed for a newcomer), `memory` (for the memory budget), `handshake` (TLS handshakes) |
+//! | `tendril_proxy_headers_ignored_total` | counter | (from outside the trusted networks) |
+//! | `tendril_shed_total` | counter | `what`: `idle` (connections and UDP peers shed for a newcomer), `memory` (for the memory budget), `handshake` (TLS handshakes, PROXY header waits) |
 //! | `tendril_memory_budget_used_bytes` | gauge | |
 //! | `tendril_frames_received_total`, `tendril_frames_sent_total` | counter | |
 //! | `tendril_received_bytes_total`, `tendril_sent_bytes_total` | counter | |
@@ -32,7 +33,7 @@
 //! |---|---|---|
 //! | `tendril_udp_peers` | gauge | |
 //! | `tendril_udp_datagrams_received_total`, `tendril_udp_datagrams_sent_total` | counter | |
-//! | `tendril_udp_datagrams_dropped_total` | counter | `reason`: `queue_full`, `table_full` |
+//! | `tendril_udp_datagrams_dropped_total` | counter | `reason`: `queue_full`, `table_full`, `source` |
 //! | `tendril_udp_errors_total` | counter | `op`: `receive`, `send` |
 //!
 //! ```
@@ -52,7 +53,7 @@ use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
 use super::{Manager, Stats, UdpManager, UdpStats};
 
 /// Every counter: name, unit, help text.
-const COUNTERS: [(&str, Unit, &str); 16] = [
+const COUNTERS: [(&str, Unit, &str); 17] = [
     (
         "tendril_connections_opened_total",
         Unit::Count,
@@ -61,7 +62,7 @@ const COUNTERS: [(&str, Unit, &str); 16] = [
     (
         "tendril_connections_refused_total",
         Unit::Count,
-        "Connections closed at once: max_connections were held.",
+        "Connections closed at once, by reason: max_connections held (full), a per-source limit (source).",
     ),
     (
         "tendril_connections_rejected_total",
@@ -79,6 +80,11 @@ const COUNTERS: [(&str, Unit, &str); 16] = [
         "Wrapper failures: TLS handshake errors and timeouts, PROXY headers refused.",
     ),
     (
+        "tendril_proxy_headers_ignored_total",
+        Unit::Count,
+        "PROXY protocol headers from sources outside the trusted networks, ignored.",
+    ),
+    (
         "tendril_accept_errors_total",
         Unit::Count,
         "Accept errors survived.",
@@ -86,7 +92,7 @@ const COUNTERS: [(&str, Unit, &str); 16] = [
     (
         "tendril_shed_total",
         Unit::Count,
-        "Connections and handshakes shed to make room: idle ones for a newcomer, the largest holders for the memory budget, silent TLS handshakes.",
+        "Connections and handshakes shed to make room: idle ones for a newcomer, the largest holders for the memory budget, silent TLS handshakes and PROXY header waits.",
     ),
     (
         "tendril_frames_received_total",
@@ -252,16 +258,21 @@ impl Labels {
     fn record(&self, stats: &Stats) {
         self.counters(&[
             ("tendril_connections_opened_total", stats.total),
-            ("tendril_connections_refused_total", stats.refused),
             ("tendril_connections_rejected_total", stats.rejected),
             ("tendril_wrap_failures_total", stats.wrap_failed),
             ("tendril_accept_errors_total", stats.accept_errors),
+            ("tendril_proxy_headers_ignored_total", stats.proxy_ignored),
             ("tendril_frames_received_total", stats.frames_in),
             ("tendril_frames_sent_total", stats.frames_out),
             ("tendril_received_bytes_total", stats.bytes_in),
             ("tendril_sent_bytes_total", stats.bytes_out),
             ("tendril_call_timeouts_total", stats.call_timeouts),
         ]);
+        self.split(
+            "tendril_connections_refused_total",
+            "reason",
+            &[("full", stats.refused), ("source", stats.refused_source)],
+        );
         self.split(
             "tendril_connections_closed_total",
             "reason",
@@ -301,6 +312,7 @@ impl Labels {
             &[
                 ("queue_full", stats.dropped_queue_full),
                 ("table_full", stats.dropped_table_full),
+                ("source", stats.dropped_source),
             ],
         );
         self.split(

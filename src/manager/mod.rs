@@ -29,7 +29,7 @@ mod unix;
 
 pub use crate::tendril::Datagrams;
 pub use builder::{BuildManager, Builder};
-pub use engine::{Accepted, Bounds, Engine, Listener, Stats};
+pub use engine::{Accepted, Bounds, Engine, Listener, SourceLimits, SourceRate, Stats};
 pub use registry::{find_tendril, get_manager, registry, Registry, Transport};
 pub use stream::{StreamManager, StreamTransport};
 pub use surface::{Connect, Manager};

@@ -1,5 +1,6 @@
 //! What a connection runs on: any byte stream implementing [`Io`], boxed.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -33,6 +34,12 @@ pub trait Io: AsyncRead + AsyncWrite + Send + 'static {
     fn proxy_header(&self) -> Option<&ProxyHeader> {
         None
     }
+
+    /// The address of the peer a socket is connected to (an IP socket): what a
+    /// wrapper that trusts some sources only (the PROXY protocol's) checks.
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        None
+    }
 }
 
 /// Any [`Io`], boxed: the cost is one indirect call per read or write, and a
@@ -51,9 +58,17 @@ impl Io for BoxIo {
     fn proxy_header(&self) -> Option<&ProxyHeader> {
         self.as_ref().get_ref().proxy_header()
     }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        self.as_ref().get_ref().peer_addr()
+    }
 }
 
-impl Io for tokio::net::TcpStream {}
+impl Io for tokio::net::TcpStream {
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        tokio::net::TcpStream::peer_addr(self).ok()
+    }
+}
 
 #[cfg(unix)]
 impl Io for tokio::net::UnixStream {

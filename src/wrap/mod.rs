@@ -32,6 +32,8 @@
 mod chain;
 mod error;
 mod future;
+#[cfg(any(feature = "tls", feature = "proxy-protocol"))]
+mod handshakes;
 mod info;
 mod io;
 #[cfg(feature = "proxy-protocol")]
@@ -48,6 +50,9 @@ pub use error::PlaintextAfterUpgrade;
 pub use future::ResponseFuture;
 pub use info::{PeerCredentials, TlsInfo};
 pub use io::{box_io, BoxIo, Io};
+/// The network type of [`ProxyProtocolLayer::trusted`] (from the ipnet crate).
+#[cfg(feature = "proxy-protocol")]
+pub use ipnet::IpNet;
 #[cfg(feature = "proxy-protocol")]
 pub use proxy::{ProxyError, ProxyProtocol, ProxyProtocolLayer, ProxyStream};
 pub use proxy_header::{ProxyCommand, ProxyHeader, ProxySsl};

@@ -39,6 +39,9 @@ pub struct ProxyHeader {
     command: ProxyCommand,
     addresses: Option<(SocketAddr, SocketAddr)>,
     tlvs: Vec<(u8, Bytes)>,
+    /// From a trusted source (false: read so that the application does not see it,
+    /// but not believed).
+    trusted: bool,
 }
 
 impl ProxyHeader {
@@ -55,7 +58,23 @@ impl ProxyHeader {
             command,
             addresses,
             tlvs,
+            trusted: true,
         }
+    }
+
+    /// The same header, from a source not trusted to send one.
+    #[cfg(feature = "proxy-protocol")]
+    pub(crate) fn untrusted(self) -> Self {
+        ProxyHeader {
+            trusted: false,
+            ..self
+        }
+    }
+
+    /// False for a header read from a source not trusted to send one: the engine
+    /// ignores it (and counts it).
+    pub(crate) fn is_trusted(&self) -> bool {
+        self.trusted
     }
 
     /// 1 for the text format, 2 for the binary one.

@@ -19,6 +19,7 @@ mod registry;
 mod shed;
 mod shutdown;
 mod slow_peers;
+pub mod sources;
 #[cfg(feature = "tls")]
 mod starttls;
 mod switch;

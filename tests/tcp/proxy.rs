@@ -177,3 +177,131 @@ async fn an_optional_header_lets_direct_clients_through() {
     assert_eq!(second.remote, Some("192.0.2.9:4000".parse().unwrap()));
     manager.shutdown();
 }
+
+fn trusted(network: &str) -> ProxyProtocolLayer {
+    ProxyProtocolLayer::new().trusted([network.parse().unwrap()])
+}
+
+/// A client bound to source address `from` that writes `bytes` in one call.
+async fn client_from(from: &str, addr: SocketAddr, bytes: &[u8]) -> tokio::net::TcpStream {
+    let mut stream = super::sources::connect_from(from, addr).await;
+    within(stream.write_all(bytes)).await.unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn only_trusted_balancers_may_send_a_header() {
+    let (manager, addr, mut seen) = server(trusted("127.0.0.2/32"));
+    let header = b"PROXY TCP4 6.6.6.6 198.51.100.2 1111 443\r\nhi\r\n";
+    let mut balancer = client_from("127.0.0.2", addr, header).await;
+    assert_eq!(read_frames(&mut balancer, "line", 1).await, ["hi"]);
+    let honoured = within(seen.recv()).await.unwrap();
+    assert_eq!(honoured.remote, Some("6.6.6.6:1111".parse().unwrap()));
+    // The same header from 127.0.0.1: refused at once, never believed.
+    let mut forged = client_from("127.0.0.1", addr, header).await;
+    assert_eq!(read_until_closed(&mut forged).await, b"");
+    eventually(|| manager.stats().wrap_failed == 1).await;
+    assert!(seen.try_recv().is_err(), "the acceptor never saw it");
+    manager.shutdown();
+}
+
+#[tokio::test]
+async fn an_optional_header_from_elsewhere_is_read_and_ignored() {
+    let (manager, addr, mut seen) = server(trusted("127.0.0.2/32").optional(true));
+    let mut forged = client_from(
+        "127.0.0.1",
+        addr,
+        b"PROXY TCP4 6.6.6.6 198.51.100.2 1111 443\r\nhi\r\n",
+    )
+    .await;
+    // Served with its socket's address; the header never reaches the application.
+    assert_eq!(read_frames(&mut forged, "line", 1).await, ["hi"]);
+    let seen_forged = within(seen.recv()).await.unwrap();
+    assert_eq!(seen_forged.remote, Some(forged.local_addr().unwrap()));
+    assert_eq!(seen_forged.version, None);
+    assert_eq!(manager.stats().proxy_ignored, 1);
+    manager.shutdown();
+}
+
+/// Behind the PROXY protocol, per-source limits count the clients the headers name.
+#[tokio::test]
+async fn per_source_limits_count_the_headers_address() {
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    let manager = TcpManager::builder(localhost())
+        .max_per_source(Some(1))
+        .build();
+    let addr = manager
+        .start(
+            acceptor_fn(move |tendril| {
+                tx.send(tendril.remote().as_inet()).unwrap();
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                Ok(service(|line: Bytes| async move { Ok(line) }))
+            }),
+            WrapperChain::new().layer(ProxyProtocolLayer::new()),
+        )
+        .unwrap();
+    let header = |client: &str| format!("PROXY TCP4 {client} 198.51.100.2 1000 443\r\nhi\r\n");
+    // Two clients behind one balancer address: both served.
+    let mut one = client(addr, header("192.0.2.1").as_bytes()).await;
+    let mut two = client(addr, header("192.0.2.2").as_bytes()).await;
+    for stream in [&mut one, &mut two] {
+        assert_eq!(read_frames(stream, "line", 1).await, ["hi"]);
+    }
+    // The first client's second connection: refused.
+    let mut again = client(addr, header("192.0.2.1").as_bytes()).await;
+    assert_eq!(read_until_closed(&mut again).await, b"");
+    assert_eq!(manager.stats().refused_source, 1);
+    for _ in 0..2 {
+        within(seen.recv()).await.unwrap();
+    }
+    assert!(seen.try_recv().is_err(), "the acceptor saw two");
+    manager.shutdown();
+}
+
+/// Header waits are handshakes: with every slot taken, the silent one waiting longest
+/// is shed for a newcomer.
+#[tokio::test]
+async fn silent_header_waits_are_shed_for_newcomers() {
+    let (manager, addr, mut seen) = server(
+        ProxyProtocolLayer::new()
+            .max_pending(2)
+            .header_timeout(Duration::from_secs(600)),
+    );
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(client(addr, b"").await);
+        eventually(|| manager.stats().wrapping == silent.len() as u64).await;
+    }
+    let mut proxied = client(
+        addr,
+        b"PROXY TCP4 192.0.2.7 198.51.100.2 4000 443\r\nserved\r\n",
+    )
+    .await;
+    assert_eq!(read_frames(&mut proxied, "line", 1).await, ["served"]);
+    assert_eq!(
+        read_until_closed(&mut silent[0]).await,
+        b"",
+        "the oldest went"
+    );
+    let stats = manager.stats();
+    assert_eq!((stats.shed_handshakes, stats.wrapping), (1, 1), "{stats}");
+    assert!(within(seen.recv()).await.unwrap().remote.is_some());
+    manager.shutdown();
+}
+
+/// Headers that can never be accepted are refused as soon as that is known, not after
+/// the header timeout (paused time would run a timeout out at once: real time here,
+/// with a timeout far beyond the test's bound).
+#[tokio::test]
+async fn impossible_headers_are_refused_at_once() {
+    let (manager, addr, _seen) =
+        server(ProxyProtocolLayer::new().header_timeout(Duration::from_secs(3600)));
+    let mut announced = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff".to_vec();
+    announced.extend([0u8; 16]);
+    for bytes in [&announced[..], b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"] {
+        let mut stream = client(addr, bytes).await;
+        assert_eq!(read_until_closed(&mut stream).await, b"");
+    }
+    assert_eq!(manager.stats().wrap_failed, 2);
+    manager.shutdown();
+}

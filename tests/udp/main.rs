@@ -185,6 +185,55 @@ async fn the_peer_table_is_bounded_under_a_flood_of_new_ports() {
     manager.shutdown();
 }
 
+/// A source address may have at most `max_per_source` peers tracked: fresh ports from
+/// it beyond that are not tracked (no reply, counted), other addresses are served,
+/// and its established peers are still answered.
+#[tokio::test]
+async fn a_source_address_holds_at_most_its_limit_of_peers() {
+    let manager = UdpManager::builder(localhost())
+        .max_per_source(Some(3))
+        .build();
+    let (addr, _peers) = counting_server(&manager);
+    let from = |ip: &'static str| async move { UdpSocket::bind(format!("{ip}:0")).await.unwrap() };
+    let mut established = Vec::new();
+    for _ in 0..3 {
+        let client = from("127.0.0.2").await;
+        client.send_to(b"hi", addr).await.unwrap();
+        assert_eq!(recv(&client).await, "1:hi");
+        established.push(client);
+    }
+    let mut refused = Vec::new();
+    for _ in 0..20 {
+        let client = from("127.0.0.2").await;
+        client.send_to(b"hi", addr).await.unwrap();
+        refused.push(client);
+    }
+    let other = from("127.0.0.3").await;
+    other.send_to(b"other", addr).await.unwrap();
+    assert_eq!(recv(&other).await, "1:other");
+    // The reply to the other source shows every earlier datagram was routed.
+    assert_eq!(
+        manager.udp_stats().dropped_source,
+        20,
+        "{}",
+        manager.udp_stats()
+    );
+    for client in &established {
+        client.send_to(b"again", addr).await.unwrap();
+        assert_eq!(recv(client).await, "2:again");
+    }
+    let stats = manager.stats();
+    assert_eq!((stats.open, stats.refused_source), (4, 20), "{stats}");
+    for client in &refused {
+        let mut buf = [0u8; 16];
+        assert!(
+            client.try_recv(&mut buf).is_err(),
+            "no reply to an untracked peer"
+        );
+    }
+    manager.shutdown();
+}
+
 #[tokio::test(start_paused = true)]
 async fn idle_peers_are_closed_and_told() {
     let manager = UdpManager::builder(localhost())

@@ -54,6 +54,11 @@ fn is_transient(err: &io::Error) -> bool {
     )
 }
 
+/// EMFILE or ENFILE: the process or the system is out of file descriptors.
+fn is_out_of_descriptors(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(23 | 24))
+}
+
 /// Waits for `service` to be ready (its `poll_ready`).
 async fn readiness<S, T>(service: &mut S) -> Result<(), BoxError>
 where
@@ -110,6 +115,14 @@ impl Engine {
         const FIRST_BACKOFF: Duration = Duration::from_millis(5);
         const MAX_BACKOFF: Duration = Duration::from_secs(1);
         let stop = self.inner.stop.clone();
+        let capacity = self.capacity();
+        if capacity < self.inner.bounds.max_connections {
+            tracing::info!(
+                max_connections = self.inner.bounds.max_connections,
+                capacity,
+                "the open-file limit leaves room for fewer connections than max_connections: the table is full at {capacity}"
+            );
+        }
         // Connections being wrapped count against `max_connections`: at most that
         // many are ever sent back.
         let (wrapped_tx, mut wrapped_rx) =
@@ -146,7 +159,7 @@ impl Engine {
             match accepted {
                 Ok((io, local, remote)) => {
                     backoff = FIRST_BACKOFF;
-                    if !self.admit() {
+                    if !self.admit(&remote) {
                         tracing::debug!(%remote, "connection refused: max_connections reached");
                         continue;
                     }
@@ -171,6 +184,11 @@ impl Engine {
                 Err(err) if is_transient(&err) => {}
                 Err(err) => {
                     // Out of descriptors or memory: wait for some to be freed, retry.
+                    // Out of descriptors counts as a full table: the source holding
+                    // the most gives one up for whoever waits.
+                    if is_out_of_descriptors(&err) {
+                        self.out_of_descriptors();
+                    }
                     Counters::bump(&self.inner.counters.accept_errors);
                     tracing::warn!(error = %format_args!("{err:#}"), ?backoff, "accept failed; retrying");
                     tokio::select! {

@@ -6,6 +6,7 @@
 //! - `bounds`: what it bounds across its connections ([`Bounds`]);
 //! - `table`: the connections it holds, by (local, remote), and who is shed when it
 //!   is full;
+//! - `sources`: connections by source, the per-source limits ([`SourceLimits`]);
 //! - `spawn`: running one connection ([`Engine::serve`], [`Engine::serve_datagrams`]);
 //! - `accept`: the accept loop of a [`Listener`] ([`Engine::listen`]);
 //! - `connect`: a dialled stream ([`Engine::connect`]);
@@ -14,6 +15,7 @@
 mod accept;
 mod bounds;
 mod connect;
+mod sources;
 mod spawn;
 mod state;
 mod stats;
@@ -21,6 +23,7 @@ mod table;
 
 pub use accept::Listener;
 pub use bounds::Bounds;
+pub use sources::{SourceLimits, SourceRate};
 pub use spawn::Accepted;
 pub use state::Engine;
 pub(crate) use stats::write_fields;

@@ -13,6 +13,7 @@ use futures_util::FutureExt;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use super::sources::{Refusal, Source};
 use super::state::Engine;
 use super::stats::Counters;
 use super::table::Entry;
@@ -79,7 +80,13 @@ impl Engine {
         In: Send + 'static,
         Out: Send + 'static,
     {
-        let proxy = io.proxy_header().cloned();
+        let mut proxy = io.proxy_header().cloned();
+        if proxy.as_ref().is_some_and(|header| !header.is_trusted()) {
+            // Read from a source not trusted to send one: not believed.
+            Counters::bump(&self.inner.counters.proxy_ignored);
+            tracing::debug!(%remote, "PROXY header from an untrusted source ignored");
+            proxy = None;
+        }
         // Behind a load balancer, the connection is the client's: its addresses are
         // the ones the PROXY header carries (a LOCAL header keeps the socket's).
         let (local, remote) = match proxy.as_ref().and_then(ProxyHeader::relayed) {
@@ -153,6 +160,12 @@ impl Engine {
         let inner = &self.inner;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let key = (local.clone(), remote.clone());
+        // Counted under its source: behind the PROXY protocol, the header's address.
+        let source = Source::of(
+            &remote,
+            facts.peer.as_ref(),
+            inner.bounds.per_source.ipv6_prefix,
+        );
         let info = ConnectionInfo::new(id, inner.transport.clone(), local.clone(), remote.clone());
         let config = &inner.config;
         let shared = Shared::new(
@@ -174,10 +187,20 @@ impl Engine {
         let tendril = Tendril::from_shared(shared.clone());
         {
             let mut table = self.table();
-            table.insert(
-                key.clone(),
-                Entry::new(id, Arc::new(tendril.clone()), control),
-            );
+            let now = tokio::time::Instant::now();
+            let entry = Entry::new(id, Arc::new(tendril.clone()), control, source);
+            if let Err(refusal) = table.insert(key.clone(), entry, now) {
+                if let Some(source) = source {
+                    self.refused_by_source(&mut table, source, refusal, now);
+                }
+                drop(table);
+                // Closed at once: its stream goes with `framed`.
+                let err = || Error::limit(refused_why(refusal));
+                shared.set_closed(CloseReason::error(err()));
+                let (refused, accepted) = oneshot::channel();
+                let _ = refused.send(Err(err()));
+                return (tendril, Accepted(accepted));
+            }
             // Under the table lock: a shutdown either saw this entry or is seen here.
             if let Some(graceful) = self.phase() {
                 shared.shutdown(graceful);
@@ -260,6 +283,16 @@ impl Engine {
         };
         inner.tracker.spawn(task.instrument(span));
         (tendril, Accepted(accepted_rx))
+    }
+}
+
+/// What a connection refused by its source's limits is told.
+fn refused_why(refusal: Refusal) -> String {
+    match refusal {
+        Refusal::Held(max) => {
+            format!("refused: its source holds max_per_source ({max}) connections")
+        }
+        Refusal::Rate => "refused: its source opens connections faster than source_rate".into(),
     }
 }
 

@@ -14,9 +14,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::bounds::Bounds;
+use super::bounds::{descriptor_cap, Bounds};
+use super::sources::{Refusal, Source};
 use super::stats::{Counters, Stats};
-use super::table::{Shed, Table};
+use super::table::{millis, Shed, Table};
 use crate::error::Error;
 use crate::tendril::io::budget::Budget;
 use crate::tendril::{Addr, ConnectionConfig, Tendril};
@@ -103,7 +104,7 @@ impl Engine {
                 phase: AtomicU8::new(RUNNING),
                 local: OnceLock::new(),
                 listening: AtomicBool::new(false),
-                table: Mutex::default(),
+                table: Mutex::new(Table::new(bounds.per_source)),
             }),
         }
     }
@@ -166,26 +167,39 @@ impl Engine {
         self.inner.closing.clone().cancelled_owned()
     }
 
-    /// True if a newcomer may be served: there is room, or the table is full and the
-    /// connection idle longest (past [`Bounds::shed_idle_after`]) was shed for it.
-    /// False: refuse it. What an accept loop asks for each accepted stream;
-    /// [`listen`](Self::listen) does; a refusal is counted here.
-    pub fn admit(&self) -> bool {
+    /// True if a newcomer from `remote` may be served: its source is within its
+    /// limits ([`admit_source`](Self::admit_source)), and there is room, or the
+    /// table is full and room was made for it: by the sources' shares (with other
+    /// sources holding connections, a newcomer whose source holds its fair share of
+    /// `max_connections` is refused, one below it displaces a connection of the
+    /// source holding the most), else by shedding the connection idle longest (past
+    /// [`Bounds::shed_idle_after`]). False: refuse it. What an accept loop asks for
+    /// each accepted stream; [`listen`](Self::listen) does; a refusal is counted
+    /// here.
+    ///
+    /// The table is full at `max_connections`, or earlier where the process's
+    /// open-file limit leaves room for fewer (Linux: the soft `RLIMIT_NOFILE` less
+    /// 64 and a sixteenth for other files; logged once when a listener starts).
+    pub fn admit(&self, remote: &Addr) -> bool {
         let inner = &self.inner;
         let wrapping = inner.counters.wrapping.load(Ordering::Relaxed) as usize;
-        let max = inner.bounds.max_connections;
-        let mut table = self.table();
+        let max = self.capacity();
         let now = Instant::now();
+        let mut table = self.table();
+        let source = Source::of(remote, None, table.sources.ipv6_prefix());
+        if let Some(source) = source {
+            if let Err(refusal) = table.sources.check(source, millis(now)) {
+                self.refused_by_source(&mut table, source, refusal, now);
+                return false;
+            }
+        }
         if table.held() + wrapping < max {
             // Near the limit, the table notes who is quiet, so that idleness is known
             // when it fills.
             table.observe(now, max);
             return true;
         }
-        let shed = inner
-            .bounds
-            .shed_idle_after
-            .and_then(|after| table.shed_idle(now, after));
+        let shed = table.make_room(source, max, now, inner.bounds.shed_idle_after);
         match shed {
             // It closed before: this is its count. (An open one counts as it closes.)
             Some(Shed::Lingering) => Counters::bump(&inner.counters.shed_idle),
@@ -193,6 +207,62 @@ impl Engine {
             None => Counters::bump(&inner.counters.refused),
         }
         shed.is_some()
+    }
+
+    /// True if a newcomer from `remote` is within its source's limits
+    /// ([`Bounds::per_source`]: connections held, new connections per second), false
+    /// (counted in `Stats::refused_source`, logged once per source every 10 s) if
+    /// not; nothing is taken. For a transport whose own table decides the rest (UDP's
+    /// peers); [`admit`](Self::admit) asks it first. A connection is counted under
+    /// its source when it is served, and checked again then (behind the PROXY
+    /// protocol, under the header's address).
+    pub fn admit_source(&self, remote: &Addr) -> bool {
+        let now = Instant::now();
+        let mut table = self.table();
+        let Some(source) = Source::of(remote, None, table.sources.ipv6_prefix()) else {
+            return true;
+        };
+        match table.sources.check(source, millis(now)) {
+            Ok(()) => true,
+            Err(refusal) => {
+                self.refused_by_source(&mut table, source, refusal, now);
+                false
+            }
+        }
+    }
+
+    /// Counts a refusal of `source` by its limits, and logs it if due.
+    pub(crate) fn refused_by_source(
+        &self,
+        table: &mut Table,
+        source: Source,
+        refusal: Refusal,
+        now: Instant,
+    ) {
+        Counters::bump(&self.inner.counters.refused_source);
+        if let Some(refused) = table.sources.refused(source, millis(now)) {
+            let why = match refusal {
+                Refusal::Held(max) => format!("it holds max_per_source ({max}) connections"),
+                Refusal::Rate => "it opens connections faster than source_rate".to_owned(),
+            };
+            tracing::info!(%source, refused, "connections refused from a source: {why}");
+        }
+    }
+
+    /// The accept loop's system call failed for want of descriptors: counts as a full
+    /// table, so the source holding the most gives a connection up for whoever is
+    /// waiting (most likely from another source).
+    pub(crate) fn out_of_descriptors(&self) {
+        if self.table().shed_top(Instant::now()) == Some(Shed::Lingering) {
+            Counters::bump(&self.inner.counters.shed_idle);
+        }
+    }
+
+    /// Where the table is full: `max_connections`, or fewer where the open-file limit
+    /// leaves room for fewer.
+    pub(crate) fn capacity(&self) -> usize {
+        let max = self.inner.bounds.max_connections;
+        descriptor_cap().map_or(max, |cap| cap.min(max))
     }
 
     pub(crate) fn table(&self) -> MutexGuard<'_, Table> {

@@ -14,6 +14,7 @@ pub(crate) struct Counters {
     pub(crate) total: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) refused: AtomicU64,
+    pub(crate) refused_source: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) closed_by_peer: AtomicU64,
     pub(crate) closed_locally: AtomicU64,
@@ -24,6 +25,7 @@ pub(crate) struct Counters {
     pub(crate) accept_errors: AtomicU64,
     pub(crate) wrapping: AtomicU64,
     pub(crate) wrap_failed: AtomicU64,
+    pub(crate) proxy_ignored: AtomicU64,
     frames_in: AtomicU64,
     frames_out: AtomicU64,
     bytes_in: AtomicU64,
@@ -96,6 +98,7 @@ impl Counters {
             total: get(&self.total),
             rejected: get(&self.rejected),
             refused: get(&self.refused),
+            refused_source: get(&self.refused_source),
             failed: get(&self.failed),
             closed_by_peer: get(&self.closed_by_peer),
             closed_locally: get(&self.closed_locally),
@@ -106,6 +109,7 @@ impl Counters {
             accept_errors: get(&self.accept_errors),
             wrapping: get(&self.wrapping),
             wrap_failed: get(&self.wrap_failed),
+            proxy_ignored: get(&self.proxy_ignored),
             budget_used: budget_used as u64,
             frames_in: get(&self.frames_in) + live.frames_in,
             frames_out: get(&self.frames_out) + live.frames_out,
@@ -116,20 +120,24 @@ impl Counters {
     }
 }
 
-/// True if a wrapper's error is a TLS handshake shed for a newcomer.
+/// True if a wrapper's error is a TLS handshake or a PROXY header wait shed for a
+/// newcomer.
 fn is_handshake_shed(err: &(dyn std::error::Error + 'static)) -> bool {
-    #[cfg(feature = "tls")]
-    {
-        let mut cause = Some(err);
-        while let Some(err) = cause {
-            if err.is::<crate::wrap::HandshakeShed>() {
-                return true;
-            }
-            cause = err.source();
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        #[cfg(feature = "tls")]
+        if err.is::<crate::wrap::HandshakeShed>() {
+            return true;
         }
+        #[cfg(feature = "proxy-protocol")]
+        if matches!(
+            err.downcast_ref::<crate::wrap::ProxyError>(),
+            Some(crate::wrap::ProxyError::Shed)
+        ) {
+            return true;
+        }
+        cause = err.source();
     }
-    #[cfg(not(feature = "tls"))]
-    let _ = err;
     false
 }
 
@@ -149,8 +157,12 @@ pub struct Stats {
     /// Connections the acceptor refused.
     pub rejected: u64,
     /// Connections closed at once because `max_connections` were held and none could
-    /// be shed.
+    /// be shed (or, with other sources holding less, theirs held its fair share).
     pub refused: u64,
+    /// Connections (UDP: new peers) refused by a per-source limit
+    /// ([`Builder::max_per_source`](crate::manager::Builder::max_per_source),
+    /// [`Builder::source_rate`](crate::manager::Builder::source_rate)).
+    pub refused_source: u64,
     /// Connections that ended with an error.
     pub failed: u64,
     /// Connections the peer ended (end of stream), every reply written.
@@ -166,8 +178,8 @@ pub struct Stats {
     /// Connections shed because the memory budget ran short while they held more than
     /// their share ([`MemoryBudget`](crate::MemoryBudget)); also counted in `failed`.
     pub shed_memory: u64,
-    /// TLS handshakes shed for a newcomer when every handshake slot was taken
-    /// (`HandshakeShed`, feature `tls`); also counted in `wrap_failed`.
+    /// TLS handshakes and PROXY header waits shed for a newcomer when every slot was
+    /// taken (`HandshakeShed`, `ProxyError::Shed`); also counted in `wrap_failed`.
     pub shed_handshakes: u64,
     /// Accept calls that failed (for example with EMFILE) and were retried.
     pub accept_errors: u64,
@@ -177,6 +189,9 @@ pub struct Stats {
     /// Wrapper failures (handshake errors and timeouts, plaintext injected before a
     /// live wrap): at accept and connect time, and on live connections.
     pub wrap_failed: u64,
+    /// PROXY protocol headers read from sources outside the trusted networks and
+    /// ignored (an optional header: the connection keeps its socket's addresses).
+    pub proxy_ignored: u64,
     /// Bytes of the memory budget in use now (a gauge): what the connections' buffers
     /// hold beyond their uncounted chunks.
     pub budget_used: u64,
@@ -195,13 +210,14 @@ pub struct Stats {
 
 impl Stats {
     /// Every field as (name, value), in declaration order.
-    pub(crate) fn fields(&self) -> [(&'static str, u64); 21] {
+    pub(crate) fn fields(&self) -> [(&'static str, u64); 23] {
         [
             ("open", self.open),
             ("closing", self.closing),
             ("total", self.total),
             ("rejected", self.rejected),
             ("refused", self.refused),
+            ("refused_source", self.refused_source),
             ("failed", self.failed),
             ("closed_by_peer", self.closed_by_peer),
             ("closed_locally", self.closed_locally),
@@ -212,6 +228,7 @@ impl Stats {
             ("accept_errors", self.accept_errors),
             ("wrapping", self.wrapping),
             ("wrap_failed", self.wrap_failed),
+            ("proxy_ignored", self.proxy_ignored),
             ("budget_used", self.budget_used),
             ("frames_in", self.frames_in),
             ("frames_out", self.frames_out),

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::sources::{Refusal, Source, SourceLimits, Sources};
 use crate::shed::{ShedQueue, Verdict};
 use crate::tendril::control::Control;
 use crate::tendril::traffic::Totals;
@@ -36,6 +37,8 @@ pub(crate) struct Entry {
     /// Its `Tendril`, type-erased, for lookups.
     pub(crate) tendril: Arc<dyn Any + Send + Sync>,
     pub(crate) control: Arc<dyn Control>,
+    /// Where it comes from (`None`: not known, such as stdio).
+    source: Option<Source>,
     /// Its frame loop ended; the socket is still being flushed or lingering.
     pub(crate) closing: bool,
     /// Closed, and waiting for the peer's end (see `Lingering`).
@@ -51,7 +54,7 @@ pub(crate) struct Entry {
 }
 
 /// Milliseconds since the first call, for compact timestamps.
-fn millis(now: Instant) -> u64 {
+pub(crate) fn millis(now: Instant) -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     let epoch = *EPOCH.get_or_init(|| now);
     now.saturating_duration_since(epoch).as_millis() as u64
@@ -71,11 +74,13 @@ impl Entry {
         id: u64,
         tendril: Arc<dyn Any + Send + Sync>,
         control: Arc<dyn Control>,
+        source: Option<Source>,
     ) -> Self {
         Entry {
             id,
             tendril,
             control,
+            source,
             closing: false,
             lingering: false,
             shed: false,
@@ -117,7 +122,6 @@ const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 /// A full table with no candidate left looks again at most this often.
 const RESCAN_EVERY: Duration = Duration::from_millis(100);
 
-#[derive(Default)]
 pub(crate) struct Table {
     /// The connections of each address pair, oldest first.
     pairs: HashMap<(Addr, Addr), Vec<Entry>>,
@@ -130,9 +134,24 @@ pub(crate) struct Table {
     last_scan: Option<Instant>,
     /// The lingering connections, then the quietest at the last look, quietest first.
     candidates: ShedQueue<((Addr, Addr), u64)>,
+    /// The connections of each source.
+    pub(crate) sources: Sources,
 }
 
 impl Table {
+    pub(crate) fn new(limits: SourceLimits) -> Self {
+        Table {
+            pairs: HashMap::new(),
+            len: 0,
+            closing: 0,
+            shedding: 0,
+            last_look: None,
+            last_scan: None,
+            candidates: ShedQueue::default(),
+            sources: Sources::new(limits),
+        }
+    }
+
     /// Connections held, closing ones included.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -256,9 +275,103 @@ impl Table {
         self.closing
     }
 
-    pub(crate) fn insert(&mut self, key: (Addr, Addr), entry: Entry) {
+    /// Adds a connection, counted under its source if that source's limits allow it.
+    pub(crate) fn insert(
+        &mut self,
+        key: (Addr, Addr),
+        entry: Entry,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        if let Some(source) = entry.source {
+            self.sources.open(source, millis(now))?;
+        }
         self.pairs.entry(key).or_default().push(entry);
         self.len += 1;
+        Ok(())
+    }
+
+    /// Makes room for a newcomer from `source` in a table holding `max`: by the
+    /// sources' shares, then by idleness. With more than one source, the fair share
+    /// is `max` divided among the sources (the newcomer's included): a newcomer whose
+    /// source holds its share already is refused; one below it displaces a
+    /// connection of the source holding the most if that one holds more than its
+    /// share (its lingering or quietest connection, however young: churn cannot keep
+    /// a source's connections out of reach). Otherwise, or with one source alone, a
+    /// lingering connection or the one quiet longest (at least `shed_idle_after`)
+    /// goes, as without sources.
+    pub(crate) fn make_room(
+        &mut self,
+        source: Option<Source>,
+        max: usize,
+        now: Instant,
+        shed_idle_after: Option<Duration>,
+    ) -> Option<Shed> {
+        if let Some(source) = source {
+            let mine = self.sources.held(&source);
+            let sources = self.sources.holding() + usize::from(mine == 0);
+            if sources > 1 {
+                let share = max / sources;
+                if mine >= share {
+                    return None;
+                }
+                if let Some((top, held)) = self.sources.top() {
+                    if held > share {
+                        if let Some(shed) = self.shed_from(top, now) {
+                            return Some(shed);
+                        }
+                    }
+                }
+            }
+        }
+        shed_idle_after.and_then(|after| self.shed_idle(now, after))
+    }
+
+    /// Sheds a connection of `source`: a lingering one, else the one quiet longest
+    /// (not busy first). One pass over the table, done only for a newcomer below its
+    /// share while another source holds more than its own.
+    fn shed_from(&mut self, source: Source, now: Instant) -> Option<Shed> {
+        let now_ms = millis(now);
+        let mut best: Option<((bool, bool, u64), (Addr, Addr), u64)> = None;
+        for (key, entries) in &mut self.pairs {
+            for entry in entries.iter_mut() {
+                if entry.source != Some(source) || entry.shed {
+                    continue;
+                }
+                if entry.closing && !entry.lingering {
+                    continue;
+                }
+                let rank = if entry.lingering {
+                    (false, false, 0)
+                } else {
+                    entry.look(now_ms);
+                    (true, entry.control.busy(), entry.quiet_since)
+                };
+                if best.as_ref().is_none_or(|(best, _, _)| rank < *best) {
+                    best = Some((rank, key.clone(), entry.id));
+                }
+            }
+        }
+        let (_, key, id) = best?;
+        let entry = self
+            .pairs
+            .get_mut(&key)
+            .and_then(|entries| entries.iter_mut().find(|entry| entry.id == id))?;
+        entry.shed = true;
+        entry.control.shed_idle();
+        self.shedding += 1;
+        Some(if entry.lingering {
+            Shed::Lingering
+        } else {
+            Shed::Open
+        })
+    }
+
+    /// Sheds a connection of the source holding the most (when the system is out of
+    /// descriptors: the newcomer waiting is not known yet, and is most likely from
+    /// another source).
+    pub(crate) fn shed_top(&mut self, now: Instant) -> Option<Shed> {
+        let (top, _) = self.sources.top()?;
+        self.shed_from(top, now)
     }
 
     /// Marks connection `id` as closing (its frame loop ended).
@@ -300,6 +413,9 @@ impl Table {
             self.pairs.remove(key);
         }
         self.len -= 1;
+        if let Some(source) = entry.source {
+            self.sources.close(source, millis(Instant::now()));
+        }
         if entry.closing {
             self.closing -= 1;
         }
@@ -345,13 +461,51 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
+    use super::super::sources::{Source, SourceLimits};
     use super::{Entry, Shed, Table};
     use crate::tendril::control::NoControl;
     use crate::tendril::Addr;
     use std::sync::Arc;
+    use tokio::time::Instant;
 
     fn entry(id: u64) -> Entry {
-        Entry::new(id, Arc::new(id), Arc::new(NoControl))
+        Entry::new(id, Arc::new(id), Arc::new(NoControl), None)
+    }
+
+    fn from(id: u64, source: &str) -> ((Addr, Addr), Entry) {
+        let local: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let remote: std::net::SocketAddr = format!("{source}:{id}").parse().unwrap();
+        let remote = Addr::from(remote);
+        let of = Source::of(&remote, None, 64);
+        let entry = Entry::new(id, Arc::new(id), Arc::new(NoControl), of);
+        ((local.into(), remote), entry)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_newcomer_below_its_share_displaces_the_largest_source() {
+        use tokio::time::Instant;
+        let mut table = Table::new(SourceLimits::default());
+        let now = Instant::now();
+        for id in 0..9 {
+            let (key, entry) = from(id, "127.0.0.2");
+            table.insert(key, entry, now).unwrap();
+        }
+        let (key, entry) = from(100, "127.0.0.3");
+        table.insert(key, entry, now).unwrap();
+        let big = Source::of(&from(0, "127.0.0.2").0 .1, None, 64);
+        let small = Source::of(&from(0, "127.0.0.3").0 .1, None, 64);
+        let fresh = Source::of(&from(0, "127.0.0.4").0 .1, None, 64);
+        // The big source's own newcomer is refused: it holds more than its share.
+        assert_eq!(table.make_room(big, 10, now, None), None);
+        // Newcomers from the others displace one of its connections, young as they are.
+        assert_eq!(table.make_room(small, 10, now, None), Some(Shed::Open));
+        assert_eq!(table.make_room(fresh, 10, now, None), Some(Shed::Open));
+        assert_eq!(table.held(), 8);
+        // With one source alone, the old rule: nothing idle long enough, refused.
+        let mut alone = Table::new(SourceLimits::default());
+        let (key, entry) = from(1, "127.0.0.2");
+        alone.insert(key, entry, now).unwrap();
+        assert_eq!(alone.make_room(big, 1, now, None), None);
     }
 
     fn key() -> (Addr, Addr) {
@@ -362,9 +516,9 @@ mod tests {
 
     #[test]
     fn a_second_connection_on_a_pair_never_untracks_the_first() {
-        let mut table = Table::default();
-        table.insert(key(), entry(1));
-        table.insert(key(), entry(2));
+        let mut table = Table::new(SourceLimits::default());
+        table.insert(key(), entry(1), Instant::now()).unwrap();
+        table.insert(key(), entry(2), Instant::now()).unwrap();
         assert_eq!(table.len(), 2);
         // The older one goes; the newer one stays findable.
         assert!(table.remove(&key(), 1).is_some());
@@ -379,8 +533,8 @@ mod tests {
 
     #[test]
     fn closing_connections_count_but_are_not_found() {
-        let mut table = Table::default();
-        table.insert(key(), entry(1));
+        let mut table = Table::new(SourceLimits::default());
+        table.insert(key(), entry(1), Instant::now()).unwrap();
         table.set_closing(&key(), 1);
         table.set_closing(&key(), 1);
         assert_eq!((table.len(), table.closing()), (1, 1));
@@ -393,15 +547,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_lingering_connection_is_shed_first_then_the_quietest() {
         use std::time::Duration;
-        use tokio::time::Instant;
-        let mut table = Table::default();
+        let mut table = Table::new(SourceLimits::default());
         let other = {
             let local: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
             let remote: std::net::SocketAddr = "127.0.0.1:3".parse().unwrap();
             (Addr::from(local), Addr::from(remote))
         };
-        table.insert(key(), entry(1));
-        table.insert(other.clone(), entry(2));
+        table.insert(key(), entry(1), Instant::now()).unwrap();
+        table
+            .insert(other.clone(), entry(2), Instant::now())
+            .unwrap();
         table.set_closing(&other, 2);
         table.set_lingering(&other, 2);
         let min = Duration::from_secs(2);

@@ -241,6 +241,10 @@ impl Router {
             UdpCounters::bump(dropped);
             return;
         }
+        if !self.engine.admit_source(&from.into()) {
+            UdpCounters::bump(&self.counters.dropped_source);
+            return;
+        }
         if self.peers.len() >= self.settings.max_peers {
             match self.peers.make_room(now) {
                 Room::Shed(peer) => peer.shed(),

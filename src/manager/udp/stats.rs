@@ -23,6 +23,10 @@ pub struct UdpStats {
     /// Datagrams from new peers dropped because the peer table was full (and no peer
     /// could be shed), the peer was recently rejected, or no acceptor was set.
     pub dropped_table_full: u64,
+    /// Datagrams from new peers dropped because their source held
+    /// `max_per_source` tracked peers or exceeded `source_rate` (the peer is not
+    /// tracked).
+    pub dropped_source: u64,
     /// Receive errors survived (ICMP port unreachable, ENOBUFS, ...).
     pub receive_errors: u64,
     /// Datagrams not sent because of an error that concerned them only.
@@ -39,6 +43,7 @@ impl fmt::Display for UdpStats {
                 ("datagrams_out", self.datagrams_out),
                 ("dropped_queue_full", self.dropped_queue_full),
                 ("dropped_table_full", self.dropped_table_full),
+                ("dropped_source", self.dropped_source),
                 ("receive_errors", self.receive_errors),
                 ("send_errors", self.send_errors),
             ],
@@ -54,6 +59,7 @@ pub(crate) struct UdpCounters {
     pub(crate) datagrams_out: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_table_full: AtomicU64,
+    pub(crate) dropped_source: AtomicU64,
     pub(crate) receive_errors: AtomicU64,
     pub(crate) send_errors: AtomicU64,
 }
@@ -71,6 +77,7 @@ impl UdpCounters {
             datagrams_out: get(&self.datagrams_out),
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_table_full: get(&self.dropped_table_full),
+            dropped_source: get(&self.dropped_source),
             receive_errors: get(&self.receive_errors),
             send_errors: get(&self.send_errors),
         }

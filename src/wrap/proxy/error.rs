@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Why a stream's PROXY header was refused.
@@ -18,6 +19,13 @@ pub enum ProxyError {
     Timeout(Duration),
     /// Reading the header failed.
     Io(io::Error),
+    /// The connection comes from an address outside the trusted balancers (and the
+    /// header is required): refused without reading.
+    Untrusted(Option<SocketAddr>),
+    /// The wait for the header was shed to make room for a newcomer: every slot was
+    /// taken, and this one had waited longest without a byte (or, past its first
+    /// byte, for more than a second).
+    Shed,
 }
 
 impl fmt::Display for ProxyError {
@@ -32,6 +40,17 @@ impl fmt::Display for ProxyError {
                 write!(f, "no PROXY protocol header within {after:?}")
             }
             ProxyError::Io(_) => f.write_str("I/O error reading the PROXY protocol header"),
+            ProxyError::Untrusted(Some(addr)) => write!(
+                f,
+                "{} is not a trusted source of PROXY protocol headers",
+                addr.ip()
+            ),
+            ProxyError::Untrusted(None) => {
+                f.write_str("a peer without an IP address is not a trusted source of PROXY protocol headers")
+            }
+            ProxyError::Shed => f.write_str(
+                "PROXY protocol header wait shed: every slot was taken and this one made no progress",
+            ),
         }
     }
 }

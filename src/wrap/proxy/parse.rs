@@ -2,6 +2,7 @@
 //! crate doing the parsing.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Buf, Bytes, BytesMut};
 use ppp::{v1, v2, PartialResult};
@@ -19,11 +20,13 @@ const V1_PREFIX: &[u8] = b"PROXY ";
 /// without TLVs.
 pub(super) const MIN_HEADER_BOUND: usize = 16 + 216;
 
-/// Reads until a whole header (or, when optional, a non-header start) is buffered.
+/// Reads until a whole header (or, when optional, a non-header start) is buffered;
+/// `began` is set once the first bytes are in.
 pub(super) async fn read_header<I: Io + Unpin>(
     mut io: I,
     max_header_length: usize,
     optional: bool,
+    began: &AtomicBool,
 ) -> Result<ProxyStream<I>, ProxyError> {
     let mut buf = BytesMut::with_capacity(256);
     loop {
@@ -31,7 +34,7 @@ pub(super) async fn read_header<I: Io + Unpin>(
             return Ok(ProxyStream::new(io, buf.freeze(), None));
         }
         if !buf.is_empty() {
-            if let Some((header, len)) = parse(&buf)? {
+            if let Some((header, len)) = parse(&buf, max_header_length)? {
                 buf.advance(len);
                 return Ok(ProxyStream::new(io, buf.freeze(), Some(header)));
             }
@@ -47,6 +50,7 @@ pub(super) async fn read_header<I: Io + Unpin>(
             .read_buf(&mut buf)
             .await
             .map_err(ProxyError::Io)?;
+        began.store(true, Ordering::Relaxed);
         if n == 0 {
             return Err(if buf.is_empty() {
                 ProxyError::Missing
@@ -89,11 +93,20 @@ const V1_MAX: usize = 107;
 
 /// The header at the start of `buf` and its length, or `None` if more is needed.
 ///
-/// A v2 header says its length, so ppp's incremental parse decides. A v1 header is
-/// parsed only once its CRLF has arrived: cut anywhere before it (inside the last
-/// port, between CR and LF) a prefix can look like a complete but wrong header.
-fn parse(buf: &[u8]) -> Result<Option<(ProxyHeader, usize)>, ProxyError> {
+/// A v2 header says its length, so ppp's incremental parse decides; a length beyond
+/// `max_header_length` is refused as soon as it is read, not after waiting for bytes
+/// that could never be accepted. A v1 header is parsed only once its CRLF has
+/// arrived (cut anywhere before it, inside the last port or between CR and LF, a
+/// prefix can look like a complete but wrong header); a byte no v1 header holds (a
+/// line feed without its carriage return, a control character) is refused at once.
+fn parse(buf: &[u8], max_header_length: usize) -> Result<Option<(ProxyHeader, usize)>, ProxyError> {
     if starts_like(buf, V2_SIGNATURE) {
+        if let Some(length) = buf.get(14..16) {
+            let total = 16 + usize::from(u16::from_be_bytes([length[0], length[1]]));
+            if total > max_header_length {
+                return Err(ProxyError::TooLong(max_header_length));
+            }
+        }
         let result = v2::Header::try_from(buf);
         if result.is_incomplete() {
             return Ok(None);
@@ -105,6 +118,19 @@ fn parse(buf: &[u8]) -> Result<Option<(ProxyHeader, usize)>, ProxyError> {
     }
     if !starts_like(buf, V1_PREFIX) {
         return Err(ProxyError::Missing);
+    }
+    // Printable ASCII, spaces, and the CR of the final CRLF (with its LF) only.
+    let stray = buf.iter().enumerate().position(|(at, &byte)| match byte {
+        b' '..=b'~' => false,
+        b'\r' => buf.get(at + 1).is_some_and(|&next| next != b'\n'),
+        b'\n' => at == 0 || buf[at - 1] != b'\r',
+        _ => true,
+    });
+    if let Some(at) = stray.filter(|&at| memchr::memmem::find(&buf[..at], b"\r\n").is_none()) {
+        return Err(ProxyError::Invalid(format!(
+            "v1: byte {:#04x} at {at} (a header is printable text ending in CRLF)",
+            buf[at]
+        )));
     }
     let Some(end) = memchr::memmem::find(buf, b"\r\n") else {
         return if buf.len() >= V1_MAX {
@@ -174,7 +200,7 @@ mod tests {
     #[test]
     fn v1_and_v2_headers_give_addresses_and_their_length() {
         let text = b"PROXY TCP4 192.0.2.1 198.51.100.2 4000 443\r\nhello";
-        let (header, len) = parse(text).unwrap().unwrap();
+        let (header, len) = parse(text, 4096).unwrap().unwrap();
         assert_eq!(&text[len..], b"hello");
         assert_eq!(header.version(), 1);
         assert_eq!(header.source(), Some("192.0.2.1:4000".parse().unwrap()));
@@ -187,13 +213,13 @@ mod tests {
         let tlv = [0x02, 0, 3, b'a', b'.', b'b'];
         let mut binary = v2(1, 0x11, &addresses, &tlv);
         binary.extend(b"rest");
-        let (header, len) = parse(&binary).unwrap().unwrap();
+        let (header, len) = parse(&binary, 4096).unwrap().unwrap();
         assert_eq!(&binary[len..], b"rest");
         assert_eq!(header.version(), 2);
         assert_eq!(header.source(), Some("192.0.2.1:4000".parse().unwrap()));
         assert_eq!(header.authority(), Some("a.b"));
 
-        let (local, _) = parse(&v2(0, 0x00, &[], &[])).unwrap().unwrap();
+        let (local, _) = parse(&v2(0, 0x00, &[], &[]), 4096).unwrap().unwrap();
         assert_eq!(local.command(), ProxyCommand::Local);
         assert_eq!(local.source(), None);
     }
@@ -202,23 +228,53 @@ mod tests {
     fn partial_headers_ask_for_more_and_garbage_is_refused() {
         let text = b"PROXY TCP4 192.0.2.1 198.51.100.2 4000 443\r\n";
         for cut in 1..text.len() {
-            assert!(parse(&text[..cut]).unwrap().is_none(), "cut {cut}");
+            assert!(parse(&text[..cut], 4096).unwrap().is_none(), "cut {cut}");
         }
         let binary = v2(1, 0x11, &[192, 0, 2, 1, 198, 51, 100, 2, 0, 1, 0, 2], &[]);
         for cut in 1..binary.len() {
-            assert!(parse(&binary[..cut]).unwrap().is_none(), "cut {cut}");
+            assert!(parse(&binary[..cut], 4096).unwrap().is_none(), "cut {cut}");
         }
         assert!(matches!(
-            parse(b"GET / HTTP/1.1\r\n"),
+            parse(b"GET / HTTP/1.1\r\n", 4096),
             Err(ProxyError::Missing)
         ));
         assert!(matches!(
-            parse(b"PROXY TCP9 x y 1 2\r\n"),
+            parse(b"PROXY TCP9 x y 1 2\r\n", 4096),
             Err(ProxyError::Invalid(_))
         ));
         assert!(!could_be_header(b"HELO"));
         assert!(could_be_header(b"PRO"));
         assert!(could_be_header(b"\r\n\r\n"));
+    }
+
+    #[test]
+    fn impossible_headers_are_refused_before_the_rest_arrives() {
+        // A v2 header announcing 65,535 bytes, of which nothing more has come.
+        let mut binary = V2_SIGNATURE.to_vec();
+        binary.extend([0x21, 0x11, 0xff, 0xff]);
+        assert!(matches!(
+            parse(&binary, 4096),
+            Err(ProxyError::TooLong(4096))
+        ));
+        assert!(parse(&binary[..15], 4096).unwrap().is_none());
+        // A v1 line ending in LF alone, or holding a control character.
+        for bad in [
+            &b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"[..],
+            b"PROXY TCP4 1.2.3.4\0",
+            b"PROXY \r ",
+        ] {
+            assert!(
+                matches!(parse(bad, 4096), Err(ProxyError::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+        // A CR at the very end may still get its LF.
+        assert!(parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r", 4096)
+            .unwrap()
+            .is_none());
+        // What follows a complete header is not the header's business.
+        let text = b"PROXY TCP4 192.0.2.1 198.51.100.2 4000 443\r\n\0\n";
+        assert!(parse(text, 4096).unwrap().is_some());
     }
 
     /// Arbitrary bytes never panic the parser, whatever their length.
@@ -240,7 +296,7 @@ mod tests {
                 state ^= state << 17;
                 input.push(state as u8);
             }
-            let _ = parse(&input);
+            let _ = parse(&input, 4096);
         }
     }
 }

@@ -27,6 +27,12 @@ impl<I> ProxyStream<I> {
         }
     }
 
+    /// Its header is not to be believed (it came from outside the trusted networks).
+    pub(super) fn untrusted(mut self) -> Self {
+        self.header = self.header.map(ProxyHeader::untrusted);
+        self
+    }
+
     /// The stream under the header.
     pub fn get_ref(&self) -> &I {
         &self.inner

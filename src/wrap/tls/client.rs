@@ -12,8 +12,9 @@ use tokio_rustls::TlsConnector;
 use tower::Service;
 
 use super::config::session_info;
-use super::handshakes::Handshakes;
+use super::error::FAILURES;
 use crate::error::BoxError;
+use crate::wrap::handshakes::Handshakes;
 use crate::wrap::{Io, NoWrapper, ProxyHeader, ResponseFuture, TlsInfo};
 
 /// The TLS client wrapper: completes the client side of a handshake on the I/O
@@ -40,7 +41,7 @@ impl<S> TlsClient<S> {
         max_handshakes: usize,
     ) -> Self {
         TlsClient {
-            handshakes: Handshakes::new(max_handshakes, handshake_timeout),
+            handshakes: Handshakes::new(max_handshakes, handshake_timeout, FAILURES),
             config,
             server_name,
             inner,

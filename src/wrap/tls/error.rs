@@ -32,3 +32,13 @@ impl fmt::Display for HandshakeShed {
 }
 
 impl std::error::Error for HandshakeShed {}
+
+/// What the TLS server's and client's failed handshakes say.
+pub(super) const FAILURES: crate::wrap::handshakes::Failures = crate::wrap::handshakes::Failures {
+    shed: || HandshakeShed.into(),
+    timeout: |after| HandshakeTimeout { after }.into(),
+};
+
+/// The default handshake timeout: long enough for a slow mobile link, short enough
+/// that a client which connects and says nothing does not hold a slot for long.
+pub(super) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

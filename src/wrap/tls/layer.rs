@@ -10,10 +10,11 @@ use tokio_rustls::rustls::{ClientConfig, ServerConfig};
 use tower::Layer;
 
 use super::client::TlsClient;
-use super::handshakes::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HANDSHAKES};
+use super::error::DEFAULT_HANDSHAKE_TIMEOUT;
 use super::reload::TlsConfigHandle;
 use super::server::TlsServer;
 use crate::error::Error;
+use crate::wrap::handshakes::DEFAULT_MAX_HANDSHAKES;
 
 /// Accepts TLS (the server side of the handshake) on each connection: the layer of
 /// [`TlsServer`], holding its settings.

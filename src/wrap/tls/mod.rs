@@ -1,13 +1,12 @@
 //! TLS wrappers over tokio-rustls (rustls with the `ring` provider), in tower's shape:
 //! [`TlsServerLayer`] and [`TlsClientLayer`] hold the settings and build the
 //! [`TlsServer`] and [`TlsClient`] services; the handshake slots and their shedding
-//! are in `handshakes`, the errors a failed handshake gives in `error`, and a server's
+//! are the wrappers' shared `handshakes`, the errors a failed handshake gives in `error`, and a server's
 //! swappable configuration (certificate reload) is [`TlsConfigHandle`].
 
 mod client;
 mod config;
 mod error;
-mod handshakes;
 mod layer;
 mod reload;
 mod server;

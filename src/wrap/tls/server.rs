@@ -12,9 +12,10 @@ use tokio_rustls::LazyConfigAcceptor;
 use tower::Service;
 
 use super::config::session_info;
-use super::handshakes::Handshakes;
+use super::error::FAILURES;
 use super::reload::TlsConfigHandle;
 use crate::error::BoxError;
+use crate::wrap::handshakes::Handshakes;
 use crate::wrap::{Io, NoWrapper, ProxyHeader, ResponseFuture, TlsInfo};
 
 /// The TLS server wrapper: completes the server side of a handshake on the I/O object,
@@ -39,7 +40,7 @@ impl<S> TlsServer<S> {
         max_handshakes: usize,
     ) -> Self {
         TlsServer {
-            handshakes: Handshakes::new(max_handshakes, handshake_timeout),
+            handshakes: Handshakes::new(max_handshakes, handshake_timeout, FAILURES),
             config: config.into(),
             inner,
         }

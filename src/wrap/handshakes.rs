@@ -1,15 +1,16 @@
-//! What the TLS wrappers share: the handshake timeout, the cap on handshakes at once,
-//! shedding under a flood, and how a finished handshake hands the stream on.
+//! What the wrappers that wait for their peer before the connection starts share (the
+//! TLS handshakes, the PROXY protocol header): the timeout, the cap on waits at once,
+//! shedding under a flood, and how a finished wait hands the stream on.
 //!
 //! When every slot is taken, the wrapper does not simply wait (that would stop the
-//! accept loop behind a flood of silent clients): it sheds the handshake that has
-//! waited longest for its ClientHello, whose slot then goes to the newcomer. A
-//! handshake past its ClientHello is shed only once it has run for a second (a real
-//! client on any link finishes by then, or is slow enough that the newcomer should
-//! have its place). Only when none qualifies does readiness wait for a slot. The
-//! client side's own handshakes (outgoing connections) are never shed: there a full
-//! set of slots makes the next connect wait. The candidates are a [`ShedQueue`], as
-//! for every bound that makes room.
+//! accept loop behind a flood of silent clients): it sheds the wait that has gone
+//! longest without a word from its peer (no ClientHello, no byte of the header),
+//! whose slot then goes to the newcomer. A wait past its peer's first word is shed
+//! only once it has run for a second (a real client on any link finishes by then, or
+//! is slow enough that the newcomer should have its place). Only when none qualifies
+//! does readiness wait for a slot. The client side's own handshakes (outgoing
+//! connections) are never shed: there a full set of slots makes the next connect
+//! wait. The candidates are a [`ShedQueue`], as for every bound that makes room.
 
 use std::cmp::Reverse;
 use std::fmt;
@@ -24,23 +25,25 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, PollSemaphore};
 use tower::{Service, ServiceExt};
 
-use super::error::{HandshakeShed, HandshakeTimeout};
 use crate::error::BoxError;
 use crate::shed::ShedQueue;
 
-/// Default handshake timeout: long enough for a slow mobile link, short enough that a
-/// client which connects and says nothing does not hold a slot for long.
-pub(super) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default number of waits in progress at once per wrapper: handshakes cost CPU and
+/// memory before the peer has proven anything.
+pub(crate) const DEFAULT_MAX_HANDSHAKES: usize = 256;
 
-/// Default number of handshakes in progress at once per wrapper: handshakes cost CPU
-/// and memory before the peer has proven anything.
-pub(super) const DEFAULT_MAX_HANDSHAKES: usize = 256;
+/// What a wrapper's failed waits say: shed for a newcomer, or out of time.
+#[derive(Clone, Copy)]
+pub(crate) struct Failures {
+    pub(crate) shed: fn() -> BoxError,
+    pub(crate) timeout: fn(Duration) -> BoxError,
+}
 
 /// A handshake past its ClientHello may be shed after running this long.
 const SHED_STARTED_AFTER: Duration = Duration::from_secs(1);
 
 /// The handshake slots of one wrapper (shared by its clones).
-pub(super) struct Handshakes {
+pub(crate) struct Handshakes {
     slots: PollSemaphore,
     max: usize,
     /// The slot `poll_ready` reserved for the next `call`.
@@ -49,12 +52,13 @@ pub(super) struct Handshakes {
     shed_for_me: bool,
     running: Arc<Mutex<ShedQueue<Arc<Handshake>>>>,
     timeout: Duration,
+    failures: Failures,
 }
 
 /// A handshake in progress, as the shed queue sees it.
 struct Handshake {
     started: Instant,
-    /// Its ClientHello arrived.
+    /// Its peer said something (its ClientHello arrived, its header began).
     hello: Arc<AtomicBool>,
     /// Told to give up its slot.
     shed: CancellationToken,
@@ -90,7 +94,7 @@ fn lock<T>(running: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Handshakes {
-    pub(super) fn new(max: usize, timeout: Duration) -> Self {
+    pub(crate) fn new(max: usize, timeout: Duration, failures: Failures) -> Self {
         let max = max.max(1);
         Handshakes {
             slots: PollSemaphore::new(Arc::new(Semaphore::new(max))),
@@ -99,6 +103,7 @@ impl Handshakes {
             shed_for_me: false,
             running: Arc::default(),
             timeout,
+            failures,
         }
     }
 
@@ -115,7 +120,7 @@ impl Handshakes {
 
     /// Ready once a handshake slot is reserved; with every slot taken, sheds a
     /// handshake (see the module) and waits for its slot.
-    pub(super) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         if self.reserved.is_none() {
             match self.slots.poll_acquire(cx) {
                 Poll::Ready(Some(permit)) => {
@@ -136,24 +141,25 @@ impl Handshakes {
     }
 
     /// Runs `handshake` in the reserved slot, within the timeout, then calls `inner`
-    /// with the stream it produced. `hello` is set once the peer's ClientHello is in;
-    /// `None` (a client's own handshakes) is never shed.
-    pub(super) fn run<H, T, S>(
+    /// with the stream it produced. `hello` is set once the peer said something (its
+    /// ClientHello is in); `None` (a client's own handshakes) is never shed.
+    pub(crate) fn run<H, T, E, S>(
         &mut self,
         handshake: H,
         hello: Option<Arc<AtomicBool>>,
         inner: S,
     ) -> impl Future<Output = Result<S::Response, BoxError>> + Send + 'static
     where
-        H: Future<Output = std::io::Result<T>> + Send + 'static,
+        H: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
+        E: Into<BoxError> + Send + 'static,
         S: Service<T> + Send + 'static,
         S::Error: Into<BoxError>,
         S::Future: Send,
     {
         // Called without `poll_ready` (a contract breach): run without a slot.
         let slot = self.reserved.take();
-        let timeout = self.timeout;
+        let (timeout, failures) = (self.timeout, self.failures);
         let registered = hello.map(|hello| {
             let handshake = Arc::new(Handshake {
                 started: Instant::now(),
@@ -176,14 +182,14 @@ impl Handshakes {
             };
             let finished = tokio::select! {
                 biased;
-                _ = shed => return Err(HandshakeShed.into()),
+                _ = shed => return Err((failures.shed)()),
                 finished = tokio::time::timeout(timeout, handshake) => finished,
             };
             drop(registered);
             let stream = match finished {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(err)) => return Err(err.into()),
-                Err(_) => return Err(HandshakeTimeout { after: timeout }.into()),
+                Err(_) => return Err((failures.timeout)(timeout)),
             };
             drop(slot);
             inner.oneshot(stream).await.map_err(Into::into)
@@ -202,6 +208,7 @@ impl Clone for Handshakes {
             shed_for_me: false,
             running: self.running.clone(),
             timeout: self.timeout,
+            failures: self.failures,
         }
     }
 }
