@@ -340,18 +340,23 @@ async fn joined<T: 'static>(mut set: JoinSet<T>) -> Vec<T> {
     done
 }
 
-/// Connects `count` streams, at most 256 connects at once; those refused are skipped.
-async fn connect_many(target: SocketAddr, count: usize) -> Vec<TcpStream> {
+/// Connects `count` streams (from source address `from`, if given), at most 256
+/// connects at once; those refused are skipped.
+async fn connect_many(target: SocketAddr, count: usize, from: Option<&str>) -> Vec<TcpStream> {
     let gate = Arc::new(Semaphore::new(256));
     let mut set = JoinSet::new();
     for _ in 0..count {
         let gate = gate.clone();
+        let from = from.map(str::to_owned);
         set.spawn(async move {
             let _permit = gate.acquire_owned().await.ok()?;
-            tokio::time::timeout(SLOW * 10, TcpStream::connect(target))
-                .await
-                .ok()?
-                .ok()
+            let connect = async {
+                match &from {
+                    Some(from) => connect_from(from, target).await,
+                    None => TcpStream::connect(target).await,
+                }
+            };
+            tokio::time::timeout(SLOW * 10, connect).await.ok()?.ok()
         });
     }
     joined(set).await.into_iter().flatten().collect()
@@ -395,7 +400,7 @@ async fn partial(args: &Args) -> bool {
     let conns = args.conns.max(1);
     let started = Instant::now();
     let probing = tokio::spawn(probe(args.target, true, Duration::from_secs(args.duration)));
-    let mut attackers = connect_many(args.target, conns).await;
+    let mut attackers = connect_many(args.target, conns, None).await;
     let mut set = JoinSet::new();
     for mut stream in attackers.drain(..) {
         set.spawn(async move {
@@ -460,7 +465,7 @@ async fn idle(args: &Args) -> bool {
         Ok(n)
     });
     let started = Instant::now();
-    let idle = connect_many(args.target, args.conns).await;
+    let idle = connect_many(args.target, args.conns, None).await;
     println!(
         "{} idle connections open after {:.1} s",
         idle.len(),
@@ -553,7 +558,7 @@ async fn tls(args: &Args) -> bool {
     let Some(client) = tls_client(args) else {
         return false;
     };
-    let open = |count| connect_many(args.target, count);
+    let open = |count| connect_many(args.target, count, None);
     let client = &client;
     let real = |n| async move {
         let tcp = TcpStream::connect(args.target)
@@ -657,7 +662,7 @@ async fn slowloris(args: &Args) -> bool {
         Duration::from_secs(args.duration),
     ));
     let started = Instant::now();
-    let streams = connect_many(args.target, conns).await;
+    let streams = connect_many(args.target, conns, None).await;
     let last_close = Arc::new(AtomicU64::new(0));
     let mut set = JoinSet::new();
     for mut stream in streams {
@@ -732,7 +737,7 @@ async fn line_limit(args: &Args) -> bool {
     let most_fds = watch_fds(args.pid);
     let conns = args.conns.max(1);
     let started = Instant::now();
-    let streams = connect_many(args.target, conns).await;
+    let streams = connect_many(args.target, conns, None).await;
     let over = vec![b'z'; 65 * 1024];
     let mut set = JoinSet::new();
     for mut stream in streams {
@@ -801,33 +806,29 @@ async fn churner(from: String, target: SocketAddr, until: Instant) -> u64 {
 async fn churn(args: &Args) -> bool {
     let duration = Duration::from_secs(args.duration);
     let started = Instant::now();
-    // The attackers connect in batches (the listen backlog), then keep reconnecting.
-    let until = started + duration + Duration::from_secs(5);
-    let gate = Arc::new(Semaphore::new(256));
+    let held = connect_many(args.target, args.conns, Some(&args.from)).await;
+    println!(
+        "{} connections from {} open after {:.1} s; each reopened as it is closed",
+        held.len(),
+        args.from,
+        started.elapsed().as_secs_f64()
+    );
+    let until = Instant::now() + duration + Duration::from_secs(1);
     let mut attackers = JoinSet::new();
-    for _ in 0..args.conns {
-        let (from, target, gate) = (args.from.clone(), args.target, gate.clone());
+    for _ in held.len()..args.conns {
+        // Those that could not connect at first keep trying.
+        attackers.spawn(churner(args.from.clone(), args.target, until));
+    }
+    for mut stream in held {
+        let (from, target) = (args.from.clone(), args.target);
         attackers.spawn(async move {
-            // Only the first connect is gated.
-            let permit = gate.acquire_owned().await.ok();
-            let first = connect_from(&from, target).await;
-            drop(permit);
-            let mut opened = 0;
-            if let Ok(mut stream) = first {
-                opened += 1;
-                let left = until.saturating_duration_since(Instant::now());
-                if !closed_within(&mut stream, left).await {
-                    return opened;
-                }
+            let left = until.saturating_duration_since(Instant::now());
+            if !closed_within(&mut stream, left).await {
+                return 0;
             }
-            opened + churner(from, target, until).await
+            churner(from, target, until).await
         });
     }
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    println!(
-        "{} connections from {} held and reopened as closed",
-        args.conns, args.from
-    );
     let (target, from, proxy) = (args.target, args.probe_from.clone(), args.proxy);
     let thread = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
@@ -842,7 +843,7 @@ async fn churn(args: &Args) -> bool {
         .expect("the probe thread");
     let reconnects: u64 = joined(attackers).await.into_iter().sum();
     println!(
-        "probes from {}: {served} of {tried} served within 1 s ({:.0}%), slowest {:.1} ms; attackers connected {reconnects} times",
+        "probes from {}: {served} of {tried} served within 1 s ({:.0}%), slowest {:.1} ms; attackers reconnected {reconnects} times",
         args.probe_from,
         100.0 * served as f64 / tried.max(1) as f64,
         slowest.as_secs_f64() * 1000.0

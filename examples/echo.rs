@@ -58,9 +58,9 @@
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
 //! example.
 
-#[cfg(feature = "metrics")]
 #[path = "shared/cli.rs"]
 mod cli;
+#[cfg(feature = "metrics")]
 #[path = "shared/prometheus.rs"]
 mod prometheus;
 #[path = "shared/signal.rs"]

@@ -80,7 +80,8 @@
 //! |---|---|
 //! | maximum frame length | per framer: 64 KiB line-like, 8 MiB length-prefixed |
 //! | outbound queue per connection | 1024 frames and commands ([`ConnectionConfig`]) |
-//! | connections per manager | 10,000; when full, a newcomer sheds the connection idle longest (2 s at least; [`CloseReason::Shed`]), else it is closed at once and counted |
+//! | connections per manager | 10,000 (fewer where the open-file limit leaves room for fewer); when full, shared fairly by source (a newcomer below its source's share displaces a connection of the source holding the most; one at its share is refused), else a newcomer sheds the connection idle longest (2 s at least; [`CloseReason::Shed`]), else it is closed at once and counted |
+//! | connections per source (IP, IPv6 /64, Unix uid) | no limit (`max_per_source`, `source_rate`) |
 //! | buffered bytes of all a manager's connections | 256 MiB beyond 16 KiB each; when short, the largest holders are shed ([`MemoryBudget`]) |
 //! | application call | no limit ([`ConnectionConfig::call_timeout`]) |
 //! | flush time on close (`linger`) | 5 s |
@@ -88,6 +89,7 @@
 //! | a frame being assembled | must grow 1 KiB per 10 s ([`ReadRate`], [`ReadTooSlow`]) |
 //! | idle timeout | off for TCP |
 //! | TLS handshake | 10 s, at most 256 at once per wrapper; when full, the oldest without a ClientHello is shed |
+//! | PROXY protocol header | 5 s, 4 KiB, at most 256 waiting at once per wrapper (shed as TLS handshakes are); from any source unless `trusted` |
 //! | client requests in flight | 64; multiplexed tags 65,536, quarantine 30 s |
 //!
 //! # A connection's framers

@@ -7,10 +7,10 @@
 //!
 //! | bound | candidates | who is shed |
 //! |---|---|---|
-//! | the connection table (`max_connections`) | lingering and idle connections | a lingering one, else the one idle longest (at least `shed_idle_after`) |
+//! | the connection table (`max_connections`) | lingering and idle connections | for a newcomer below its source's fair share, a connection of the source holding the most (its lingering or quietest one: a one-pass choice, not a queue); else a lingering one, else the one idle longest (at least `shed_idle_after`) |
 //! | the UDP peer table | peers in a one-datagram exchange | the one quiet longest (at least `shed_idle_after`) |
 //! | the memory budget | connections holding counted bytes | the largest holder over its fair share |
-//! | TLS handshake slots | handshakes in progress | the one waiting longest for its ClientHello, else the oldest running a second |
+//! | TLS handshake and PROXY header slots | waits in progress | the one waiting longest for its peer's first word (ClientHello, header byte), else the oldest running a second |
 //!
 //! Candidates are not kept up to date as they change (nothing is done per frame):
 //! each is judged when it comes up, and one that no longer qualifies (it spoke again,

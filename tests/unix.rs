@@ -233,3 +233,28 @@ async fn the_tendril_knows_the_peer_process() {
     assert_eq!(creds.pid, Some(std::process::id() as i32));
     manager.shutdown();
 }
+
+/// Over Unix sockets a source is the peer's uid: this process's connections share one.
+#[tokio::test]
+async fn a_uid_beyond_its_limit_is_refused() {
+    let path = socket_path("per-uid");
+    let manager = UnixManager::builder(path.clone())
+        .max_per_source(Some(2))
+        .build();
+    echo(&manager);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = within(UnixStream::connect(&path)).await.unwrap();
+        stream.write_all(b"mine\r\n").await.unwrap();
+        let mut reply = [0u8; 6];
+        within(stream.read_exact(&mut reply)).await.unwrap();
+        held.push(stream);
+    }
+    let mut third = within(UnixStream::connect(&path)).await.unwrap();
+    let _ = third.write_all(b"third\r\n").await;
+    let mut rest = Vec::new();
+    let _ = within(third.read_to_end(&mut rest)).await;
+    assert!(rest.is_empty(), "refused before any echo");
+    assert_eq!(manager.stats().refused_source, 1);
+    manager.shutdown();
+}

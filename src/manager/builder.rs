@@ -60,10 +60,15 @@ impl<O> Builder<O> {
     }
 
     /// Connections held at once, closing ones included (default 10,000; for UDP,
-    /// peers, default 65,536). When they are all held, a newcomer sheds the connection
-    /// idle longest if there is one (see [`shed_idle_after`](Self::shed_idle_after));
-    /// otherwise it is closed at once and counted as `refused` (UDP: its datagram is
-    /// dropped and counted).
+    /// peers, default 65,536). When they are all held, a stream newcomer from a source
+    /// below its fair share displaces a connection of the source holding the most, and
+    /// one from a source at its share is refused (see
+    /// [`max_per_source`](Self::max_per_source)); otherwise a newcomer sheds the
+    /// connection idle longest if there is one (see
+    /// [`shed_idle_after`](Self::shed_idle_after)); otherwise it is closed at once and
+    /// counted as `refused` (UDP: its datagram is dropped and counted). A stream
+    /// listener's table is full earlier where the open-file limit leaves room for
+    /// fewer (see [`Engine::admit`](super::Engine::admit)).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.bounds.max_connections = max;
         self

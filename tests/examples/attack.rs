@@ -159,3 +159,25 @@ fn silent_tls_clients_never_keep_a_real_one_waiting() {
 fn silent_starttls_upgrades_never_keep_a_real_one_waiting() {
     silent_flood("smtp_server", true, "starttls", "silent upgrades");
 }
+
+/// One source holding a full table and reopening what is closed: clients from another
+/// address are still served (fair admission), nine in ten within a second at least
+/// (the scenario's own verdict, its exit status).
+#[test]
+fn reconnect_churn_from_one_source_does_not_lock_others_out() {
+    let echo = start_example(
+        "echo",
+        &["--listen", "127.0.0.1:0", "--max-connections", "40"],
+        "tcp",
+    );
+    let out = attack(&[
+        "churn",
+        "--target",
+        &echo.listening,
+        "--conns",
+        "60",
+        "--duration",
+        "2",
+    ]);
+    assert!(figure(&out, "probes from 127.0.0.3: ") >= 7, "{out}");
+}

@@ -22,5 +22,6 @@ mod metrics;
 mod readme;
 mod signals;
 mod smtp;
+mod sources;
 mod stdio;
 mod tls_echo;

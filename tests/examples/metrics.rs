@@ -59,6 +59,24 @@ fn curl_scrapes_promtool_accepts_and_frames_match_the_traffic() {
         .unwrap_or_else(|| panic!("{second:?}"))
         .to_owned();
 
+    // Seventeen silent connections from one address (the endpoint holds 16) do not
+    // lock the scrapes out: one address holds 8 at most.
+    let metrics_addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap();
+    let _squatters: Vec<socket2::Socket> = (0..17)
+        .map(|_| {
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            let from: std::net::SocketAddr = "127.0.0.2:0".parse().unwrap();
+            socket.bind(&from.into()).unwrap();
+            socket.connect(&metrics_addr.into()).unwrap();
+            socket
+        })
+        .collect();
+
     let mut stream = TcpStream::connect(&echo).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))

@@ -172,7 +172,8 @@ pub struct Stats {
     /// Connections closed by the idle timeout ([`CloseReason::Idle`]).
     pub closed_idle: u64,
     /// Connections shed to make room for a newcomer ([`CloseReason::Shed`]): idle
-    /// ones when `max_connections` were held, quiet UDP peers when the peer table was
+    /// ones when `max_connections` were held, or those of the source holding the most
+    /// for a newcomer below its fair share, quiet UDP peers when the peer table was
     /// full (see [`Builder::shed_idle_after`](crate::manager::Builder::shed_idle_after)).
     pub shed_idle: u64,
     /// Connections shed because the memory budget ran short while they held more than

@@ -295,8 +295,8 @@ impl Table {
     /// is `max` divided among the sources (the newcomer's included): a newcomer whose
     /// source holds its share already is refused; one below it displaces a
     /// connection of the source holding the most if that one holds more than its
-    /// share (its lingering or quietest connection, however young: churn cannot keep
-    /// a source's connections out of reach). Otherwise, or with one source alone, a
+    /// share (its lingering or quietest connection not busy, however young: churn
+    /// cannot keep a source's connections out of reach). Otherwise, or with one source alone, a
     /// lingering connection or the one quiet longest (at least `shed_idle_after`)
     /// goes, as without sources.
     pub(crate) fn make_room(
@@ -327,11 +327,13 @@ impl Table {
     }
 
     /// Sheds a connection of `source`: a lingering one, else the one quiet longest
-    /// (not busy first). One pass over the table, done only for a newcomer below its
+    /// (never a busy one: a call in flight or output pending). One pass over the table, done only for a newcomer below its
     /// share while another source holds more than its own.
     fn shed_from(&mut self, source: Source, now: Instant) -> Option<Shed> {
         let now_ms = millis(now);
-        let mut best: Option<((bool, bool, u64), (Addr, Addr), u64)> = None;
+        // (open, quiet since): lingering first, then the quietest.
+        type Rank = (bool, u64);
+        let mut best: Option<(Rank, (Addr, Addr), u64)> = None;
         for (key, entries) in &mut self.pairs {
             for entry in entries.iter_mut() {
                 if entry.source != Some(source) || entry.shed {
@@ -341,10 +343,13 @@ impl Table {
                     continue;
                 }
                 let rank = if entry.lingering {
-                    (false, false, 0)
+                    (false, 0)
+                } else if entry.control.busy() {
+                    // An active connection is never shed: it closes when done.
+                    continue;
                 } else {
                     entry.look(now_ms);
-                    (true, entry.control.busy(), entry.quiet_since)
+                    (true, entry.quiet_since)
                 };
                 if best.as_ref().is_none_or(|(best, _, _)| rank < *best) {
                     best = Some((rank, key.clone(), entry.id));
