@@ -209,7 +209,8 @@ impl Error {
 
     /// True if a bound the manager keeps across all its connections closed this one:
     /// the memory budget ran short while it held more than its share
-    /// ([`MemoryBudget`](crate::MemoryBudget) is the cause).
+    /// ([`MemoryBudget`](crate::MemoryBudget) is the cause), or its source's limits
+    /// refused it (`max_per_source`, `source_rate`).
     pub fn is_limit(&self) -> bool {
         self.inner.kind == Kind::Limit
     }

@@ -22,8 +22,9 @@ use crate::wrap::PeerCredentials;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Source {
     V4([u8; 4]),
-    /// An IPv6 address masked to the configured prefix, and the prefix length.
-    V6(u128, u8),
+    /// An IPv6 address masked to the configured prefix (as bytes: a `u128` would
+    /// align every table entry to 16), and the prefix length.
+    V6([u8; 16], u8),
     /// A Unix socket peer's user.
     Uid(u32),
 }
@@ -51,7 +52,8 @@ impl Source {
                 None => {
                     let bits = u32::from(v6_prefix.min(128));
                     let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-                    Source::V6(u128::from(ip) & mask, v6_prefix.min(128))
+                    let masked = (u128::from(ip) & mask).to_be_bytes();
+                    Source::V6(masked, v6_prefix.min(128))
                 }
             },
         }
@@ -62,7 +64,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::V4(octets) => IpAddr::from(*octets).fmt(f),
-            Source::V6(bits, prefix) => write!(f, "{}/{prefix}", Ipv6Addr::from(*bits)),
+            Source::V6(bytes, prefix) => write!(f, "{}/{prefix}", Ipv6Addr::from(*bytes)),
             Source::Uid(uid) => write!(f, "uid {uid}"),
         }
     }
@@ -120,6 +122,15 @@ pub(crate) enum Refusal {
     Held(usize),
     /// Its token bucket is empty.
     Rate,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Held(max) => write!(f, "its source holds max_per_source ({max}) connections"),
+            Refusal::Rate => f.write_str("its source opens connections faster than source_rate"),
+        }
+    }
 }
 
 /// One source's state.

@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::sources::{Refusal, Source};
+use super::sources::Source;
 use super::state::Engine;
 use super::stats::Counters;
 use super::table::Entry;
@@ -195,7 +195,7 @@ impl Engine {
                 }
                 drop(table);
                 // Closed at once: its stream goes with `framed`.
-                let err = || Error::limit(refused_why(refusal));
+                let err = || Error::limit(format!("refused: {refusal}"));
                 shared.set_closed(CloseReason::error(err()));
                 let (refused, accepted) = oneshot::channel();
                 let _ = refused.send(Err(err()));
@@ -283,16 +283,6 @@ impl Engine {
         };
         inner.tracker.spawn(task.instrument(span));
         (tendril, Accepted(accepted_rx))
-    }
-}
-
-/// What a connection refused by its source's limits is told.
-fn refused_why(refusal: Refusal) -> String {
-    match refusal {
-        Refusal::Held(max) => {
-            format!("refused: its source holds max_per_source ({max}) connections")
-        }
-        Refusal::Rate => "refused: its source opens connections faster than source_rate".into(),
     }
 }
 

@@ -241,11 +241,7 @@ impl Engine {
     ) {
         Counters::bump(&self.inner.counters.refused_source);
         if let Some(refused) = table.sources.refused(source, millis(now)) {
-            let why = match refusal {
-                Refusal::Held(max) => format!("it holds max_per_source ({max}) connections"),
-                Refusal::Rate => "it opens connections faster than source_rate".to_owned(),
-            };
-            tracing::info!(%source, refused, "connections refused from a source: {why}");
+            tracing::info!(%source, refused, "connections refused: {refusal}");
         }
     }
 

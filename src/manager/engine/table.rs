@@ -17,6 +17,11 @@
 //! Quietness is seen by comparing each connection's published traffic with what the
 //! table saw before, when the table is nearly full (once a second) and when a newcomer
 //! finds it full; nothing is done per frame. The candidates are a [`ShedQueue`].
+//!
+//! Every connection counts under its source (`sources`), so that a full table is
+//! shared: a newcomer from a source below its fair share displaces a connection of
+//! the source holding the most, and one from a source at its share is refused, before
+//! idleness is asked (see [`Table::make_room`]).
 
 use std::any::Any;
 use std::collections::HashMap;
