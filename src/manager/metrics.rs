@@ -33,7 +33,9 @@
 //! |---|---|---|
 //! | `tendril_udp_peers` | gauge | |
 //! | `tendril_udp_datagrams_received_total`, `tendril_udp_datagrams_sent_total` | counter | |
-//! | `tendril_udp_datagrams_dropped_total` | counter | `reason`: `queue_full`, `table_full`, `source` |
+//! | `tendril_udp_datagrams_dropped_total` | counter | `reason`: `queue_full`, `table_full`, `source`, `kernel` (the socket's receive buffer was full) |
+//! | `tendril_udp_queued_datagrams` | gauge | (in all peers' inbound queues) |
+//! | `tendril_udp_receive_buffer_bytes` | gauge | (as the kernel granted it) |
 //! | `tendril_udp_errors_total` | counter | `op`: `receive`, `send` |
 //!
 //! ```
@@ -138,7 +140,7 @@ const COUNTERS: [(&str, Unit, &str); 17] = [
 ];
 
 /// Every gauge: name, help text.
-const GAUGES: [(&str, &str); 5] = [
+const GAUGES: [(&str, &str); 7] = [
     (
         "tendril_connections_open",
         "Connections held, closing ones included.",
@@ -152,6 +154,14 @@ const GAUGES: [(&str, &str); 5] = [
         "Accepted connections being wrapped (TLS handshakes).",
     ),
     ("tendril_udp_peers", "UDP peers in the table."),
+    (
+        "tendril_udp_queued_datagrams",
+        "UDP datagrams waiting in all peers' inbound queues.",
+    ),
+    (
+        "tendril_udp_receive_buffer_bytes",
+        "The UDP socket's receive buffer, as the kernel granted it.",
+    ),
     (
         "tendril_memory_budget_used_bytes",
         "Bytes of the memory budget the connections' buffers hold.",
@@ -313,6 +323,7 @@ impl Labels {
                 ("queue_full", stats.dropped_queue_full),
                 ("table_full", stats.dropped_table_full),
                 ("source", stats.dropped_source),
+                ("kernel", stats.dropped_kernel),
             ],
         );
         self.split(
@@ -323,6 +334,10 @@ impl Labels {
                 ("send", stats.send_errors),
             ],
         );
-        self.gauges(&[("tendril_udp_peers", stats.peers)]);
+        self.gauges(&[
+            ("tendril_udp_peers", stats.peers),
+            ("tendril_udp_queued_datagrams", stats.queued),
+            ("tendril_udp_receive_buffer_bytes", stats.receive_buffer),
+        ]);
     }
 }

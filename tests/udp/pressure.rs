@@ -169,3 +169,95 @@ async fn an_empty_datagram_is_an_empty_frame() {
     assert_eq!(manager.stats().frames_in, 2);
     manager.shutdown();
 }
+
+/// A server whose application waits for `gate` before answering anything, counting
+/// what it handled.
+fn gated_server(
+    manager: &UdpManager,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<tokio::sync::Semaphore>,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let handled = Arc::new(AtomicU64::new(0));
+    let (app_gate, app_handled) = (gate.clone(), handled.clone());
+    let addr = manager
+        .start(
+            acceptor_fn(move |_: Tendril| -> Result<_, BoxError> {
+                let (gate, handled) = (app_gate.clone(), app_handled.clone());
+                Ok(service_fn(move |_: Bytes| {
+                    let (gate, handled) = (gate.clone(), handled.clone());
+                    async move {
+                        let _open = gate.acquire().await;
+                        handled.fetch_add(1, Ordering::Relaxed);
+                        Ok::<_, BoxError>(())
+                    }
+                }))
+            }),
+            NoWrapper,
+        )
+        .unwrap();
+    (addr, gate, handled)
+}
+
+/// With the defaults, a burst of 2,000 datagrams from one sender to an application
+/// that answers none of them yet is queued whole, not dropped (the 4,096-datagram
+/// queue per peer), and all are handled once it does.
+#[tokio::test]
+async fn a_burst_from_one_sender_is_queued_whole_with_the_defaults() {
+    use std::sync::atomic::Ordering;
+    let manager = UdpManager::new(localhost());
+    let (addr, gate, handled) = gated_server(&manager);
+    let sender = socket().await;
+    for i in 0..2000u32 {
+        sender.send_to(&i.to_be_bytes(), addr).await.unwrap();
+        if i % 256 == 0 {
+            // Let the receive loop drain the kernel's buffer now and then, as a
+            // second core would.
+            tokio::task::yield_now().await;
+        }
+    }
+    eventually(|| manager.udp_stats().datagrams_in == 2000).await;
+    let udp = manager.udp_stats();
+    assert_eq!((udp.dropped_queue_full, udp.dropped_kernel), (0, 0), "{udp}");
+    assert!(udp.receive_buffer > 0, "{udp}");
+    gate.add_permits(1 << 20);
+    eventually(|| handled.load(Ordering::Relaxed) == 2000).await;
+    eventually(|| manager.udp_stats().queued == 0).await;
+    manager.shutdown();
+}
+
+/// All peers' queues together hold at most `inbound_budget` datagrams: beyond it a
+/// datagram is dropped and counted, whichever peer it is for, and the budget comes
+/// back as the application takes them.
+#[tokio::test]
+async fn the_queues_of_all_peers_share_one_budget() {
+    use std::sync::atomic::Ordering;
+    let manager = UdpManager::builder(localhost())
+        .inbound_budget(100)
+        .build();
+    let (addr, gate, handled) = gated_server(&manager);
+    let peers = [socket().await, socket().await, socket().await];
+    for peer in &peers {
+        for i in 0..50u32 {
+            peer.send_to(&i.to_be_bytes(), addr).await.unwrap();
+        }
+    }
+    // Each peer's first datagram goes to its application (waiting at the gate); the
+    // rest are queued or dropped.
+    eventually(|| {
+        let udp = manager.udp_stats();
+        udp.datagrams_in == 150 && udp.queued + udp.dropped_queue_full == 147
+    })
+    .await;
+    let udp = manager.udp_stats();
+    assert!(udp.queued <= 100 && udp.dropped_queue_full >= 47, "{udp}");
+    gate.add_permits(1 << 20);
+    let kept = 150 - udp.dropped_queue_full;
+    eventually(|| handled.load(Ordering::Relaxed) == kept).await;
+    eventually(|| manager.udp_stats().queued == 0).await;
+    manager.shutdown();
+}

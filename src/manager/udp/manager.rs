@@ -52,6 +52,7 @@ impl<S> UdpWrapper for S where
 pub struct UdpOptions {
     addr: SocketAddr,
     inbound_queue: usize,
+    inbound_budget: usize,
     reject_ttl: Duration,
     max_consecutive_errors: u32,
     send_buffer: Option<usize>,
@@ -91,10 +92,20 @@ impl BuildManager for UdpOptions {
 }
 
 impl Builder<UdpOptions> {
-    /// Datagrams queued per peer before more are dropped and counted (default 64). A
-    /// full queue never stalls other peers or the receive loop.
+    /// Datagrams queued per peer before more are dropped and counted (default 4,096:
+    /// a burst of thousands from one sender waits for its application rather than
+    /// being lost). A full queue never stalls other peers or the receive loop. All
+    /// peers' queues together are bounded by [`inbound_budget`](Self::inbound_budget).
     pub fn inbound_queue(mut self, datagrams: usize) -> Self {
         self.options.inbound_queue = datagrams.max(1);
+        self
+    }
+
+    /// Datagrams all peers' inbound queues may hold together (default 65,536); beyond
+    /// it a datagram is dropped and counted as `dropped_queue_full`, whichever peer it
+    /// is for. `UdpStats::queued` shows how many wait now.
+    pub fn inbound_budget(mut self, datagrams: usize) -> Self {
+        self.options.inbound_budget = datagrams.max(1);
         self
     }
 
@@ -119,8 +130,10 @@ impl Builder<UdpOptions> {
         self
     }
 
-    /// `SO_RCVBUF` of the socket (default: the system's): how many datagrams the
-    /// kernel holds while the receive loop is busy.
+    /// `SO_RCVBUF` asked for the socket (default 8 MiB, for bursts): how many
+    /// datagrams the kernel holds while the receive loop is busy. The kernel grants at
+    /// most `net.core.rmem_max` (Linux); `UdpStats::receive_buffer` says what it
+    /// granted, and `UdpStats::dropped_kernel` what it dropped for want of room.
     pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
         self.options.receive_buffer = Some(bytes);
         self
@@ -257,11 +270,12 @@ impl UdpManager {
     pub fn builder(addr: SocketAddr) -> UdpBuilder {
         let options = UdpOptions {
             addr,
-            inbound_queue: 64,
+            inbound_queue: 4096,
+            inbound_budget: 65_536,
             reject_ttl: Duration::from_secs(10),
             max_consecutive_errors: 10,
             send_buffer: None,
-            receive_buffer: None,
+            receive_buffer: Some(8 * 1024 * 1024),
             reuse_port: false,
             adopted: None,
         };
@@ -393,8 +407,14 @@ impl UdpManager {
             sock.set_send_buffer_size(bytes)?;
         }
         if let Some(bytes) = options.receive_buffer {
+            // Asked for; the kernel grants what its limits allow.
             sock.set_recv_buffer_size(bytes)?;
         }
+        let granted = sock.recv_buffer_size()?;
+        self.inner
+            .counters
+            .receive_buffer
+            .store(granted as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(Arc::new(UdpSocket::from_std(socket)?))
     }
 
@@ -404,6 +424,7 @@ impl UdpManager {
         let inner = &self.inner;
         let settings = Settings {
             inbound_queue: inner.options.inbound_queue,
+            inbound_budget: inner.options.inbound_budget,
             reject_ttl: inner.options.reject_ttl,
             max_consecutive_errors: inner.options.max_consecutive_errors,
             max_peers: inner.engine.inner.bounds.max_connections,

@@ -2,6 +2,7 @@
 //! `router` its receive loop, `peers` its peer table and who is shed from it, `peer`
 //! one peer's datagrams ([`UdpPeer`]), `stats` the counters only UDP has.
 
+mod drops;
 mod manager;
 mod peer;
 mod peers;

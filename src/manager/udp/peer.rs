@@ -9,6 +9,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -77,6 +78,13 @@ impl Drop for UdpPeer {
         // The receive loop forgets this peer (if the queue is full, it finds out on the
         // peer's next datagram).
         let _ = self.departures.try_send((self.peer, self.generation));
+        // What is left in its queue leaves the budget (closed first: nothing more
+        // can come in between).
+        self.inbound.close();
+        let left = self.inbound.len() as u64;
+        if left > 0 {
+            self.counters.queued.fetch_sub(left, Ordering::Relaxed);
+        }
     }
 }
 
@@ -98,7 +106,11 @@ async fn writable(socket: Arc<UdpSocket>) -> io::Result<()> {
 
 impl Datagrams for UdpPeer {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<BytesMut>>> {
-        self.inbound.poll_recv(cx).map(Ok)
+        let datagram = ready!(self.inbound.poll_recv(cx));
+        if datagram.is_some() {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        Poll::Ready(Ok(datagram))
     }
 
     fn poll_send(&mut self, cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>> {

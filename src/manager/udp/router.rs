@@ -20,6 +20,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::drops::{kernel_drops, DropWatch};
 use super::peer::{Departure, UdpPeer};
 use super::peers::{Delivery, Peers, Room, Shed};
 use super::stats::UdpCounters;
@@ -58,6 +59,8 @@ pub(crate) struct PeerLink {
 
 pub(crate) struct Settings {
     pub(crate) inbound_queue: usize,
+    /// Datagrams all peers' queues may hold together.
+    pub(crate) inbound_budget: usize,
     pub(crate) reject_ttl: Duration,
     pub(crate) max_consecutive_errors: u32,
     pub(crate) max_peers: usize,
@@ -129,6 +132,10 @@ impl Router {
         // outlive their manager handle) and ends with the last of them.
         let mut orphaned = false;
         let mut check = tokio::time::interval(Duration::from_secs(1));
+        // Once a second: the kernel's drops, and a warning for each kind of drop.
+        let mut watch = tokio::time::interval(Duration::from_secs(1));
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut drops = DropWatch::default();
         let mut closing = pin!(self.engine.closing());
         loop {
             if orphaned && self.spawner.is_none() && self.engine.stats().open == 0 {
@@ -141,6 +148,11 @@ impl Router {
                 biased;
                 _ = &mut closing => break,
                 _ = check.tick(), if orphaned && self.spawner.is_none() => continue,
+                _ = watch.tick() => {
+                    self.note_kernel_drops();
+                    drops.check(&self.counters.snapshot(), Instant::now());
+                    continue;
+                }
                 registration = self.registrations.recv(), if !orphaned => {
                     match registration {
                         Some(registration) => {
@@ -192,6 +204,15 @@ impl Router {
         tracing::debug!("udp manager stopped receiving");
     }
 
+    /// Brings the kernel's drop count for the socket up to date.
+    fn note_kernel_drops(&self) {
+        if let Some(dropped) = kernel_drops(&self.socket) {
+            self.counters
+                .dropped_kernel
+                .store(dropped, Ordering::Relaxed);
+        }
+    }
+
     fn publish_peers(&self) {
         self.counters
             .peers
@@ -220,9 +241,15 @@ impl Router {
 
     fn route(&mut self, from: SocketAddr, datagram: BytesMut) {
         UdpCounters::bump(&self.counters.datagrams_in);
+        let queued = self.counters.queued.load(Ordering::Relaxed);
+        if queued >= self.settings.inbound_budget as u64 {
+            // Every queue together holds the budget: this one waits for none.
+            UdpCounters::bump(&self.counters.dropped_queue_full);
+            return;
+        }
         let now = Instant::now();
         match self.peers.deliver(from, datagram, now) {
-            Delivery::Delivered => {}
+            Delivery::Delivered => UdpCounters::bump(&self.counters.queued),
             Delivery::QueueFull => UdpCounters::bump(&self.counters.dropped_queue_full),
             Delivery::NewContact(datagram) => self.new_peer(from, datagram, now),
         }
@@ -259,7 +286,9 @@ impl Router {
             return;
         }
         let (inbound, receiver) = mpsc::channel(self.settings.inbound_queue.max(1));
-        let _ = inbound.try_send(datagram);
+        if inbound.try_send(datagram).is_ok() {
+            UdpCounters::bump(&self.counters.queued);
+        }
         let generation = self.next_generation();
         let peer = UdpPeer::new(
             self.socket.clone(),

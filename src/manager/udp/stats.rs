@@ -27,6 +27,17 @@ pub struct UdpStats {
     /// `max_per_source` tracked peers or exceeded `source_rate` (the peer is not
     /// tracked).
     pub dropped_source: u64,
+    /// Datagrams the kernel dropped for the socket because its receive buffer was
+    /// full (Linux: the socket's `drops` in `/proc/net/udp`; 0 elsewhere): the drops
+    /// the crate cannot see by itself. Raise
+    /// [`recv_buffer_size`](crate::manager::Builder::recv_buffer_size).
+    pub dropped_kernel: u64,
+    /// The receive buffer the kernel granted the socket (`SO_RCVBUF` as read back,
+    /// bytes; Linux reports twice what it keeps for datagrams).
+    pub receive_buffer: u64,
+    /// Datagrams waiting in all peers' inbound queues now (a gauge; bounded by
+    /// `inbound_budget`).
+    pub queued: u64,
     /// Receive errors survived (ICMP port unreachable, ENOBUFS, ...).
     pub receive_errors: u64,
     /// Datagrams not sent because of an error that concerned them only.
@@ -44,6 +55,9 @@ impl fmt::Display for UdpStats {
                 ("dropped_queue_full", self.dropped_queue_full),
                 ("dropped_table_full", self.dropped_table_full),
                 ("dropped_source", self.dropped_source),
+                ("dropped_kernel", self.dropped_kernel),
+                ("receive_buffer", self.receive_buffer),
+                ("queued", self.queued),
                 ("receive_errors", self.receive_errors),
                 ("send_errors", self.send_errors),
             ],
@@ -60,6 +74,10 @@ pub(crate) struct UdpCounters {
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_table_full: AtomicU64,
     pub(crate) dropped_source: AtomicU64,
+    pub(crate) dropped_kernel: AtomicU64,
+    pub(crate) receive_buffer: AtomicU64,
+    /// Datagrams in the peers' queues: the receive loop adds, each peer takes away.
+    pub(crate) queued: AtomicU64,
     pub(crate) receive_errors: AtomicU64,
     pub(crate) send_errors: AtomicU64,
 }
@@ -78,6 +96,9 @@ impl UdpCounters {
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_table_full: get(&self.dropped_table_full),
             dropped_source: get(&self.dropped_source),
+            dropped_kernel: get(&self.dropped_kernel),
+            receive_buffer: get(&self.receive_buffer),
+            queued: get(&self.queued),
             receive_errors: get(&self.receive_errors),
             send_errors: get(&self.send_errors),
         }
