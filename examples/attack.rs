@@ -37,6 +37,12 @@
 //!   send a PROXY v1 header first (against `echo --proxy-protocol`, whose silent
 //!   connections then wait for their header).
 //!
+//! - `udp-flood --conns 3000 --rounds 10`: against `echo --transport udp --max-peers
+//!   64`: one established peer, then that many fresh source ports each sending one
+//!   datagram as fast as they can, the established peer asking once every 500 of
+//!   them: each of its questions must be answered within 1 s, in every round; the
+//!   flood sockets answered (tracked) are counted (at most the table's size).
+//!
 //! Common options: `--duration SECS` (how long the probe runs, default 10), `--pid`
 //! (the server's process: its peak resident memory and its most open descriptors are
 //! reported, from `/proc`). The probe is a client on its own connection sending a
@@ -74,14 +80,15 @@ struct Args {
     from: String,
     probe_from: String,
     proxy: bool,
+    rounds: u64,
 }
 
 fn parse_args() -> Args {
     let cli = Cli::parse(
         "attack",
-        "partial|idle|tls|starttls|slowloris|nonreader|line-limit|churn --target ADDR [--pid PID] \
+        "partial|idle|tls|starttls|slowloris|nonreader|line-limit|churn|udp-flood --target ADDR [--pid PID] \
          [--conns N] [--size BYTES] [--hold SECS] [--rate N] [--duration SECS] [--ca PEM] \
-         [--from IP] [--probe-from IP] [--proxy]\n       \
+         [--from IP] [--probe-from IP] [--proxy] [--rounds N]\n       \
          attack make-cert DIR",
         "Attacks a server the way a hostile client would, while a probe checks that real \
          clients are still served; exits 1 if they were not.",
@@ -129,6 +136,7 @@ fn parse_args() -> Args {
                 "churn: the probes' source address (default 127.0.0.3)",
             ),
             switch("--proxy", "churn: the probes send a PROXY header first"),
+            value("--rounds", "N", "udp-flood: how many floods (default 10)"),
         ],
     );
     let scenario = match &cli.positional[..] {
@@ -154,6 +162,7 @@ fn parse_args() -> Args {
         from: cli.get("--from").unwrap_or("127.0.0.2").to_owned(),
         probe_from: cli.get("--probe-from").unwrap_or("127.0.0.3").to_owned(),
         proxy: cli.has("--proxy"),
+        rounds: cli.parsed_or("--rounds", 10),
     }
 }
 
@@ -900,6 +909,96 @@ async fn churn_probes(
     (served, tried, slowest)
 }
 
+/// One flood of `udp-flood`: (questions answered within 1 s, asked, slowest answer,
+/// flood sockets answered).
+fn udp_flood_round(
+    target: SocketAddr,
+    sources: usize,
+) -> std::io::Result<(u64, u64, Duration, usize)> {
+    use std::net::UdpSocket;
+    let established = UdpSocket::bind("127.0.0.1:0")?;
+    established.set_read_timeout(Some(SLOW))?;
+    let mut buf = [0u8; 64];
+    let mut ask = |n: u64| -> std::io::Result<Option<Duration>> {
+        let question = format!("established {n}");
+        let started = Instant::now();
+        established.send_to(question.as_bytes(), target)?;
+        loop {
+            match established.recv_from(&mut buf) {
+                Ok((len, _)) if buf[..len] == *question.as_bytes() => {
+                    return Ok(Some(started.elapsed()))
+                }
+                // An answer to an earlier question that came late.
+                Ok(_) => continue,
+                Err(_) => return Ok(None),
+            }
+        }
+    };
+    // In a conversation before the flood: its first answer.
+    ask(0)?;
+    let flood: Vec<UdpSocket> = (0..sources)
+        .map(|_| UdpSocket::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    let (mut answered, mut asked, mut slowest) = (0, 0, Duration::ZERO);
+    for (i, socket) in flood.iter().enumerate() {
+        socket.send_to(b"fresh", target)?;
+        if i % 500 == 499 {
+            asked += 1;
+            if let Some(took) = ask(asked)? {
+                answered += 1;
+                slowest = slowest.max(took);
+            }
+        }
+    }
+    // Which flood sources were tracked (answered), once the server has caught up.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut tracked = 0;
+    for socket in &flood {
+        socket.set_nonblocking(true)?;
+        if socket.recv_from(&mut buf).is_ok() {
+            tracked += 1;
+        }
+    }
+    Ok((answered, asked, slowest, tracked))
+}
+
+async fn udp_flood(args: &Args) -> bool {
+    let (target, sources, rounds) = (args.target, args.conns.max(500), args.rounds.max(1));
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut clean = 0;
+        let mut slowest = Duration::ZERO;
+        let mut most_tracked = 0;
+        for round in 1..=rounds {
+            let (answered, asked, slow, tracked) = udp_flood_round(target, sources)?;
+            println!(
+                "round {round}: established peer answered {answered}/{asked} within 1 s (slowest {:.1} ms); {tracked} of {sources} flood sources answered",
+                slow.as_secs_f64() * 1000.0
+            );
+            clean += u64::from(answered == asked);
+            slowest = slowest.max(slow);
+            most_tracked = most_tracked.max(tracked);
+            // Let the flood's one-datagram peers become sheddable again.
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        Ok::<_, std::io::Error>((clean, slowest, most_tracked))
+    })
+    .await
+    .expect("the flood thread");
+    match outcome {
+        Ok((clean, slowest, most_tracked)) => {
+            println!(
+                "rounds with every answer within 1 s: {clean} of {rounds}; slowest {:.1} ms; at most {most_tracked} flood sources tracked",
+                slowest.as_secs_f64() * 1000.0
+            );
+            clean == rounds
+        }
+        Err(err) => {
+            eprintln!("udp-flood: {err}");
+            false
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = parse_args();
@@ -912,6 +1011,7 @@ async fn main() -> ExitCode {
         "nonreader" => nonreader(&args).await,
         "line-limit" => line_limit(&args).await,
         "churn" => churn(&args).await,
+        "udp-flood" => udp_flood(&args).await,
         other => {
             eprintln!("attack: unknown scenario `{other}`");
             return ExitCode::from(2);

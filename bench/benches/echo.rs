@@ -39,9 +39,11 @@ fn servers(echo: &Path, baseline: &Path) -> Vec<Server> {
         Server::start("echo --tower", echo, &with(&["--tower"])),
         Server::start("hand-written tokio", baseline, &[]),
     ];
-    // A/B against another build of the example (an older commit, say).
+    // A/B against another build of the example (an older commit, say); the
+    // hand-written server stays last, the baseline.
     if let Some(other) = std::env::var_os("ECHO_BENCH_OTHER") {
-        servers.push(Server::start("other echo", Path::new(&other), &listen));
+        let at = servers.len() - 1;
+        servers.insert(at, Server::start("other echo", Path::new(&other), &listen));
     }
     servers
 }

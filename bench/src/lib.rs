@@ -83,6 +83,51 @@ impl Server {
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.child.id())
     }
+
+    /// The CPU time the process has used (user and system), in seconds, from fields
+    /// 14 and 15 of `/proc/PID/stat` (clock ticks of `getconf CLK_TCK`).
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The command name may hold spaces: count fields after its closing paren.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks = |at: usize| {
+            fields
+                .get(at)
+                .and_then(|t| t.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime are fields 14 and 15: 12 and 13 after the name.
+        (ticks(11) + ticks(12)) / clock_ticks()
+    }
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`, 100 if it cannot be asked).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// What one run against one server measured: its rate, and the frames it exchanged
+/// (for the server's CPU time per frame).
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// Frames (lines, datagrams) echoed per second.
+    pub rate: f64,
+    /// Frames echoed in the run.
+    pub frames: u64,
 }
 
 impl Drop for Server {
@@ -140,7 +185,7 @@ type Progress = Arc<(Mutex<usize>, Condvar)>;
 ///
 /// If the server closes early, echoes something else, or a socket operation takes
 /// longer than a minute.
-pub fn run_echo(addr: SocketAddr, load: &Load) -> f64 {
+pub fn run_echo(addr: SocketAddr, load: &Load) -> Run {
     let barrier = Arc::new(Barrier::new(load.connections + 1));
     let clients: Vec<_> = (0..load.connections)
         .map(|id| {
@@ -155,7 +200,11 @@ pub fn run_echo(addr: SocketAddr, load: &Load) -> f64 {
     for client in clients {
         client.join().expect("a load connection failed");
     }
-    (load.connections * load.lines) as f64 / start.elapsed().as_secs_f64()
+    let frames = (load.connections * load.lines) as u64;
+    Run {
+        rate: frames as f64 / start.elapsed().as_secs_f64(),
+        frames,
+    }
 }
 
 fn one_connection(addr: SocketAddr, load: &Load, data: Arc<Vec<u8>>, barrier: &Barrier) {
@@ -238,31 +287,50 @@ pub fn section(name: &str) -> bool {
 
 /// Runs `run` against every server `rounds` times, in an order that rotates each
 /// round, and prints the medians (in `unit`) and their ratio to the baseline (the
-/// last server) as a Markdown table.
+/// last server) as a Markdown table, then the same for the server process's CPU time
+/// per frame (its user and system time during the run, divided by the frames echoed:
+/// what a throughput ratio near 1.0 hides when the load client is the bottleneck).
 pub fn compare(
     title: &str,
     unit: &str,
     servers: &[Server],
     rounds: usize,
-    mut run: impl FnMut(&Server) -> f64,
+    mut run: impl FnMut(&Server) -> Run,
 ) {
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
     for round in 0..rounds {
         for i in 0..servers.len() {
             let at = (round + i) % servers.len();
-            rates[at].push(run(&servers[at]));
+            let before = servers[at].cpu_seconds();
+            let outcome = run(&servers[at]);
+            let used = servers[at].cpu_seconds() - before;
+            rates[at].push(outcome.rate);
+            cpu[at].push(used * 1e9 / outcome.frames.max(1) as f64);
         }
     }
-    let baseline = median(rates.last().expect("a baseline"));
-    println!("\n{title} ({rounds} interleaved rounds, {unit})");
+    println!("\n{title} ({rounds} interleaved rounds)");
+    table(&format!("throughput, {unit}"), servers, &rates, 0);
+    table(
+        "server CPU per frame, ns (lower is better)",
+        servers,
+        &cpu,
+        0,
+    );
+}
+
+/// One Markdown table of medians, lows, highs and ratios to the last server's median.
+fn table(what: &str, servers: &[Server], values: &[Vec<f64>], decimals: usize) {
+    let baseline = median(values.last().expect("a baseline"));
+    println!("\n{what}\n");
     println!("| server | median | min | max | ratio to baseline |");
     println!("|---|---|---|---|---|");
-    for (server, rates) in servers.iter().zip(&rates) {
-        let low = rates.iter().copied().fold(f64::INFINITY, f64::min);
-        let high = rates.iter().copied().fold(0.0, f64::max);
-        let mid = median(rates);
+    for (server, values) in servers.iter().zip(values) {
+        let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = values.iter().copied().fold(0.0, f64::max);
+        let mid = median(values);
         println!(
-            "| {} | {mid:.0} | {low:.0} | {high:.0} | {:.3} |",
+            "| {} | {mid:.decimals$} | {low:.decimals$} | {high:.decimals$} | {:.3} |",
             server.name,
             mid / baseline
         );

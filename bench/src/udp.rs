@@ -1,12 +1,13 @@
 //! A UDP echo load client: one socket per peer, each keeping a window of datagrams in
-//! flight, every echo checked against what that peer sent. It runs on its own tokio
-//! runtime in the benchmark's process; the servers are other processes.
+//! flight, every echo checked against what that peer sent, on threads of the
+//! benchmark's process (one per active peer); the servers are other processes.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
+use crate::Run;
 
 /// How long a peer waits for an echo before it counts what is in flight as lost.
 const LOSS_WAIT: Duration = Duration::from_millis(200);
@@ -33,8 +34,8 @@ pub struct UdpLoad {
 /// What a UDP load run measured.
 #[derive(Debug, Clone, Copy)]
 pub struct UdpOutcome {
-    /// Echoes received per second.
-    pub rate: f64,
+    /// Echoes received per second, and how many.
+    pub run: Run,
     /// Datagrams never echoed (lost on loopback, or dropped by the server).
     pub lost: usize,
 }
@@ -43,24 +44,25 @@ pub struct UdpOutcome {
 /// that a misrouted or reordered echo is caught.
 fn datagram(peer: usize, seq: usize) -> [u8; DATAGRAM] {
     let mut bytes = [b'.'; DATAGRAM];
-    let text = format!("p{peer}-{seq}");
-    bytes[..text.len()].copy_from_slice(text.as_bytes());
+    bytes[..8].copy_from_slice(&(peer as u64).to_le_bytes());
+    bytes[8..16].copy_from_slice(&(seq as u64).to_le_bytes());
     bytes
 }
 
-/// Binds `count` client sockets on the IPv4 loopback.
-pub fn sockets(runtime: &tokio::runtime::Runtime, count: usize) -> Vec<Arc<UdpSocket>> {
-    runtime.block_on(async {
-        let mut sockets = Vec::with_capacity(count);
-        for _ in 0..count {
-            let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-            sockets.push(Arc::new(socket));
-        }
-        sockets
-    })
+/// Binds `count` client sockets on the IPv4 loopback (blocking, with the loss wait as
+/// their read timeout).
+pub fn sockets(count: usize) -> Vec<Arc<std::net::UdpSocket>> {
+    (0..count)
+        .map(|_| {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+            socket.set_read_timeout(Some(LOSS_WAIT)).expect("timeout");
+            Arc::new(socket)
+        })
+        .collect()
 }
 
-/// The client's runtime: two workers, like the servers.
+/// The client's runtime, for the churn section's one-shot queries: two workers, like
+/// the servers.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -70,47 +72,54 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Runs `load` against the UDP echo server at `addr` from `sockets` (one per peer;
-/// `load.peers` of them are used).
+/// `load.peers` of them are used): `load.active` threads, each running one peer's
+/// exchange at a time with blocking calls (a thread per peer while they are active,
+/// as a load client written by hand would), taking the next peer when one is done.
 ///
 /// # Panics
 ///
 /// If an echo is not a datagram its peer sent, or arrives out of order.
 pub fn run_udp(
-    runtime: &tokio::runtime::Runtime,
-    sockets: &[Arc<UdpSocket>],
+    sockets: &[Arc<std::net::UdpSocket>],
     addr: SocketAddr,
     load: &UdpLoad,
 ) -> UdpOutcome {
     assert!(sockets.len() >= load.peers, "a socket per peer");
     let load = *load;
-    runtime.block_on(async move {
-        let slots = Arc::new(tokio::sync::Semaphore::new(load.active.max(1)));
-        let start = Instant::now();
-        let tasks: Vec<_> = sockets[..load.peers]
-            .iter()
-            .enumerate()
-            .map(|(id, socket)| {
-                let (socket, slots) = (socket.clone(), slots.clone());
-                tokio::spawn(async move {
-                    let _slot = slots.acquire_owned().await.expect("never closed");
-                    one_peer(socket, id, addr, load).await
-                })
+    let next_peer = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..load.active.clamp(1, load.peers.max(1)))
+        .map(|_| {
+            let sockets = sockets[..load.peers].to_vec();
+            let next_peer = next_peer.clone();
+            std::thread::spawn(move || {
+                let mut received = 0;
+                loop {
+                    let id = next_peer.fetch_add(1, Ordering::Relaxed);
+                    let Some(socket) = sockets.get(id) else {
+                        return received;
+                    };
+                    received += one_peer(socket, id, addr, load);
+                }
             })
-            .collect();
-        let mut received = 0;
-        for task in tasks {
-            received += task.await.expect("a peer failed");
-        }
-        let elapsed = start.elapsed().as_secs_f64();
-        UdpOutcome {
+        })
+        .collect();
+    let received: usize = threads
+        .into_iter()
+        .map(|thread| thread.join().expect("a peer failed"))
+        .sum();
+    let elapsed = start.elapsed().as_secs_f64();
+    UdpOutcome {
+        run: Run {
             rate: received as f64 / elapsed,
-            lost: load.peers * load.datagrams - received,
-        }
-    })
+            frames: received as u64,
+        },
+        lost: load.peers * load.datagrams - received,
+    }
 }
 
 /// One peer's exchange; returns the echoes it received.
-async fn one_peer(socket: Arc<UdpSocket>, id: usize, server: SocketAddr, load: UdpLoad) -> usize {
+fn one_peer(socket: &std::net::UdpSocket, id: usize, server: SocketAddr, load: UdpLoad) -> usize {
     let window = load.window.max(1);
     let mut buf = [0u8; 64];
     let (mut sent, mut received) = (0, 0);
@@ -118,31 +127,31 @@ async fn one_peer(socket: Arc<UdpSocket>, id: usize, server: SocketAddr, load: U
     let mut next = 0;
     while next < load.datagrams {
         while sent < load.datagrams && sent - next < window {
-            socket
-                .send_to(&datagram(id, sent), server)
-                .await
-                .expect("send");
+            socket.send_to(&datagram(id, sent), server).expect("send");
             sent += 1;
         }
-        match tokio::time::timeout(LOSS_WAIT, socket.recv_from(&mut buf)).await {
-            Ok(Ok((len, _))) => {
+        match socket.recv_from(&mut buf) {
+            Ok((len, _)) => {
                 let echo = &buf[..len];
                 // Loopback may drop but never reorders: the echo is one of those in
                 // flight, and any before it were lost.
-                let seq = (next..sent)
-                    .find(|&seq| echo == datagram(id, seq))
-                    .unwrap_or_else(|| {
-                        panic!(
-                            "peer {id}: unexpected echo {:?}",
-                            String::from_utf8_lossy(echo)
-                        )
-                    });
+                let seq = (len == DATAGRAM)
+                    .then(|| u64::from_le_bytes(echo[8..16].try_into().expect("8 bytes")) as usize)
+                    .filter(|&seq| (next..sent).contains(&seq) && *echo == datagram(id, seq))
+                    .unwrap_or_else(|| panic!("peer {id}: unexpected echo {echo:?}"));
                 next = seq + 1;
                 received += 1;
             }
-            Ok(Err(err)) => panic!("peer {id}: receive: {err}"),
             // Everything in flight is lost.
-            Err(_) => next = sent,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                next = sent
+            }
+            Err(err) => panic!("peer {id}: receive: {err}"),
         }
     }
     received

@@ -97,7 +97,13 @@ impl DropWatch {
             }
             self.reported[at] = count;
             self.warned[at] = Some(now);
-            tracing::warn!(dropped = new, total = count, "udp datagrams dropped: {}; {}", kind.what, kind.remedy);
+            tracing::warn!(
+                dropped = new,
+                total = count,
+                "udp datagrams dropped: {}; {}",
+                kind.what,
+                kind.remedy
+            );
         }
     }
 }

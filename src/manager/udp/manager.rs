@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tower::{Service, ServiceExt};
 
 use super::peer::UdpPeer;
 use super::peers::Shed;
 use super::router::{Parts, Registration, Router, Settings, Spawn};
+use super::socket::Socket;
 use super::stats::{UdpCounters, UdpStats};
 use crate::app::Acceptor;
 use crate::error::{BoxError, Error};
@@ -152,7 +152,7 @@ impl Builder<UdpOptions> {
 
 #[derive(Default)]
 struct State {
-    socket: Option<Arc<UdpSocket>>,
+    socket: Option<Arc<Socket>>,
     registrations: Option<mpsc::Sender<Registration>>,
 }
 
@@ -383,7 +383,7 @@ impl UdpManager {
         Ok(local)
     }
 
-    fn bind(&self) -> io::Result<Arc<UdpSocket>> {
+    fn bind(&self) -> io::Result<Arc<Socket>> {
         let options = &self.inner.options;
         let socket = match &options.adopted {
             Some(adopted) => adopted.try_clone()?,
@@ -415,11 +415,11 @@ impl UdpManager {
             .counters
             .receive_buffer
             .store(granted as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(Arc::new(UdpSocket::from_std(socket)?))
+        Ok(Arc::new(Socket::new(socket)?))
     }
 
     /// Starts the receive loop on `socket`.
-    fn run(&self, state: &mut State, socket: Arc<UdpSocket>, spawner: Option<Box<dyn Spawn>>) {
+    fn run(&self, state: &mut State, socket: Arc<Socket>, spawner: Option<Box<dyn Spawn>>) {
         let (registrations, registration_rx) = mpsc::channel(64);
         let inner = &self.inner;
         let settings = Settings {
@@ -447,7 +447,7 @@ impl UdpManager {
 
     /// The socket and the receive loop's registrations, opening the socket (without
     /// accepting new peers) if the manager was not started.
-    fn open(&self) -> Result<(Arc<UdpSocket>, mpsc::Sender<Registration>), Error> {
+    fn open(&self) -> Result<(Arc<Socket>, mpsc::Sender<Registration>), Error> {
         let mut state = self.state();
         if state.socket.is_none() {
             let engine = &self.inner.engine;

@@ -7,6 +7,7 @@ mod manager;
 mod peer;
 mod peers;
 mod router;
+mod socket;
 mod stats;
 
 pub use manager::{UdpBuilder, UdpManager, UdpOptions, UdpWrapper};

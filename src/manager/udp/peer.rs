@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::ReusableBoxFuture;
 
+use super::socket::Socket;
 use super::stats::UdpCounters;
 use crate::tendril::Datagrams;
 
@@ -28,7 +28,7 @@ pub(crate) type Departure = (SocketAddr, u64);
 /// manager's wrapper gets them (pass it on, or wrap it in [`Datagrams`] of your own)
 /// and the engine serves them. Dropping it tells the receive loop the peer is gone.
 pub struct UdpPeer {
-    socket: Arc<UdpSocket>,
+    socket: Arc<Socket>,
     peer: SocketAddr,
     inbound: mpsc::Receiver<BytesMut>,
     /// Where the peer says it has gone, with its generation.
@@ -49,7 +49,7 @@ impl std::fmt::Debug for UdpPeer {
 
 impl UdpPeer {
     pub(crate) fn new(
-        socket: Arc<UdpSocket>,
+        socket: Arc<Socket>,
         peer: SocketAddr,
         inbound: mpsc::Receiver<BytesMut>,
         departures: mpsc::Sender<Departure>,
@@ -100,8 +100,8 @@ fn is_transient(err: &io::Error) -> bool {
     ) || err.raw_os_error() == Some(105) // ENOBUFS on Linux
 }
 
-async fn writable(socket: Arc<UdpSocket>) -> io::Result<()> {
-    socket.writable().await
+async fn writable(socket: Arc<Socket>) -> io::Result<()> {
+    socket.io().writable().await
 }
 
 impl Datagrams for UdpPeer {
@@ -114,11 +114,28 @@ impl Datagrams for UdpPeer {
     }
 
     fn poll_send(&mut self, cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>> {
+        self.poll_send_run(cx, datagram, datagram.len())
+            .map_ok(|_| ())
+    }
+
+    fn poll_send_run(
+        &mut self,
+        cx: &mut Context<'_>,
+        datagrams: &[u8],
+        segment: usize,
+    ) -> Poll<io::Result<usize>> {
         loop {
-            match self.socket.try_send_to(datagram, self.peer) {
-                Ok(_) => {
-                    UdpCounters::bump(&self.counters.datagrams_out);
-                    return Poll::Ready(Ok(()));
+            match self.socket.try_send_run(self.peer, datagrams, segment) {
+                Ok(sent) => {
+                    let count = if segment == 0 {
+                        1
+                    } else {
+                        sent.div_ceil(segment)
+                    };
+                    self.counters
+                        .datagrams_out
+                        .fetch_add(count as u64, Ordering::Relaxed);
+                    return Poll::Ready(Ok(sent));
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     let socket = &self.socket;
@@ -131,9 +148,10 @@ impl Datagrams for UdpPeer {
                     ready?;
                 }
                 Err(err) if is_transient(&err) => {
+                    // The first datagram is dropped; the rest go on the next call.
                     UdpCounters::bump(&self.counters.send_errors);
                     tracing::debug!(error = %format_args!("{err:#}"), peer = %self.peer, "datagram not sent");
-                    return Poll::Ready(Ok(()));
+                    return Poll::Ready(Ok(segment.min(datagrams.len())));
                 }
                 Err(err) => return Poll::Ready(Err(err)),
             }

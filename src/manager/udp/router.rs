@@ -8,31 +8,32 @@
 //! plug-in's connectionless transport would.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::net::UdpSocket;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::drops::{kernel_drops, DropWatch};
 use super::peer::{Departure, UdpPeer};
 use super::peers::{Delivery, Peers, Room, Shed};
+use super::socket::{Slots, Socket};
 use super::stats::UdpCounters;
 use crate::error::Error;
 use crate::manager::{Accepted, Engine, Manager};
 
-/// Room kept free in the receive buffer: the largest UDP payload.
-const MAX_DATAGRAM: usize = 65_536;
-
-/// The receive buffer: datagrams are split from it until less than `MAX_DATAGRAM` is
-/// left, then a new one is taken (the old one lives while its datagrams do).
-const RECEIVE_BUFFER: usize = 4 * MAX_DATAGRAM;
+/// The buffer received datagrams are copied into, end to end: each is split from it,
+/// and when one no longer fits a new buffer is taken (the old one lives while its
+/// datagrams do).
+const RECEIVE_BUFFER: usize = 256 * 1024;
 
 /// Serves new peers: the started manager's acceptor and wrapper.
 pub(crate) trait Spawn: Send {
@@ -68,7 +69,7 @@ pub(crate) struct Settings {
 }
 
 pub(crate) struct Router {
-    socket: Arc<UdpSocket>,
+    socket: Arc<Socket>,
     engine: Engine,
     counters: Arc<UdpCounters>,
     spawner: Option<Box<dyn Spawn>>,
@@ -79,7 +80,26 @@ pub(crate) struct Router {
     peers: Peers,
     generation: u64,
     rejected: HashMap<SocketAddr, Instant>,
-    rejections: (mpsc::Sender<SocketAddr>, mpsc::Receiver<SocketAddr>),
+    /// New peers whose acceptor has not answered yet: polled by the receive loop
+    /// itself (no task per peer), so a rejection is remembered.
+    accepting: FuturesUnordered<Acceptance>,
+    /// New contacts of the batch being routed, kept for after the known peers'.
+    fresh: Vec<(SocketAddr, BytesMut)>,
+}
+
+/// A new peer's acceptor at work: resolves to the peer and whether it accepted.
+struct Acceptance {
+    peer: SocketAddr,
+    accepted: Accepted,
+}
+
+impl Future for Acceptance {
+    type Output = (SocketAddr, Result<(), Error>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let accepted = ready!(Pin::new(&mut self.accepted).poll(cx));
+        Poll::Ready((self.peer, accepted))
+    }
 }
 
 /// Receive errors that concern one datagram (or an ICMP error about an earlier send).
@@ -95,7 +115,7 @@ fn is_transient(err: &io::Error) -> bool {
 
 /// What the receive loop is made of.
 pub(crate) struct Parts {
-    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) socket: Arc<Socket>,
     pub(crate) engine: Engine,
     pub(crate) counters: Arc<UdpCounters>,
     pub(crate) spawner: Option<Box<dyn Spawn>>,
@@ -120,12 +140,14 @@ impl Router {
             failure: parts.failure,
             generation: 0,
             rejected: HashMap::new(),
-            rejections: mpsc::channel(1024),
+            accepting: FuturesUnordered::new(),
+            fresh: Vec::new(),
         }
     }
 
     pub(crate) async fn run(mut self) {
         let mut buf = BytesMut::new();
+        let mut slots = Slots::new();
         let mut consecutive_errors = 0;
         // Once every manager handle is gone, a listening manager goes on (as a TCP
         // listener does); a connect-only one serves its remaining peers (connections
@@ -140,9 +162,6 @@ impl Router {
         loop {
             if orphaned && self.spawner.is_none() && self.engine.stats().open == 0 {
                 break;
-            }
-            if buf.capacity() - buf.len() < MAX_DATAGRAM {
-                buf = BytesMut::with_capacity(RECEIVE_BUFFER);
             }
             let received = tokio::select! {
                 biased;
@@ -168,19 +187,24 @@ impl Router {
                     self.publish_peers();
                     continue;
                 }
-                Some(peer) = self.rejections.1.recv() => {
-                    self.remember_rejection(peer);
+                Some((peer, accepted)) = self.accepting.next(), if !self.accepting.is_empty() => {
+                    if accepted.is_err() {
+                        self.remember_rejection(peer);
+                    }
                     continue;
                 }
-                received = self.socket.recv_buf_from(&mut buf) => received,
+                ready = self.socket.io().readable() => {
+                    ready.and_then(|()| self.socket.try_recv(&mut slots))
+                }
             };
             match received {
-                Ok((len, from)) => {
+                Ok(filled) => {
                     consecutive_errors = 0;
-                    let datagram = buf.split_to(len);
-                    self.route(from, datagram);
+                    self.route_batch(&slots, filled, &mut buf);
                     self.publish_peers();
                 }
+                // Readiness that was stale: nothing was waiting.
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if is_transient(&err) => {
                     UdpCounters::bump(&self.counters.receive_errors);
                     tracing::debug!(error = %format_args!("{err:#}"), "udp receive error survived");
@@ -206,7 +230,7 @@ impl Router {
 
     /// Brings the kernel's drop count for the socket up to date.
     fn note_kernel_drops(&self) {
-        if let Some(dropped) = kernel_drops(&self.socket) {
+        if let Some(dropped) = kernel_drops(self.socket.io()) {
             self.counters
                 .dropped_kernel
                 .store(dropped, Ordering::Relaxed);
@@ -239,20 +263,53 @@ impl Router {
         });
     }
 
-    fn route(&mut self, from: SocketAddr, datagram: BytesMut) {
+    /// Routes the datagrams of one receive: each is copied into `buf` (compact: a
+    /// datagram its peer keeps pins its own bytes, not a 64 KiB slot) and handed to its
+    /// peer; new contacts come after the known peers' datagrams, so that a flood of
+    /// new sources never delays the peers already in a conversation.
+    fn route_batch(&mut self, slots: &Slots, filled: usize, buf: &mut BytesMut) {
+        let mut fresh = std::mem::take(&mut self.fresh);
+        let now = Instant::now();
+        for (from, datagram) in slots.datagrams(filled) {
+            if buf.capacity() - buf.len() < datagram.len() {
+                *buf = BytesMut::with_capacity(RECEIVE_BUFFER.max(datagram.len()));
+            }
+            buf.extend_from_slice(datagram);
+            let datagram = buf.split();
+            if let Some(datagram) = self.route(from, datagram, now) {
+                fresh.push((from, datagram));
+            }
+        }
+        for (from, datagram) in fresh.drain(..) {
+            // A contact earlier in this batch may have made it a known peer.
+            if let Some(datagram) = self.deliver(from, datagram, now) {
+                self.new_peer(from, datagram, now);
+            }
+        }
+        self.fresh = fresh;
+    }
+
+    /// Counts a datagram and hands it to its peer, if it has one and the queues have
+    /// room; a new contact's datagram comes back.
+    fn route(&mut self, from: SocketAddr, datagram: BytesMut, now: Instant) -> Option<BytesMut> {
         UdpCounters::bump(&self.counters.datagrams_in);
         let queued = self.counters.queued.load(Ordering::Relaxed);
         if queued >= self.settings.inbound_budget as u64 {
             // Every queue together holds the budget: this one waits for none.
             UdpCounters::bump(&self.counters.dropped_queue_full);
-            return;
+            return None;
         }
-        let now = Instant::now();
+        self.deliver(from, datagram, now)
+    }
+
+    /// Hands a datagram to the peer at `from`; a new contact's datagram comes back.
+    fn deliver(&mut self, from: SocketAddr, datagram: BytesMut, now: Instant) -> Option<BytesMut> {
         match self.peers.deliver(from, datagram, now) {
             Delivery::Delivered => UdpCounters::bump(&self.counters.queued),
             Delivery::QueueFull => UdpCounters::bump(&self.counters.dropped_queue_full),
-            Delivery::NewContact(datagram) => self.new_peer(from, datagram, now),
+            Delivery::NewContact(datagram) => return Some(datagram),
         }
+        None
     }
 
     fn new_peer(&mut self, from: SocketAddr, datagram: BytesMut, now: Instant) {
@@ -304,11 +361,9 @@ impl Router {
         let (shed, accepted) = spawner.spawn(peer);
         self.peers
             .insert(from, inbound, Some(shed), generation, now);
-        let rejections = self.rejections.0.clone();
-        tokio::spawn(async move {
-            if accepted.await.is_err() {
-                let _ = rejections.try_send(from);
-            }
+        self.accepting.push(Acceptance {
+            peer: from,
+            accepted,
         });
     }
 

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::frame_io::Moved;
@@ -20,7 +20,7 @@ use crate::framer::FramerSwitch;
 use crate::wrap::BoxIo;
 
 /// Encoded datagrams a peer may hold before its driver waits for the transport.
-const OUTBOUND_DATAGRAMS: usize = 16;
+const OUTBOUND_DATAGRAMS: usize = 32;
 
 /// One peer's datagrams: what a connectionless transport (the UDP manager's router, a
 /// plug-in's) gives `Engine::serve_datagrams`
@@ -39,6 +39,23 @@ pub trait Datagrams: Send + Unpin + 'static {
     /// for an error that concerns this datagram only, which the transport counts),
     /// `Pending` while the transport has no room, an error to close the connection.
     fn poll_send(&mut self, cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>>;
+
+    /// Sends some of a run of datagrams of `segment` bytes each, laid end to end in
+    /// `datagrams` (the last may be shorter): `Ready(Ok(bytes))` with how many bytes'
+    /// worth of whole datagrams went (at least the first), otherwise as
+    /// [`poll_send`](Self::poll_send). What the engine calls, with every run of
+    /// equal-size replies waiting for the peer; the default sends the first datagram
+    /// alone. A transport with segmentation offload (UDP GSO) sends the run in one
+    /// system call.
+    fn poll_send_run(
+        &mut self,
+        cx: &mut Context<'_>,
+        datagrams: &[u8],
+        segment: usize,
+    ) -> Poll<io::Result<usize>> {
+        let first = &datagrams[..segment.min(datagrams.len())];
+        self.poll_send(cx, first).map_ok(|()| first.len())
+    }
 }
 
 /// The frame transport of a datagram peer.
@@ -47,8 +64,10 @@ pub(crate) struct DatagramIo<D, In, Out> {
     framers: FramerSwitch<In, Out>,
     /// The rest of the datagram being decoded: frames never span datagrams.
     current: BytesMut,
-    outbound: VecDeque<Bytes>,
-    encoded: BytesMut,
+    /// The encoded datagrams not yet sent, end to end (so that a run of them can go
+    /// in one call), and their lengths, in order.
+    outbound: BytesMut,
+    lengths: VecDeque<usize>,
     moved: Moved,
 }
 
@@ -58,8 +77,8 @@ impl<D, In, Out> DatagramIo<D, In, Out> {
             datagrams,
             framers,
             current: BytesMut::new(),
-            outbound: VecDeque::new(),
-            encoded: BytesMut::new(),
+            outbound: BytesMut::new(),
+            lengths: VecDeque::new(),
             moved: Moved::default(),
         }
     }
@@ -103,25 +122,48 @@ impl<D: Datagrams, In: Send + 'static, Out: Send + 'static> FrameIo<In, Out>
     }
 
     fn encode(&mut self, frame: Out) -> Result<(), Error> {
-        self.framers.encode(frame, &mut self.encoded)?;
-        let datagram = self.encoded.split().freeze();
-        self.outbound.push_back(datagram);
+        let before = self.outbound.len();
+        if let Err(err) = self.framers.encode(frame, &mut self.outbound) {
+            // Whatever the failed encoder wrote is no datagram.
+            self.outbound.truncate(before);
+            return Err(err);
+        }
+        self.lengths.push_back(self.outbound.len() - before);
         Ok(())
     }
 
     fn write_full(&self) -> bool {
-        self.outbound.len() >= OUTBOUND_DATAGRAMS
+        self.lengths.len() >= OUTBOUND_DATAGRAMS
     }
 
     fn write_idle(&self) -> bool {
-        self.outbound.is_empty()
+        self.lengths.is_empty()
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        while let Some(datagram) = self.outbound.front() {
-            ready!(self.datagrams.poll_send(cx, datagram))?;
-            self.moved.written(datagram.len() as u64);
-            self.outbound.pop_front();
+        while let Some(&segment) = self.lengths.front() {
+            // The run of datagrams as long as the first (an empty one goes alone).
+            let run = if segment == 0 {
+                1
+            } else {
+                self.lengths
+                    .iter()
+                    .take_while(|&&len| len == segment)
+                    .count()
+            };
+            let bytes = (segment * run).min(self.outbound.len());
+            let datagrams = &self.outbound[..bytes];
+            let sent = ready!(self.datagrams.poll_send_run(cx, datagrams, segment))?;
+            // Whole datagrams only, at least the first.
+            let count = if segment == 0 {
+                1
+            } else {
+                sent.div_ceil(segment).clamp(1, run)
+            };
+            let sent = (count * segment).min(bytes);
+            self.moved.written(sent as u64);
+            self.outbound.advance(sent);
+            self.lengths.drain(..count);
         }
         Poll::Ready(Ok(()))
     }
@@ -156,8 +198,8 @@ impl<D: Datagrams, In: Send + 'static, Out: Send + 'static> FrameIo<In, Out>
         if self.current.is_empty() {
             self.current = BytesMut::new();
         }
-        if self.encoded.is_empty() {
-            self.encoded = BytesMut::new();
+        if self.outbound.is_empty() {
+            self.outbound = BytesMut::new();
         }
     }
 }
