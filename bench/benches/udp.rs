@@ -232,5 +232,12 @@ fn main() {
     }
     if section("churn") {
         churn(&echo);
+        if let Some(other) = std::env::var_os("ECHO_BENCH_OTHER") {
+            println!(
+                "\n(the same for the other echo: {})",
+                Path::new(&other).display()
+            );
+            churn(Path::new(&other));
+        }
     }
 }

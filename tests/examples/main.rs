@@ -25,3 +25,4 @@ mod smtp;
 mod sources;
 mod stdio;
 mod tls_echo;
+mod udp_burst;

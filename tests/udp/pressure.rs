@@ -264,3 +264,36 @@ async fn the_queues_of_all_peers_share_one_budget() {
     eventually(|| manager.udp_stats().queued == 0).await;
     manager.shutdown();
 }
+
+/// Replies of different sizes queued together go out as separate datagrams, in order
+/// (equal-size runs together, the others one by one).
+#[tokio::test]
+async fn replies_of_mixed_sizes_keep_their_boundaries_and_order() {
+    let manager = UdpManager::new(localhost());
+    let addr = manager
+        .start(
+            acceptor_fn(|_: Tendril| -> Result<_, BoxError> {
+                Ok(service_fn(|_: Bytes| async move {
+                    let sizes = [3, 3, 3, 1300, 7, 7, 0, 2000, 2000, 5];
+                    let replies: Vec<Bytes> = sizes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &size)| Bytes::from(vec![b'a' + i as u8; size]))
+                        .collect();
+                    Ok::<_, BoxError>(replies)
+                }))
+            }),
+            NoWrapper,
+        )
+        .unwrap();
+    let client = socket().await;
+    client.send_to(b"go", addr).await.unwrap();
+    for (i, size) in [3, 3, 3, 1300, 7, 7, 0, 2000, 2000, 5]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(recv(&client).await, vec![b'a' + i as u8; size], "reply {i}");
+    }
+    assert_eq!(manager.udp_stats().datagrams_out, 10);
+    manager.shutdown();
+}

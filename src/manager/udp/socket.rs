@@ -152,3 +152,54 @@ impl Slots {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Slots, Socket, MAX_DATAGRAM};
+
+    #[test]
+    fn slots_give_each_datagram_of_a_gro_slot_and_empty_ones_too() {
+        let mut slots = Slots::new();
+        let from: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+        // Slot 0: three datagrams of 4 bytes coalesced, the last one shorter.
+        slots.buffer[..10].copy_from_slice(b"aaaabbbbcc");
+        slots.meta[0].addr = from;
+        slots.meta[0].len = 10;
+        slots.meta[0].stride = 4;
+        // Slot 1: an empty datagram.
+        slots.meta[1].addr = from;
+        slots.meta[1].len = 0;
+        slots.meta[1].stride = 0;
+        // Slot 2: one datagram filling its slot.
+        slots.buffer[2 * MAX_DATAGRAM..3 * MAX_DATAGRAM].fill(b'z');
+        slots.meta[2].len = MAX_DATAGRAM;
+        slots.meta[2].stride = MAX_DATAGRAM;
+        let got: Vec<&[u8]> = slots.datagrams(3).map(|(_, datagram)| datagram).collect();
+        assert_eq!(got.len(), 5);
+        assert_eq!(&got[..4], [&b"aaaa"[..], b"bbbb", b"cc", b""]);
+        assert_eq!(got[4].len(), MAX_DATAGRAM);
+    }
+
+    #[tokio::test]
+    async fn a_run_goes_whole_and_arrives_as_separate_datagrams() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let socket = Socket::new(server).unwrap();
+        let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = client.local_addr().unwrap();
+        let run = b"one.two.six.ten.";
+        let mut sent = 0;
+        while sent < run.len() {
+            socket.io().writable().await.unwrap();
+            match socket.try_send_run(to, &run[sent..], 4) {
+                Ok(bytes) => sent += bytes,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(err) => panic!("{err}"),
+            }
+        }
+        let mut buf = [0u8; 16];
+        for expected in [b"one.", b"two.", b"six.", b"ten."] {
+            let (len, _) = client.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..len], expected);
+        }
+    }
+}
