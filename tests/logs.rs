@@ -25,6 +25,8 @@ struct Seen {
     level: Level,
     message: String,
     reason: String,
+    /// The peer it names (`remote`), if it names one.
+    remote: String,
     in_span: bool,
 }
 
@@ -43,6 +45,7 @@ impl Visit for Fields<'_> {
         match field.name() {
             "message" => self.0.message = format!("{value:?}"),
             "reason" => self.0.reason = format!("{value:?}"),
+            "remote" => self.0.remote = format!("{value:?}"),
             _ => {}
         }
     }
@@ -64,6 +67,7 @@ impl Subscriber for Recorder {
             level: *event.metadata().level(),
             message: String::new(),
             reason: String::new(),
+            remote: String::new(),
             in_span: !self.current.lock().unwrap().is_empty(),
         };
         event.record(&mut Fields(&mut seen));
@@ -150,5 +154,8 @@ async fn shedding_an_idle_connection_is_one_event_too() {
     assert_eq!(loud.len(), 1, "{loud:?}");
     assert!(loud[0].in_span, "in the connection's span");
     assert!(loud[0].message.contains("shed"), "{loud:?}");
+    // It names whose connection it was (the span is at debug).
+    let peer = idle.local_addr().unwrap().to_string();
+    assert_eq!(loud[0].remote, peer, "{loud:?}");
     manager.shutdown();
 }

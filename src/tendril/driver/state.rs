@@ -270,7 +270,12 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                     return Poll::Ready(Stop::now(CloseReason::error(err)));
                 }
                 Signal::ShedIdle => {
-                    tracing::info!("connection shed for a newcomer: the table was full");
+                    let info = &self.shared.info;
+                    tracing::info!(
+                        remote = %info.remote(),
+                        id = info.id(),
+                        "connection shed for a newcomer: the table was full"
+                    );
                     // Idle (nothing in flight or pending when chosen): nothing is lost
                     // by not waiting for the peer's end.
                     return Poll::Ready(Stop {
