@@ -310,17 +310,12 @@ pub fn compare(
         }
     }
     println!("\n{title} ({rounds} interleaved rounds)");
-    table(&format!("throughput, {unit}"), servers, &rates, 0);
-    table(
-        "server CPU per frame, ns (lower is better)",
-        servers,
-        &cpu,
-        0,
-    );
+    table(&format!("throughput, {unit}"), servers, &rates);
+    table("server CPU per frame, ns (lower is better)", servers, &cpu);
 }
 
 /// One Markdown table of medians, lows, highs and ratios to the last server's median.
-fn table(what: &str, servers: &[Server], values: &[Vec<f64>], decimals: usize) {
+fn table(what: &str, servers: &[Server], values: &[Vec<f64>]) {
     let baseline = median(values.last().expect("a baseline"));
     println!("\n{what}\n");
     println!("| server | median | min | max | ratio to baseline |");
@@ -330,7 +325,7 @@ fn table(what: &str, servers: &[Server], values: &[Vec<f64>], decimals: usize) {
         let high = values.iter().copied().fold(0.0, f64::max);
         let mid = median(values);
         println!(
-            "| {} | {mid:.decimals$} | {low:.decimals$} | {high:.decimals$} | {:.3} |",
+            "| {} | {mid:.0} | {low:.0} | {high:.0} | {:.3} |",
             server.name,
             mid / baseline
         );

@@ -186,13 +186,9 @@ impl Engine {
         let max = self.capacity();
         let now = Instant::now();
         let mut table = self.table();
-        let source = Source::of(remote, None, table.sources.ipv6_prefix());
-        if let Some(source) = source {
-            if let Err(refusal) = table.sources.check(source, millis(now)) {
-                self.refused_by_source(&mut table, source, refusal, now);
-                return false;
-            }
-        }
+        let Ok(source) = self.check_source(&mut table, remote, now) else {
+            return false;
+        };
         if table.held() + wrapping < max {
             // Near the limit, the table notes who is quiet, so that idleness is known
             // when it fills.
@@ -219,16 +215,25 @@ impl Engine {
     pub fn admit_source(&self, remote: &Addr) -> bool {
         let now = Instant::now();
         let mut table = self.table();
-        let Some(source) = Source::of(remote, None, table.sources.ipv6_prefix()) else {
-            return true;
-        };
-        match table.sources.check(source, millis(now)) {
-            Ok(()) => true,
-            Err(refusal) => {
-                self.refused_by_source(&mut table, source, refusal, now);
-                false
+        self.check_source(&mut table, remote, now).is_ok()
+    }
+
+    /// The source of a newcomer from `remote` (`None`: not known), if its limits let
+    /// it in; a refusal is counted and logged here.
+    fn check_source(
+        &self,
+        table: &mut Table,
+        remote: &Addr,
+        now: Instant,
+    ) -> Result<Option<Source>, Refusal> {
+        let source = Source::of(remote, None, table.sources.ipv6_prefix());
+        if let Some(source) = source {
+            if let Err(refusal) = table.sources.check(source, millis(now)) {
+                self.refused_by_source(table, source, refusal, now);
+                return Err(refusal);
             }
         }
+        Ok(source)
     }
 
     /// Counts a refusal of `source` by its limits, and logs it if due.

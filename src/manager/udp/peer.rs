@@ -19,6 +19,7 @@ use tokio_util::sync::ReusableBoxFuture;
 
 use super::socket::Socket;
 use super::stats::UdpCounters;
+use crate::tendril::io::whole_datagrams;
 use crate::tendril::Datagrams;
 
 /// A peer's departure: its address and the generation of its table entry.
@@ -127,11 +128,7 @@ impl Datagrams for UdpPeer {
         loop {
             match self.socket.try_send_run(self.peer, datagrams, segment) {
                 Ok(sent) => {
-                    let count = if segment == 0 {
-                        1
-                    } else {
-                        sent.div_ceil(segment)
-                    };
+                    let count = whole_datagrams(sent, segment);
                     self.counters
                         .datagrams_out
                         .fetch_add(count as u64, Ordering::Relaxed);

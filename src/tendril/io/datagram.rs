@@ -58,6 +58,16 @@ pub trait Datagrams: Send + Unpin + 'static {
     }
 }
 
+/// How many datagrams of a run of `segment`-byte ones `bytes` stand for: the whole
+/// ones, at least one (an empty datagram is one).
+pub(crate) fn whole_datagrams(bytes: usize, segment: usize) -> usize {
+    if segment == 0 {
+        1
+    } else {
+        bytes.div_ceil(segment).max(1)
+    }
+}
+
 /// The frame transport of a datagram peer.
 pub(crate) struct DatagramIo<D, In, Out> {
     datagrams: D,
@@ -151,16 +161,11 @@ impl<D: Datagrams, In: Send + 'static, Out: Send + 'static> FrameIo<In, Out>
                     .take_while(|&&len| len == segment)
                     .count()
             };
-            let bytes = (segment * run).min(self.outbound.len());
-            let datagrams = &self.outbound[..bytes];
+            // The lengths add up to the buffer: the run is all there.
+            let datagrams = &self.outbound[..segment * run];
             let sent = ready!(self.datagrams.poll_send_run(cx, datagrams, segment))?;
-            // Whole datagrams only, at least the first.
-            let count = if segment == 0 {
-                1
-            } else {
-                sent.div_ceil(segment).clamp(1, run)
-            };
-            let sent = (count * segment).min(bytes);
+            let count = whole_datagrams(sent, segment).min(run);
+            let sent = count * segment;
             self.moved.written(sent as u64);
             self.outbound.advance(sent);
             self.lengths.drain(..count);

@@ -8,7 +8,7 @@ mod frame_io;
 pub(crate) mod pool;
 mod stream;
 
-pub(crate) use datagram::DatagramIo;
 pub use datagram::Datagrams;
+pub(crate) use datagram::{whole_datagrams, DatagramIo};
 pub(crate) use frame_io::FrameIo;
 pub(crate) use stream::StreamIo;
