@@ -56,6 +56,7 @@ pub struct ClientBuilder<Req, Resp = Req> {
     max_in_flight: usize,
     tag_space: u64,
     quarantine: Duration,
+    call_timeout: Option<Duration>,
     unsolicited: Option<Unsolicited<Resp>>,
 }
 
@@ -66,6 +67,7 @@ impl<Req, Resp> Clone for ClientBuilder<Req, Resp> {
             max_in_flight: self.max_in_flight,
             tag_space: self.tag_space,
             quarantine: self.quarantine,
+            call_timeout: self.call_timeout,
             unsolicited: self.unsolicited.clone(),
         }
     }
@@ -82,6 +84,7 @@ impl<Req, Resp> fmt::Debug for ClientBuilder<Req, Resp> {
             .field("max_in_flight", &self.max_in_flight)
             .field("tag_space", &self.tag_space)
             .field("quarantine", &self.quarantine)
+            .field("call_timeout", &self.call_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +119,7 @@ where
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             tag_space: DEFAULT_TAG_SPACE,
             quarantine: DEFAULT_TAG_QUARANTINE,
+            call_timeout: None,
             unsolicited: None,
         }
     }
@@ -138,6 +142,18 @@ where
     /// (default 30 s).
     pub fn tag_quarantine(mut self, quarantine: Duration) -> Self {
         self.quarantine = quarantine;
+        self
+    }
+
+    /// How long a call waits for its response (default: as long as the connection
+    /// lives). Past it the call fails with [`Error::is_timeout`] (the cause a
+    /// [`ResponseTimeout`](super::ResponseTimeout)) and the request is given up on as
+    /// if its future were dropped: multiplexed, its slot is free at once, its tag
+    /// quarantined and the tagger's [`cancel`](Tagger::cancel) message sent;
+    /// pipelined, its slot is held until its response arrives. One timer per call
+    /// while it waits (none without a timeout).
+    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.call_timeout = timeout;
         self
     }
 
@@ -272,31 +288,40 @@ where
 
     /// The dispatcher the connection runs, and the flight it shares with the client.
     fn prepare(&self) -> (Dispatch<Req, Resp>, Arc<Flight<Resp>>) {
-        let (tagger, tags) = match &self.correlation {
-            Correlation::Pipelined => (None, None),
-            Correlation::Multiplexed(tagger) => (
-                Some(tagger.clone()),
-                Some(Tags::new(self.tag_space, self.quarantine)),
-            ),
-        };
         // Until the connection exists, closing it is the dispatcher's own drop.
-        let flight = Arc::new(Flight::new(self.max_in_flight, tags));
+        let flight = self.flight(true);
         let dispatch = Dispatch {
             flight: flight.clone(),
-            tagger,
+            tagger: self.tagger(),
             unsolicited: self.unsolicited.clone(),
         };
         (dispatch, flight)
     }
 
-    /// The client over `tendril`, its connection.
-    fn client(&self, tendril: Tendril<Resp, Req>, flight: Arc<Flight<Resp>>) -> Client<Req, Resp> {
-        flight.attach(&tendril);
-        let tagger = match &self.correlation {
+    /// A flight with this builder's bounds and tags.
+    pub(super) fn flight(&self, close_when_dropped: bool) -> Arc<Flight<Resp>> {
+        let tags = match &self.correlation {
+            Correlation::Pipelined => None,
+            Correlation::Multiplexed(_) => Some(Tags::new(self.tag_space, self.quarantine)),
+        };
+        Arc::new(Flight::new(self.max_in_flight, tags, close_when_dropped))
+    }
+
+    fn tagger(&self) -> Option<Arc<dyn Tagger<Req, Resp>>> {
+        match &self.correlation {
             Correlation::Pipelined => None,
             Correlation::Multiplexed(tagger) => Some(tagger.clone()),
-        };
-        Client::new(tendril, flight, tagger)
+        }
+    }
+
+    /// The client over `tendril`, its connection, sending through `flight`.
+    pub(super) fn client(
+        &self,
+        tendril: Tendril<Resp, Req>,
+        flight: Arc<Flight<Resp>>,
+    ) -> Client<Req, Resp> {
+        flight.attach(&tendril, self.tagger());
+        Client::new(tendril, flight, self.tagger(), self.call_timeout)
     }
 
     /// A make-service that connects a new client to its target each time it is called,

@@ -10,19 +10,26 @@
 //! it on the wire. When the connection closes, every waiter is dropped: the calls
 //! waiting fail with the close reason. The state is one small lock, taken once to
 //! reserve, once to call and once per response.
+//!
+//! A client may have clones (a peer's handlers each hold one): each has its own permit
+//! and registers its own waker; a freed slot wakes every clone waiting. A request is
+//! registered and its frame queued under the lock, so that pipelined responses match
+//! requests in the order their frames reached the connection, whichever clone sent
+//! them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::Context;
+use std::task::{Context, Waker};
 
 use futures_util::future::BoxFuture;
-use futures_util::task::AtomicWaker;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::stats::ClientStats;
-use super::tags::Tags;
+use super::tags::{Tagger, Tags};
+use crate::error::Error;
 use crate::tendril::{CloseReason, Tendril};
 
 /// Set in [`Flight::outstanding`] once the client is dropped.
@@ -66,8 +73,8 @@ struct State<Resp> {
     waiters: Waiters<Resp>,
     /// Slots taken: permits reserved and requests on the wire.
     in_flight: usize,
-    /// The client waits for a slot or a tag: wake it when one is freed.
-    waiting: bool,
+    /// The clients waiting for a slot or a tag: woken when one is freed.
+    waiting: Vec<Waker>,
     /// The connection's dispatcher is gone: nothing more will be answered.
     closed: bool,
     stats: ClientStats,
@@ -83,12 +90,14 @@ pub(crate) enum Routed<Resp> {
 pub(crate) struct Flight<Resp> {
     state: Mutex<State<Resp>>,
     max: usize,
-    /// The client waiting for a slot or a tag.
-    waker: AtomicWaker,
-    /// Response futures not yet finished, with [`DROPPED`] once the client is gone (the
-    /// connection closes when nothing is outstanding then); outside the lock, so that a
-    /// call answered finishes without it.
+    /// Response futures not yet finished, with [`DROPPED`] once every client is gone
+    /// (the connection closes when nothing is outstanding then); outside the lock, so
+    /// that a call answered finishes without it.
     outstanding: AtomicUsize,
+    /// The client and its clones.
+    clients: AtomicUsize,
+    /// The connection closes once the clients are gone (not a peer's: it serves too).
+    close_when_dropped: bool,
     /// The connection, once it exists: how to close it, and its close reason.
     connection: OnceLock<Connection>,
 }
@@ -96,11 +105,14 @@ pub(crate) struct Flight<Resp> {
 struct Connection {
     close: Box<dyn Fn() + Send + Sync>,
     closed: Box<dyn Fn() -> BoxFuture<'static, CloseReason> + Send + Sync>,
+    /// Sends the tagger's cancel message for the request of a tag given up on.
+    cancel: Option<Box<dyn Fn(u64) + Send + Sync>>,
 }
 
 impl<Resp> Flight<Resp> {
-    /// A flight of at most `max` requests; `tags` for the multiplexed mode.
-    pub(crate) fn new(max: usize, tags: Option<Tags>) -> Self {
+    /// A flight of at most `max` requests; `tags` for the multiplexed mode. Without
+    /// `close_when_dropped`, dropping every client leaves the connection open.
+    pub(crate) fn new(max: usize, tags: Option<Tags>, close_when_dropped: bool) -> Self {
         let waiters = match tags {
             None => Waiters::Pipelined(VecDeque::new()),
             Some(tags) => Waiters::Multiplexed {
@@ -112,27 +124,42 @@ impl<Resp> Flight<Resp> {
             state: Mutex::new(State {
                 waiters,
                 in_flight: 0,
-                waiting: false,
+                waiting: Vec::new(),
                 closed: false,
                 stats: ClientStats::default(),
             }),
             max: max.max(1),
-            waker: AtomicWaker::new(),
             outstanding: AtomicUsize::new(0),
+            clients: AtomicUsize::new(1),
+            close_when_dropped,
             connection: OnceLock::new(),
         }
     }
 
-    /// The connection the requests go out on.
-    pub(crate) fn attach<Req>(&self, tendril: &Tendril<Resp, Req>)
-    where
+    /// The connection the requests go out on; `tagger` (multiplexed) writes the
+    /// cancel message of a request given up on.
+    pub(crate) fn attach<Req>(
+        &self,
+        tendril: &Tendril<Resp, Req>,
+        tagger: Option<Arc<dyn Tagger<Req, Resp>>>,
+    ) where
         Req: Send + 'static,
         Resp: Send + 'static,
     {
         let (close, closed) = (tendril.clone(), tendril.clone());
+        let cancel = tagger.map(|tagger| {
+            let tendril = tendril.clone();
+            Box::new(move |tag| {
+                if let Some(message) = tagger.cancel(tag) {
+                    // Best effort: a full queue or a closed connection drops it.
+                    let _ = tendril.try_send_frame(message);
+                }
+            }) as Box<dyn Fn(u64) + Send + Sync>
+        });
         let _ = self.connection.set(Connection {
             close: Box::new(move || close.close()),
             closed: Box::new(move || Box::pin(closed.closed())),
+            cancel,
         });
     }
 
@@ -181,8 +208,9 @@ impl<Resp> Flight<Resp> {
             Ok(permit) => Ok(Some(permit)),
             Err(wait) => {
                 // Registered under the lock a freed slot is told under: no wake is lost.
-                self.waker.register(cx.waker());
-                state.waiting = true;
+                if !state.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                    state.waiting.push(cx.waker().clone());
+                }
                 Err(wait)
             }
         }
@@ -204,7 +232,6 @@ impl<Resp> Flight<Resp> {
             },
         };
         state.in_flight += 1;
-        state.waiting = false;
         Ok(Permit { tag })
     }
 
@@ -217,55 +244,58 @@ impl<Resp> Flight<Resp> {
         self.free_slot(state);
     }
 
-    /// A slot is free again: wake the client if it waits for one.
+    /// A slot is free again: wake the clients waiting for one (under the lock, which
+    /// keeps the list's room for the next wait).
     fn free_slot(&self, mut state: MutexGuard<'_, State<Resp>>) {
         state.in_flight = state.in_flight.saturating_sub(1);
-        let wake = std::mem::take(&mut state.waiting);
-        drop(state);
-        if wake {
-            self.waker.wake();
+        for waker in state.waiting.drain(..) {
+            waker.wake();
         }
     }
 
-    /// Registers the waiter of the request sent under `permit` (before its frame is
-    /// queued, so its response always finds it); `Err` if the connection is gone.
-    pub(crate) fn register(
+    /// Sends the request of `permit`: its waiter is registered and its frame queued
+    /// (by `send`) under one lock, so that its response always finds it and pipelined
+    /// requests are registered in the order their frames are queued. On an error
+    /// nothing stays registered and the permit is given back.
+    pub(crate) fn send(
         &self,
-        permit: &Permit,
+        permit: Permit,
         waiter: oneshot::Sender<Resp>,
-    ) -> Result<(), ()> {
+        send: impl FnOnce() -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let mut state = self.lock();
         if state.closed {
-            return Err(());
+            drop(state);
+            self.release(permit);
+            return Err(Error::closed());
         }
         match (&mut state.waiters, permit.tag) {
             (Waiters::Pipelined(queue), _) => queue.push_back(waiter),
             (Waiters::Multiplexed { pending, .. }, Some(tag)) => {
                 pending.insert(tag, Waiter::Waiting(waiter));
             }
-            (Waiters::Multiplexed { .. }, None) => return Err(()),
+            (Waiters::Multiplexed { .. }, None) => {
+                drop(state);
+                self.release(permit);
+                return Err(Error::closed());
+            }
+        }
+        if let Err(err) = send() {
+            match (&mut state.waiters, permit.tag) {
+                (Waiters::Pipelined(queue), _) => {
+                    queue.pop_back();
+                }
+                (Waiters::Multiplexed { pending, tags }, Some(tag)) => {
+                    pending.remove(&tag);
+                    tags.free(tag);
+                }
+                (Waiters::Multiplexed { .. }, None) => {}
+            }
+            self.free_slot(state);
+            return Err(err);
         }
         self.outstanding.fetch_add(1, Ordering::AcqRel);
         Ok(())
-    }
-
-    /// The request of `permit` was registered but its frame could not be queued: it
-    /// is taken back.
-    pub(crate) fn unregister(&self, permit: Permit) {
-        self.outstanding.fetch_sub(1, Ordering::AcqRel);
-        let mut state = self.lock();
-        match (&mut state.waiters, permit.tag) {
-            (Waiters::Pipelined(queue), _) => {
-                // Calls are made one at a time: the last waiter is this one.
-                queue.pop_back();
-            }
-            (Waiters::Multiplexed { pending, tags }, Some(tag)) => {
-                pending.remove(&tag);
-                tags.free(tag);
-            }
-            (Waiters::Multiplexed { .. }, None) => {}
-        }
-        self.free_slot(state);
     }
 
     /// The dispatcher: hands `response` (with `tag` in the multiplexed mode) to the
@@ -334,24 +364,39 @@ impl<Resp> Flight<Resp> {
         }
     }
 
-    /// A multiplexed request given up on, unless its response came first.
+    /// A multiplexed request given up on, unless its response came first: the
+    /// tagger's cancel message, if it has one, is sent for it.
     fn abandon(&self, tag: u64, response: &mut oneshot::Receiver<Resp>) {
         let mut state = self.lock();
         response.close();
         if response.try_recv().is_ok() {
             return;
         }
-        if let Waiters::Multiplexed { pending, tags } = &mut state.waiters {
-            if let Some(waiter @ Waiter::Waiting(_)) = pending.get_mut(&tag) {
-                *waiter = Waiter::Abandoned;
-                tags.quarantine(tag, Instant::now());
-                self.free_slot(state);
-            }
+        let Waiters::Multiplexed { pending, tags } = &mut state.waiters else {
+            return;
+        };
+        let Some(waiter @ Waiter::Waiting(_)) = pending.get_mut(&tag) else {
+            return;
+        };
+        *waiter = Waiter::Abandoned;
+        tags.quarantine(tag, Instant::now());
+        self.free_slot(state);
+        if let Some(cancel) = self.connection.get().and_then(|c| c.cancel.as_ref()) {
+            cancel(tag);
         }
     }
 
-    /// The client is gone: close the connection now, or once the last response is in.
+    /// A clone of the client is made.
+    pub(crate) fn clone_client(&self) {
+        self.clients.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A client is gone; once the last one is: close the connection now, or once the
+    /// last response is in (unless the flight is a peer's).
     pub(crate) fn drop_client(&self) {
+        if self.clients.fetch_sub(1, Ordering::AcqRel) != 1 || !self.close_when_dropped {
+            return;
+        }
         let before = self.outstanding.fetch_or(DROPPED, Ordering::AcqRel);
         if before == 0 {
             self.close();
@@ -364,6 +409,7 @@ impl<Resp> Flight<Resp> {
         let mut state = self.lock();
         state.closed = true;
         state.in_flight = 0;
+        let waiting = std::mem::take(&mut state.waiting);
         let waiters: Vec<oneshot::Sender<Resp>> = match &mut state.waiters {
             Waiters::Pipelined(queue) => std::mem::take(queue).into_iter().collect(),
             Waiters::Multiplexed { pending, .. } => std::mem::take(pending)
@@ -376,6 +422,6 @@ impl<Resp> Flight<Resp> {
         };
         drop(state);
         drop(waiters);
-        self.waker.wake();
+        waiting.into_iter().for_each(Waker::wake);
     }
 }

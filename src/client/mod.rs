@@ -49,6 +49,7 @@
 mod builder;
 mod dispatch;
 mod flight;
+mod peer;
 mod service;
 mod stats;
 mod tags;
@@ -56,6 +57,9 @@ mod tags;
 pub use builder::{
     ClientBuilder, ClientMaker, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TAG_QUARANTINE, DEFAULT_TAG_SPACE,
 };
-pub use service::{Client, ResponseFuture};
+pub use peer::{
+    Classify, Kind, Peer, PeerAcceptor, PeerApp, PeerFuture, PeerOverload, DEFAULT_MAX_INBOUND,
+};
+pub use service::{Client, ResponseFuture, ResponseTimeout};
 pub use stats::ClientStats;
 pub use tags::Tagger;

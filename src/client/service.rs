@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
@@ -34,13 +35,20 @@ use crate::tendril::{CloseReason, Tendril};
 /// memcached `VALUE ... END`, an SMTP multi-line reply) needs a framer that cuts the
 /// whole reply as one frame.
 ///
-/// A client is not `Clone`: requests reach the wire in the order they are called,
-/// which is what matches pipelined responses to their requests, and one task at a
-/// time waits on its readiness. Share one through `tower::buffer::Buffer`
-/// (`Buffer::new(client, 64)`: cloneable, one task in front). Behind such middleware a
-/// call's error is a `BoxError`; [`Error::find`] tells whether the connection closed
-/// (`Error::find(&*err).is_some_and(Error::is_closed)`). Dropping it closes the
-/// connection once the last response in flight is in (or its future is dropped).
+/// A client is `Clone`: the clones share the connection, its bound on requests in
+/// flight and its tags; each clone takes its own permit in `poll_ready`, so clones
+/// used from several tasks wait for room independently. A pipelined request's
+/// response is matched by the order its frame reached the connection, whichever clone
+/// sent it. Behind middleware (`Timeout`, `Buffer`) a call's error is a `BoxError`;
+/// [`Error::find`] tells whether the connection closed
+/// (`Error::find(&*err).is_some_and(Error::is_closed)`). Dropping the last clone
+/// closes the connection once the last response in flight is in (or its future is
+/// dropped); a peer's client ([`crate::client::Peer`]) leaves it open, since the
+/// connection also serves.
+///
+/// With [`call_timeout`](super::ClientBuilder::call_timeout) set, a response that has
+/// not come within it fails the call ([`Error::is_timeout`], the cause a
+/// [`ResponseTimeout`]); the request is then given up on as if its future were dropped.
 pub struct Client<Req, Resp = Req> {
     tendril: Tendril<Resp, Req>,
     flight: Arc<Flight<Resp>>,
@@ -48,6 +56,8 @@ pub struct Client<Req, Resp = Req> {
     tagger: Option<Arc<dyn Tagger<Req, Resp>>>,
     /// What `poll_ready` reserved for `call`.
     permit: Option<Permit>,
+    /// How long a response may take.
+    timeout: Option<Duration>,
     /// Wakes `poll_ready` when a quarantined tag is free again.
     release: Option<Pin<Box<Sleep>>>,
     closing: Option<BoxFuture<'static, CloseReason>>,
@@ -72,12 +82,14 @@ impl<Req, Resp> Client<Req, Resp> {
         tendril: Tendril<Resp, Req>,
         flight: Arc<Flight<Resp>>,
         tagger: Option<Arc<dyn Tagger<Req, Resp>>>,
+        timeout: Option<Duration>,
     ) -> Self {
         Client {
             tendril,
             flight,
             tagger,
             permit: None,
+            timeout,
             release: None,
             closing: None,
         }
@@ -103,6 +115,22 @@ impl<Req, Resp> Client<Req, Resp> {
         let closing = self.closing.get_or_insert_with(|| self.flight.closed());
         let reason = ready!(closing.as_mut().poll(cx));
         Poll::Ready(Err(Error::closed_by(reason)))
+    }
+}
+
+impl<Req, Resp> Clone for Client<Req, Resp> {
+    /// Another handle on the same connection, with no permit of its own yet.
+    fn clone(&self) -> Self {
+        self.flight.clone_client();
+        Client {
+            tendril: self.tendril.clone(),
+            flight: self.flight.clone(),
+            tagger: self.tagger.clone(),
+            permit: None,
+            timeout: self.timeout,
+            release: None,
+            closing: None,
+        }
     }
 }
 
@@ -156,25 +184,26 @@ where
             return ResponseFuture::failed(Error::config("Client::call without poll_ready"));
         };
         let (waiter, response) = oneshot::channel();
-        if self.flight.register(&permit, waiter).is_err() {
-            self.flight.release(permit);
-            return ResponseFuture::failed(Error::closed());
-        }
         let tag = permit.tag;
         let frame = match (&self.tagger, tag) {
             (Some(tagger), Some(tag)) => tagger.tag(request, tag),
             _ => request,
         };
-        // The waiter is registered before the frame is queued, so the response always
-        // finds it; the permit bounds what this queues, whatever the queue's room.
-        if let Err(err) = self.tendril.send_permitted(frame) {
-            self.flight.unregister(permit);
+        // The permit bounds what this queues, whatever the queue's room.
+        let tendril = &self.tendril;
+        if let Err(err) = self
+            .flight
+            .send(permit, waiter, || tendril.send_permitted(frame))
+        {
             return ResponseFuture::failed(err);
         }
         ResponseFuture {
             state: State::Waiting(response),
             flight: Some(self.flight.clone()),
             tag,
+            deadline: self
+                .timeout
+                .map(|after| (after, Box::pin(tokio::time::sleep(after)))),
         }
     }
 }
@@ -186,6 +215,24 @@ enum State<Resp> {
     Done,
 }
 
+/// A response did not come within the client's
+/// [`call_timeout`](super::ClientBuilder::call_timeout) (the cause of an
+/// [`Error::is_timeout`] error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResponseTimeout {
+    /// The timeout.
+    pub after: Duration,
+}
+
+impl fmt::Display for ResponseTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no response within {:?}", self.after)
+    }
+}
+
+impl std::error::Error for ResponseTimeout {}
+
 /// The response to one [`Client`] request.
 #[must_use = "futures do nothing unless polled"]
 pub struct ResponseFuture<Resp> {
@@ -194,6 +241,8 @@ pub struct ResponseFuture<Resp> {
     flight: Option<Arc<Flight<Resp>>>,
     /// Multiplexed: the request's tag, quarantined if the request is abandoned.
     tag: Option<u64>,
+    /// The client's call timeout, and when it runs out.
+    deadline: Option<(Duration, Pin<Box<Sleep>>)>,
 }
 
 impl<Resp> fmt::Debug for ResponseFuture<Resp> {
@@ -210,7 +259,21 @@ impl<Resp> ResponseFuture<Resp> {
             state: State::Failed(Some(err)),
             flight: None,
             tag: None,
+            deadline: None,
         }
+    }
+
+    /// The request is given up on (dropped, or its response late). Exactly one side
+    /// frees the tag: the dispatcher if it delivered, the quarantine if it did not.
+    fn give_up(&mut self) {
+        if let Some(flight) = self.flight.take() {
+            let waiting = match &mut self.state {
+                State::Waiting(response) => Some(response),
+                _ => None,
+            };
+            flight.finish(self.tag, waiting);
+        }
+        self.state = State::Done;
     }
 
     /// Done: the flight is told.
@@ -231,12 +294,21 @@ impl<Resp> Future for ResponseFuture<Resp> {
         let this = self.get_mut();
         loop {
             match &mut this.state {
-                State::Waiting(response) => match ready!(Pin::new(response).poll(cx)) {
-                    Ok(response) => {
+                State::Waiting(response) => match Pin::new(response).poll(cx) {
+                    Poll::Pending => {
+                        let Some((after, sleep)) = &mut this.deadline else {
+                            return Poll::Pending;
+                        };
+                        ready!(sleep.as_mut().poll(cx));
+                        let after = *after;
+                        this.give_up();
+                        return Poll::Ready(Err(Error::timeout(ResponseTimeout { after })));
+                    }
+                    Poll::Ready(Ok(response)) => {
                         this.finish();
                         return Poll::Ready(Ok(response));
                     }
-                    Err(_) => {
+                    Poll::Ready(Err(_)) => {
                         // The connection is gone, and its waiters with it.
                         let closed = match &this.flight {
                             Some(flight) => flight.closed(),
@@ -263,14 +335,6 @@ impl<Resp> Future for ResponseFuture<Resp> {
 
 impl<Resp> Drop for ResponseFuture<Resp> {
     fn drop(&mut self) {
-        if let Some(flight) = self.flight.take() {
-            // Exactly one side frees the tag: the dispatcher if it delivered, the
-            // quarantine if it did not.
-            let waiting = match &mut self.state {
-                State::Waiting(response) => Some(response),
-                _ => None,
-            };
-            flight.finish(self.tag, waiting);
-        }
+        self.give_up();
     }
 }

@@ -19,6 +19,14 @@ pub trait Tagger<Req, Resp>: Send + Sync + 'static {
     /// The tag a response carries, or `None` if it carries none (then it goes to the
     /// unsolicited handler).
     fn tag_of(&self, response: &Resp) -> Option<u64>;
+
+    /// The message that tells the peer a request is given up on (its future dropped,
+    /// or its response timed out), sent best effort (dropped if the connection's queue
+    /// is full): JSON-RPC's `$/cancelRequest`. `None`, the default, sends nothing.
+    fn cancel(&self, tag: u64) -> Option<Req> {
+        let _ = tag;
+        None
+    }
 }
 
 /// A client's tag space.

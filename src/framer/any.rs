@@ -8,8 +8,8 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::{
-    ChunkFramer, CobsFramer, CobsZpeFramer, DelimiterFramer, DotFramer, IdentityFramer,
-    LengthFramer, LineFramer, NetstringFramer, StuffingFramer,
+    ChunkFramer, CobsFramer, CobsZpeFramer, ContentLengthFramer, DelimiterFramer, DotFramer,
+    IdentityFramer, LengthFramer, LineFramer, NetstringFramer, StuffingFramer,
 };
 use crate::error::{BoxError, Error};
 
@@ -64,6 +64,7 @@ enum Builtin {
     // common ones keep the enum small.
     Delimiter(Box<DelimiterFramer>),
     Stuffing(Box<StuffingFramer>),
+    ContentLength(Box<ContentLengthFramer>),
 }
 
 /// Moves `value` out as a `T` if it is one. The check compares types known at compile
@@ -116,8 +117,12 @@ impl Builtin {
             Ok(framer) => return Ok(Builtin::Delimiter(Box::new(framer))),
             Err(codec) => codec,
         };
-        match cast::<StuffingFramer, _>(codec) {
-            Ok(framer) => Ok(Builtin::Stuffing(Box::new(framer))),
+        let codec = match cast::<StuffingFramer, _>(codec) {
+            Ok(framer) => return Ok(Builtin::Stuffing(Box::new(framer))),
+            Err(codec) => codec,
+        };
+        match cast::<ContentLengthFramer, _>(codec) {
+            Ok(framer) => Ok(Builtin::ContentLength(Box::new(framer))),
             Err(codec) => Err(codec),
         }
     }
@@ -135,6 +140,7 @@ impl Builtin {
             Builtin::CobsZpe(f) => f.decode(src)?,
             Builtin::Delimiter(f) => f.decode(src)?,
             Builtin::Stuffing(f) => f.decode(src)?,
+            Builtin::ContentLength(f) => f.decode(src)?,
         })
     }
 
@@ -150,6 +156,7 @@ impl Builtin {
             Builtin::CobsZpe(f) => f.decode_eof(src)?,
             Builtin::Delimiter(f) => f.decode_eof(src)?,
             Builtin::Stuffing(f) => f.decode_eof(src)?,
+            Builtin::ContentLength(f) => f.decode_eof(src)?,
         })
     }
 
@@ -166,6 +173,7 @@ impl Builtin {
             Builtin::CobsZpe(f) => f.encode(frame, dst)?,
             Builtin::Delimiter(f) => f.encode(frame, dst)?,
             Builtin::Stuffing(f) => f.encode(frame, dst)?,
+            Builtin::ContentLength(f) => f.encode(frame, dst)?,
         }
         Ok(())
     }
@@ -182,6 +190,7 @@ impl Builtin {
             Builtin::CobsZpe(_) => "CobsZpeFramer",
             Builtin::Delimiter(_) => "DelimiterFramer",
             Builtin::Stuffing(_) => "StuffingFramer",
+            Builtin::ContentLength(_) => "ContentLengthFramer",
         }
     }
 }

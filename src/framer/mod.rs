@@ -18,6 +18,7 @@
 //! | [`NetstringFramer`] | `len:data,` | 8 MiB |
 //! | [`DelimiterFramer`] | data, then a chosen byte sequence | 64 KiB |
 //! | [`DotFramer`] | dot-stuffed lines up to `.` (SMTP `DATA`) | 8 MiB |
+//! | [`ContentLengthFramer`] | `Content-Length: N`, blank line, N bytes (LSP, DAP) | 8 MiB, header 4 KiB |
 //!
 //! # Limits and errors
 //!
@@ -39,6 +40,7 @@ mod any;
 mod chunk;
 mod cobs;
 mod cobs_zpe;
+mod content_length;
 mod delimiter;
 mod dot;
 mod identity;
@@ -54,6 +56,7 @@ pub use any::{AnyDecoder, AnyEncoder};
 pub use chunk::{ChunkError, ChunkFramer};
 pub use cobs::{CobsError, CobsFramer};
 pub use cobs_zpe::CobsZpeFramer;
+pub use content_length::{ContentLengthError, ContentLengthFramer, DEFAULT_MAX_HEADER_LENGTH};
 pub use delimiter::{DelimiterError, DelimiterFramer};
 pub use dot::{DotError, DotFramer};
 pub use identity::IdentityFramer;

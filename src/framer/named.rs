@@ -1,8 +1,9 @@
 //! The built-in framers by name, for command-line tools and configuration files.
 
 use super::{
-    AnyDecoder, AnyEncoder, ByteOrder, CobsFramer, CobsZpeFramer, DelimiterFramer, DotFramer,
-    IdentityFramer, LengthFramer, LengthPrefix, LineFramer, NetstringFramer, StuffingFramer,
+    AnyDecoder, AnyEncoder, ByteOrder, CobsFramer, CobsZpeFramer, ContentLengthFramer,
+    DelimiterFramer, DotFramer, IdentityFramer, LengthFramer, LengthPrefix, LineFramer,
+    NetstringFramer, StuffingFramer,
 };
 
 /// The names [`named`] knows.
@@ -23,12 +24,14 @@ pub const NAMES: &[&str] = &[
     "netstring",
     "nul",
     "dot",
+    "content-length",
 ];
 
 /// A built-in framer by name, with its default settings, as a receive and send pair: `identity`, `line` (CRLF), `line-lf`, `length-u8`, `length-u16`, `length-u32`,
 /// `length-u64` (big-endian unsigned), `length-u16le`, `length-u32le`, `length-i32`
 /// (signed big-endian), `stuffing` (default markers), `cobs`, `cobs-zpe`, `netstring`,
-/// `nul` (NUL-delimited) and `dot` (the SMTP `DATA` body).
+/// `nul` (NUL-delimited), `dot` (the SMTP `DATA` body) and `content-length` (the LSP
+/// base protocol's header).
 ///
 /// ```
 /// use tendril_net::framer::named;
@@ -56,6 +59,7 @@ pub fn named(name: &str) -> Option<(AnyDecoder, AnyEncoder)> {
         "netstring" => pair(NetstringFramer::new()),
         "nul" => pair(DelimiterFramer::new(*b"\0")),
         "dot" => pair(DotFramer::new()),
+        "content-length" => pair(ContentLengthFramer::new()),
         _ => return None,
     })
 }

@@ -4,6 +4,7 @@ use futures_util::future::BoxFuture;
 
 use crate::error::Error;
 use crate::framer::{AnyDecoder, AnyEncoder};
+use crate::tendril::ReplyOrder;
 use crate::wrap::BoxIo;
 
 /// A wrapper for a live connection, type-erased: called with the connection's stream
@@ -27,6 +28,12 @@ pub(crate) enum Command<In, Out> {
         wrapper: LiveWrap,
         call: Option<u64>,
     },
+    /// How many inbound frames may be in calls at once, and the order of their
+    /// replies, from the next frame decoded on.
+    Pipelining {
+        max_in_flight: usize,
+        order: ReplyOrder,
+    },
     /// Close after what is queued before it; with an error, the close reason is that
     /// error. Not counted against the queue's bound.
     Close {
@@ -40,7 +47,7 @@ impl<In, Out> Command<In, Out> {
     #[inline]
     pub(crate) fn waits_for(&self) -> Option<u64> {
         match self {
-            Command::Frame(_) | Command::SetRecv(_) => None,
+            Command::Frame(_) | Command::SetRecv(_) | Command::Pipelining { .. } => None,
             Command::SetSend { call, .. }
             | Command::Wrap { call, .. }
             | Command::Close { call, .. } => *call,

@@ -15,7 +15,7 @@ use super::call_scope::current_call;
 use super::command::Command;
 use super::queue::{Refused, Signal};
 use super::shared::Shared;
-use super::{Addr, CloseReason, ConnectionInfo};
+use super::{Addr, CloseReason, ConnectionInfo, ReplyOrder};
 use crate::error::{BoxError, Error};
 use crate::framer::{AnyDecoder, AnyEncoder};
 use crate::wrap::{BoxIo, PeerCredentials, ProxyHeader, TlsInfo, Wrapper};
@@ -377,6 +377,25 @@ impl<In: 'static, Out: 'static> Tendril<In, Out> {
     {
         self.set_recv_framer(recv)?;
         self.set_send_framer(send)
+    }
+
+    /// Changes how this connection pipelines, from the next frame decoded on: at most
+    /// `max_in_flight` inbound frames in calls at once, their replies in `order` (the
+    /// manager's [`ConnectionConfig`](crate::ConnectionConfig) gives every connection
+    /// its first setting). Called from the acceptor, it applies before the first frame;
+    /// a protocol can also start pipelining once it has negotiated it (SMTP's
+    /// `PIPELINING`). Calls still running keep their place: switched to completion
+    /// order, those already done are answered at once; switched to request order, all
+    /// are answered in the order they were made.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_recv_framer`](Self::set_recv_framer).
+    pub fn set_pipelining(&self, max_in_flight: usize, order: ReplyOrder) -> Result<(), Error> {
+        self.push_control(Command::Pipelining {
+            max_in_flight,
+            order,
+        })
     }
 
     /// Wraps the live connection's stream (STARTTLS): once every frame and command

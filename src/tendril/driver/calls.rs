@@ -64,6 +64,34 @@ impl<F: Future> Calls<F> {
         }
     }
 
+    /// Answers the outstanding calls, and those made from now on, in `order`: in
+    /// completion order those already done first (oldest first); in request order in
+    /// the order they were made.
+    pub(super) fn set_order(&mut self, order: ReplyOrder) {
+        if order == self.order {
+            return;
+        }
+        self.order = order;
+        match order {
+            ReplyOrder::Completion => {
+                let slots = &self.slots;
+                self.done.extend(
+                    self.queue
+                        .drain(..)
+                        .filter(|&index| slots[index].output.is_some()),
+                );
+            }
+            ReplyOrder::Request => {
+                self.done.clear();
+                let mut outstanding: Vec<(u64, usize)> = (self.slots.iter().enumerate())
+                    .filter_map(|(index, slot)| Some((slot.call?, index)))
+                    .collect();
+                outstanding.sort_unstable();
+                self.queue = outstanding.into_iter().map(|(_, index)| index).collect();
+            }
+        }
+    }
+
     /// The call `start` just left pending holds `held` counted input bytes, given
     /// back (through [`take_freed`](Self::take_freed)) when it ends.
     pub(super) fn hold_last(&mut self, held: usize) {
@@ -294,6 +322,23 @@ mod tests {
         assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
         assert!(calls.is_outstanding(0));
         assert!(!calls.is_outstanding(1));
+    }
+
+    #[test]
+    fn switching_the_order_keeps_every_outstanding_call() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request, 1);
+        calls.start(Box::pin(pending()), 0, &mut cx);
+        calls.start(Box::pin(ready(1)), 1, &mut cx);
+        calls.set_order(ReplyOrder::Completion);
+        assert_eq!(calls.next(), Some((1, 1)), "the one done comes out at once");
+        assert!(calls.is_outstanding(0));
+        assert_eq!(calls.start(Box::pin(ready(2)), 2, &mut cx), Some((2, 2)));
+        calls.start(Box::pin(pending()), 3, &mut cx);
+        calls.set_order(ReplyOrder::Request);
+        assert_eq!(calls.queue.len(), 2);
+        assert_eq!(calls.next(), None, "call 0 comes first, and is not done");
+        assert_eq!(calls.len(), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -50,6 +50,14 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                     tracing::trace!("send framer switched");
                     self.io.framers().set_send_framer(*framer);
                 }
+                Command::Pipelining {
+                    max_in_flight,
+                    order,
+                } => {
+                    self.config.max_in_flight = max_in_flight.max(1);
+                    self.config.reply_order = order;
+                    self.calls.set_order(order);
+                }
                 Command::Close { error, .. } => {
                     let reason = error.map_or(CloseReason::Local, CloseReason::error);
                     break Err(Stop::flushing(reason));
