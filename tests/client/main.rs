@@ -2,6 +2,7 @@
 //! services.
 
 mod multiplexed;
+mod peer;
 mod pipelined;
 mod reconnect;
 mod support;
