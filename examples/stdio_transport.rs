@@ -2,10 +2,11 @@
 //! and output as one connection, the way LSP and DAP servers run (the editor starts the
 //! server and talks to it over its standard streams).
 //!
-//! It holds an `Engine`, implements `Manager` (two methods), builds from a `Builder`
-//! (so `call_timeout` and the other connection settings apply), hands the stream to
-//! `Engine::serve`, and registers as `"stdio"`: the connection is then in the same
-//! table, bounds, stats, shutdown and `find_tendril` as a TCP connection is.
+//! The transport (`shared/stdio.rs`) holds an `Engine`, implements `Manager` (two
+//! methods), builds from a `Builder` (so `call_timeout` and the other connection
+//! settings apply), hands the stream to `Engine::serve`; this program registers it as
+//! `"stdio"`: the connection is then in the same table, bounds, stats, shutdown and
+//! `find_tendril` as a TCP connection is.
 //!
 //! ```sh
 //! printf 'hello\nworld\n' | cargo run --example stdio_transport
@@ -18,94 +19,22 @@
 
 #[path = "shared/cli.rs"]
 mod cli;
+#[path = "shared/stdio.rs"]
+mod stdio;
 
-use std::any::Any;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cli::{value, Cli};
-use tendril_net::app::{acceptor_fn, service, Acceptor};
+use stdio::{Stdio, StdioManager};
+use tendril_net::app::{acceptor_fn, service};
 use tendril_net::framer::{named, FramerSwitch};
-use tendril_net::manager::{Bounds, BuildManager, Builder, Engine};
-use tendril_net::wrap::box_io;
-use tendril_net::{Addr, BoxError, ConnectionConfig, Error, Manager, Registry, Tendril};
-use tower::ServiceExt;
+use tendril_net::{Addr, BoxError, Error, Manager, Registry, Tendril};
 
 #[path = "shared/signal.rs"]
 mod signal;
-
-/// The stdio transport's own options: none.
-#[derive(Debug, Clone)]
-struct Stdio;
-
-impl Stdio {
-    /// Where this side reads: its standard input.
-    fn local() -> Addr {
-        Addr::from(Path::new("/dev/stdin"))
-    }
-
-    /// The other end of the pipes: the process that started this one.
-    fn remote() -> Addr {
-        Addr::Unnamed(0)
-    }
-}
-
-/// One connection, stdin and stdout, on an engine of its own.
-#[derive(Debug, Clone)]
-struct StdioManager {
-    engine: Engine,
-}
-
-impl BuildManager for Stdio {
-    type Manager = StdioManager;
-
-    fn build(builder: &Builder<Stdio>) -> StdioManager {
-        let config = builder.connection_config().clone();
-        StdioManager {
-            engine: Engine::new("stdio", Stdio::local(), config, *builder.bounds()),
-        }
-    }
-}
-
-impl StdioManager {
-    /// One connection at most, none shed for a newcomer (there is never one), the
-    /// connection defaults.
-    fn builder() -> Builder<Stdio> {
-        Builder::new(Stdio, Bounds::new(1, None), ConnectionConfig::default())
-    }
-
-    /// Serves stdin and stdout as one connection with `framers`: the connection once
-    /// `acceptor` accepted it.
-    async fn start<A>(&self, mut acceptor: A, framers: FramerSwitch) -> Result<Tendril, BoxError>
-    where
-        A: Acceptor<Bytes, Bytes>,
-    {
-        // Bound once: a second start is refused, as for every manager.
-        self.engine.start(|| Ok(((), Stdio::local())))?;
-        ServiceExt::<Tendril>::ready(&mut acceptor)
-            .await
-            .map_err(Into::into)?;
-        let io = box_io(tokio::io::join(tokio::io::stdin(), tokio::io::stdout()));
-        let (tendril, accepted) =
-            self.engine
-                .serve(io, Stdio::local(), Stdio::remote(), framers, &mut acceptor);
-        accepted.await?;
-        Ok(tendril)
-    }
-}
-
-impl Manager for StdioManager {
-    fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
 
 fn framer() -> Result<FramerSwitch, String> {
     let cli = Cli::parse(

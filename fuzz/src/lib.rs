@@ -81,6 +81,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("chunk", chunk),
     ("cobs", cobs),
     ("cobs_zpe", cobs_zpe),
+    ("content_length", content_length),
     ("delimiter", delimiter),
     ("dot", dot),
     ("length", length),
@@ -180,6 +181,18 @@ pub fn line(data: &[u8]) {
     use tendril_net::framer::LineFramer;
     check(|| LineFramer::new().max_frame_length(64), data);
     check(|| LineFramer::lf().max_frame_length(64), data);
+}
+
+/// The LSP base protocol's header: small limits, so that both are reached.
+pub fn content_length(data: &[u8]) {
+    check(
+        || {
+            tendril_net::framer::ContentLengthFramer::new()
+                .max_frame_length(300)
+                .max_header_length(64)
+        },
+        data,
+    );
 }
 
 pub fn netstring(data: &[u8]) {

@@ -18,12 +18,13 @@
 //! them.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Waker};
 
-use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -31,6 +32,9 @@ use super::stats::ClientStats;
 use super::tags::{Tagger, Tags};
 use crate::error::Error;
 use crate::tendril::{CloseReason, Tendril};
+
+/// The connection's close reason, to come (`Sync`, so that a client is).
+pub(crate) type Closing = Pin<Box<dyn Future<Output = CloseReason> + Send + Sync>>;
 
 /// Set in [`Flight::outstanding`] once the client is dropped.
 const DROPPED: usize = 1 << (usize::BITS - 1);
@@ -104,7 +108,7 @@ pub(crate) struct Flight<Resp> {
 
 struct Connection {
     close: Box<dyn Fn() + Send + Sync>,
-    closed: Box<dyn Fn() -> BoxFuture<'static, CloseReason> + Send + Sync>,
+    closed: Box<dyn Fn() -> Closing + Send + Sync>,
     /// Sends the tagger's cancel message for the request of a tag given up on.
     cancel: Option<Box<dyn Fn(u64) + Send + Sync>>,
 }
@@ -175,7 +179,7 @@ impl<Resp> Flight<Resp> {
     }
 
     /// The close reason, once the connection has one.
-    pub(crate) fn closed(&self) -> BoxFuture<'static, CloseReason> {
+    pub(crate) fn closed(&self) -> Closing {
         match self.connection.get() {
             Some(connection) => (connection.closed)(),
             None => Box::pin(async { CloseReason::Local }),

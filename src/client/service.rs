@@ -7,12 +7,11 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 use tokio::time::Sleep;
 use tower::Service;
 
-use super::flight::{Flight, Permit, Wait};
+use super::flight::{Closing, Flight, Permit, Wait};
 use super::stats::ClientStats;
 use super::Tagger;
 use crate::error::Error;
@@ -60,7 +59,7 @@ pub struct Client<Req, Resp = Req> {
     timeout: Option<Duration>,
     /// Wakes `poll_ready` when a quarantined tag is free again.
     release: Option<Pin<Box<Sleep>>>,
-    closing: Option<BoxFuture<'static, CloseReason>>,
+    closing: Option<Closing>,
 }
 
 impl<Req, Resp> fmt::Debug for Client<Req, Resp> {
@@ -210,7 +209,7 @@ where
 
 enum State<Resp> {
     Waiting(oneshot::Receiver<Resp>),
-    Closing(BoxFuture<'static, CloseReason>),
+    Closing(Closing),
     Failed(Option<Error>),
     Done,
 }

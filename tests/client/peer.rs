@@ -128,17 +128,25 @@ struct End {
     dropped: mpsc::UnboundedReceiver<()>,
 }
 
-/// `make` for one end: the handler behind a limit of `limit` calls at once.
-fn end(
-    name: &'static str,
-    limit: usize,
-) -> (
-    impl Fn(Client<Bytes>, &Tendril) -> BoxCloneService<Bytes, Option<Bytes>, BoxError>
+/// What builds an end's application from its caller and connection.
+trait MakeApp:
+    Fn(Client<Bytes>, &Tendril) -> BoxCloneService<Bytes, Option<Bytes>, BoxError>
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<M> MakeApp for M where
+    M: Fn(Client<Bytes>, &Tendril) -> BoxCloneService<Bytes, Option<Bytes>, BoxError>
         + Send
         + Sync
-        + 'static,
-    End,
-) {
+        + 'static
+{
+}
+
+/// `make` for one end: the handler behind a limit of `limit` calls at once.
+fn end(name: &'static str, limit: usize) -> (impl MakeApp, End) {
     let (notes_tx, notes) = mpsc::unbounded_channel();
     let (started_tx, started) = mpsc::unbounded_channel();
     let (dropped_tx, dropped) = mpsc::unbounded_channel();

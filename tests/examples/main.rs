@@ -15,6 +15,7 @@ mod framecat;
 #[cfg(feature = "proxy-protocol")]
 mod haproxy;
 mod help;
+mod jsonrpc;
 mod kv;
 mod memcache;
 #[cfg(feature = "metrics")]

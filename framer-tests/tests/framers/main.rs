@@ -6,6 +6,7 @@ mod support;
 mod chunk;
 mod cobs;
 mod cobs_zpe;
+mod content_length;
 mod corpus;
 mod delimiter;
 mod dot;
