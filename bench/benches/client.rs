@@ -10,6 +10,11 @@
 //! connection and checks every answer, with 1 or 64 requests in flight. Throughput is
 //! in requests per second (criterion's "elem/s"); divide tendril's by the baseline's
 //! for the ratio.
+//!
+//! Tagged calls, 64 in flight (`client/tagged`): the multiplexed `Client` against a
+//! server answering in completion order, and a peer's caller (`Peer::connect`)
+//! against a peer server (`Peer::acceptor`), the same lines both ways (`? TAG body`
+//! answered `! TAG body`): what calling over a connection that also serves costs.
 
 #[path = "../../examples/kv/store.rs"]
 mod store;
@@ -21,10 +26,11 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tendril_net::client::Client;
+use tendril_net::app::service;
+use tendril_net::client::{Classify, Client, Kind, Peer, Tagger};
 use tendril_net::framer::{FramerSwitch, LineFramer};
 use tendril_net::wrap::NoWrapper;
-use tendril_net::TcpManager;
+use tendril_net::{ReplyOrder, TcpManager, Tendril};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio_util::codec::Framed;
@@ -57,7 +63,82 @@ fn start_server(runtime: &Runtime) -> SocketAddr {
     })
 }
 
-/// tendril-net: the pipelined `Client`, at most `window` requests in flight.
+/// `? TAG body` asks, `! TAG body` answers.
+struct Tagged;
+
+impl Tagged {
+    fn tag_of(frame: &Bytes) -> Option<u64> {
+        let rest = frame.get(2..)?;
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+    }
+
+    fn write(request: &Bytes, tag: u64) -> Bytes {
+        let mut line = format!("? {tag} ").into_bytes();
+        line.extend_from_slice(request);
+        line.into()
+    }
+}
+
+impl Tagger<Bytes, Bytes> for Tagged {
+    fn tag(&self, request: Bytes, tag: u64) -> Bytes {
+        Tagged::write(&request, tag)
+    }
+
+    fn tag_of(&self, response: &Bytes) -> Option<u64> {
+        Tagged::tag_of(response)
+    }
+}
+
+impl Classify<Bytes> for Tagged {
+    type Key = u64;
+
+    fn classify(&self, frame: &Bytes) -> Kind<u64> {
+        match frame.first() {
+            Some(b'!') => Kind::Response(Tagged::tag_of(frame)),
+            _ => Kind::Request(None),
+        }
+    }
+
+    fn tag(&self, request: Bytes, tag: u64) -> Bytes {
+        Tagged::write(&request, tag)
+    }
+}
+
+/// The tagged servers' answer: the request with `!` for `?`.
+async fn answer(frame: Bytes) -> Result<Option<Bytes>, tendril_net::BoxError> {
+    let mut answer = frame.to_vec();
+    answer[0] = b'!';
+    Ok(Some(answer.into()))
+}
+
+/// A plain server for the multiplexed client, and a peer server for the peer's caller.
+fn start_tagged_servers(runtime: &Runtime) -> (SocketAddr, SocketAddr) {
+    runtime.block_on(async {
+        let framers = || FramerSwitch::symmetric(LineFramer::new());
+        let plain = TcpManager::builder("127.0.0.1:0".parse().unwrap())
+            .max_in_flight(65)
+            .reply_order(ReplyOrder::Completion)
+            .build();
+        let plain_addr = plain
+            .start_with_framers(
+                tendril_net::app::acceptor_fn(|_: Tendril| Ok(service(answer))),
+                NoWrapper,
+                framers,
+            )
+            .unwrap();
+        let peer = TcpManager::new("127.0.0.1:0".parse().unwrap());
+        let acceptor = Peer::new(Tagged).acceptor(|_caller, _: &Tendril| service(answer));
+        let peer_addr = peer
+            .start_with_framers(acceptor, NoWrapper, framers)
+            .unwrap();
+        // The managers live as long as the process.
+        std::mem::forget((plain, peer));
+        (plain_addr, peer_addr)
+    })
+}
+
+/// tendril-net: a `Client`, at most `window` requests in flight.
 async fn tendril_client(client: &mut Client<Bytes>, requests: &[(Bytes, Bytes)]) {
     let mut pending = FuturesUnordered::new();
     let mut sent = 0;
@@ -172,5 +253,86 @@ fn client(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, client);
+fn tagged(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (plain, peer) = start_tagged_servers(&runtime);
+    let requests: Vec<Bytes> = (0..REQUESTS)
+        .map(|i| Bytes::from(format!("body{i}")))
+        .collect();
+    let framers = || FramerSwitch::symmetric(LineFramer::new());
+    let manager = TcpManager::new("127.0.0.1:0".parse().unwrap());
+    let (mut multiplexed, mut caller) = runtime.block_on(async {
+        let multiplexed = Client::<Bytes>::multiplexed(Tagged)
+            .max_in_flight(64)
+            .tag_space(64)
+            .connect(&manager, plain, NoWrapper, framers())
+            .await
+            .unwrap();
+        let caller = Peer::new(Tagged)
+            .max_in_flight(64)
+            .tag_space(64)
+            .connect(
+                &manager,
+                peer,
+                NoWrapper,
+                framers(),
+                |_caller, _: &Tendril| service(answer),
+            )
+            .await
+            .unwrap();
+        (multiplexed, caller)
+    });
+    let mut group = c.benchmark_group("client/tagged, 64 in flight");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(REQUESTS as u64));
+    for (name, client) in [
+        ("multiplexed Client", &mut multiplexed),
+        ("peer caller", &mut caller),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iterations {
+                        tagged_client(client, &requests).await;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Tagged calls: answers in any order, each checked against its request's body.
+async fn tagged_client(client: &mut Client<Bytes>, requests: &[Bytes]) {
+    let mut pending = FuturesUnordered::new();
+    let mut sent = 0;
+    let mut answered = 0;
+    while answered < requests.len() {
+        tokio::select! {
+            Some((body, answer)) = pending.next(), if !pending.is_empty() => {
+                let (body, answer): (Bytes, Result<Bytes, tendril_net::Error>) = (body, answer);
+                let answer = answer.unwrap();
+                assert!(answer.ends_with(&body[..]) && answer[0] == b'!');
+                answered += 1;
+            }
+            ready = client.ready(), if sent < requests.len() => {
+                let body = requests[sent].clone();
+                let call = ready.unwrap().call(body.clone());
+                pending.push(async move { (body, call.await) });
+                sent += 1;
+            }
+        }
+    }
+}
+
+criterion_group!(benches, client, tagged);
 criterion_main!(benches);
