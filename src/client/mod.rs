@@ -11,6 +11,10 @@
 //!   [`Tagger`], and responses may come back in any order (DNS IDs, binary RPC). Tags
 //!   are never shared by two requests in flight; when all are held, `poll_ready` waits.
 //!
+//! A connection can also serve and call at once: [`Peer`] sorts its inbound frames
+//! (a [`Classify`]) into requests and notifications for an application and responses
+//! for its own calls, and gives each end a multiplexed client on it (JSON-RPC, LSP).
+//!
 //! A client connects through any manager ([`Connect`](crate::Connect)): TCP, UDP
 //! (through the manager's connection tracking, so replies from the target reach the
 //! client), Unix, a plug-in's, with a wrapper (TLS) or [`NoWrapper`](crate::wrap::NoWrapper).
@@ -44,7 +48,8 @@
 //! with the close reason, and `Reconnect` connects a new one for the next request.
 //!
 //! Inside, `flight` is the one structure behind the in-flight bound, the tags and the
-//! routing of responses; `dispatch` is the connection's application that routes them.
+//! routing of responses; `dispatch` is the connection's application that routes them
+//! (a peer's `PeerApp` routes them too, before its application sees a frame).
 
 mod builder;
 mod dispatch;
