@@ -138,26 +138,41 @@ fn start_tagged_servers(runtime: &Runtime) -> (SocketAddr, SocketAddr) {
     })
 }
 
-/// tendril-net: a `Client`, at most `window` requests in flight.
-async fn tendril_client(client: &mut Client<Bytes>, requests: &[(Bytes, Bytes)]) {
+/// tendril-net: calls `client` with the `n` requests `request` makes, as many in
+/// flight as its bound allows, each answer checked by `check(index, answer)`.
+async fn drive(
+    client: &mut Client<Bytes>,
+    n: usize,
+    request: impl Fn(usize) -> Bytes,
+    check: impl Fn(usize, Bytes),
+) {
     let mut pending = FuturesUnordered::new();
     let mut sent = 0;
     let mut answered = 0;
-    while answered < requests.len() {
+    while answered < n {
         tokio::select! {
-            Some((expected, answer)) = pending.next(), if !pending.is_empty() => {
-                let answer: Result<Bytes, tendril_net::Error> = answer;
-                assert_eq!(answer.unwrap(), expected);
+            Some((i, answer)) = pending.next(), if !pending.is_empty() => {
+                let (i, answer): (usize, Result<Bytes, tendril_net::Error>) = (i, answer);
+                check(i, answer.unwrap());
                 answered += 1;
             }
-            ready = client.ready(), if sent < requests.len() => {
-                let (line, expected) = requests[sent].clone();
-                let call = ready.unwrap().call(line);
-                pending.push(async move { (expected, call.await) });
+            ready = client.ready(), if sent < n => {
+                let call = ready.unwrap().call(request(sent));
+                let i = sent;
+                pending.push(async move { (i, call.await) });
                 sent += 1;
             }
         }
     }
+}
+
+/// The pipelined kv requests, each answer compared with the expected one.
+async fn tendril_client(client: &mut Client<Bytes>, requests: &[(Bytes, Bytes)]) {
+    let request = |i: usize| requests[i].0.clone();
+    drive(client, requests.len(), request, |i, answer| {
+        assert_eq!(answer, requests[i].1);
+    })
+    .await;
 }
 
 /// The baseline: what one writes by hand with tokio and `Framed`: queue requests up to
@@ -313,25 +328,11 @@ fn tagged(c: &mut Criterion) {
 
 /// Tagged calls: answers in any order, each checked against its request's body.
 async fn tagged_client(client: &mut Client<Bytes>, requests: &[Bytes]) {
-    let mut pending = FuturesUnordered::new();
-    let mut sent = 0;
-    let mut answered = 0;
-    while answered < requests.len() {
-        tokio::select! {
-            Some((body, answer)) = pending.next(), if !pending.is_empty() => {
-                let (body, answer): (Bytes, Result<Bytes, tendril_net::Error>) = (body, answer);
-                let answer = answer.unwrap();
-                assert!(answer.ends_with(&body[..]) && answer[0] == b'!');
-                answered += 1;
-            }
-            ready = client.ready(), if sent < requests.len() => {
-                let body = requests[sent].clone();
-                let call = ready.unwrap().call(body.clone());
-                pending.push(async move { (body, call.await) });
-                sent += 1;
-            }
-        }
-    }
+    let request = |i: usize| requests[i].clone();
+    drive(client, requests.len(), request, |i, answer| {
+        assert!(answer.ends_with(&requests[i][..]) && answer[0] == b'!');
+    })
+    .await;
 }
 
 criterion_group!(benches, client, tagged);

@@ -9,7 +9,7 @@ use memchr::memmem;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::length::{DEFAULT_MAX_FRAME_LENGTH, PREALLOCATE_LIMIT};
-use super::scan::take_front;
+use super::scan::{at_eof, take_front};
 use crate::error::framer_error;
 
 /// Default longest header block (every header line and the blank line): 4 KiB.
@@ -218,13 +218,10 @@ impl Decoder for ContentLengthFramer {
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, ContentLengthError> {
-        match self.decode(src)? {
-            Some(frame) => Ok(Some(frame)),
-            None if src.is_empty() => Ok(None),
-            None => Err(ContentLengthError::Truncated {
-                buffered: src.len(),
-            }),
-        }
+        let frame = self.decode(src)?;
+        at_eof(frame, src, |buffered| ContentLengthError::Truncated {
+            buffered,
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use memchr::memmem::Finder;
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::line::DEFAULT_MAX_LINE_LENGTH;
-use super::scan::{partial_match, take_front};
+use super::scan::{at_eof, partial_match, take_front};
 use crate::error::framer_error;
 
 /// The delimiter framer: frames end at a chosen byte sequence.
@@ -177,13 +177,10 @@ impl Decoder for DelimiterFramer {
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, DelimiterError> {
-        match self.decode(src)? {
-            Some(frame) => Ok(Some(frame)),
-            None if src.is_empty() => Ok(None),
-            None => Err(DelimiterError::Truncated {
-                buffered: src.len(),
-            }),
-        }
+        let frame = self.decode(src)?;
+        at_eof(frame, src, |buffered| DelimiterError::Truncated {
+            buffered,
+        })
     }
 }
 

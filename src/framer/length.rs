@@ -6,7 +6,7 @@ use std::io;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::scan::take_front;
+use super::scan::{at_eof, take_front};
 
 use crate::error::framer_error;
 
@@ -270,13 +270,8 @@ impl Decoder for LengthFramer {
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, LengthError> {
-        match self.decode(src)? {
-            Some(frame) => Ok(Some(frame)),
-            None if src.is_empty() => Ok(None),
-            None => Err(LengthError::Truncated {
-                buffered: src.len(),
-            }),
-        }
+        let frame = self.decode(src)?;
+        at_eof(frame, src, |buffered| LengthError::Truncated { buffered })
     }
 }
 

@@ -7,7 +7,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::length::DEFAULT_MAX_FRAME_LENGTH;
-use super::scan::take_front;
+use super::scan::{at_eof, take_front};
 use crate::error::framer_error;
 
 /// The netstring framer (D. J. Bernstein): `<length>:<data>,`.
@@ -151,13 +151,10 @@ impl Decoder for NetstringFramer {
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, NetstringError> {
-        match self.decode(src)? {
-            Some(frame) => Ok(Some(frame)),
-            None if src.is_empty() => Ok(None),
-            None => Err(NetstringError::Truncated {
-                buffered: src.len(),
-            }),
-        }
+        let frame = self.decode(src)?;
+        at_eof(frame, src, |buffered| NetstringError::Truncated {
+            buffered,
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Helpers shared by the framers: scanning for a byte sequence, and taking a frame off
 //! the front of the read buffer.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
@@ -77,6 +77,21 @@ pub(crate) fn take_front(src: &mut BytesMut, n: usize) -> BytesMut {
         std::mem::take(src)
     } else {
         src.split_to(n)
+    }
+}
+
+/// What `decode_eof` gives after a last `decode` found `frame`: the frame, nothing if
+/// no byte is left, or the framer's truncation `error` with the bytes buffered.
+#[inline]
+pub(crate) fn at_eof<E>(
+    frame: Option<Bytes>,
+    src: &BytesMut,
+    error: impl FnOnce(usize) -> E,
+) -> Result<Option<Bytes>, E> {
+    match frame {
+        Some(frame) => Ok(Some(frame)),
+        None if src.is_empty() => Ok(None),
+        None => Err(error(src.len())),
     }
 }
 
