@@ -12,7 +12,8 @@ use crate::error::Error;
 ///
 /// IP transports use [`Addr::Inet`]; a Unix socket listener is an [`Addr::Path`], and
 /// its unnamed clients are [`Addr::Unnamed`], told apart by a number unique in the
-/// process. Managers track connections by their (local, remote) pair.
+/// process; a stream of a multiplexed connection (QUIC) is an [`Addr::Stream`].
+/// Managers track connections by their (local, remote) pair.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Addr {
@@ -22,13 +23,24 @@ pub enum Addr {
     Path(Arc<Path>),
     /// An end without a name (a Unix client socket), numbered.
     Unnamed(u64),
+    /// One stream of a connection that carries many (a QUIC stream): the peer's
+    /// socket address, the connection's number and the stream's, which together
+    /// name it. Its [`as_inet`](Addr::as_inet) is the peer's address.
+    Stream {
+        /// The peer's socket address.
+        peer: SocketAddr,
+        /// The connection's number (stable while it lives).
+        connection: u64,
+        /// The stream's number within the connection.
+        stream: u64,
+    },
 }
 
 impl Addr {
-    /// The socket address, for IP transports.
+    /// The socket address, for IP transports (a stream's: its peer's).
     pub fn as_inet(&self) -> Option<SocketAddr> {
         match self {
-            Addr::Inet(addr) => Some(*addr),
+            Addr::Inet(addr) | Addr::Stream { peer: addr, .. } => Some(*addr),
             _ => None,
         }
     }
@@ -72,6 +84,11 @@ impl fmt::Display for Addr {
             Addr::Inet(addr) => addr.fmt(f),
             Addr::Path(path) => path.display().fmt(f),
             Addr::Unnamed(number) => write!(f, "unnamed#{number}"),
+            Addr::Stream {
+                peer,
+                connection,
+                stream,
+            } => write!(f, "{peer}#{connection}/{stream}"),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{PeerCredentials, ProxyHeader, TlsInfo};
+use crate::error::Error;
 
 /// A byte stream a connection can run on: `AsyncRead + AsyncWrite`, sendable, and able
 /// to tell what security it carries.
@@ -40,6 +41,17 @@ pub trait Io: AsyncRead + AsyncWrite + Send + 'static {
     fn peer_addr(&self) -> Option<SocketAddr> {
         None
     }
+
+    /// The connection is closing with `error` (a limit, a failure,
+    /// `Tendril::close_with`) rather than ending cleanly. A stream with an abortive
+    /// close of its own applies it here and returns true (a QUIC stream resets its
+    /// sending side and stops its receiving side with an error code): nothing more is
+    /// flushed then. The default returns false: the connection flushes and shuts the
+    /// stream down as usual (TCP, TLS).
+    fn abort(self: Pin<&mut Self>, error: &Error) -> bool {
+        let _ = error;
+        false
+    }
 }
 
 /// Any [`Io`], boxed: the cost is one indirect call per read or write, and a
@@ -61,6 +73,10 @@ impl Io for BoxIo {
 
     fn peer_addr(&self) -> Option<SocketAddr> {
         self.as_ref().get_ref().peer_addr()
+    }
+
+    fn abort(self: Pin<&mut Self>, error: &Error) -> bool {
+        self.get_mut().as_mut().abort(error)
     }
 }
 

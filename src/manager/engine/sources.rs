@@ -39,7 +39,9 @@ impl Source {
         v6_prefix: u8,
     ) -> Option<Source> {
         match remote {
-            Addr::Inet(addr) => Some(Source::ip(addr.ip(), v6_prefix)),
+            Addr::Inet(addr) | Addr::Stream { peer: addr, .. } => {
+                Some(Source::ip(addr.ip(), v6_prefix))
+            }
             _ => peer.map(|peer| Source::Uid(peer.uid)),
         }
     }

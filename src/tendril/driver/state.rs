@@ -201,6 +201,9 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                 ..
             } = driver;
             let mut lingering = None;
+            if stop.reason.as_error().is_some_and(|err| io.abort(err)) {
+                stop.flush = false;
+            }
             if stop.flush {
                 // Boxed: the closing steps take no room in a live connection's task.
                 let flushed =

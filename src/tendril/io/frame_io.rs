@@ -63,6 +63,13 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
     /// Flushes, then ends the output (a TCP FIN, a TLS close_notify).
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
 
+    /// The connection closes with `error`: true if the transport closed abortively
+    /// (see `Io::abort`), and nothing is to be flushed.
+    fn abort(&mut self, error: &Error) -> bool {
+        let _ = error;
+        false
+    }
+
     /// The bytes it moved.
     fn moved(&self) -> &Moved;
 

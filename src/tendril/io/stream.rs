@@ -351,6 +351,10 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         Poll::Ready(Ok(()))
     }
 
+    fn abort(&mut self, error: &Error) -> bool {
+        self.io.as_mut().is_some_and(|io| io.as_mut().abort(error))
+    }
+
     fn buffered(&self) -> usize {
         self.rbuf.len()
     }

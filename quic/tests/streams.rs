@@ -1,0 +1,268 @@
+//! QUIC streams as Tendrils, over loopback: a server echoing lines on every stream,
+//! clients on one stream each and on many, the close mapping.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tendril_net::app::{acceptor_fn, service};
+use tendril_net::client::Client;
+use tendril_net::framer::{FramerSwitch, LineFramer};
+use tendril_net::wrap::{box_io, tls_client_config, tls_server_config, NoWrapper};
+use tendril_net::{Addr, BoxError, Manager, Tendril};
+use tendril_quic::{ErrorCode, Quic, QuicManager, QuicTarget};
+use tower::{Service, ServiceExt};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(LIMIT, future)
+        .await
+        .expect("not within the limit")
+}
+
+fn framers() -> FramerSwitch {
+    FramerSwitch::symmetric(LineFramer::new())
+}
+
+/// A certificate for `localhost`: the server's TLS (ALPN `echo`) and a client's
+/// trusting it.
+fn tls() -> (rustls::ServerConfig, rustls::ClientConfig) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let mut server = tls_server_config(
+        made.cert.pem().as_bytes(),
+        made.signing_key.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    server.alpn_protocols = vec![b"echo".to_vec()];
+    let mut client = tls_client_config(made.cert.pem().as_bytes()).unwrap();
+    client.alpn_protocols = vec![b"echo".to_vec()];
+    (server, client)
+}
+
+/// A server answering each line with itself; `close 7` closes the stream with
+/// error code 7, `info` answers with what the stream's Tendril knows.
+fn echo_server(server_tls: rustls::ServerConfig) -> (QuicManager, SocketAddr) {
+    let options = Quic::new("127.0.0.1:0".parse().unwrap())
+        .server_tls(server_tls)
+        .unwrap();
+    let manager = QuicManager::new(options);
+    let acceptor = acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+        let stream = tendril.clone();
+        Ok(service(move |line: Bytes| {
+            let stream = stream.clone();
+            async move {
+                if line == "close 7" {
+                    stream.close_with(ErrorCode(7));
+                    return Ok(None);
+                }
+                if line == "info" {
+                    let tls = stream.tls().cloned().unwrap_or_default();
+                    let alpn = tls.alpn_protocol.unwrap_or_default();
+                    let kind = match stream.remote() {
+                        Addr::Stream { .. } => "stream",
+                        _ => "other",
+                    };
+                    let name = tls.server_name.unwrap_or_default();
+                    let alpn = String::from_utf8_lossy(&alpn).into_owned();
+                    return Ok(Some(Bytes::from(format!("{kind} {alpn} {name}"))));
+                }
+                Ok(Some(line))
+            }
+        }))
+    });
+    let addr = manager.start_with_framers(acceptor, framers).unwrap();
+    (manager, addr)
+}
+
+fn client_manager(client_tls: rustls::ClientConfig) -> QuicManager {
+    QuicManager::new(
+        Quic::new("127.0.0.1:0".parse().unwrap())
+            .handshake_timeout(Duration::from_secs(2))
+            .client_tls(client_tls)
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_stream_is_a_connection_with_its_own_framers_and_application() {
+    let (server_tls, client_tls) = tls();
+    let (server, addr) = echo_server(server_tls);
+    let clients = client_manager(client_tls);
+    let mut client = Client::<Bytes>::pipelined()
+        .max_in_flight(16)
+        .connect(
+            &clients,
+            QuicTarget::new(addr, "localhost"),
+            NoWrapper,
+            framers(),
+        )
+        .await
+        .unwrap();
+    for i in 0..100 {
+        let line = Bytes::from(format!("line {i}"));
+        let answer = within(client.ready().await.unwrap().call(line.clone())).await;
+        assert_eq!(answer.unwrap(), line);
+    }
+    let info = client
+        .ready()
+        .await
+        .unwrap()
+        .call("info".into())
+        .await
+        .unwrap();
+    assert_eq!(info, "stream echo localhost");
+    assert_eq!(server.tendrils::<Bytes, Bytes>().len(), 1);
+    let stats = server.quic_stats();
+    assert_eq!(
+        (stats.connections, stats.accepted, stats.streams),
+        (1, 1, 1)
+    );
+}
+
+/// A client over a raw stream of `connection` (not tracked on this side).
+async fn stream_client(connection: &quinn::Connection) -> Client<Bytes> {
+    let (send, recv) = connection.open_bi().await.unwrap();
+    Client::<Bytes>::pipelined()
+        .over(box_io(tokio::io::join(recv, send)), framers())
+        .await
+        .unwrap()
+}
+
+/// 1,000 streams over 10 connections, all at once, each echoed exactly and finished.
+#[tokio::test]
+async fn a_thousand_streams_over_ten_connections_echo_exactly() {
+    let (server_tls, client_tls) = tls();
+    let (server, addr) = echo_server(server_tls);
+    let clients = client_manager(client_tls);
+    let target = QuicTarget::new(addr, "localhost");
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..10 {
+        let connection = clients.connect_connection(&target).await.unwrap();
+        for s in 0..100 {
+            let connection = connection.clone();
+            tasks.spawn(async move {
+                let mut client = stream_client(&connection).await;
+                for i in 0..5 {
+                    let line = Bytes::from(format!("{c}/{s}/{i}"));
+                    let answer = client.ready().await.unwrap().call(line.clone()).await;
+                    assert_eq!(answer.unwrap(), line);
+                }
+            });
+        }
+    }
+    let mut done = 0;
+    while let Some(result) = within(tasks.join_next()).await {
+        result.unwrap();
+        done += 1;
+    }
+    assert_eq!(done, 1000);
+    assert_eq!(server.quic_stats().streams, 1000);
+    // Each client's end finished its stream; the server's Tendrils close after it.
+    within(async {
+        while !server.tendrils::<Bytes, Bytes>().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// Streams past the connection's limit wait for QUIC's stream credit, none is
+/// dropped: the 101st opens once streams end (quinn announces new credit once an
+/// eighth of the limit, here 13 streams, has come back).
+#[tokio::test]
+async fn streams_past_the_limit_wait_for_credit() {
+    let (server_tls, client_tls) = tls();
+    let (server, addr) = echo_server(server_tls);
+    let clients = client_manager(client_tls);
+    let connection = clients
+        .connect_connection(&QuicTarget::new(addr, "localhost"))
+        .await
+        .unwrap();
+    let mut open = Vec::new();
+    for _ in 0..100 {
+        let mut client = stream_client(&connection).await;
+        // A stream exists for the peer once something is sent on it.
+        let answer = client.ready().await.unwrap().call("hi".into()).await;
+        assert_eq!(answer.unwrap(), "hi");
+        open.push(client);
+    }
+    let extra = connection.open_bi();
+    tokio::pin!(extra);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut extra)
+            .await
+            .is_err(),
+        "the 101st stream waits for credit"
+    );
+    for client in open.drain(..13) {
+        client.tendril().close();
+        within(client.tendril().closed()).await;
+    }
+    let (mut send, mut recv) = within(&mut extra).await.unwrap();
+    send.write_all(b"late\r\n").await.unwrap();
+    send.finish().unwrap();
+    assert_eq!(within(recv.read_to_end(64)).await.unwrap(), b"late\r\n");
+    // The 87 streams still open are still served.
+    for client in &mut open {
+        let answer = client.ready().await.unwrap().call("again".into()).await;
+        assert_eq!(answer.unwrap(), "again");
+    }
+    assert_eq!(server.tendrils::<Bytes, Bytes>().len(), 87);
+}
+
+/// `close_with(ErrorCode(7))` resets the stream: the peer reads the code.
+#[tokio::test]
+async fn close_with_a_code_resets_the_stream() {
+    let (server_tls, client_tls) = tls();
+    let (_server, addr) = echo_server(server_tls);
+    let clients = client_manager(client_tls);
+    let connection = clients
+        .connect_connection(&QuicTarget::new(addr, "localhost"))
+        .await
+        .unwrap();
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    send.write_all(b"close 7\r\n").await.unwrap();
+    let err = within(recv.read_to_end(1024)).await.unwrap_err();
+    assert!(err.to_string().contains("error 7"), "{err}");
+    // And a stream whose peer finishes it gets its replies, then a FIN.
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    send.write_all(b"a\r\nb\r\n").await.unwrap();
+    send.finish().unwrap();
+    let all = within(recv.read_to_end(1024)).await.unwrap();
+    assert_eq!(all, b"a\r\nb\r\n");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_streams_finish_then_closes_connections() {
+    let (server_tls, client_tls) = tls();
+    let (server, addr) = echo_server(server_tls);
+    let clients = client_manager(client_tls);
+    let connection = clients
+        .connect_connection(&QuicTarget::new(addr, "localhost"))
+        .await
+        .unwrap();
+    let mut client = stream_client(&connection).await;
+    assert_eq!(
+        client
+            .ready()
+            .await
+            .unwrap()
+            .call("x".into())
+            .await
+            .unwrap(),
+        "x"
+    );
+    assert!(within(server.graceful_shutdown(Duration::from_secs(5))).await);
+    let reason = within(connection.closed()).await;
+    assert!(reason.to_string().contains("closed by peer"), "{reason}");
+    // No new connection: the attempt is not answered, and times out.
+    let refused = clients
+        .connect_connection(&QuicTarget::new(addr, "localhost"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().starts_with("cannot connect to quic"),
+        "{refused:#}"
+    );
+}
