@@ -1,7 +1,7 @@
 //! echo: a frame echo server.
 //!
 //! ```text
-//! cargo run --release --example echo -- [--transport tcp|udp|unix] [--listen ADDR]
+//! cargo run --release --example echo -- [--transport tcp|udp|unix|quic] [--listen ADDR]
 //!     [--framer NAME] [--stats] [--max-peers N] [--max-connections N]
 //!     [--memory-budget BYTES] [--idle-timeout SECS] [--timeout SECS] [--tower] [--global-limit N] [--socket-mode OCTAL]
 //!     [--proxy-protocol] [--proxy-from CIDR]... [--max-per-ip N] [--announce]
@@ -10,7 +10,7 @@
 //!
 //! Listens on `--listen` (default `127.0.0.1:7000`; port 0 picks a free port; for Unix
 //! sockets a path, default `/tmp/tendril-echo.sock`), prints `listening on tcp ADDR`
-//! (or `udp`, `unix`) once bound, and echoes every frame back on the
+//! (or `udp`, `unix`, `quic`) once bound, and echoes every frame back on the
 //! same connection with the same framer (`--framer`: identity, line, line-lf,
 //! length-u8, length-u16, length-u32, length-u64, length-u16le, length-u32le,
 //! length-i32, stuffing, cobs, cobs-zpe, netstring, nul, dot; default `line` over TCP
@@ -54,6 +54,11 @@
 //! is shared fairly among sources whatever the flags (README "Under attack").
 //! `--announce` sends `you are ADDR` (the
 //! connection's remote address) as the first frame of each connection.
+//!
+//! `--transport quic` serves QUIC (the `tendril-quic` crate): every bidirectional stream
+//! of every connection is echoed on its own with the framer until the client finishes
+//! it, then finished in turn; ALPN `echo`; the certificate is `--tls-cert`/`--tls-key`,
+//! or a self-signed one for `localhost` made at start.
 //!
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
 //! example.
@@ -118,6 +123,7 @@ fn needs(feature: &str, flag: &str) -> String {
 #[cfg(not(all(unix, feature = "systemd")))]
 use no_systemd::{passed_sockets, Passed};
 use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager};
+use tendril_quic::{Quic, QuicManager};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::util::Either;
 use tower::{service_fn, Service, ServiceBuilder};
@@ -145,6 +151,8 @@ struct Args {
     metrics: Option<SocketAddr>,
     max_connections: Option<usize>,
     memory_budget: Option<usize>,
+    /// QUIC: certificate and key files (else a self-signed certificate).
+    tls: Option<(String, String)>,
 }
 
 fn seconds(cli: &Cli, flag: &str) -> Option<Duration> {
@@ -156,7 +164,7 @@ fn seconds(cli: &Cli, flag: &str) -> Option<Duration> {
 }
 
 const FLAGS: &[Flag] = &[
-    value("--transport", "NAME", "tcp (default), udp or unix"),
+    value("--transport", "NAME", "tcp (default), udp, unix or quic"),
     value(
         "--listen",
         "ADDR",
@@ -229,6 +237,12 @@ const FLAGS: &[Flag] = &[
         "--announce",
         "send `you are ADDR` as each connection's first frame",
     ),
+    value(
+        "--tls-cert",
+        "PEM",
+        "quic: the certificate chain (default: a self-signed one for localhost, made at start)",
+    ),
+    value("--tls-key", "PEM", "quic: the private key of --tls-cert"),
     switch(
         "--reuse-port",
         "TCP and UDP: set SO_REUSEPORT, so several processes share the port",
@@ -243,7 +257,7 @@ const FLAGS: &[Flag] = &[
 fn parse_args() -> Result<Args, String> {
     let cli = Cli::parse(
         "echo",
-        "[--transport tcp|udp|unix] [--listen ADDR] [--framer NAME] [FLAGS...]",
+        "[--transport tcp|udp|unix|quic] [--listen ADDR] [--framer NAME] [FLAGS...]",
         "A frame echo server: every frame is sent back on its connection with the same \
          framer. A connection closed by a limit is logged at info with its reason.",
         FLAGS,
@@ -271,10 +285,15 @@ fn parse_args() -> Result<Args, String> {
         metrics: cli.parsed("--metrics"),
         max_connections: cli.parsed("--max-connections"),
         memory_budget: cli.parsed("--memory-budget"),
+        tls: match (cli.get("--tls-cert"), cli.get("--tls-key")) {
+            (Some(cert), Some(key)) => Some((cert.to_owned(), key.to_owned())),
+            (None, None) => None,
+            _ => cli.fail("--tls-cert and --tls-key go together"),
+        },
     };
-    if !matches!(args.transport.as_str(), "tcp" | "udp" | "unix") {
+    if !matches!(args.transport.as_str(), "tcp" | "udp" | "unix" | "quic") {
         return Err(format!(
-            "unknown transport `{}` (tcp, udp or unix)",
+            "unknown transport `{}` (tcp, udp, unix or quic)",
             args.transport
         ));
     }
@@ -375,6 +394,24 @@ where
         .into()
     };
     match args.transport.as_str() {
+        "quic" => {
+            if passed.is_some() {
+                return Err(wrong("not for QUIC here"));
+            }
+            let options = Quic::new(inet()?).server_tls(quic_tls(args)?)?;
+            let mut builder = QuicManager::builder(options)
+                .call_timeout(call_timeout)
+                .max_per_source(args.max_per_ip);
+            if let Some(max) = args.max_connections {
+                builder = builder.max_connections(max);
+            }
+            if let Some(bytes) = args.memory_budget {
+                builder = builder.memory_budget(bytes);
+            }
+            let manager = builder.build();
+            let addr = manager.start(acceptor)?;
+            Ok((Arc::new(manager), addr.to_string()))
+        }
         "udp" => {
             let builder = match passed {
                 Some(Passed::Udp(socket)) => UdpManager::adopt(socket)?,
@@ -451,6 +488,22 @@ where
             Ok((Arc::new(manager), addr.to_string()))
         }
     }
+}
+
+/// QUIC's TLS: `--tls-cert`/`--tls-key`, or a self-signed certificate for
+/// `localhost`; ALPN `echo`.
+fn quic_tls(args: &Args) -> Result<tendril_quic::rustls::ServerConfig, BoxError> {
+    let (cert, key) = match &args.tls {
+        Some((cert, key)) => (std::fs::read(cert)?, std::fs::read(key)?),
+        None => {
+            let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+            let key = made.signing_key.serialize_pem().into_bytes();
+            (made.cert.pem().into_bytes(), key)
+        }
+    };
+    let mut tls = tendril_net::wrap::tls_server_config(&cert, &key)?;
+    tls.alpn_protocols = vec![b"echo".to_vec()];
+    Ok(tls)
 }
 
 fn main() -> ExitCode {

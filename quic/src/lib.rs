@@ -38,6 +38,10 @@ mod stream;
 pub use manager::{Quic, QuicManager, QuicStats, QuicTarget};
 pub use stream::ErrorCode;
 
+/// The rustls this crate's TLS configurations are (`rustls::ServerConfig` for
+/// [`Quic::server_tls`], `rustls::ClientConfig` for [`Quic::client_tls`]).
+pub use rustls;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -18,6 +18,7 @@ mod help;
 mod jsonrpc;
 mod kv;
 mod memcache;
+mod quic;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod readme;

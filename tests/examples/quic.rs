@@ -1,0 +1,43 @@
+//! `echo --transport quic` against a QUIC implementation that is not quinn: aioquic
+//! (Python, installed by `.ci/run`; skipped where missing unless
+//! `TENDRIL_REQUIRE_TOOLS` is set): many streams on one connection, each echoed
+//! exactly and finished.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{self, start_example};
+
+fn aioquic() -> bool {
+    let probe = Command::new("python3")
+        .args(["-c", "import aioquic"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !probe {
+        assert!(
+            std::env::var_os("TENDRIL_REQUIRE_TOOLS").is_none(),
+            "aioquic is required (TENDRIL_REQUIRE_TOOLS is set) but does not import"
+        );
+        eprintln!("aioquic is not installed: skipped");
+    }
+    probe
+}
+
+#[test]
+fn aioquic_streams_are_each_echoed_and_finished() {
+    if !aioquic() {
+        return;
+    }
+    let server = start_example(
+        "echo",
+        &["--transport", "quic", "--listen", "127.0.0.1:0"],
+        "quic",
+    );
+    let port = server.listening.rsplit_once(':').unwrap().1;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/quic_echo.py");
+    let out = support::run_ok(Command::new("python3").args([script, port, "100", "20"]));
+    let saw: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(saw["exact"], 100, "{saw}");
+    assert_eq!(saw["finished"], 100, "{saw}");
+}
