@@ -1,8 +1,10 @@
-//! dns_server: an authoritative DNS server for a few A records, over UDP and TCP.
+//! dns_server: an authoritative DNS server for a few A records, over UDP, TCP, TLS and
+//! QUIC.
 //!
 //! ```text
 //! cargo run --release --example dns_server -- [--listen ADDR] [--record NAME=IPV4]...
-//!     [--delay NAME=MS]...
+//!     [--delay NAME=MS]... [--tls ADDR] [--quic ADDR]
+//!     [--tls-self-signed | --tls-cert PEM --tls-key PEM]
 //! ```
 //!
 //! Serves the same application over UDP (identity framer: one datagram, one message)
@@ -19,9 +21,18 @@
 //! milliseconds, to show it: `dns_client --tcp --parallel 8` gets the other answers
 //! first. SIGINT or SIGTERM shut both down gracefully (2 s to finish) and exit 0.
 //!
+//! `--tls ADDR` adds DNS over TLS (RFC 7858: the TCP framing inside TLS, pipelined the
+//! same way) and prints `listening on tls ADDR`; `--quic ADDR` adds DNS over QUIC (RFC
+//! 9250: ALPN `doq`, one query per stream, the 2-byte length prefix, message ID 0 on
+//! the wire; each stream is finished after its answer) and prints `listening on quic
+//! ADDR`. Both use the certificate of `--tls-cert`/`--tls-key`, or one for `localhost`
+//! made at start. The same application answers on all four.
+//!
 //! ```text
 //! dig @127.0.0.1 -p 5353 example.test A          # over UDP
 //! dig @127.0.0.1 -p 5353 +tcp example.test A     # over TCP
+//! kdig @127.0.0.1 -p 8853 +tls example.test A    # over TLS (dig +tls too)
+//! kdig @127.0.0.1 -p 8853 +quic example.test A   # over QUIC
 //! ```
 
 #[path = "shared/cli.rs"]
@@ -30,6 +41,8 @@ mod cli;
 mod message;
 #[path = "shared/signal.rs"]
 mod signal;
+#[path = "tls/config.rs"]
+mod tls_config;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -44,9 +57,11 @@ use message::{
 };
 use signal::shutdown_signal;
 use tendril_net::app::acceptor_fn;
-use tendril_net::framer::{ByteOrder, LengthFramer, LengthPrefix};
-use tendril_net::wrap::NoWrapper;
+use tendril_net::framer::{ByteOrder, FramerSwitch, LengthFramer, LengthPrefix};
+use tendril_net::wrap::{NoWrapper, TlsServerLayer, WrapperChain};
 use tendril_net::{BoxError, Manager, ReplyOrder, TcpManager, Tendril, UdpManager};
+use tendril_quic::{Quic, QuicManager};
+use tls_config::TlsSource;
 use tower::service_fn;
 
 type Records = Arc<HashMap<String, Ipv4Addr>>;
@@ -92,30 +107,52 @@ struct Args {
     listen: SocketAddr,
     records: Records,
     delays: Delays,
+    tls: Option<SocketAddr>,
+    quic: Option<SocketAddr>,
+    certificate: TlsSource,
+}
+
+/// The DNS message framing of every stream transport: a 2-byte length, then the
+/// message.
+fn length_framer() -> LengthFramer {
+    LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian).max_frame_length(65_535)
 }
 
 fn parse_args() -> Args {
+    let mut flags = vec![
+        value(
+            "--listen",
+            "ADDR",
+            "where to listen, UDP and TCP (default 127.0.0.1:5353)",
+        ),
+        value(
+            "--record",
+            "NAME=IPV4",
+            "answer NAME's A query with IPV4 (repeat for more)",
+        ),
+        value(
+            "--delay",
+            "NAME=MS",
+            "answer NAME after MS milliseconds (repeat for more)",
+        ),
+        value(
+            "--tls",
+            "ADDR",
+            "also serve DNS over TLS (RFC 7858) on ADDR",
+        ),
+        value(
+            "--quic",
+            "ADDR",
+            "also serve DNS over QUIC (RFC 9250) on ADDR",
+        ),
+    ];
+    flags.extend(tls_config::FLAGS);
     let cli = Cli::parse(
         "dns_server",
-        "[--listen ADDR] [--record NAME=IPV4]... [--delay NAME=MS]...",
-        "An authoritative DNS server for the A records given, over UDP and TCP on one port.",
-        &[
-            value(
-                "--listen",
-                "ADDR",
-                "where to listen, UDP and TCP (default 127.0.0.1:5353)",
-            ),
-            value(
-                "--record",
-                "NAME=IPV4",
-                "answer NAME's A query with IPV4 (repeat for more)",
-            ),
-            value(
-                "--delay",
-                "NAME=MS",
-                "answer NAME after MS milliseconds (repeat for more)",
-            ),
-        ],
+        "[--listen ADDR] [--record NAME=IPV4]... [--delay NAME=MS]... [--tls ADDR] [--quic ADDR]",
+        "An authoritative DNS server for the A records given, over UDP and TCP on one port, \
+         and over TLS and QUIC.",
+        &flags,
     );
     let pair = |flag: &str, text: &str, what: &str| -> (String, String) {
         let Some((name, value)) = text.split_once('=') else {
@@ -136,10 +173,18 @@ fn parse_args() -> Args {
         let (name, ms) = pair("--delay", text, "NAME=MS");
         delays.insert(name, Duration::from_millis(cli.parse_value("--delay", &ms)));
     }
+    let certificate = match tls_config::source(&cli) {
+        Ok(TlsSource::None) => TlsSource::SelfSigned,
+        Ok(source) => source,
+        Err(message) => cli.fail(message),
+    };
     Args {
         listen: cli.parsed_or("--listen", ([127, 0, 0, 1], 5353).into()),
         records: Arc::new(records),
         delays: Arc::new(delays),
+        tls: cli.parsed("--tls"),
+        quic: cli.parsed("--quic"),
+        certificate,
     }
 }
 
@@ -149,6 +194,9 @@ async fn main() -> ExitCode {
         listen,
         records,
         delays,
+        tls,
+        quic,
+        certificate,
     } = parse_args();
     let shutdown = shutdown_signal();
     // The same application for both transports; only the framer differs.
@@ -190,9 +238,7 @@ async fn main() -> ExitCode {
         let (tcp_records, tcp_delays) = (records.clone(), delays.clone());
         match tcp.start(
             acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
-                let framer = LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian)
-                    .max_frame_length(65_535);
-                tendril.set_framers(framer.clone(), framer)?;
+                tendril.set_framers(length_framer(), length_framer())?;
                 Ok(application(tcp_records.clone(), tcp_delays.clone()))
             }),
             NoWrapper,
@@ -213,11 +259,99 @@ async fn main() -> ExitCode {
     };
     println!("listening on udp {udp_addr}");
     println!("listening on tcp {tcp_addr}");
+    let mut managers: Vec<Box<dyn Manager>> = vec![Box::new(udp), Box::new(tcp)];
+    let secure =
+        |addr, what: &str, started: Result<(Box<dyn Manager>, SocketAddr), BoxError>| match started
+        {
+            Ok((manager, bound)) => {
+                println!("listening on {what} {bound}");
+                Ok(manager)
+            }
+            Err(err) => Err(format!("--{what} {addr}: {err:#}")),
+        };
+    if let Some(addr) = tls {
+        let started = serve_tls(
+            addr,
+            &certificate,
+            application(records.clone(), delays.clone()),
+        );
+        match secure(addr, "tls", started) {
+            Ok(manager) => managers.push(manager),
+            Err(message) => {
+                eprintln!("dns_server: {message}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Some(addr) = quic {
+        let (records, delays) = (records.clone(), delays.clone());
+        let started = serve_quic(addr, &certificate, move || {
+            application(records.clone(), delays.clone())
+        });
+        match secure(addr, "quic", started) {
+            Ok(manager) => managers.push(manager),
+            Err(message) => {
+                eprintln!("dns_server: {message}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     shutdown.await;
     let deadline = Duration::from_secs(2);
-    let (_, _) = tokio::join!(
-        udp.graceful_shutdown(deadline),
-        tcp.graceful_shutdown(deadline)
-    );
+    futures_util::future::join_all(managers.iter().map(|m| m.graceful_shutdown(deadline))).await;
     ExitCode::SUCCESS
+}
+
+/// DNS over TLS on `addr`: the TCP framing and pipelining inside TLS.
+fn serve_tls<S>(
+    addr: SocketAddr,
+    certificate: &TlsSource,
+    application: S,
+) -> Result<(Box<dyn Manager>, SocketAddr), BoxError>
+where
+    S: tower::Service<Bytes, Response = Option<Bytes>, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let config = tls_config::server_config(certificate, "localhost")?.ok_or("no TLS")?;
+    let manager = TcpManager::builder(addr)
+        .max_in_flight(64)
+        .reply_order(ReplyOrder::Completion)
+        .build();
+    let bound = manager.start(
+        acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+            tendril.set_framers(length_framer(), length_framer())?;
+            Ok(application.clone())
+        }),
+        WrapperChain::new().layer(TlsServerLayer::new(config)),
+    )?;
+    Ok((Box::new(manager), bound))
+}
+
+/// DNS over QUIC on `addr`: ALPN `doq`, one query per stream; each stream finished
+/// after its answer.
+fn serve_quic<M, S>(
+    addr: SocketAddr,
+    certificate: &TlsSource,
+    application: M,
+) -> Result<(Box<dyn Manager>, SocketAddr), BoxError>
+where
+    M: Fn() -> S + Send + Sync + 'static,
+    S: tower::Service<Bytes, Response = Option<Bytes>, Error = BoxError> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let mut config = tls_config::server_config(certificate, "localhost")?.ok_or("no TLS")?;
+    config.alpn_protocols = vec![b"doq".to_vec()];
+    let manager = QuicManager::new(Quic::new(addr).server_tls(config)?);
+    let bound = manager.start_with_framers(
+        acceptor_fn(move |stream: Tendril| -> Result<_, BoxError> {
+            let mut answer = application();
+            Ok(service_fn(move |query: Bytes| {
+                // One query per stream: the stream is finished once this answer is out.
+                stream.close();
+                answer.call(query)
+            }))
+        }),
+        || FramerSwitch::symmetric(length_framer()),
+    )?;
+    Ok((Box::new(manager), bound))
 }

@@ -57,8 +57,8 @@
 //!
 //! `--transport quic` serves QUIC (the `tendril-quic` crate): every bidirectional stream
 //! of every connection is echoed on its own with the framer until the client finishes
-//! it, then finished in turn; ALPN `echo`; the certificate is `--tls-cert`/`--tls-key`,
-//! or a self-signed one for `localhost` made at start.
+//! it, then finished in turn; ALPN `echo`; the certificate is `--tls-cert`/`--tls-key`
+//! or a self-signed one for `localhost` made at start (`--tls-self-signed`, the default).
 //!
 //! Try it with `printf 'hello\r\n' | nc 127.0.0.1 7000`, or with the `line_client`
 //! example.
@@ -70,6 +70,8 @@ mod cli;
 mod prometheus;
 #[path = "shared/signal.rs"]
 mod signal;
+#[path = "tls/config.rs"]
+mod tls_config;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -129,6 +131,7 @@ use tower::util::Either;
 use tower::{service_fn, Service, ServiceBuilder};
 
 use signal::shutdown_signal;
+use tls_config::TlsSource;
 
 struct Args {
     transport: String,
@@ -151,8 +154,8 @@ struct Args {
     metrics: Option<SocketAddr>,
     max_connections: Option<usize>,
     memory_budget: Option<usize>,
-    /// QUIC: certificate and key files (else a self-signed certificate).
-    tls: Option<(String, String)>,
+    /// QUIC: where the certificate comes from (self-signed for localhost by default).
+    tls: TlsSource,
 }
 
 fn seconds(cli: &Cli, flag: &str) -> Option<Duration> {
@@ -163,7 +166,8 @@ fn seconds(cli: &Cli, flag: &str) -> Option<Duration> {
     )
 }
 
-const FLAGS: &[Flag] = &[
+/// Echo's flags (the TLS ones are added for QUIC).
+const FLAGS: [Flag; 18] = [
     value("--transport", "NAME", "tcp (default), udp, unix or quic"),
     value(
         "--listen",
@@ -237,12 +241,6 @@ const FLAGS: &[Flag] = &[
         "--announce",
         "send `you are ADDR` as each connection's first frame",
     ),
-    value(
-        "--tls-cert",
-        "PEM",
-        "quic: the certificate chain (default: a self-signed one for localhost, made at start)",
-    ),
-    value("--tls-key", "PEM", "quic: the private key of --tls-cert"),
     switch(
         "--reuse-port",
         "TCP and UDP: set SO_REUSEPORT, so several processes share the port",
@@ -260,7 +258,11 @@ fn parse_args() -> Result<Args, String> {
         "[--transport tcp|udp|unix|quic] [--listen ADDR] [--framer NAME] [FLAGS...]",
         "A frame echo server: every frame is sent back on its connection with the same \
          framer. A connection closed by a limit is logged at info with its reason.",
-        FLAGS,
+        &{
+            let mut flags = Vec::from(FLAGS);
+            flags.extend(tls_config::FLAGS);
+            flags
+        },
     );
     let mut args = Args {
         transport: cli.get("--transport").unwrap_or("tcp").to_owned(),
@@ -285,10 +287,10 @@ fn parse_args() -> Result<Args, String> {
         metrics: cli.parsed("--metrics"),
         max_connections: cli.parsed("--max-connections"),
         memory_budget: cli.parsed("--memory-budget"),
-        tls: match (cli.get("--tls-cert"), cli.get("--tls-key")) {
-            (Some(cert), Some(key)) => Some((cert.to_owned(), key.to_owned())),
-            (None, None) => None,
-            _ => cli.fail("--tls-cert and --tls-key go together"),
+        tls: match tls_config::source(&cli) {
+            Ok(TlsSource::None) => TlsSource::SelfSigned,
+            Ok(source) => source,
+            Err(message) => cli.fail(message),
         },
     };
     if !matches!(args.transport.as_str(), "tcp" | "udp" | "unix" | "quic") {
@@ -490,18 +492,10 @@ where
     }
 }
 
-/// QUIC's TLS: `--tls-cert`/`--tls-key`, or a self-signed certificate for
-/// `localhost`; ALPN `echo`.
+/// QUIC's TLS: the TLS flags' certificate (self-signed for `localhost` by default);
+/// ALPN `echo`.
 fn quic_tls(args: &Args) -> Result<tendril_quic::rustls::ServerConfig, BoxError> {
-    let (cert, key) = match &args.tls {
-        Some((cert, key)) => (std::fs::read(cert)?, std::fs::read(key)?),
-        None => {
-            let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
-            let key = made.signing_key.serialize_pem().into_bytes();
-            (made.cert.pem().into_bytes(), key)
-        }
-    };
-    let mut tls = tendril_net::wrap::tls_server_config(&cert, &key)?;
+    let mut tls = tls_config::server_config(&args.tls, "localhost")?.ok_or("no TLS")?;
     tls.alpn_protocols = vec![b"echo".to_vec()];
     Ok(tls)
 }

@@ -1,6 +1,9 @@
 //! The TLS flags the TLS examples share: `--tls-self-signed`, or `--tls-cert PEM` with
 //! `--tls-key PEM`, and the certificate's reload from those files on SIGHUP.
 
+// Each example uses the part it needs.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 
 use crate::cli::{switch, value, Cli, Flag};

@@ -31,11 +31,18 @@
 //! (`max_connections` there counts streams, the memory budget covers them all).
 //! Unidirectional streams and datagrams are not served (the endpoint grants no
 //! credit for them).
+//!
+//! Clients: tendril-net's `Client` (pipelined or multiplexed) over one stream, through
+//! [`Connect`](tendril_net::Connect) with a [`QuicTarget`]; or [`StreamPerRequest`],
+//! a `tower::Service` that opens a stream per call (DNS over QUIC), its readiness the
+//! connection's stream credit.
 
 mod manager;
+mod request;
 mod stream;
 
 pub use manager::{Quic, QuicManager, QuicStats, QuicTarget};
+pub use request::{ResponseFuture, ResponseTimedOut, StreamPerRequest, DEFAULT_MAX_RESPONSE};
 pub use stream::ErrorCode;
 
 /// The rustls this crate's TLS configurations are (`rustls::ServerConfig` for

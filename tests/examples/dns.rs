@@ -279,3 +279,107 @@ fn dig_accepts_the_answers() {
         );
     }
 }
+
+/// The server with DNS over TLS and over QUIC too, on ports of their own, with a
+/// certificate for `localhost` written to a fresh directory: the server, its TLS and
+/// QUIC addresses, and the certificate file (for a client to trust).
+fn start_secure() -> (Server, SocketAddr, SocketAddr, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "tendril-dns-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key, _) = support::certificate_files(&dir);
+    let mut child = Command::new(support::example("dns_server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--record",
+            "example.test=192.0.2.7",
+        ])
+        .args(["--tls", "127.0.0.1:0", "--quic", "127.0.0.1:0"])
+        .args(["--tls-cert", &cert, "--tls-key", &key])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn dns_server");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut addr = |prefix: &str| -> SocketAddr {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        line.strip_prefix(prefix)
+            .and_then(|rest| rest.trim_end().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+    };
+    let udp = addr("listening on udp ");
+    let tcp = addr("listening on tcp ");
+    let tls = addr("listening on tls ");
+    let quic = addr("listening on quic ");
+    (Server { child, udp, tcp }, tls, quic, cert, dir)
+}
+
+/// kdig (Knot DNS) over TLS and over QUIC, and dig over TLS, get the answers (skipped
+/// where the tools are not installed; `.ci/run` installs them).
+#[test]
+fn kdig_and_dig_ask_over_tls_and_quic() {
+    if !support::have_tool("kdig", &["--version"]) || !support::have_tool("dig", &["-v"]) {
+        return;
+    }
+    let (_server, tls, quic, _cert, dir) = start_secure();
+    let asks = [
+        ("kdig", "+tls", tls),
+        ("kdig", "+quic", quic),
+        ("dig", "+tls", tls),
+    ];
+    for (tool, transport, addr) in asks {
+        let port = addr.port().to_string();
+        // Each tool's own spelling of "3 s, one try".
+        let bounded: &[&str] = match tool {
+            "kdig" => &["+timeout=3", "+retry=0"],
+            _ => &["+time=3", "+tries=1"],
+        };
+        let output = Command::new(tool)
+            .args(["@127.0.0.1", "-p", &port, transport])
+            .args(bounded)
+            .args(["example.test", "A"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("NOERROR"), "{tool} {transport}: {text}");
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with("example.test.") && line.ends_with("192.0.2.7")),
+            "{tool} {transport}: {text}"
+        );
+        if transport == "+quic" {
+            // RFC 9250 §4.2.1: the message ID is 0 on the wire.
+            assert!(text.contains("id: 0"), "{text}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The client example over TLS (the multiplexed client) and over QUIC (a stream per
+/// query), several queries at once.
+#[test]
+fn the_client_example_over_tls_and_quic() {
+    let (_server, tls, quic, cert, dir) = start_secure();
+    for (flag, addr) in [("--tls", tls), ("--quic", quic)] {
+        let output = Command::new(support::example("dns_client"))
+            .args(["example.test", "--server", &addr.to_string(), flag])
+            .args(["--tls-ca", &cert, "--parallel", "5"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{flag}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "example.test A 192.0.2.7\n".repeat(5),
+            "{flag}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -18,9 +18,9 @@ mod help;
 mod jsonrpc;
 mod kv;
 mod memcache;
-mod quic;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod quic;
 mod readme;
 mod signals;
 mod smtp;
