@@ -287,6 +287,13 @@ impl QuicManager {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The live QUIC connection with stable id `id` (a stream's
+    /// [`Addr::Stream::connection`](tendril_net::Addr::Stream)): to open a stream of
+    /// this end's on it with [`open_stream`](Self::open_stream) (a server's push).
+    pub fn connection(&self, id: u64) -> Option<Connection> {
+        self.connections().get(&id).cloned()
+    }
+
     /// The QUIC counters.
     pub fn quic_stats(&self) -> QuicStats {
         let counters = &self.inner.counters;

@@ -41,17 +41,34 @@ fn tls() -> (rustls::ServerConfig, rustls::ClientConfig) {
 }
 
 /// A server answering each line with itself; `close 7` closes the stream with
-/// error code 7, `info` answers with what the stream's Tendril knows.
+/// error code 7, `info` answers with what the stream's Tendril knows, `push` opens a
+/// stream of the server's own on the same connection and sends `pushed` on it.
 fn echo_server(server_tls: rustls::ServerConfig) -> (QuicManager, SocketAddr) {
     let options = Quic::new("127.0.0.1:0".parse().unwrap())
         .server_tls(server_tls)
         .unwrap();
     let manager = QuicManager::new(options);
-    let acceptor = acceptor_fn(|tendril: Tendril| -> Result<_, BoxError> {
+    let pusher = manager.clone();
+    let acceptor = acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
         let stream = tendril.clone();
+        let pusher = pusher.clone();
         Ok(service(move |line: Bytes| {
             let stream = stream.clone();
+            let pusher = pusher.clone();
             async move {
+                if line == "push" {
+                    let Addr::Stream { connection, .. } = stream.remote() else {
+                        return Ok(None);
+                    };
+                    let connection = pusher.connection(*connection).ok_or("gone")?;
+                    let push = acceptor_fn(|pushed: Tendril| -> Result<_, BoxError> {
+                        pushed.try_send_frame(Bytes::from("pushed"))?;
+                        pushed.close();
+                        Ok(service(|_: Bytes| async { Ok(None::<Bytes>) }))
+                    });
+                    pusher.open_stream(&connection, push, framers()).await?;
+                    return Ok(Some(Bytes::from("ok")));
+                }
                 if line == "close 7" {
                     stream.close_with(ErrorCode(7));
                     return Ok(None);
@@ -231,6 +248,25 @@ async fn close_with_a_code_resets_the_stream() {
     send.finish().unwrap();
     let all = within(recv.read_to_end(1024)).await.unwrap();
     assert_eq!(all, b"a\r\nb\r\n");
+}
+
+/// A server's application opens a stream of its own on its connection (a push): a
+/// Tendril like any other.
+#[tokio::test]
+async fn the_server_opens_a_stream_on_its_connection() {
+    let (server_tls, client_tls) = tls();
+    let (server, addr) = echo_server(server_tls);
+    let clients = client_manager(client_tls);
+    let connection = clients
+        .connect_connection(&QuicTarget::new(addr, "localhost"))
+        .await
+        .unwrap();
+    let mut client = stream_client(&connection).await;
+    let answer = client.ready().await.unwrap().call("push".into()).await;
+    assert_eq!(answer.unwrap(), "ok");
+    let (_send, mut recv) = within(connection.accept_bi()).await.unwrap();
+    assert_eq!(within(recv.read_to_end(64)).await.unwrap(), b"pushed\r\n");
+    assert_eq!(server.quic_stats().streams, 2);
 }
 
 #[tokio::test]
