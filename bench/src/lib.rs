@@ -1,8 +1,9 @@
 //! What the benchmarks share: servers run as separate processes, a line-echo load
 //! client on plain std threads (so that neither server shares a runtime with it), a
-//! UDP load client ([`udp`]), interleaved comparisons, and the resident memory of a
-//! process.
+//! UDP load client ([`udp`]), a QUIC load client ([`quic`]), interleaved comparisons,
+//! and the resident memory of a process.
 
+pub mod quic;
 pub mod udp;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -65,7 +66,7 @@ impl Server {
                 .next()
                 .and_then(Result::ok)
                 .unwrap_or_else(|| panic!("{name}: no `listening on` line"));
-            let addr = ["listening on tcp ", "listening on udp "]
+            let addr = ["listening on tcp ", "listening on udp ", "listening on quic "]
                 .iter()
                 .find_map(|prefix| line.strip_prefix(prefix));
             if let Some(addr) = addr {
@@ -331,3 +332,34 @@ fn table(what: &str, servers: &[Server], values: &[Vec<f64>]) {
         );
     }
 }
+
+/// The hand-written baselines' line decoder: lines split at `\n`, delimiter kept, at
+/// most 8 KiB, with a `memchr` scan that remembers how far it got.
+#[derive(Debug, Default)]
+pub struct Lines {
+    scanned: usize,
+}
+
+impl tokio_util::codec::Decoder for Lines {
+    type Item = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<bytes::Bytes>, std::io::Error> {
+        match memchr::memchr(b'\n', &src[self.scanned..]) {
+            Some(at) => {
+                let end = self.scanned + at + 1;
+                self.scanned = 0;
+                Ok(Some(src.split_to(end).freeze()))
+            }
+            None if src.len() > 8 * 1024 => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "line longer than 8 KiB",
+            )),
+            None => {
+                self.scanned = src.len();
+                Ok(None)
+            }
+        }
+    }
+}
+

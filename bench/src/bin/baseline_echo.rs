@@ -13,38 +13,10 @@
 
 use std::io::Write;
 
-use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use tendril_bench::Lines;
 use tokio::net::TcpListener;
-use tokio_util::codec::{BytesCodec, Decoder, FramedRead, FramedWrite};
-
-/// Lines, delimiter kept, at most 8 KiB.
-struct Lines {
-    scanned: usize,
-}
-
-impl Decoder for Lines {
-    type Item = Bytes;
-    type Error = std::io::Error;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, std::io::Error> {
-        match memchr::memchr(b'\n', &src[self.scanned..]) {
-            Some(at) => {
-                let end = self.scanned + at + 1;
-                self.scanned = 0;
-                Ok(Some(src.split_to(end).freeze()))
-            }
-            None if src.len() > 8 * 1024 => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "line longer than 8 KiB",
-            )),
-            None => {
-                self.scanned = src.len();
-                Ok(None)
-            }
-        }
-    }
-}
+use tokio_util::codec::{BytesCodec, FramedRead, FramedWrite};
 
 fn main() {
     let addr = std::env::args()
@@ -69,7 +41,7 @@ fn main() {
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let (read, write) = stream.into_split();
-                let _ = FramedRead::new(read, Lines { scanned: 0 })
+                let _ = FramedRead::new(read, Lines::default())
                     .forward(FramedWrite::new(write, BytesCodec::new()))
                     .await;
             });
