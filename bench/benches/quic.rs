@@ -5,17 +5,23 @@
 //! ```text
 //! cargo bench --bench quic                      # both loads, 5 rounds
 //! ECHO_BENCH_ROUNDS=3 cargo bench --bench quic  # quicker, noisier
-//! ECHO_BENCH=lines cargo bench --bench quic     # one section: lines | frames
+//! ECHO_BENCH=lines cargo bench --bench quic     # one section: lines | frames | memory
 //! ```
 //!
 //! Lines: 4 connections × 8 streams, each stream 50,000 lines of 16 bytes pipelined,
 //! finished, echoed back. Frames: 4 connections × 4 streams, each 100 frames of 64 KiB
 //! with a 4-byte length (`echo --framer length-u32` against tokio-util's
 //! `LengthDelimitedCodec`). Both servers get the same certificate, made here.
+//!
+//! Memory: resident memory per idle QUIC connection with one idle stream (1,000
+//! connections that each exchanged one line on their stream, RSS delta / 1,000), for
+//! both servers.
 
 use std::path::{Path, PathBuf};
 
-use tendril_bench::quic::{run_quic, Framing, QuicLoad};
+use std::time::Duration;
+
+use tendril_bench::quic::{run_quic, while_idle, Framing, QuicLoad};
 use tendril_bench::{compare, example, rounds, section, Server};
 
 /// A certificate for `localhost`, written to a fresh directory: (cert, key) paths.
@@ -56,6 +62,45 @@ fn run(echo: &Path, baseline: &Path, name: &str, framer: &str, mode: &str, load:
     });
 }
 
+/// RSS per idle connection of each server, KiB delta / connections, in bytes.
+fn memory(echo: &Path, baseline: &Path) {
+    const CONNECTIONS: usize = 1000;
+    let (cert, key) = certificate();
+    let echo_args = [
+        "--transport",
+        "quic",
+        "--listen",
+        "127.0.0.1:0",
+        "--framer",
+        "line-lf",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let servers = [
+        Server::start("echo --transport quic", echo, &echo_args),
+        Server::start(
+            "hand-written quinn",
+            baseline,
+            &["127.0.0.1:0", &cert, &key, "lines"],
+        ),
+    ];
+    println!("\nmemory per idle QUIC connection with one idle stream ({CONNECTIONS} connections)\n");
+    println!("| server | RSS before, KiB | with them, KiB | per connection, bytes |");
+    println!("|---|---|---|---|");
+    for server in &servers {
+        let before = server.rss_kib();
+        let during = while_idle(server.addr, &cert, CONNECTIONS, || {
+            // Let the handshakes' transient buffers go.
+            std::thread::sleep(Duration::from_millis(500));
+            server.rss_kib()
+        });
+        let per = (during.saturating_sub(before)) * 1024 / CONNECTIONS as u64;
+        println!("| {} | {before} | {during} | {per} |", server.name);
+    }
+}
+
 fn main() {
     let echo = example("echo");
     let baseline = PathBuf::from(env!("CARGO_BIN_EXE_baseline_quic"));
@@ -78,5 +123,8 @@ fn main() {
         };
         let name = "QUIC frame echo, 4 connections x 4 streams x 100 frames of 64 KiB";
         run(&echo, &baseline, name, "length-u32", "length", load);
+    }
+    if section("memory") {
+        memory(&echo, &baseline);
     }
 }

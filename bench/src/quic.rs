@@ -135,3 +135,37 @@ pub fn run_quic(addr: SocketAddr, cert_pem: &str, load: &QuicLoad) -> Run {
         }
     })
 }
+
+/// Opens `connections` QUIC connections to `addr`, each with one stream that exchanged
+/// one line and stays open (idle), then runs `measure` while they are all open.
+///
+/// # Panics
+///
+/// If a connection or its line fails.
+pub fn while_idle<T>(addr: SocketAddr, cert_pem: &str, connections: usize, measure: impl FnOnce() -> T) -> T {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let config = client_config(cert_pem);
+    let held = runtime.block_on(async move {
+        let mut endpoint =
+            quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).expect("client endpoint");
+        endpoint.set_default_client_config(config);
+        let mut held = Vec::new();
+        for _ in 0..connections {
+            let connecting = endpoint.connect(addr, "localhost").expect("connect");
+            let connection = connecting.await.expect("handshake");
+            let (mut send, mut recv) = connection.open_bi().await.expect("a stream");
+            send.write_all(b"idle\n").await.expect("write");
+            let mut echo = [0u8; 5];
+            recv.read_exact(&mut echo).await.expect("echo");
+            held.push((connection, send, recv));
+        }
+        (endpoint, held)
+    });
+    let measured = measure();
+    drop(held);
+    measured
+}
