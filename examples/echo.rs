@@ -612,13 +612,19 @@ async fn serve(args: Args, passed: Option<Passed>) -> ExitCode {
             loop {
                 tick.tick().await;
                 // A line after the first second, then only when a counter moved; a
-                // UDP manager's own counters after the engine's.
+                // UDP or QUIC manager's own counters after the engine's.
                 let udp = manager.as_any().downcast_ref::<UdpManager>();
-                let stats = (manager.stats(), udp.map(UdpManager::udp_stats));
+                let quic = manager.as_any().downcast_ref::<QuicManager>();
+                let stats = (
+                    manager.stats(),
+                    udp.map(UdpManager::udp_stats),
+                    quic.map(QuicManager::quic_stats),
+                );
                 if last != Some(stats) {
                     match stats {
-                        (stats, Some(udp)) => eprintln!("{stats} {udp}"),
-                        (stats, None) => eprintln!("{stats}"),
+                        (stats, Some(udp), _) => eprintln!("{stats} {udp}"),
+                        (stats, _, Some(quic)) => eprintln!("{stats} {quic}"),
+                        (stats, None, None) => eprintln!("{stats}"),
                     }
                     last = Some(stats);
                 }

@@ -86,7 +86,9 @@ fn memory(echo: &Path, baseline: &Path) {
             &["127.0.0.1:0", &cert, &key, "lines"],
         ),
     ];
-    println!("\nmemory per idle QUIC connection with one idle stream ({CONNECTIONS} connections)\n");
+    println!(
+        "\nmemory per idle QUIC connection with one idle stream ({CONNECTIONS} connections)\n"
+    );
     println!("| server | RSS before, KiB | with them, KiB | per connection, bytes |");
     println!("|---|---|---|---|");
     for server in &servers {

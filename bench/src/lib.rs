@@ -66,9 +66,13 @@ impl Server {
                 .next()
                 .and_then(Result::ok)
                 .unwrap_or_else(|| panic!("{name}: no `listening on` line"));
-            let addr = ["listening on tcp ", "listening on udp ", "listening on quic "]
-                .iter()
-                .find_map(|prefix| line.strip_prefix(prefix));
+            let addr = [
+                "listening on tcp ",
+                "listening on udp ",
+                "listening on quic ",
+            ]
+            .iter()
+            .find_map(|prefix| line.strip_prefix(prefix));
             if let Some(addr) = addr {
                 break addr.trim().parse().expect("an address");
             }
@@ -344,7 +348,10 @@ impl tokio_util::codec::Decoder for Lines {
     type Item = bytes::Bytes;
     type Error = std::io::Error;
 
-    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<bytes::Bytes>, std::io::Error> {
+    fn decode(
+        &mut self,
+        src: &mut bytes::BytesMut,
+    ) -> Result<Option<bytes::Bytes>, std::io::Error> {
         match memchr::memchr(b'\n', &src[self.scanned..]) {
             Some(at) => {
                 let end = self.scanned + at + 1;
@@ -362,4 +369,3 @@ impl tokio_util::codec::Decoder for Lines {
         }
     }
 }
-

@@ -142,7 +142,12 @@ pub fn run_quic(addr: SocketAddr, cert_pem: &str, load: &QuicLoad) -> Run {
 /// # Panics
 ///
 /// If a connection or its line fails.
-pub fn while_idle<T>(addr: SocketAddr, cert_pem: &str, connections: usize, measure: impl FnOnce() -> T) -> T {
+pub fn while_idle<T>(
+    addr: SocketAddr,
+    cert_pem: &str,
+    connections: usize,
+    measure: impl FnOnce() -> T,
+) -> T {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

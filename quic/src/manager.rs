@@ -247,6 +247,24 @@ pub struct QuicStats {
     pub streams: u64,
 }
 
+impl fmt::Display for QuicStats {
+    /// One line: `quic connections=1 handshakes=0 accepted=1 refused=0 retried=0
+    /// handshake_failures=0 streams=2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "quic connections={} handshakes={} accepted={} refused={} retried={} handshake_failures={} streams={}",
+            self.connections,
+            self.handshakes,
+            self.accepted,
+            self.refused,
+            self.retried,
+            self.handshake_failures,
+            self.streams
+        )
+    }
+}
+
 impl fmt::Debug for QuicManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("QuicManager")

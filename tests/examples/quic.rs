@@ -41,3 +41,25 @@ fn aioquic_streams_are_each_echoed_and_finished() {
     assert_eq!(saw["exact"], 100, "{saw}");
     assert_eq!(saw["finished"], 100, "{saw}");
 }
+
+/// A flood of handshakes that never complete (fresh sources that never answer, past
+/// the 64 in progress after which unvalidated sources get a Retry) leaves a real
+/// client served (`bench/quic_flood.py`, small here; its full-size figure is in the
+/// README).
+#[test]
+fn a_handshake_flood_leaves_a_real_client_served() {
+    if !aioquic() {
+        return;
+    }
+    let server = start_example(
+        "echo",
+        &["--transport", "quic", "--listen", "127.0.0.1:0"],
+        "quic",
+    );
+    let port = server.listening.rsplit_once(':').unwrap().1;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/quic_flood.py");
+    let out = support::run_ok(Command::new("python3").args([script, port, "300"]));
+    let saw: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(saw["handshakes"], 300, "{saw}");
+    assert!(saw["real_client_after_ms"].as_f64().is_some(), "{saw}");
+}

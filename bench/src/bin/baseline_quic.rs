@@ -56,7 +56,10 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async move {
         let endpoint = quinn::Endpoint::server(config, addr.parse().expect("ADDR")).expect("bind");
-        println!("listening on quic {}", endpoint.local_addr().expect("address"));
+        println!(
+            "listening on quic {}",
+            endpoint.local_addr().expect("address")
+        );
         let _ = std::io::stdout().flush();
         while let Some(incoming) = endpoint.accept().await {
             tokio::spawn(async move {
