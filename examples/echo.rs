@@ -243,7 +243,7 @@ const FLAGS: [Flag; 18] = [
     ),
     switch(
         "--reuse-port",
-        "TCP and UDP: set SO_REUSEPORT, so several processes share the port",
+        "TCP, UDP and QUIC: set SO_REUSEPORT, so several processes share the port",
     ),
     value(
         "--metrics",
@@ -397,10 +397,12 @@ where
     };
     match args.transport.as_str() {
         "quic" => {
-            if passed.is_some() {
-                return Err(wrong("not for QUIC here"));
-            }
-            let options = Quic::new(inet()?).server_tls(quic_tls(args)?)?;
+            let options = match passed {
+                Some(Passed::Udp(socket)) => Quic::adopt(socket)?,
+                Some(_) => return Err(wrong("not UDP")),
+                None => Quic::new(inet()?).reuse_port(args.reuse_port),
+            };
+            let options = options.server_tls(quic_tls(args)?)?;
             let mut builder = QuicManager::builder(options)
                 .call_timeout(call_timeout)
                 .max_per_source(args.max_per_ip);

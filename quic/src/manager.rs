@@ -37,6 +37,9 @@ const STREAM_QUEUE: usize = 256;
 #[derive(Clone)]
 pub struct Quic {
     addr: SocketAddr,
+    /// A socket bound by someone else (systemd), used instead of binding.
+    adopted: Option<Arc<std::net::UdpSocket>>,
+    reuse_port: bool,
     server: Option<Arc<QuicServerConfig>>,
     client: Option<Arc<QuicClientConfig>>,
     max_connections: usize,
@@ -51,6 +54,8 @@ impl fmt::Debug for Quic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Quic")
             .field("addr", &self.addr)
+            .field("adopted", &self.adopted.is_some())
+            .field("reuse_port", &self.reuse_port)
             .field("server", &self.server.is_some())
             .field("client", &self.client.is_some())
             .field("max_connections", &self.max_connections)
@@ -73,6 +78,8 @@ impl Quic {
     pub fn new(addr: SocketAddr) -> Self {
         Quic {
             addr,
+            adopted: None,
+            reuse_port: false,
             server: None,
             client: None,
             max_connections: 10_000,
@@ -82,6 +89,26 @@ impl Quic {
             max_streams: 100,
             idle_timeout: Duration::from_secs(30),
         }
+    }
+
+    /// An endpoint on `socket`, bound by someone else (systemd socket activation:
+    /// `LISTEN_FDS`), instead of binding one; otherwise as [`new`](Self::new).
+    ///
+    /// # Errors
+    ///
+    /// The socket's address cannot be read.
+    pub fn adopt(socket: std::net::UdpSocket) -> Result<Self, Error> {
+        let addr = socket.local_addr()?;
+        let mut quic = Quic::new(addr);
+        quic.adopted = Some(Arc::new(socket));
+        Ok(quic)
+    }
+
+    /// Sets `SO_REUSEPORT` before binding (default off), so several processes serve
+    /// one port, the kernel spreading the peers among them by their address.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
     }
 
     /// The TLS of accepted connections (its ALPN protocols are the ones offered).
@@ -146,6 +173,23 @@ impl Quic {
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self
+    }
+
+    /// The endpoint's socket: the adopted one, or one bound now.
+    fn socket(&self) -> io::Result<std::net::UdpSocket> {
+        if let Some(adopted) = &self.adopted {
+            return adopted.try_clone();
+        }
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(self.addr),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        if self.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
+        socket.bind(&self.addr.into())?;
+        Ok(socket.into())
     }
 
     fn transport(&self) -> Arc<TransportConfig> {
@@ -391,9 +435,9 @@ impl QuicManager {
             }
             return Ok(endpoint.clone());
         }
-        let addr = self.inner.options.addr;
+        let options = &self.inner.options;
         let endpoint = self.inner.engine.start(|| {
-            let socket = std::net::UdpSocket::bind(addr)?;
+            let socket = options.socket()?;
             let endpoint = Endpoint::new(
                 EndpointConfig::default(),
                 server,

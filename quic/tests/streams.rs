@@ -269,6 +269,36 @@ async fn the_server_opens_a_stream_on_its_connection() {
     assert_eq!(server.quic_stats().streams, 2);
 }
 
+/// A connection the peer closes closes every stream of it, with that reason.
+#[tokio::test]
+async fn a_closed_connection_closes_all_its_streams_with_its_reason() {
+    let (server_tls, client_tls) = tls();
+    let (server, addr) = echo_server(server_tls);
+    let clients = client_manager(client_tls);
+    let connection = clients
+        .connect_connection(&QuicTarget::new(addr, "localhost"))
+        .await
+        .unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut client = stream_client(&connection).await;
+        let answer = client.ready().await.unwrap().call("hi".into()).await;
+        assert_eq!(answer.unwrap(), "hi");
+        streams.push(client);
+    }
+    let tendrils = server.tendrils::<Bytes, Bytes>();
+    assert_eq!(tendrils.len(), 3);
+    connection.close(quinn::VarInt::from_u32(5), b"bye");
+    for tendril in tendrils {
+        let reason = within(tendril.closed()).await;
+        let text = format!("{reason}");
+        assert!(
+            text.contains("closed by peer") && text.contains("bye"),
+            "{text}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn graceful_shutdown_lets_streams_finish_then_closes_connections() {
     let (server_tls, client_tls) = tls();

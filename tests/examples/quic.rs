@@ -63,3 +63,33 @@ fn a_handshake_flood_leaves_a_real_client_served() {
     assert_eq!(saw["handshakes"], 300, "{saw}");
     assert!(saw["real_client_after_ms"].as_f64().is_some(), "{saw}");
 }
+
+/// `echo --transport quic --listen systemd` serves the UDP socket systemd passes
+/// (socket activation: the first client's Initial starts it).
+#[test]
+#[cfg(all(unix, feature = "systemd"))]
+fn socket_activated_quic() {
+    if !aioquic() || !support::have_tool("systemd-socket-activate", &["--version"]) {
+        return;
+    }
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let _activator = support::Killed(
+        Command::new("systemd-socket-activate")
+            .args(["--datagram", "-l", &format!("127.0.0.1:{port}")])
+            .arg(support::example("echo"))
+            .args(["--transport", "quic", "--listen", "systemd"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start systemd-socket-activate"),
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/quic_echo.py");
+    let out = support::run_ok(Command::new("python3").args([script, &port, "5", "3"]));
+    let saw: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(saw["exact"], 5, "{saw}");
+}
