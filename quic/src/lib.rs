@@ -29,8 +29,11 @@
 //! QUIC's stream credit: a peer opening more waits, none is dropped),
 //! [`Quic::idle_timeout`]; the streams, as any connections, by the manager's builder
 //! (`max_connections` there counts streams, the memory budget covers them all).
-//! Unidirectional streams and datagrams are not served (the endpoint grants no
-//! credit for them).
+//! Unidirectional streams ([`Quic::uni_streams`]) and datagrams ([`Quic::datagrams`],
+//! RFC 9221) are off by default (the peer gets no credit for them): most protocols on
+//! QUIC need neither, and each served one is a Tendril more per connection. Turned on,
+//! each unidirectional stream the peer opens is a receive-only Tendril and a
+//! connection's datagrams one datagram Tendril, through the same acceptor.
 //!
 //! Clients: tendril-net's `Client` (pipelined or multiplexed) over one stream, through
 //! [`Connect`](tendril_net::Connect) with a [`QuicTarget`]; or [`StreamPerRequest`],
@@ -43,7 +46,7 @@ mod stream;
 
 pub use manager::{Quic, QuicManager, QuicStats, QuicTarget};
 pub use request::{ResponseFuture, ResponseTimedOut, StreamPerRequest, DEFAULT_MAX_RESPONSE};
-pub use stream::ErrorCode;
+pub use stream::{is_receive_only, ErrorCode, DATAGRAMS};
 
 /// The rustls this crate's TLS configurations are (`rustls::ServerConfig` for
 /// [`Quic::server_tls`], `rustls::ClientConfig` for [`Quic::client_tls`]).

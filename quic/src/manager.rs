@@ -23,7 +23,7 @@ use tendril_net::{Addr, Connect, ConnectionConfig, Error, Manager, Tendril};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
-use crate::stream::{ErrorCode, QuicStream};
+use crate::stream::{ErrorCode, QuicDatagrams, QuicStream, DATAGRAMS};
 
 /// New streams handed from the connections to the one task holding the acceptor: a
 /// full queue holds the connections' stream accepts back (the peer's streams then
@@ -47,6 +47,8 @@ pub struct Quic {
     retry_above: usize,
     handshake_timeout: Duration,
     max_streams: u32,
+    uni_streams: u32,
+    datagrams: bool,
     idle_timeout: Duration,
 }
 
@@ -63,6 +65,8 @@ impl fmt::Debug for Quic {
             .field("retry_above", &self.retry_above)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("max_streams", &self.max_streams)
+            .field("uni_streams", &self.uni_streams)
+            .field("datagrams", &self.datagrams)
             .field("idle_timeout", &self.idle_timeout)
             .finish()
     }
@@ -87,6 +91,8 @@ impl Quic {
             retry_above: 64,
             handshake_timeout: Duration::from_secs(10),
             max_streams: 100,
+            uni_streams: 0,
+            datagrams: false,
             idle_timeout: Duration::from_secs(30),
         }
     }
@@ -168,6 +174,25 @@ impl Quic {
         self
     }
 
+    /// Unidirectional streams a peer may have open at once on one connection (default
+    /// 0: none, the peer gets no credit for them). Each is served as a receive-only
+    /// Tendril through the same acceptor ([`is_receive_only`](crate::is_receive_only)
+    /// tells it from a bidirectional one; a reply to it closes it with an error).
+    pub fn uni_streams(mut self, streams: u32) -> Self {
+        self.uni_streams = streams;
+        self
+    }
+
+    /// Serves each connection's QUIC datagrams (RFC 9221) as one more Tendril of that
+    /// connection (default off: the peer is told none are taken), through the same
+    /// acceptor, under stream number [`DATAGRAMS`](crate::DATAGRAMS): each datagram
+    /// decoded on its own, each frame sent one datagram (a datagram too large for the
+    /// path is dropped, as datagrams may be).
+    pub fn datagrams(mut self, on: bool) -> Self {
+        self.datagrams = on;
+        self
+    }
+
     /// How long a connection may go without a packet before it is closed (default
     /// 30 s; the smaller of both ends' applies).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
@@ -196,9 +221,8 @@ impl Quic {
         let mut transport = TransportConfig::default();
         transport
             .max_concurrent_bidi_streams(VarInt::from_u32(self.max_streams))
-            // Unidirectional streams and datagrams are not served.
-            .max_concurrent_uni_streams(VarInt::from_u32(0))
-            .datagram_receive_buffer_size(None)
+            .max_concurrent_uni_streams(VarInt::from_u32(self.uni_streams))
+            .datagram_receive_buffer_size(self.datagrams.then_some(64 * 1024))
             .max_idle_timeout(IdleTimeout::try_from(self.idle_timeout).ok());
         Arc::new(transport)
     }
@@ -318,10 +342,15 @@ impl fmt::Debug for QuicManager {
     }
 }
 
-/// A new stream on its way to the acceptor.
+/// A new stream (or a connection's datagram flow) on its way to the acceptor.
 struct NewStream {
-    io: QuicStream,
+    io: NewIo,
     remote: Addr,
+}
+
+enum NewIo {
+    Stream(QuicStream),
+    Datagrams(QuicDatagrams),
 }
 
 impl QuicManager {
@@ -529,20 +558,49 @@ impl QuicManager {
         let tls = tls_info(&connection);
         let closing = self.inner.engine.closing();
         tokio::pin!(closing);
+        let peer = connection.remote_address();
+        let named = |stream| Addr::Stream {
+            peer,
+            connection: id,
+            stream,
+        };
+        if self.inner.options.datagrams {
+            let io = NewIo::Datagrams(QuicDatagrams::new(connection.clone()));
+            if streams
+                .send(NewStream {
+                    io,
+                    remote: named(DATAGRAMS),
+                })
+                .await
+                .is_err()
+            {
+                self.connections().remove(&id);
+                return;
+            }
+        }
         loop {
-            let accepted = tokio::select! {
-                accepted = connection.accept_bi() => accepted,
+            let (io, stream) = tokio::select! {
+                accepted = connection.accept_bi() => match accepted {
+                    Ok((send, recv)) => {
+                        let stream = u64::from(send.id());
+                        (QuicStream::new(send, recv, tls.clone(), peer), stream)
+                    }
+                    Err(_) => break,
+                },
+                accepted = connection.accept_uni() => match accepted {
+                    Ok(recv) => {
+                        let stream = u64::from(recv.id());
+                        (QuicStream::receive_only(recv, tls.clone(), peer), stream)
+                    }
+                    Err(_) => break,
+                },
                 () = &mut closing => break,
             };
-            let Ok((send, recv)) = accepted else { break };
-            let peer = connection.remote_address();
-            let remote = Addr::Stream {
-                peer,
-                connection: id,
-                stream: u64::from(send.id()),
+            let new = NewStream {
+                io: NewIo::Stream(io),
+                remote: named(stream),
             };
-            let io = QuicStream::new(send, recv, tls.clone(), peer);
-            if streams.send(NewStream { io, remote }).await.is_err() {
+            if streams.send(new).await.is_err() {
                 break;
             }
         }
@@ -581,14 +639,30 @@ impl QuicManager {
             }
             let engine = &self.inner.engine;
             if !engine.admit(&remote) {
-                let mut io: BoxIo = Box::pin(io);
-                io.as_mut().abort(&Error::limit(ErrorCode::INTERNAL));
+                if let NewIo::Stream(io) = io {
+                    let mut io: BoxIo = Box::pin(io);
+                    io.as_mut().abort(&Error::limit(ErrorCode::INTERNAL));
+                }
                 continue;
             }
-            let io: BoxIo = Box::pin(io);
             // The Tendril is in the table now; whether the acceptor took it is its own.
-            let _ = engine.serve(io, local.clone(), remote, framers(), &mut acceptor);
-            self.inner.counters.streams.fetch_add(1, Ordering::Relaxed);
+            match io {
+                NewIo::Stream(io) => {
+                    let io: BoxIo = Box::pin(io);
+                    let _ = engine.serve(io, local.clone(), remote, framers(), &mut acceptor);
+                    self.inner.counters.streams.fetch_add(1, Ordering::Relaxed);
+                }
+                NewIo::Datagrams(datagrams) => {
+                    let ready = std::future::ready(Ok::<_, std::convert::Infallible>(datagrams));
+                    let _ = engine.serve_datagrams(
+                        ready,
+                        local.clone(),
+                        remote,
+                        framers(),
+                        &mut acceptor,
+                    );
+                }
+            }
         }
     }
 }

@@ -7,7 +7,12 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use quinn::{RecvStream, SendStream, VarInt};
+use std::future::Future;
+use std::task::ready;
+
+use bytes::{Bytes, BytesMut};
+use quinn::{Connection, ConnectionError, RecvStream, SendDatagramError, SendStream, VarInt};
+use tendril_net::manager::Datagrams;
 use tendril_net::wrap::{Io, TlsInfo};
 use tendril_net::Error;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -45,7 +50,8 @@ impl std::error::Error for ErrorCode {}
 /// its connection (the TLS session's ALPN, server name and peer certificates; the
 /// peer's address).
 pub(crate) struct QuicStream {
-    send: SendStream,
+    /// `None` for a unidirectional stream the peer opened: receive-only.
+    send: Option<SendStream>,
     recv: RecvStream,
     tls: TlsInfo,
     peer: SocketAddr,
@@ -54,12 +60,41 @@ pub(crate) struct QuicStream {
 impl QuicStream {
     pub(crate) fn new(send: SendStream, recv: RecvStream, tls: TlsInfo, peer: SocketAddr) -> Self {
         QuicStream {
-            send,
+            send: Some(send),
             recv,
             tls,
             peer,
         }
     }
+
+    /// A unidirectional stream the peer opened: what is written to it fails.
+    pub(crate) fn receive_only(recv: RecvStream, tls: TlsInfo, peer: SocketAddr) -> Self {
+        QuicStream {
+            send: None,
+            recv,
+            tls,
+            peer,
+        }
+    }
+}
+
+/// Writing to a stream the peer opened one way.
+fn receive_only() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a unidirectional QUIC stream is receive-only",
+    )
+}
+
+/// The number a connection's datagrams (RFC 9221) go under, in place of a stream id
+/// ([`Addr::Stream`](tendril_net::Addr::Stream)'s `stream`): above every stream id.
+pub const DATAGRAMS: u64 = u64::MAX;
+
+/// True if `remote` names a stream the peer opened one way (a QUIC stream id with its
+/// unidirectional bit set): its Tendril is receive-only, and a reply closes it with an
+/// error.
+pub fn is_receive_only(remote: &tendril_net::Addr) -> bool {
+    matches!(remote, tendril_net::Addr::Stream { stream, .. } if *stream != DATAGRAMS && stream & 2 != 0)
 }
 
 impl Io for QuicStream {
@@ -79,7 +114,9 @@ impl Io for QuicStream {
             .var_int();
         let this = self.get_mut();
         // Either may already be closed (the peer reset or stopped it): nothing to do.
-        let _ = this.send.reset(code);
+        if let Some(send) = &mut this.send {
+            let _ = send.reset(code);
+        }
         let _ = this.recv.stop(code);
         true
     }
@@ -101,15 +138,77 @@ impl AsyncWrite for QuicStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        AsyncWrite::poll_write(Pin::new(&mut self.get_mut().send), cx, buf)
+        match &mut self.get_mut().send {
+            Some(send) => AsyncWrite::poll_write(Pin::new(send), cx, buf),
+            None => Poll::Ready(Err(receive_only())),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().send).poll_flush(cx)
+        match &mut self.get_mut().send {
+            Some(send) => Pin::new(send).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     /// Finishes the stream (`FIN`).
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().send).poll_shutdown(cx)
+        match &mut self.get_mut().send {
+            Some(send) => Pin::new(send).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+type ReadDatagram = Pin<Box<dyn Future<Output = Result<Bytes, ConnectionError>> + Send>>;
+
+/// A connection's QUIC datagrams (RFC 9221) as one datagram connection of the engine:
+/// each datagram decoded on its own, each frame sent one datagram.
+pub(crate) struct QuicDatagrams {
+    connection: Connection,
+    reading: Option<ReadDatagram>,
+}
+
+impl QuicDatagrams {
+    pub(crate) fn new(connection: Connection) -> Self {
+        QuicDatagrams {
+            connection,
+            reading: None,
+        }
+    }
+}
+
+impl Datagrams for QuicDatagrams {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<BytesMut>>> {
+        let connection = self.connection.clone();
+        let reading = self
+            .reading
+            .get_or_insert_with(|| Box::pin(async move { connection.read_datagram().await }));
+        let read = ready!(reading.as_mut().poll(cx));
+        self.reading = None;
+        Poll::Ready(match read {
+            Ok(datagram) => Ok(Some(BytesMut::from(datagram))),
+            // The connection ended: so does its datagram flow, as the peer's end.
+            Err(
+                ConnectionError::ApplicationClosed(_)
+                | ConnectionError::ConnectionClosed(_)
+                | ConnectionError::LocallyClosed,
+            ) => Ok(None),
+            Err(err) => Err(io::Error::other(err)),
+        })
+    }
+
+    fn poll_send(&mut self, _cx: &mut Context<'_>, datagram: &[u8]) -> Poll<io::Result<()>> {
+        match self
+            .connection
+            .send_datagram(Bytes::copy_from_slice(datagram))
+        {
+            // Too large for the path, or the peer takes none: this datagram is lost,
+            // as a datagram may be.
+            Ok(()) | Err(SendDatagramError::TooLarge | SendDatagramError::Disabled) => {
+                Poll::Ready(Ok(()))
+            }
+            Err(err) => Poll::Ready(Err(io::Error::other(err))),
+        }
     }
 }

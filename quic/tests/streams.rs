@@ -332,3 +332,55 @@ async fn graceful_shutdown_lets_streams_finish_then_closes_connections() {
         "{refused:#}"
     );
 }
+
+/// Unidirectional streams and datagrams, when enabled: a receive-only Tendril per
+/// unidirectional stream, one datagram Tendril per connection, through one acceptor.
+#[tokio::test]
+async fn unidirectional_streams_and_datagrams_when_enabled() {
+    let (server_tls, client_tls) = tls();
+    let options = Quic::new("127.0.0.1:0".parse().unwrap())
+        .uni_streams(4)
+        .datagrams(true)
+        .server_tls(server_tls)
+        .unwrap();
+    let server = QuicManager::new(options);
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let acceptor = acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+        let lines = lines_tx.clone();
+        let receive_only = tendril_quic::is_receive_only(tendril.remote());
+        let datagrams = matches!(
+            tendril.remote(),
+            Addr::Stream { stream, .. } if *stream == tendril_quic::DATAGRAMS
+        );
+        Ok(service(move |line: Bytes| {
+            let lines = lines.clone();
+            async move {
+                if receive_only {
+                    let _ = lines.send(line);
+                    return Ok(None);
+                }
+                assert!(datagrams, "no bidirectional stream in this test");
+                Ok(Some(line))
+            }
+        }))
+    });
+    let addr = server.start_with_framers(acceptor, framers).unwrap();
+    let clients = QuicManager::new(
+        Quic::new("127.0.0.1:0".parse().unwrap())
+            .datagrams(true)
+            .client_tls(client_tls)
+            .unwrap(),
+    );
+    let connection = clients
+        .connect_connection(&QuicTarget::new(addr, "localhost"))
+        .await
+        .unwrap();
+    let mut send = connection.open_uni().await.unwrap();
+    send.write_all(b"one\r\ntwo\r\n").await.unwrap();
+    send.finish().unwrap();
+    assert_eq!(within(lines.recv()).await.unwrap(), "one");
+    assert_eq!(within(lines.recv()).await.unwrap(), "two");
+    connection.send_datagram(Bytes::from("ping\r\n")).unwrap();
+    let echoed = within(connection.read_datagram()).await.unwrap();
+    assert_eq!(echoed, "ping\r\n");
+}
