@@ -17,7 +17,7 @@ use quinn::crypto::rustls::{HandshakeData, QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, EndpointConfig, IdleTimeout, Incoming, TransportConfig, VarInt};
 use tendril_net::app::Acceptor;
 use tendril_net::framer::FramerSwitch;
-use tendril_net::manager::{Bounds, BuildManager, Builder, Engine};
+use tendril_net::manager::{Bounds, BuildManager, Builder, Engine, TransportMetric};
 use tendril_net::wrap::{BoxIo, NoWrapper, TlsInfo};
 use tendril_net::{Addr, Connect, ConnectionConfig, Error, Manager, Tendril};
 use tokio::sync::mpsc;
@@ -707,6 +707,47 @@ impl Manager for QuicManager {
     fn shutdown(&self) {
         self.inner.engine.shutdown();
         self.close_endpoint();
+    }
+
+    fn transport_metrics(&self) -> Vec<TransportMetric> {
+        let stats = self.quic_stats();
+        vec![
+            TransportMetric::gauge(
+                "tendril_quic_connections",
+                "QUIC connections open.",
+                stats.connections as u64,
+            ),
+            TransportMetric::gauge(
+                "tendril_quic_handshakes",
+                "QUIC handshakes in progress.",
+                stats.handshakes as u64,
+            ),
+            TransportMetric::counter(
+                "tendril_quic_accepted_total",
+                "QUIC connections whose handshake completed.",
+                stats.accepted,
+            ),
+            TransportMetric::counter(
+                "tendril_quic_refused_total",
+                "QUIC connection attempts refused (too many connections or handshakes).",
+                stats.refused,
+            ),
+            TransportMetric::counter(
+                "tendril_quic_retries_total",
+                "QUIC connection attempts sent a Retry to prove their address.",
+                stats.retried,
+            ),
+            TransportMetric::counter(
+                "tendril_quic_handshake_failures_total",
+                "QUIC handshakes that failed or timed out.",
+                stats.handshake_failures,
+            ),
+            TransportMetric::counter(
+                "tendril_quic_streams_total",
+                "QUIC streams served.",
+                stats.streams,
+            ),
+        ]
     }
 
     fn graceful_shutdown(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = bool> + Send>> {

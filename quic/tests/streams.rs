@@ -384,3 +384,46 @@ async fn unidirectional_streams_and_datagrams_when_enabled() {
     let echoed = within(connection.read_datagram()).await.unwrap();
     assert_eq!(echoed, "ping\r\n");
 }
+
+/// A peer's reset closes the stream's Tendril with a reason carrying its code.
+#[tokio::test]
+async fn a_peer_reset_closes_the_tendril_with_its_code() {
+    let (server_tls, client_tls) = tls();
+    let (server, addr) = echo_server(server_tls);
+    let clients = client_manager(client_tls);
+    let connection = clients
+        .connect_connection(&QuicTarget::new(addr, "localhost"))
+        .await
+        .unwrap();
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    send.write_all(b"hi\r\n").await.unwrap();
+    let mut echo = [0u8; 4];
+    within(recv.read_exact(&mut echo)).await.unwrap();
+    let tendril = server.tendrils::<Bytes, Bytes>().pop().unwrap();
+    send.reset(quinn::VarInt::from_u32(9)).unwrap();
+    let reason = within(tendril.closed()).await;
+    assert!(format!("{reason}").contains("error 9"), "{reason}");
+}
+
+/// Registered by name, a QUIC manager is made and found through the registry like a
+/// built-in transport's.
+#[tokio::test]
+async fn registered_as_quic_in_the_registry() {
+    let registry = tendril_net::Registry::new();
+    tendril_quic::register(&registry, |addr| {
+        let (server_tls, _) = tls();
+        Quic::new(addr).server_tls(server_tls)
+    });
+    let endpoint = Addr::Inet("127.0.0.1:0".parse().unwrap());
+    let manager: QuicManager = registry.get("quic", endpoint).unwrap();
+    assert_eq!(manager.transport(), "quic");
+    let _ = manager
+        .start_with_framers(
+            acceptor_fn(|_: Tendril| {
+                Ok::<_, BoxError>(service(|_: Bytes| async { Ok(None::<Bytes>) }))
+            }),
+            framers,
+        )
+        .unwrap();
+    assert!(manager.running());
+}

@@ -38,6 +38,9 @@
 //! | `tendril_udp_receive_buffer_bytes` | gauge | (as the kernel granted it) |
 //! | `tendril_udp_errors_total` | counter | `op`: `receive`, `send` |
 //!
+//! A plug-in transport adds its own through [`Manager::transport_metrics`] (the QUIC
+//! manager's `tendril_quic_*`), recorded with the same labels.
+//!
 //! ```
 //! use tendril_net::manager::metrics::record;
 //! use tendril_net::TcpManager;
@@ -199,6 +202,16 @@ pub fn record(manager: &dyn Manager) {
     labels.record(&manager.stats());
     if let Some(udp) = manager.as_any().downcast_ref::<UdpManager>() {
         labels.record_udp(&udp.udp_stats());
+    }
+    for metric in manager.transport_metrics() {
+        let value = [(metric.name, metric.value)];
+        if metric.counter {
+            describe_counter!(metric.name, Unit::Count, metric.help);
+            labels.counters(&value);
+        } else {
+            describe_gauge!(metric.name, Unit::Count, metric.help);
+            labels.gauges(&value);
+        }
     }
 }
 

@@ -32,7 +32,7 @@ pub use builder::{BuildManager, Builder};
 pub use engine::{Accepted, Bounds, Engine, Listener, SourceLimits, SourceRate, Stats};
 pub use registry::{find_tendril, get_manager, registry, Registry, Transport};
 pub use stream::{StreamManager, StreamTransport};
-pub use surface::{Connect, Manager};
+pub use surface::{Connect, Manager, TransportMetric};
 pub use tcp::{Tcp, TcpAccept, TcpBuilder, TcpManager};
 pub use udp::{UdpBuilder, UdpManager, UdpOptions, UdpPeer, UdpStats, UdpWrapper};
 #[cfg(unix)]

@@ -17,6 +17,42 @@ use crate::error::Error;
 use crate::framer::FramerSwitch;
 use crate::tendril::{Addr, Tendril};
 
+/// One of a transport's own counters or gauges ([`Manager::transport_metrics`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportMetric {
+    /// Its name, in Prometheus's conventions (`tendril_quic_retries_total`).
+    pub name: &'static str,
+    /// One sentence on what it counts.
+    pub help: &'static str,
+    /// True for a counter (it only grows), false for a gauge.
+    pub counter: bool,
+    /// Its value now.
+    pub value: u64,
+}
+
+impl TransportMetric {
+    /// A counter.
+    pub fn counter(name: &'static str, help: &'static str, value: u64) -> Self {
+        TransportMetric {
+            name,
+            help,
+            counter: true,
+            value,
+        }
+    }
+
+    /// A gauge.
+    pub fn gauge(name: &'static str, help: &'static str, value: u64) -> Self {
+        TransportMetric {
+            name,
+            help,
+            counter: false,
+            value,
+        }
+    }
+}
+
 /// A manager: one endpoint of one transport, its connections, and their lifecycle.
 ///
 /// A transport implements two methods, [`engine`](Self::engine) and
@@ -87,6 +123,13 @@ pub trait Manager: fmt::Debug + Send + Sync + 'static {
     /// A snapshot of the counters.
     fn stats(&self) -> Stats {
         self.engine().snapshot()
+    }
+
+    /// The transport's own counters and gauges, beside the engine's, for the
+    /// `metrics` feature's `record` to publish with the same labels (a QUIC manager's
+    /// handshakes and Retries, say). None by default.
+    fn transport_metrics(&self) -> Vec<TransportMetric> {
+        Vec::new()
     }
 
     /// The (local, remote) addresses of every open connection.

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The value of the series `name{...}` whose labels contain `labels`.
-fn value(text: &str, name: &str, labels: &str) -> Option<f64> {
+pub fn value(text: &str, name: &str, labels: &str) -> Option<f64> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .find(|line| line.starts_with(&format!("{name}{{")) && line.contains(labels))
@@ -18,7 +18,8 @@ fn value(text: &str, name: &str, labels: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
-fn scrape(url: &str) -> String {
+/// The exposition at `url`, fetched with curl.
+pub fn scrape(url: &str) -> String {
     support::run_ok(Command::new("curl").args([
         "--silent",
         "--show-error",

@@ -93,3 +93,102 @@ fn socket_activated_quic() {
     let saw: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(saw["exact"], 5, "{saw}");
 }
+
+/// `echo --transport quic --metrics ADDR` publishes the QUIC manager's own counters
+/// beside the engine's (`Manager::transport_metrics`), and promtool accepts them.
+#[test]
+#[cfg(feature = "metrics")]
+fn quic_counters_are_published() {
+    use std::io::BufRead;
+
+    use crate::metrics::{scrape, value};
+
+    if !aioquic()
+        || !support::have_tool("curl", &["--version"])
+        || !support::have_tool("promtool", &["--version"])
+    {
+        return;
+    }
+    let mut server = start_example(
+        "echo",
+        &[
+            "--transport",
+            "quic",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        "quic",
+    );
+    let mut second = String::new();
+    server.stdout.read_line(&mut second).unwrap();
+    let url = second
+        .trim_end()
+        .strip_prefix("metrics on ")
+        .unwrap()
+        .to_owned();
+    let port = server.listening.rsplit_once(':').unwrap().1;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/quic_echo.py");
+    support::run_ok(Command::new("python3").args([script, port, "3", "2"]));
+    let text = scrape(&url);
+    let labels = format!("endpoint=\"{}\"", server.listening);
+    assert_eq!(
+        value(&text, "tendril_quic_accepted_total", &labels),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "tendril_quic_streams_total", &labels),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "tendril_frames_received_total", &labels),
+        Some(6.0),
+        "{text}"
+    );
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+/// `--reuse-port`: two processes serve one QUIC port (the second could not bind it
+/// otherwise), and a client is served by whichever the kernel picks.
+#[test]
+fn two_processes_share_one_quic_port_with_reuse_port() {
+    if !aioquic() {
+        return;
+    }
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["--transport", "quic", "--listen", &listen, "--reuse-port"];
+    let _first = start_example("echo", &args, "quic");
+    let _second = start_example("echo", &args, "quic");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/quic_echo.py");
+    let out = support::run_ok(Command::new("python3").args([script, &port, "4", "2"]));
+    let saw: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(saw["exact"], 4, "{saw}");
+}
