@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Lines: 4 connections × 8 streams, each stream 50,000 lines of 16 bytes pipelined,
-//! finished, echoed back. Frames: 4 connections × 4 streams, each 100 frames of 64 KiB
+//! finished, echoed back. Frames: 4 connections × 4 streams, each 400 frames of 64 KiB
 //! with a 4-byte length (`echo --framer length-u32` against tokio-util's
 //! `LengthDelimitedCodec`). Both servers get the same certificate, made here.
 //!
@@ -120,10 +120,10 @@ fn main() {
         let load = QuicLoad {
             connections: 4,
             streams: 4,
-            frames: 100,
+            frames: 400,
             framing: Framing::Length(64 * 1024),
         };
-        let name = "QUIC frame echo, 4 connections x 4 streams x 100 frames of 64 KiB";
+        let name = "QUIC frame echo, 4 connections x 4 streams x 400 frames of 64 KiB";
         run(&echo, &baseline, name, "length-u32", "length", load);
     }
     if section("memory") {

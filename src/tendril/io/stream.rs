@@ -37,6 +37,10 @@ const PIN_RATIO: usize = 8;
 /// Room a partial frame's buffer must have before the next read.
 const MIN_READ: usize = 1024;
 
+/// A read into an empty buffer of at least this much makes the next one go straight
+/// into a chunk.
+const STREAMING_READ: usize = pool::CHUNK / 2;
+
 /// Frames taking at least this much input stay counted against the memory budget
 /// while their call runs (smaller ones are within each connection's free chunk).
 const HOLD_MIN: usize = budget::FREE;
@@ -52,6 +56,9 @@ pub(crate) struct StreamIo<In, Out> {
     /// New input (or a new receive framer) since the framer last said "need more".
     readable: bool,
     eof: bool,
+    /// The last read into an empty buffer took at least half a chunk: input streams
+    /// in, so the next one goes straight into a chunk (no copy from the stack).
+    streaming: bool,
     /// The stream ended without its own end (`UnexpectedEof`: a TLS peer that sent no
     /// close_notify): read as an end of input, so what came before is answered, and
     /// the close reason says how it ended.
@@ -86,6 +93,7 @@ impl<In, Out> StreamIo<In, Out> {
             alloc: 0,
             readable: false,
             eof: false,
+            streaming: false,
             ragged: None,
             wbuf: BytesMut::new(),
             held: 0,
@@ -157,7 +165,7 @@ impl<In, Out> StreamIo<In, Out> {
 
     /// Reads more input: `Ok(0)` at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Error>> {
-        if self.rbuf.is_empty() {
+        if self.rbuf.is_empty() && !self.streaming {
             let Some(io) = self.io.as_mut() else {
                 return Poll::Ready(Err(detached().into()));
             };
@@ -175,7 +183,32 @@ impl<In, Out> StreamIo<In, Out> {
                 // What a large frame's buffer held goes back.
                 self.account()?;
             }
+            self.streaming = n >= STREAMING_READ;
             return Poll::Ready(Ok(n));
+        }
+        if self.rbuf.is_empty() {
+            // Input streams in: read straight into a chunk, kept while reads stay
+            // large (given back, as ever, once drained).
+            self.rbuf = pool::take();
+            self.set_alloc(self.rbuf.capacity());
+            self.account()?;
+            let Some(io) = self.io.as_mut() else {
+                return Poll::Ready(Err(detached().into()));
+            };
+            return match poll_read_buf(io.as_mut(), cx, &mut self.rbuf) {
+                Poll::Ready(Ok(n)) => {
+                    self.streaming = n >= STREAMING_READ;
+                    Poll::Ready(Ok(n))
+                }
+                Poll::Ready(Err(err)) => Poll::Ready(self.read_error(err)),
+                Poll::Pending => {
+                    // Nothing yet: a connection waiting holds no chunk.
+                    pool::give(std::mem::take(&mut self.rbuf));
+                    self.set_alloc(0);
+                    self.account()?;
+                    Poll::Pending
+                }
+            };
         }
         let len = self.rbuf.len();
         if self.rbuf.capacity() - len < MIN_READ {
