@@ -124,6 +124,7 @@ fn needs(feature: &str, flag: &str) -> String {
 }
 #[cfg(not(all(unix, feature = "systemd")))]
 use no_systemd::{passed_sockets, Passed};
+use tendril_net::manager::Builder;
 use tendril_net::{BoxError, Manager, TcpManager, Tendril, UdpManager, UnixManager};
 use tendril_quic::{Quic, QuicManager};
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -403,16 +404,7 @@ where
                 None => Quic::new(inet()?).reuse_port(args.reuse_port),
             };
             let options = options.server_tls(quic_tls(args)?)?;
-            let mut builder = QuicManager::builder(options)
-                .call_timeout(call_timeout)
-                .max_per_source(args.max_per_ip);
-            if let Some(max) = args.max_connections {
-                builder = builder.max_connections(max);
-            }
-            if let Some(bytes) = args.memory_budget {
-                builder = builder.memory_budget(bytes);
-            }
-            let manager = builder.build();
+            let manager = bounded(QuicManager::builder(options), args, call_timeout).build();
             let addr = manager.start(acceptor)?;
             Ok((Arc::new(manager), addr.to_string()))
         }
@@ -437,15 +429,7 @@ where
                 Some(_) => return Err(wrong("not a Unix stream socket")),
                 None => UnixManager::builder(args.listen.clone().into()),
             };
-            builder = builder
-                .call_timeout(call_timeout)
-                .max_per_source(args.max_per_ip);
-            if let Some(max) = args.max_connections {
-                builder = builder.max_connections(max);
-            }
-            if let Some(bytes) = args.memory_budget {
-                builder = builder.memory_budget(bytes);
-            }
+            builder = bounded(builder, args, call_timeout);
             if let Some(mode) = args.socket_mode {
                 builder = builder.socket_mode(mode);
             }
@@ -459,16 +443,7 @@ where
                 Some(_) => return Err(wrong("not TCP")),
                 None => TcpManager::builder(inet()?).reuse_port(args.reuse_port),
             };
-            let mut builder = builder
-                .call_timeout(call_timeout)
-                .max_per_source(args.max_per_ip);
-            if let Some(max) = args.max_connections {
-                builder = builder.max_connections(max);
-            }
-            if let Some(bytes) = args.memory_budget {
-                builder = builder.memory_budget(bytes);
-            }
-            let manager = builder.build();
+            let manager = bounded(builder, args, call_timeout).build();
             let addr = if args.proxy_protocol {
                 // Behind a load balancer: the PROXY header (v1 or v2) first.
                 #[cfg(feature = "proxy-protocol")]
@@ -492,6 +467,21 @@ where
             Ok((Arc::new(manager), addr.to_string()))
         }
     }
+}
+
+/// The stream transports' bounds from the flags: the call timeout, the per-source
+/// limit, and `--max-connections`/`--memory-budget` where given.
+fn bounded<O>(builder: Builder<O>, args: &Args, call_timeout: Option<Duration>) -> Builder<O> {
+    let mut builder = builder
+        .call_timeout(call_timeout)
+        .max_per_source(args.max_per_ip);
+    if let Some(max) = args.max_connections {
+        builder = builder.max_connections(max);
+    }
+    if let Some(bytes) = args.memory_budget {
+        builder = builder.memory_budget(bytes);
+    }
+    builder
 }
 
 /// QUIC's TLS: the TLS flags' certificate (self-signed for `localhost` by default);

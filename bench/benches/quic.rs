@@ -35,8 +35,15 @@ fn certificate() -> (String, String) {
     (cert.display().to_string(), key.display().to_string())
 }
 
-fn run(echo: &Path, baseline: &Path, name: &str, framer: &str, mode: &str, load: QuicLoad) {
-    let (cert, key) = certificate();
+/// Both servers, with `echo --framer framer` and the baseline's `mode`, on the
+/// certificate `cert`/`key`.
+fn servers(
+    echo: &Path,
+    baseline: &Path,
+    framer: &str,
+    mode: &str,
+    (cert, key): (&str, &str),
+) -> [Server; 2] {
     let echo_args = [
         "--transport",
         "quic",
@@ -45,18 +52,23 @@ fn run(echo: &Path, baseline: &Path, name: &str, framer: &str, mode: &str, load:
         "--framer",
         framer,
         "--tls-cert",
-        &cert,
+        cert,
         "--tls-key",
-        &key,
+        key,
     ];
-    let servers = [
+    [
         Server::start("echo --transport quic", echo, &echo_args),
         Server::start(
             "hand-written quinn",
             baseline,
-            &["127.0.0.1:0", &cert, &key, mode],
+            &["127.0.0.1:0", cert, key, mode],
         ),
-    ];
+    ]
+}
+
+fn run(echo: &Path, baseline: &Path, name: &str, framer: &str, mode: &str, load: QuicLoad) {
+    let (cert, key) = certificate();
+    let servers = servers(echo, baseline, framer, mode, (&cert, &key));
     compare(name, "frames/s", &servers, rounds(5), |server| {
         run_quic(server.addr, &cert, &load)
     });
@@ -66,26 +78,7 @@ fn run(echo: &Path, baseline: &Path, name: &str, framer: &str, mode: &str, load:
 fn memory(echo: &Path, baseline: &Path) {
     const CONNECTIONS: usize = 1000;
     let (cert, key) = certificate();
-    let echo_args = [
-        "--transport",
-        "quic",
-        "--listen",
-        "127.0.0.1:0",
-        "--framer",
-        "line-lf",
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ];
-    let servers = [
-        Server::start("echo --transport quic", echo, &echo_args),
-        Server::start(
-            "hand-written quinn",
-            baseline,
-            &["127.0.0.1:0", &cert, &key, "lines"],
-        ),
-    ];
+    let servers = servers(echo, baseline, "line-lf", "lines", (&cert, &key));
     println!(
         "\nmemory per idle QUIC connection with one idle stream ({CONNECTIONS} connections)\n"
     );

@@ -73,6 +73,14 @@ fn client_config(cert_pem: &str) -> quinn::ClientConfig {
     quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).expect("QUIC TLS")))
 }
 
+/// A client endpoint on loopback trusting `cert_pem`.
+fn endpoint(cert_pem: &str) -> quinn::Endpoint {
+    let mut endpoint =
+        quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).expect("client endpoint");
+    endpoint.set_default_client_config(client_config(cert_pem));
+    endpoint
+}
+
 /// Runs `load` against the QUIC echo server at `addr` (its certificate in
 /// `cert_pem`, for `localhost`); the frames echoed per second.
 ///
@@ -80,17 +88,10 @@ fn client_config(cert_pem: &str) -> quinn::ClientConfig {
 ///
 /// If a connection or stream fails, or anything comes back other than what was sent.
 pub fn run_quic(addr: SocketAddr, cert_pem: &str, load: &QuicLoad) -> Run {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let config = client_config(cert_pem);
+    let runtime = crate::udp::runtime();
     let load = *load;
     runtime.block_on(async move {
-        let mut endpoint =
-            quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).expect("client endpoint");
-        endpoint.set_default_client_config(config);
+        let endpoint = endpoint(cert_pem);
         let mut connections = Vec::new();
         for _ in 0..load.connections {
             let connecting = endpoint.connect(addr, "localhost").expect("connect");
@@ -148,16 +149,9 @@ pub fn while_idle<T>(
     connections: usize,
     measure: impl FnOnce() -> T,
 ) -> T {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let config = client_config(cert_pem);
+    let runtime = crate::udp::runtime();
     let held = runtime.block_on(async move {
-        let mut endpoint =
-            quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).expect("client endpoint");
-        endpoint.set_default_client_config(config);
+        let endpoint = endpoint(cert_pem);
         let mut held = Vec::new();
         for _ in 0..connections {
             let connecting = endpoint.connect(addr, "localhost").expect("connect");

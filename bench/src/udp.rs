@@ -61,8 +61,8 @@ pub fn sockets(count: usize) -> Vec<Arc<std::net::UdpSocket>> {
         .collect()
 }
 
-/// The client's runtime, for the churn section's one-shot queries: two workers, like
-/// the servers.
+/// A two-worker runtime, like the servers': the churn section's client, the QUIC load
+/// client, the QUIC baseline server.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

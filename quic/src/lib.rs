@@ -45,7 +45,7 @@ mod request;
 mod stream;
 
 pub use manager::{Quic, QuicManager, QuicStats, QuicTarget};
-pub use request::{ResponseFuture, ResponseTimedOut, StreamPerRequest, DEFAULT_MAX_RESPONSE};
+pub use request::{ResponseFuture, StreamPerRequest, DEFAULT_MAX_RESPONSE};
 pub use stream::{is_receive_only, ErrorCode, DATAGRAMS};
 
 /// The rustls this crate's TLS configurations are (`rustls::ServerConfig` for

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use quinn::{Connection, ConnectionError, RecvStream, SendStream};
+use tendril_net::client::ResponseTimeout;
 use tendril_net::framer::FramerSwitch;
 use tendril_net::Error;
 use tokio_util::codec::{Decoder, Encoder};
@@ -37,7 +38,7 @@ pub const DEFAULT_MAX_RESPONSE: usize = 65_537;
 /// A response longer than [`max_response`](Self::max_response) (default
 /// [`DEFAULT_MAX_RESPONSE`]) fails the call and stops the stream; with
 /// [`timeout`](Self::timeout), a response not complete in time fails it too
-/// ([`Error::is_timeout`]) and resets the stream. A stream the peer resets or a
+/// ([`Error::is_timeout`], the cause a [`ResponseTimeout`]) and resets the stream. A stream the peer resets or a
 /// connection lost fail the call with that reason.
 pub struct StreamPerRequest<Req, Resp> {
     connection: Connection,
@@ -146,29 +147,12 @@ where
                 Some(after) => match tokio::time::timeout(after, exchange).await {
                     Ok(outcome) => outcome,
                     // Dropping the exchange resets and stops its stream.
-                    Err(_) => Err(Error::timeout(ResponseTimedOut { after })),
+                    Err(_) => Err(Error::timeout(ResponseTimeout::new(after))),
                 },
             }
         })
     }
 }
-
-/// A stream-per-request call had no whole response within its timeout (the cause of
-/// an [`Error::is_timeout`] error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ResponseTimedOut {
-    /// The timeout.
-    pub after: Duration,
-}
-
-impl fmt::Display for ResponseTimedOut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no whole response within {:?}", self.after)
-    }
-}
-
-impl std::error::Error for ResponseTimedOut {}
 
 /// Resets and stops a stream given up on (dropped before its exchange ended).
 struct Abandon {

@@ -137,6 +137,24 @@ async fn a_stream_is_a_connection_with_its_own_framers_and_application() {
     );
 }
 
+/// An echo server, a client manager, and one QUIC connection from it to the server.
+async fn connected() -> (QuicManager, QuicManager, quinn::Connection) {
+    let (server_tls, client_tls) = tls();
+    let (server, addr) = echo_server(server_tls);
+    let clients = client_manager(client_tls);
+    let connection = clients
+        .connect_connection(&QuicTarget::new(addr, "localhost"))
+        .await
+        .unwrap();
+    (server, clients, connection)
+}
+
+/// Sends `line` on `client`'s stream and checks it comes back.
+async fn echoes(client: &mut Client<Bytes>, line: &'static str) {
+    let answer = client.ready().await.unwrap().call(line.into()).await;
+    assert_eq!(answer.unwrap(), line);
+}
+
 /// A client over a raw stream of `connection` (not tracked on this side).
 async fn stream_client(connection: &quinn::Connection) -> Client<Bytes> {
     let (send, recv) = connection.open_bi().await.unwrap();
@@ -189,19 +207,12 @@ async fn a_thousand_streams_over_ten_connections_echo_exactly() {
 /// eighth of the limit, here 13 streams, has come back).
 #[tokio::test]
 async fn streams_past_the_limit_wait_for_credit() {
-    let (server_tls, client_tls) = tls();
-    let (server, addr) = echo_server(server_tls);
-    let clients = client_manager(client_tls);
-    let connection = clients
-        .connect_connection(&QuicTarget::new(addr, "localhost"))
-        .await
-        .unwrap();
+    let (server, _clients, connection) = connected().await;
     let mut open = Vec::new();
     for _ in 0..100 {
         let mut client = stream_client(&connection).await;
         // A stream exists for the peer once something is sent on it.
-        let answer = client.ready().await.unwrap().call("hi".into()).await;
-        assert_eq!(answer.unwrap(), "hi");
+        echoes(&mut client, "hi").await;
         open.push(client);
     }
     let extra = connection.open_bi();
@@ -222,8 +233,7 @@ async fn streams_past_the_limit_wait_for_credit() {
     assert_eq!(within(recv.read_to_end(64)).await.unwrap(), b"late\r\n");
     // The 87 streams still open are still served.
     for client in &mut open {
-        let answer = client.ready().await.unwrap().call("again".into()).await;
-        assert_eq!(answer.unwrap(), "again");
+        echoes(client, "again").await;
     }
     assert_eq!(server.tendrils::<Bytes, Bytes>().len(), 87);
 }
@@ -231,13 +241,7 @@ async fn streams_past_the_limit_wait_for_credit() {
 /// `close_with(ErrorCode(7))` resets the stream: the peer reads the code.
 #[tokio::test]
 async fn close_with_a_code_resets_the_stream() {
-    let (server_tls, client_tls) = tls();
-    let (_server, addr) = echo_server(server_tls);
-    let clients = client_manager(client_tls);
-    let connection = clients
-        .connect_connection(&QuicTarget::new(addr, "localhost"))
-        .await
-        .unwrap();
+    let (_server, _clients, connection) = connected().await;
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
     send.write_all(b"close 7\r\n").await.unwrap();
     let err = within(recv.read_to_end(1024)).await.unwrap_err();
@@ -254,13 +258,7 @@ async fn close_with_a_code_resets_the_stream() {
 /// Tendril like any other.
 #[tokio::test]
 async fn the_server_opens_a_stream_on_its_connection() {
-    let (server_tls, client_tls) = tls();
-    let (server, addr) = echo_server(server_tls);
-    let clients = client_manager(client_tls);
-    let connection = clients
-        .connect_connection(&QuicTarget::new(addr, "localhost"))
-        .await
-        .unwrap();
+    let (server, _clients, connection) = connected().await;
     let mut client = stream_client(&connection).await;
     let answer = client.ready().await.unwrap().call("push".into()).await;
     assert_eq!(answer.unwrap(), "ok");
@@ -272,18 +270,11 @@ async fn the_server_opens_a_stream_on_its_connection() {
 /// A connection the peer closes closes every stream of it, with that reason.
 #[tokio::test]
 async fn a_closed_connection_closes_all_its_streams_with_its_reason() {
-    let (server_tls, client_tls) = tls();
-    let (server, addr) = echo_server(server_tls);
-    let clients = client_manager(client_tls);
-    let connection = clients
-        .connect_connection(&QuicTarget::new(addr, "localhost"))
-        .await
-        .unwrap();
+    let (server, _clients, connection) = connected().await;
     let mut streams = Vec::new();
     for _ in 0..3 {
         let mut client = stream_client(&connection).await;
-        let answer = client.ready().await.unwrap().call("hi".into()).await;
-        assert_eq!(answer.unwrap(), "hi");
+        echoes(&mut client, "hi").await;
         streams.push(client);
     }
     let tendrils = server.tendrils::<Bytes, Bytes>();
@@ -301,24 +292,10 @@ async fn a_closed_connection_closes_all_its_streams_with_its_reason() {
 
 #[tokio::test]
 async fn graceful_shutdown_lets_streams_finish_then_closes_connections() {
-    let (server_tls, client_tls) = tls();
-    let (server, addr) = echo_server(server_tls);
-    let clients = client_manager(client_tls);
-    let connection = clients
-        .connect_connection(&QuicTarget::new(addr, "localhost"))
-        .await
-        .unwrap();
+    let (server, clients, connection) = connected().await;
+    let addr = server.local().and_then(Addr::as_inet).unwrap();
     let mut client = stream_client(&connection).await;
-    assert_eq!(
-        client
-            .ready()
-            .await
-            .unwrap()
-            .call("x".into())
-            .await
-            .unwrap(),
-        "x"
-    );
+    echoes(&mut client, "x").await;
     assert!(within(server.graceful_shutdown(Duration::from_secs(5))).await);
     let reason = within(connection.closed()).await;
     assert!(reason.to_string().contains("closed by peer"), "{reason}");
@@ -388,13 +365,7 @@ async fn unidirectional_streams_and_datagrams_when_enabled() {
 /// A peer's reset closes the stream's Tendril with a reason carrying its code.
 #[tokio::test]
 async fn a_peer_reset_closes_the_tendril_with_its_code() {
-    let (server_tls, client_tls) = tls();
-    let (server, addr) = echo_server(server_tls);
-    let clients = client_manager(client_tls);
-    let connection = clients
-        .connect_connection(&QuicTarget::new(addr, "localhost"))
-        .await
-        .unwrap();
+    let (server, _clients, connection) = connected().await;
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
     send.write_all(b"hi\r\n").await.unwrap();
     let mut echo = [0u8; 4];

@@ -224,6 +224,14 @@ pub struct ResponseTimeout {
     pub after: Duration,
 }
 
+impl ResponseTimeout {
+    /// No response within `after`: for a client of another crate's making (a
+    /// stream-per-request one) to say it the same way.
+    pub fn new(after: Duration) -> Self {
+        ResponseTimeout { after }
+    }
+}
+
 impl fmt::Display for ResponseTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "no response within {:?}", self.after)
@@ -301,7 +309,7 @@ impl<Resp> Future for ResponseFuture<Resp> {
                         ready!(sleep.as_mut().poll(cx));
                         let after = *after;
                         this.give_up();
-                        return Poll::Ready(Err(Error::timeout(ResponseTimeout { after })));
+                        return Poll::Ready(Err(Error::timeout(ResponseTimeout::new(after))));
                     }
                     Poll::Ready(Ok(response)) => {
                         this.finish();

@@ -18,6 +18,30 @@ pub fn value(text: &str, name: &str, labels: &str) -> Option<f64> {
         .and_then(|value| value.parse().ok())
 }
 
+/// Prometheus's own checker accepts `text` (names, types, syntax).
+pub fn assert_promtool_accepts(text: &str) {
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
 /// The exposition at `url`, fetched with curl.
 pub fn scrape(url: &str) -> String {
     support::run_ok(Command::new("curl").args([
@@ -103,26 +127,7 @@ fn curl_scrapes_promtool_accepts_and_frames_match_the_traffic() {
         Some(15.0)
     );
     // Prometheus's own checker accepts the exposition (names, types, syntax).
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let checked = check.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    assert_promtool_accepts(&text);
 
     // The peer leaves: a later scrape counts the close by its reason.
     drop(stream);

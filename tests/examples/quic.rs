@@ -1,13 +1,14 @@
 //! `echo --transport quic` against a QUIC implementation that is not quinn: aioquic
 //! (Python, installed by `.ci/run`; skipped where missing unless
 //! `TENDRIL_REQUIRE_TOOLS` is set): many streams on one connection, each echoed
-//! exactly and finished.
+//! exactly and finished; a handshake flood; socket activation; `--reuse-port`; the
+//! QUIC counters in the metrics.
 
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{self, start_example};
+use crate::support::{self, start_example, Running};
 
 fn aioquic() -> bool {
     let probe = Command::new("python3")
@@ -24,20 +25,44 @@ fn aioquic() -> bool {
     probe
 }
 
+/// An `echo --transport quic` example on a free port, with `extra` flags.
+fn quic_echo(extra: &[&str]) -> Running {
+    let mut args = vec!["--transport", "quic", "--listen", "127.0.0.1:0"];
+    args.extend(extra);
+    start_example("echo", &args, "quic")
+}
+
+/// The port of an example's `listening on quic ADDR`.
+fn port_of(server: &Running) -> &str {
+    server.listening.rsplit_once(':').unwrap().1
+}
+
+/// Runs the aioquic echo client (`tests/python/quic_echo.py`) against `port` with
+/// `streams` streams of `lines` lines each: what it saw.
+fn aioquic_echo(port: &str, streams: usize, lines: usize) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/quic_echo.py");
+    let (streams, lines) = (streams.to_string(), lines.to_string());
+    let out = support::run_ok(Command::new("python3").args([script, port, &streams, &lines]));
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+/// A free UDP port on loopback (bound then released, for a process that binds it next).
+fn free_udp_port() -> String {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string()
+}
+
 #[test]
 fn aioquic_streams_are_each_echoed_and_finished() {
     if !aioquic() {
         return;
     }
-    let server = start_example(
-        "echo",
-        &["--transport", "quic", "--listen", "127.0.0.1:0"],
-        "quic",
-    );
-    let port = server.listening.rsplit_once(':').unwrap().1;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/quic_echo.py");
-    let out = support::run_ok(Command::new("python3").args([script, port, "100", "20"]));
-    let saw: Value = serde_json::from_str(out.trim()).unwrap();
+    let server = quic_echo(&[]);
+    let saw = aioquic_echo(port_of(&server), 100, 20);
     assert_eq!(saw["exact"], 100, "{saw}");
     assert_eq!(saw["finished"], 100, "{saw}");
 }
@@ -51,14 +76,9 @@ fn a_handshake_flood_leaves_a_real_client_served() {
     if !aioquic() {
         return;
     }
-    let server = start_example(
-        "echo",
-        &["--transport", "quic", "--listen", "127.0.0.1:0"],
-        "quic",
-    );
-    let port = server.listening.rsplit_once(':').unwrap().1;
+    let server = quic_echo(&[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/quic_flood.py");
-    let out = support::run_ok(Command::new("python3").args([script, port, "300"]));
+    let out = support::run_ok(Command::new("python3").args([script, port_of(&server), "300"]));
     let saw: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(saw["handshakes"], 300, "{saw}");
     assert!(saw["real_client_after_ms"].as_f64().is_some(), "{saw}");
@@ -72,12 +92,7 @@ fn socket_activated_quic() {
     if !aioquic() || !support::have_tool("systemd-socket-activate", &["--version"]) {
         return;
     }
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_udp_port();
     let _activator = support::Killed(
         Command::new("systemd-socket-activate")
             .args(["--datagram", "-l", &format!("127.0.0.1:{port}")])
@@ -88,9 +103,7 @@ fn socket_activated_quic() {
             .spawn()
             .expect("start systemd-socket-activate"),
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/quic_echo.py");
-    let out = support::run_ok(Command::new("python3").args([script, &port, "5", "3"]));
-    let saw: Value = serde_json::from_str(out.trim()).unwrap();
+    let saw = aioquic_echo(&port, 5, 3);
     assert_eq!(saw["exact"], 5, "{saw}");
 }
 
@@ -101,7 +114,7 @@ fn socket_activated_quic() {
 fn quic_counters_are_published() {
     use std::io::BufRead;
 
-    use crate::metrics::{scrape, value};
+    use crate::metrics::{assert_promtool_accepts, scrape, value};
 
     if !aioquic()
         || !support::have_tool("curl", &["--version"])
@@ -109,18 +122,7 @@ fn quic_counters_are_published() {
     {
         return;
     }
-    let mut server = start_example(
-        "echo",
-        &[
-            "--transport",
-            "quic",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-        ],
-        "quic",
-    );
+    let mut server = quic_echo(&["--metrics", "127.0.0.1:0"]);
     let mut second = String::new();
     server.stdout.read_line(&mut second).unwrap();
     let url = second
@@ -128,46 +130,21 @@ fn quic_counters_are_published() {
         .strip_prefix("metrics on ")
         .unwrap()
         .to_owned();
-    let port = server.listening.rsplit_once(':').unwrap().1;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/quic_echo.py");
-    support::run_ok(Command::new("python3").args([script, port, "3", "2"]));
+    aioquic_echo(port_of(&server), 3, 2);
     let text = scrape(&url);
     let labels = format!("endpoint=\"{}\"", server.listening);
-    assert_eq!(
-        value(&text, "tendril_quic_accepted_total", &labels),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        value(&text, "tendril_quic_streams_total", &labels),
-        Some(3.0),
-        "{text}"
-    );
-    assert_eq!(
-        value(&text, "tendril_frames_received_total", &labels),
-        Some(6.0),
-        "{text}"
-    );
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let checked = check.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    for (name, expected) in [
+        ("tendril_quic_accepted_total", 1.0),
+        ("tendril_quic_streams_total", 3.0),
+        ("tendril_frames_received_total", 6.0),
+    ] {
+        assert_eq!(
+            value(&text, name, &labels),
+            Some(expected),
+            "{name}: {text}"
+        );
+    }
+    assert_promtool_accepts(&text);
 }
 
 /// `--reuse-port`: two processes serve one QUIC port (the second could not bind it
@@ -177,18 +154,11 @@ fn two_processes_share_one_quic_port_with_reuse_port() {
     if !aioquic() {
         return;
     }
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_udp_port();
     let listen = format!("127.0.0.1:{port}");
     let args = ["--transport", "quic", "--listen", &listen, "--reuse-port"];
     let _first = start_example("echo", &args, "quic");
     let _second = start_example("echo", &args, "quic");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/quic_echo.py");
-    let out = support::run_ok(Command::new("python3").args([script, &port, "4", "2"]));
-    let saw: Value = serde_json::from_str(out.trim()).unwrap();
+    let saw = aioquic_echo(&port, 4, 2);
     assert_eq!(saw["exact"], 4, "{saw}");
 }

@@ -49,11 +49,7 @@ fn main() {
     tls.alpn_protocols = vec![b"echo".to_vec()];
     let crypto = QuicServerConfig::try_from(tls).expect("QUIC TLS");
     let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tendril_bench::udp::runtime();
     runtime.block_on(async move {
         let endpoint = quinn::Endpoint::server(config, addr.parse().expect("ADDR")).expect("bind");
         println!(
