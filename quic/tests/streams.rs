@@ -398,3 +398,81 @@ async fn registered_as_quic_in_the_registry() {
         .unwrap();
     assert!(manager.running());
 }
+
+/// The endpoint's own bounds: with `retry_above(0)` every new source proves its
+/// address first (a Retry, which quinn's client follows); with `max_connections(1)` a
+/// second connection is refused.
+#[tokio::test]
+async fn retry_for_every_source_and_a_connection_limit() {
+    let (server_tls, client_tls) = tls();
+    let options = Quic::new("127.0.0.1:0".parse().unwrap())
+        .retry_above(0)
+        .max_connections(1)
+        .max_handshakes(8)
+        .max_streams(5)
+        .idle_timeout(Duration::from_secs(10))
+        .server_tls(server_tls)
+        .unwrap();
+    let server = QuicManager::new(options);
+    let addr = server
+        .start_with_framers(
+            acceptor_fn(|_: Tendril| {
+                Ok::<_, BoxError>(service(|line: Bytes| async move { Ok(Some(line)) }))
+            }),
+            framers,
+        )
+        .unwrap();
+    let clients = client_manager(client_tls);
+    let target = QuicTarget::new(addr, "localhost");
+    let connection = clients.connect_connection(&target).await.unwrap();
+    let mut client = stream_client(&connection).await;
+    echoes(&mut client, "validated").await;
+    assert_eq!(server.quic_stats().retried, 1);
+    let second = clients.connect_connection(&target).await;
+    assert!(second.is_err(), "a second connection is refused");
+    assert_eq!(server.quic_stats().refused, 1);
+}
+
+/// The stream-per-request client: a response past `max_response` fails the call, and
+/// one that does not come within `timeout` fails it as a timeout.
+#[tokio::test]
+async fn stream_per_request_bounds_its_responses() {
+    let (server_tls, client_tls) = tls();
+    let options = Quic::new("127.0.0.1:0".parse().unwrap())
+        .server_tls(server_tls)
+        .unwrap();
+    let server = QuicManager::new(options);
+    let addr = server
+        .start_with_framers(
+            acceptor_fn(|_: Tendril| {
+                Ok::<_, BoxError>(service(|line: Bytes| async move {
+                    if line == "big" {
+                        return Ok(Some(Bytes::from(vec![b'x'; 4096])));
+                    }
+                    std::future::pending::<()>().await;
+                    Ok(None)
+                }))
+            }),
+            || FramerSwitch::symmetric(LineFramer::new().max_frame_length(8192)),
+        )
+        .unwrap();
+    let clients = client_manager(client_tls);
+    let connection = clients
+        .connect_connection(&QuicTarget::new(addr, "localhost"))
+        .await
+        .unwrap();
+    let mut streams = tendril_quic::StreamPerRequest::new(connection, || {
+        FramerSwitch::symmetric(LineFramer::new().max_frame_length(8192))
+    })
+    .max_response(1024)
+    .timeout(Some(Duration::from_millis(200)));
+    assert_eq!(tendril_quic::DEFAULT_MAX_RESPONSE, 65_537);
+    let big = streams.ready().await.unwrap().call("big".into()).await;
+    assert!(big.unwrap_err().is_limit());
+    let silent = streams.ready().await.unwrap().call("silent".into()).await;
+    let err = silent.unwrap_err();
+    assert!(err.is_timeout(), "{err:#}");
+    assert!(err
+        .cause::<tendril_net::client::ResponseTimeout>()
+        .is_some());
+}
