@@ -40,12 +40,17 @@
 //! a `tower::Service` that opens a stream per call (DNS over QUIC), its readiness the
 //! connection's stream credit.
 
+mod accept;
 mod manager;
+mod options;
 mod request;
+mod stats;
 mod stream;
 
-pub use manager::{Quic, QuicManager, QuicStats, QuicTarget};
+pub use manager::{QuicManager, QuicTarget};
+pub use options::Quic;
 pub use request::{ResponseFuture, StreamPerRequest, DEFAULT_MAX_RESPONSE};
+pub use stats::QuicStats;
 pub use stream::{is_receive_only, ErrorCode, DATAGRAMS};
 
 /// The rustls this crate's TLS configurations are (`rustls::ServerConfig` for

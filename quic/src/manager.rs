@@ -8,240 +8,27 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use quinn::crypto::rustls::{HandshakeData, QuicClientConfig, QuicServerConfig};
-use quinn::{Connection, Endpoint, EndpointConfig, IdleTimeout, Incoming, TransportConfig, VarInt};
+use quinn::{Connection, Endpoint, EndpointConfig, VarInt};
 use tendril_net::app::Acceptor;
 use tendril_net::framer::FramerSwitch;
 use tendril_net::manager::{Bounds, BuildManager, Builder, Engine, TransportMetric};
-use tendril_net::wrap::{BoxIo, NoWrapper, TlsInfo};
+use tendril_net::wrap::NoWrapper;
 use tendril_net::{Addr, Connect, ConnectionConfig, Error, Manager, Tendril};
 use tokio::sync::mpsc;
-use tower::ServiceExt;
 
-use crate::stream::{ErrorCode, QuicDatagrams, QuicStream, DATAGRAMS};
+use crate::options::Quic;
+use crate::stats::{Counters, QuicStats};
+use crate::stream::{tls_info, QuicStream};
 
 /// New streams handed from the connections to the one task holding the acceptor: a
 /// full queue holds the connections' stream accepts back (the peer's streams then
 /// wait in QUIC flow control).
 const STREAM_QUEUE: usize = 256;
-
-/// A QUIC endpoint's settings: its address, its TLS (QUIC always carries TLS 1.3),
-/// and its bounds. Streams are bounded by the manager's [`Builder`] as connections of
-/// any transport are (`max_connections` there counts streams, the memory budget
-/// covers them all).
-#[derive(Clone)]
-pub struct Quic {
-    addr: SocketAddr,
-    /// A socket bound by someone else (systemd), used instead of binding.
-    adopted: Option<Arc<std::net::UdpSocket>>,
-    reuse_port: bool,
-    server: Option<Arc<QuicServerConfig>>,
-    client: Option<Arc<QuicClientConfig>>,
-    max_connections: usize,
-    max_handshakes: usize,
-    retry_above: usize,
-    handshake_timeout: Duration,
-    max_streams: u32,
-    uni_streams: u32,
-    datagrams: bool,
-    idle_timeout: Duration,
-}
-
-impl fmt::Debug for Quic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Quic")
-            .field("addr", &self.addr)
-            .field("adopted", &self.adopted.is_some())
-            .field("reuse_port", &self.reuse_port)
-            .field("server", &self.server.is_some())
-            .field("client", &self.client.is_some())
-            .field("max_connections", &self.max_connections)
-            .field("max_handshakes", &self.max_handshakes)
-            .field("retry_above", &self.retry_above)
-            .field("handshake_timeout", &self.handshake_timeout)
-            .field("max_streams", &self.max_streams)
-            .field("uni_streams", &self.uni_streams)
-            .field("datagrams", &self.datagrams)
-            .field("idle_timeout", &self.idle_timeout)
-            .finish()
-    }
-}
-
-impl Quic {
-    /// An endpoint on `addr` (port 0: any), with no TLS yet: give it
-    /// [`server_tls`](Self::server_tls) to accept and [`client_tls`](Self::client_tls)
-    /// to connect. Defaults: 10,000 QUIC connections, 1,024 handshakes at once (more
-    /// are refused), a Retry (address validation) for unvalidated sources once 64 are
-    /// in progress, a 10 s handshake timeout, 100 concurrent bidirectional streams per
-    /// connection, a 30 s idle timeout.
-    pub fn new(addr: SocketAddr) -> Self {
-        Quic {
-            addr,
-            adopted: None,
-            reuse_port: false,
-            server: None,
-            client: None,
-            max_connections: 10_000,
-            max_handshakes: 1024,
-            retry_above: 64,
-            handshake_timeout: Duration::from_secs(10),
-            max_streams: 100,
-            uni_streams: 0,
-            datagrams: false,
-            idle_timeout: Duration::from_secs(30),
-        }
-    }
-
-    /// An endpoint on `socket`, bound by someone else (systemd socket activation:
-    /// `LISTEN_FDS`), instead of binding one; otherwise as [`new`](Self::new).
-    ///
-    /// # Errors
-    ///
-    /// The socket's address cannot be read.
-    pub fn adopt(socket: std::net::UdpSocket) -> Result<Self, Error> {
-        let addr = socket.local_addr()?;
-        let mut quic = Quic::new(addr);
-        quic.adopted = Some(Arc::new(socket));
-        Ok(quic)
-    }
-
-    /// Sets `SO_REUSEPORT` before binding (default off), so several processes serve
-    /// one port, the kernel spreading the peers among them by their address.
-    pub fn reuse_port(mut self, on: bool) -> Self {
-        self.reuse_port = on;
-        self
-    }
-
-    /// The TLS of accepted connections (its ALPN protocols are the ones offered).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::is_config`] if `tls` cannot carry QUIC (no TLS 1.3 cipher suite).
-    pub fn server_tls(mut self, tls: rustls::ServerConfig) -> Result<Self, Error> {
-        let quic = QuicServerConfig::try_from(tls).map_err(Error::config)?;
-        self.server = Some(Arc::new(quic));
-        Ok(self)
-    }
-
-    /// The TLS of connections this endpoint makes (its ALPN protocols are the ones
-    /// asked for).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::is_config`] if `tls` cannot carry QUIC (no TLS 1.3 cipher suite).
-    pub fn client_tls(mut self, tls: rustls::ClientConfig) -> Result<Self, Error> {
-        let quic = QuicClientConfig::try_from(tls).map_err(Error::config)?;
-        self.client = Some(Arc::new(quic));
-        Ok(self)
-    }
-
-    /// QUIC connections at once, at most (default 10,000); more are refused.
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max.max(1);
-        self
-    }
-
-    /// Handshakes in progress at once, at most (default 1,024); more are refused.
-    pub fn max_handshakes(mut self, max: usize) -> Self {
-        self.max_handshakes = max.max(1);
-        self
-    }
-
-    /// Handshakes in progress beyond which a source that has not proved its address
-    /// is sent a Retry first (default 64): a flood of Initial packets from spoofed
-    /// sources then costs a stateless packet each, not a handshake. 0 validates every
-    /// source.
-    pub fn retry_above(mut self, handshakes: usize) -> Self {
-        self.retry_above = handshakes;
-        self
-    }
-
-    /// How long a handshake may take, accepted or made (default 10 s).
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// Bidirectional streams a peer may have open at once on one connection (default
-    /// 100): a peer opening more waits for QUIC's stream credit, none is dropped.
-    pub fn max_streams(mut self, streams: u32) -> Self {
-        self.max_streams = streams;
-        self
-    }
-
-    /// Unidirectional streams a peer may have open at once on one connection (default
-    /// 0: none, the peer gets no credit for them). Each is served as a receive-only
-    /// Tendril through the same acceptor ([`is_receive_only`](crate::is_receive_only)
-    /// tells it from a bidirectional one; a reply to it closes it with an error).
-    pub fn uni_streams(mut self, streams: u32) -> Self {
-        self.uni_streams = streams;
-        self
-    }
-
-    /// Serves each connection's QUIC datagrams (RFC 9221) as one more Tendril of that
-    /// connection (default off: the peer is told none are taken), through the same
-    /// acceptor, under stream number [`DATAGRAMS`](crate::DATAGRAMS): each datagram
-    /// decoded on its own, each frame sent one datagram (a datagram too large for the
-    /// path is dropped, as datagrams may be).
-    pub fn datagrams(mut self, on: bool) -> Self {
-        self.datagrams = on;
-        self
-    }
-
-    /// How long a connection may go without a packet before it is closed (default
-    /// 30 s; the smaller of both ends' applies).
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
-        self
-    }
-
-    /// The endpoint's socket: the adopted one, or one bound now.
-    fn socket(&self) -> io::Result<std::net::UdpSocket> {
-        if let Some(adopted) = &self.adopted {
-            return adopted.try_clone();
-        }
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(self.addr),
-            socket2::Type::DGRAM,
-            Some(socket2::Protocol::UDP),
-        )?;
-        if self.reuse_port {
-            socket.set_reuse_port(true)?;
-        }
-        socket.bind(&self.addr.into())?;
-        Ok(socket.into())
-    }
-
-    fn transport(&self) -> Arc<TransportConfig> {
-        let mut transport = TransportConfig::default();
-        transport
-            .max_concurrent_bidi_streams(VarInt::from_u32(self.max_streams))
-            .max_concurrent_uni_streams(VarInt::from_u32(self.uni_streams))
-            .datagram_receive_buffer_size(self.datagrams.then_some(64 * 1024))
-            .max_idle_timeout(IdleTimeout::try_from(self.idle_timeout).ok());
-        Arc::new(transport)
-    }
-
-    fn server_config(&self) -> Option<quinn::ServerConfig> {
-        let crypto = self.server.clone()?;
-        let mut config = quinn::ServerConfig::with_crypto(crypto);
-        config.transport_config(self.transport());
-        Some(config)
-    }
-
-    fn client_config(&self) -> Option<quinn::ClientConfig> {
-        let crypto = self.client.clone()?;
-        let mut config = quinn::ClientConfig::new(crypto);
-        config.transport_config(self.transport());
-        Some(config)
-    }
-}
-
 impl BuildManager for Quic {
     type Manager = QuicManager;
 
@@ -273,66 +60,18 @@ impl BuildManager for Quic {
 /// [`register`](crate::register).
 #[derive(Clone)]
 pub struct QuicManager {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    engine: Engine,
-    options: Quic,
-    endpoint: OnceLock<Endpoint>,
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) options: Quic,
+    pub(crate) endpoint: OnceLock<Endpoint>,
     /// The live QUIC connections, by their stable id.
-    connections: Mutex<HashMap<u64, Connection>>,
-    handshakes: AtomicUsize,
-    counters: Counters,
+    pub(crate) connections: Mutex<HashMap<u64, Connection>>,
+    pub(crate) handshakes: AtomicUsize,
+    pub(crate) counters: Counters,
 }
-
-#[derive(Default)]
-struct Counters {
-    accepted: AtomicU64,
-    refused: AtomicU64,
-    retried: AtomicU64,
-    handshake_failures: AtomicU64,
-    streams: AtomicU64,
-}
-
-/// A QUIC manager's own counters (its streams' are the engine's [`Stats`](tendril_net::Stats)).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct QuicStats {
-    /// QUIC connections open now.
-    pub connections: usize,
-    /// Handshakes in progress now.
-    pub handshakes: usize,
-    /// Connections whose handshake completed, ever.
-    pub accepted: u64,
-    /// Connection attempts refused (too many connections or handshakes).
-    pub refused: u64,
-    /// Connection attempts sent a Retry to prove their address.
-    pub retried: u64,
-    /// Handshakes that failed or timed out.
-    pub handshake_failures: u64,
-    /// Streams served, ever.
-    pub streams: u64,
-}
-
-impl fmt::Display for QuicStats {
-    /// One line: `quic connections=1 handshakes=0 accepted=1 refused=0 retried=0
-    /// handshake_failures=0 streams=2`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "quic connections={} handshakes={} accepted={} refused={} retried={} handshake_failures={} streams={}",
-            self.connections,
-            self.handshakes,
-            self.accepted,
-            self.refused,
-            self.retried,
-            self.handshake_failures,
-            self.streams
-        )
-    }
-}
-
 impl fmt::Debug for QuicManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("QuicManager")
@@ -341,18 +80,6 @@ impl fmt::Debug for QuicManager {
             .finish_non_exhaustive()
     }
 }
-
-/// A new stream (or a connection's datagram flow) on its way to the acceptor.
-struct NewStream {
-    io: NewIo,
-    remote: Addr,
-}
-
-enum NewIo {
-    Stream(QuicStream),
-    Datagrams(QuicDatagrams),
-}
-
 impl QuicManager {
     /// A manager with `options` and the default connection settings.
     pub fn new(options: Quic) -> Self {
@@ -370,7 +97,7 @@ impl QuicManager {
         )
     }
 
-    fn connections(&self) -> MutexGuard<'_, HashMap<u64, Connection>> {
+    pub(crate) fn connections(&self) -> MutexGuard<'_, HashMap<u64, Connection>> {
         // Plain data: a panic elsewhere leaves it consistent.
         self.inner
             .connections
@@ -478,135 +205,6 @@ impl QuicManager {
         })?;
         Ok(self.inner.endpoint.get_or_init(|| endpoint).clone())
     }
-
-    /// The accept loop: admits or refuses each connection attempt, until shutdown.
-    async fn accept(self, endpoint: Endpoint, streams: mpsc::Sender<NewStream>) {
-        let closing = self.inner.engine.closing();
-        tokio::pin!(closing);
-        loop {
-            let incoming = tokio::select! {
-                incoming = endpoint.accept() => incoming,
-                () = &mut closing => break,
-            };
-            let Some(incoming) = incoming else { break };
-            self.admit(incoming, &streams);
-        }
-        // New attempts are refused from now on; live connections go on.
-        endpoint.set_server_config(None);
-    }
-
-    /// Refuses `incoming`, sends it a Retry, or starts its handshake.
-    fn admit(&self, incoming: Incoming, streams: &mpsc::Sender<NewStream>) {
-        let options = &self.inner.options;
-        let counters = &self.inner.counters;
-        let handshakes = self.inner.handshakes.load(Ordering::Relaxed);
-        let remote = incoming.remote_address();
-        let full = self.connections().len() + handshakes >= options.max_connections;
-        if full
-            || handshakes >= options.max_handshakes
-            || !self.inner.engine.admit_source(&Addr::Inet(remote))
-        {
-            counters.refused.fetch_add(1, Ordering::Relaxed);
-            incoming.refuse();
-            return;
-        }
-        if handshakes >= options.retry_above && !incoming.remote_address_validated() {
-            counters.retried.fetch_add(1, Ordering::Relaxed);
-            // A Retry is refused only for an address already validated: not here.
-            let _ = incoming.retry();
-            return;
-        }
-        let Ok(connecting) = incoming.accept() else {
-            counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        self.inner.handshakes.fetch_add(1, Ordering::Relaxed);
-        let manager = self.clone();
-        let streams = streams.clone();
-        let timeout = options.handshake_timeout;
-        self.inner.engine.spawn(async move {
-            let handshake = tokio::time::timeout(timeout, connecting).await;
-            manager.inner.handshakes.fetch_sub(1, Ordering::Relaxed);
-            match handshake {
-                Ok(Ok(connection)) => {
-                    counters_of(&manager)
-                        .accepted
-                        .fetch_add(1, Ordering::Relaxed);
-                    manager.run_connection(connection, streams).await;
-                }
-                Ok(Err(err)) => {
-                    counters_of(&manager)
-                        .handshake_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(%remote, %err, "QUIC handshake failed");
-                }
-                Err(_) => {
-                    counters_of(&manager)
-                        .handshake_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(%remote, "QUIC handshake timed out");
-                }
-            }
-        });
-    }
-
-    /// Hands each stream the peer opens to the acceptor's task, until the
-    /// connection closes or the manager shuts down.
-    async fn run_connection(&self, connection: Connection, streams: mpsc::Sender<NewStream>) {
-        let id = connection.stable_id() as u64;
-        self.connections().insert(id, connection.clone());
-        let tls = tls_info(&connection);
-        let closing = self.inner.engine.closing();
-        tokio::pin!(closing);
-        let peer = connection.remote_address();
-        let named = |stream| Addr::Stream {
-            peer,
-            connection: id,
-            stream,
-        };
-        if self.inner.options.datagrams {
-            let io = NewIo::Datagrams(QuicDatagrams::new(connection.clone()));
-            if streams
-                .send(NewStream {
-                    io,
-                    remote: named(DATAGRAMS),
-                })
-                .await
-                .is_err()
-            {
-                self.connections().remove(&id);
-                return;
-            }
-        }
-        loop {
-            let (io, stream) = tokio::select! {
-                accepted = connection.accept_bi() => match accepted {
-                    Ok((send, recv)) => {
-                        let stream = u64::from(send.id());
-                        (QuicStream::new(send, recv, tls.clone(), peer), stream)
-                    }
-                    Err(_) => break,
-                },
-                accepted = connection.accept_uni() => match accepted {
-                    Ok(recv) => {
-                        let stream = u64::from(recv.id());
-                        (QuicStream::receive_only(recv, tls.clone(), peer), stream)
-                    }
-                    Err(_) => break,
-                },
-                () = &mut closing => break,
-            };
-            let new = NewStream {
-                io: NewIo::Stream(io),
-                remote: named(stream),
-            };
-            if streams.send(new).await.is_err() {
-                break;
-            }
-        }
-        self.connections().remove(&id);
-    }
-
     /// Closes every QUIC connection with code 0 once the engine's streams are done.
     fn close_endpoint(&self) {
         if let Some(endpoint) = self.inner.endpoint.get() {
@@ -614,87 +212,6 @@ impl QuicManager {
         }
     }
 }
-
-impl QuicManager {
-    /// The task holding the acceptor: serves each new stream, in the order they come.
-    async fn serve_streams<A, In, Out, F>(
-        self,
-        mut queued: mpsc::Receiver<NewStream>,
-        mut acceptor: A,
-        framers: F,
-        local: Addr,
-    ) where
-        A: Acceptor<In, Out> + Send + 'static,
-        In: Send + 'static,
-        Out: Send + 'static,
-        F: Fn() -> FramerSwitch<In, Out> + Send + 'static,
-    {
-        while let Some(NewStream { io, remote }) = queued.recv().await {
-            if ServiceExt::<Tendril<In, Out>>::ready(&mut acceptor)
-                .await
-                .is_err()
-            {
-                tracing::warn!("QUIC: the acceptor failed; no more streams are served");
-                break;
-            }
-            let engine = &self.inner.engine;
-            if !engine.admit(&remote) {
-                if let NewIo::Stream(io) = io {
-                    let mut io: BoxIo = Box::pin(io);
-                    io.as_mut().abort(&Error::limit(ErrorCode::INTERNAL));
-                }
-                continue;
-            }
-            // The Tendril is in the table now; whether the acceptor took it is its own.
-            match io {
-                NewIo::Stream(io) => {
-                    let io: BoxIo = Box::pin(io);
-                    let _ = engine.serve(io, local.clone(), remote, framers(), &mut acceptor);
-                    self.inner.counters.streams.fetch_add(1, Ordering::Relaxed);
-                }
-                NewIo::Datagrams(datagrams) => {
-                    let ready = std::future::ready(Ok::<_, std::convert::Infallible>(datagrams));
-                    let _ = engine.serve_datagrams(
-                        ready,
-                        local.clone(),
-                        remote,
-                        framers(),
-                        &mut acceptor,
-                    );
-                }
-            }
-        }
-    }
-}
-
-fn counters_of(manager: &QuicManager) -> &Counters {
-    &manager.inner.counters
-}
-
-/// What the TLS session of `connection` tells: ALPN, server name, peer certificates.
-fn tls_info(connection: &Connection) -> TlsInfo {
-    let mut info = TlsInfo::default();
-    if let Some(data) = connection
-        .handshake_data()
-        .and_then(|data| data.downcast::<HandshakeData>().ok())
-    {
-        info.alpn_protocol = data.protocol.map(Bytes::from);
-        info.server_name = data.server_name;
-    }
-    if let Some(certificates) = connection.peer_identity().and_then(|identity| {
-        identity
-            .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-            .ok()
-    }) {
-        info.peer_certificates = certificates
-            .iter()
-            .map(|certificate| Bytes::copy_from_slice(certificate))
-            .collect();
-    }
-    info.protocol_version = Some("TLSv1_3");
-    info
-}
-
 impl Manager for QuicManager {
     fn engine(&self) -> &Engine {
         &self.inner.engine

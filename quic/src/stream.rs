@@ -11,6 +11,7 @@ use std::future::Future;
 use std::task::ready;
 
 use bytes::{Bytes, BytesMut};
+use quinn::crypto::rustls::HandshakeData;
 use quinn::{Connection, ConnectionError, RecvStream, SendDatagramError, SendStream, VarInt};
 use tendril_net::manager::Datagrams;
 use tendril_net::wrap::{Io, TlsInfo};
@@ -211,4 +212,28 @@ impl Datagrams for QuicDatagrams {
             Err(err) => Poll::Ready(Err(io::Error::other(err))),
         }
     }
+}
+
+/// What the TLS session of `connection` tells: ALPN, server name, peer certificates.
+pub(crate) fn tls_info(connection: &Connection) -> TlsInfo {
+    let mut info = TlsInfo::default();
+    if let Some(data) = connection
+        .handshake_data()
+        .and_then(|data| data.downcast::<HandshakeData>().ok())
+    {
+        info.alpn_protocol = data.protocol.map(Bytes::from);
+        info.server_name = data.server_name;
+    }
+    if let Some(certificates) = connection.peer_identity().and_then(|identity| {
+        identity
+            .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+            .ok()
+    }) {
+        info.peer_certificates = certificates
+            .iter()
+            .map(|certificate| Bytes::copy_from_slice(certificate))
+            .collect();
+    }
+    info.protocol_version = Some("TLSv1_3");
+    info
 }
