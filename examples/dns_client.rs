@@ -33,7 +33,7 @@ use bytes::{Bytes, BytesMut};
 use cli::{switch, value, Cli};
 use futures_util::future::join_all;
 use tendril_net::client::{Client, Tagger};
-use tendril_net::framer::{ByteOrder, FramerSwitch, LengthFramer, LengthPrefix};
+use tendril_net::framer::FramerSwitch;
 use tendril_net::wrap::{tls_client_config, NoWrapper, TlsClientLayer, WrapperChain};
 use tendril_net::{BoxError, TcpManager, UdpManager};
 use tendril_quic::{Quic, QuicManager, QuicTarget, StreamPerRequest};
@@ -77,9 +77,7 @@ struct Args {
 
 /// A 2-byte length, then the message: DNS over TCP, TLS and QUIC.
 fn length_framer() -> FramerSwitch {
-    FramerSwitch::symmetric(
-        LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian).max_frame_length(65_535),
-    )
+    FramerSwitch::symmetric(message::stream_framer())
 }
 
 fn parse_args() -> Args {

@@ -57,7 +57,7 @@ use message::{
 };
 use signal::shutdown_signal;
 use tendril_net::app::acceptor_fn;
-use tendril_net::framer::{ByteOrder, FramerSwitch, LengthFramer, LengthPrefix};
+use tendril_net::framer::FramerSwitch;
 use tendril_net::wrap::{NoWrapper, TlsServerLayer, WrapperChain};
 use tendril_net::{BoxError, Manager, ReplyOrder, TcpManager, Tendril, UdpManager};
 use tendril_quic::{Quic, QuicManager};
@@ -110,12 +110,6 @@ struct Args {
     tls: Option<SocketAddr>,
     quic: Option<SocketAddr>,
     certificate: TlsSource,
-}
-
-/// The DNS message framing of every stream transport: a 2-byte length, then the
-/// message.
-fn length_framer() -> LengthFramer {
-    LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian).max_frame_length(65_535)
 }
 
 fn parse_args() -> Args {
@@ -238,7 +232,7 @@ async fn main() -> ExitCode {
         let (tcp_records, tcp_delays) = (records.clone(), delays.clone());
         match tcp.start(
             acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
-                tendril.set_framers(length_framer(), length_framer())?;
+                tendril.set_framers(message::stream_framer(), message::stream_framer())?;
                 Ok(application(tcp_records.clone(), tcp_delays.clone()))
             }),
             NoWrapper,
@@ -319,7 +313,7 @@ where
         .build();
     let bound = manager.start(
         acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
-            tendril.set_framers(length_framer(), length_framer())?;
+            tendril.set_framers(message::stream_framer(), message::stream_framer())?;
             Ok(application.clone())
         }),
         WrapperChain::new().layer(TlsServerLayer::new(config)),
@@ -351,7 +345,7 @@ where
                 answer.call(query)
             }))
         }),
-        || FramerSwitch::symmetric(length_framer()),
+        || FramerSwitch::symmetric(message::stream_framer()),
     )?;
     Ok((Box::new(manager), bound))
 }

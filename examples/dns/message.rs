@@ -6,6 +6,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use tendril_net::framer::{ByteOrder, LengthFramer, LengthPrefix};
+
 pub const TYPE_A: u16 = 1;
 pub const CLASS_IN: u16 = 1;
 pub const RCODE_NOERROR: u8 = 0;
@@ -224,4 +226,10 @@ pub fn answers(msg: &[u8]) -> Result<(Header, Vec<Ipv4Addr>), Malformed> {
         offset += 10 + rdlength;
     }
     Ok((header, addrs))
+}
+
+/// The framing of DNS over every stream transport (TCP, TLS, QUIC): a 2-byte
+/// big-endian length, then the message.
+pub fn stream_framer() -> LengthFramer {
+    LengthFramer::new(LengthPrefix::U16, ByteOrder::BigEndian).max_frame_length(65_535)
 }

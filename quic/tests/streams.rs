@@ -155,6 +155,18 @@ async fn echoes(client: &mut Client<Bytes>, line: &'static str) {
     assert_eq!(answer.unwrap(), line);
 }
 
+/// `n` clients on streams of `connection`, each of which echoed a line (a stream
+/// exists for the peer once something is sent on it).
+async fn open_streams(connection: &quinn::Connection, n: usize) -> Vec<Client<Bytes>> {
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        let mut client = stream_client(connection).await;
+        echoes(&mut client, "hi").await;
+        streams.push(client);
+    }
+    streams
+}
+
 /// A client over a raw stream of `connection` (not tracked on this side).
 async fn stream_client(connection: &quinn::Connection) -> Client<Bytes> {
     let (send, recv) = connection.open_bi().await.unwrap();
@@ -208,13 +220,7 @@ async fn a_thousand_streams_over_ten_connections_echo_exactly() {
 #[tokio::test]
 async fn streams_past_the_limit_wait_for_credit() {
     let (server, _clients, connection) = connected().await;
-    let mut open = Vec::new();
-    for _ in 0..100 {
-        let mut client = stream_client(&connection).await;
-        // A stream exists for the peer once something is sent on it.
-        echoes(&mut client, "hi").await;
-        open.push(client);
-    }
+    let mut open = open_streams(&connection, 100).await;
     let extra = connection.open_bi();
     tokio::pin!(extra);
     assert!(
@@ -271,12 +277,7 @@ async fn the_server_opens_a_stream_on_its_connection() {
 #[tokio::test]
 async fn a_closed_connection_closes_all_its_streams_with_its_reason() {
     let (server, _clients, connection) = connected().await;
-    let mut streams = Vec::new();
-    for _ in 0..3 {
-        let mut client = stream_client(&connection).await;
-        echoes(&mut client, "hi").await;
-        streams.push(client);
-    }
+    let _streams = open_streams(&connection, 3).await;
     let tendrils = server.tendrils::<Bytes, Bytes>();
     assert_eq!(tendrils.len(), 3);
     connection.close(quinn::VarInt::from_u32(5), b"bye");

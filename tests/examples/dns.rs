@@ -197,40 +197,37 @@ fn tcp_answers_come_in_completion_order() {
     assert_eq!(ancount(&second), 1);
 }
 
+/// Runs the client example asking for `example.test` with `args`: it succeeds and
+/// prints the answer `answers` times.
+fn client_answers(args: &[&str], answers: usize) {
+    let output = Command::new(support::example("dns_client"))
+        .arg("example.test")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "example.test A 192.0.2.7\n".repeat(answers),
+        "{args:?}"
+    );
+}
+
 #[test]
 fn the_client_example_over_both_transports() {
     let server = start();
     let addr = server.udp.to_string();
     for extra in [&[][..], &["--tcp"][..]] {
-        let output = Command::new(support::example("dns_client"))
-            .args(["example.test", "--server", &addr])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{extra:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&output.stdout),
-            "example.test A 192.0.2.7\n",
-            "{extra:?}"
-        );
+        client_answers(&[&["--server", addr.as_str()][..], extra].concat(), 1);
     }
     // Several queries in flight at once over the multiplexed client.
     for extra in [&[][..], &["--tcp"][..]] {
-        let output = Command::new(support::example("dns_client"))
-            .args(["example.test", "--server", &addr, "--parallel", "5"])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{extra:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&output.stdout),
-            "example.test A 192.0.2.7\n".repeat(5),
-            "{extra:?}"
-        );
+        let args = [&["--server", addr.as_str(), "--parallel", "5"][..], extra].concat();
+        client_answers(&args, 5);
     }
     // No server there: a clear message and status 1 after 2 seconds.
     let closed = UdpSocket::bind("127.0.0.1:0")
@@ -365,20 +362,18 @@ fn kdig_and_dig_ask_over_tls_and_quic() {
 fn the_client_example_over_tls_and_quic() {
     let (_server, tls, quic, cert, dir) = start_secure();
     for (flag, addr) in [("--tls", tls), ("--quic", quic)] {
-        let output = Command::new(support::example("dns_client"))
-            .args(["example.test", "--server", &addr.to_string(), flag])
-            .args(["--tls-ca", &cert, "--parallel", "5"])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{flag}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&output.stdout),
-            "example.test A 192.0.2.7\n".repeat(5),
-            "{flag}"
+        let addr = addr.to_string();
+        client_answers(
+            &[
+                "--server",
+                &addr,
+                flag,
+                "--tls-ca",
+                &cert,
+                "--parallel",
+                "5",
+            ],
+            5,
         );
     }
     let _ = std::fs::remove_dir_all(dir);
