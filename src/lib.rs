@@ -200,7 +200,7 @@ pub use manager::{
 pub use manager::{UnixBuilder, UnixManager};
 pub use tendril::{
     Addr, CallTimeout, CloseReason, ConnectionConfig, ConnectionInfo, MemoryBudget, ReadRate,
-    ReadTooSlow, ReplyOrder, Tendril, TrySendError, WriteStalled,
+    ReadTooSlow, ReplyOrder, StreamAddr, Tendril, TrySendError, WriteStalled,
 };
 pub use wrap::BoxIo;
 

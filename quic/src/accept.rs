@@ -8,7 +8,7 @@ use quinn::{Connection, Endpoint, Incoming};
 use tendril_net::app::Acceptor;
 use tendril_net::framer::FramerSwitch;
 use tendril_net::wrap::BoxIo;
-use tendril_net::{Addr, Error, Tendril};
+use tendril_net::{Addr, Error, StreamAddr, Tendril};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
@@ -99,10 +99,12 @@ impl QuicManager {
         let closing = self.inner.engine.closing();
         tokio::pin!(closing);
         let peer = connection.remote_address();
-        let named = |stream| Addr::Stream {
-            peer,
-            connection: id,
-            stream,
+        let named = |stream| {
+            Addr::from(StreamAddr {
+                peer,
+                connection: id,
+                stream,
+            })
         };
         if self.inner.options.datagrams {
             let io = NewIo::Datagrams(QuicDatagrams::new(connection.clone()));

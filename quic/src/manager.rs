@@ -18,7 +18,7 @@ use tendril_net::app::Acceptor;
 use tendril_net::framer::FramerSwitch;
 use tendril_net::manager::{Bounds, BuildManager, Builder, Engine, TransportMetric};
 use tendril_net::wrap::NoWrapper;
-use tendril_net::{Addr, Connect, ConnectionConfig, Error, Manager, Tendril};
+use tendril_net::{Addr, Connect, ConnectionConfig, Error, Manager, StreamAddr, Tendril};
 use tokio::sync::mpsc;
 
 use crate::options::Quic;
@@ -106,7 +106,7 @@ impl QuicManager {
     }
 
     /// The live QUIC connection with stable id `id` (a stream's
-    /// [`Addr::Stream::connection`](tendril_net::Addr::Stream)): to open a stream of
+    /// [`StreamAddr::connection`](tendril_net::StreamAddr::connection)): to open a stream of
     /// this end's on it with [`open_stream`](Self::open_stream) (a server's push).
     pub fn connection(&self, id: u64) -> Option<Connection> {
         self.connections().get(&id).cloned()
@@ -342,11 +342,11 @@ impl QuicManager {
     {
         let (send, recv) = connection.open_bi().await.map_err(Error::closed_by)?;
         let peer = connection.remote_address();
-        let remote = Addr::Stream {
+        let remote = Addr::from(StreamAddr {
             peer,
             connection: connection.stable_id() as u64,
             stream: u64::from(send.id()),
-        };
+        });
         let io = QuicStream::new(send, recv, tls_info(connection), peer);
         let engine = &self.inner.engine;
         let local = engine

@@ -95,7 +95,7 @@ pub const DATAGRAMS: u64 = u64::MAX;
 /// unidirectional bit set): its Tendril is receive-only, and a reply closes it with an
 /// error.
 pub fn is_receive_only(remote: &tendril_net::Addr) -> bool {
-    matches!(remote, tendril_net::Addr::Stream { stream, .. } if *stream != DATAGRAMS && stream & 2 != 0)
+    matches!(remote, tendril_net::Addr::Stream(name) if name.stream != DATAGRAMS && name.stream & 2 != 0)
 }
 
 impl Io for QuicStream {

@@ -57,10 +57,10 @@ fn echo_server(server_tls: rustls::ServerConfig) -> (QuicManager, SocketAddr) {
             let pusher = pusher.clone();
             async move {
                 if line == "push" {
-                    let Addr::Stream { connection, .. } = stream.remote() else {
+                    let Addr::Stream(name) = stream.remote() else {
                         return Ok(None);
                     };
-                    let connection = pusher.connection(*connection).ok_or("gone")?;
+                    let connection = pusher.connection(name.connection).ok_or("gone")?;
                     let push = acceptor_fn(|pushed: Tendril| -> Result<_, BoxError> {
                         pushed.try_send_frame(Bytes::from("pushed"))?;
                         pushed.close();
@@ -77,7 +77,7 @@ fn echo_server(server_tls: rustls::ServerConfig) -> (QuicManager, SocketAddr) {
                     let tls = stream.tls().cloned().unwrap_or_default();
                     let alpn = tls.alpn_protocol.unwrap_or_default();
                     let kind = match stream.remote() {
-                        Addr::Stream { .. } => "stream",
+                        Addr::Stream(_) => "stream",
                         _ => "other",
                     };
                     let name = tls.server_name.unwrap_or_default();
@@ -328,7 +328,7 @@ async fn unidirectional_streams_and_datagrams_when_enabled() {
         let receive_only = tendril_quic::is_receive_only(tendril.remote());
         let datagrams = matches!(
             tendril.remote(),
-            Addr::Stream { stream, .. } if *stream == tendril_quic::DATAGRAMS
+            Addr::Stream(name) if name.stream == tendril_quic::DATAGRAMS
         );
         Ok(service(move |line: Bytes| {
             let lines = lines.clone();

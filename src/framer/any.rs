@@ -57,11 +57,11 @@ enum Builtin {
     Line(LineFramer),
     Length(LengthFramer),
     Netstring(NetstringFramer),
-    Dot(DotFramer),
-    Cobs(CobsFramer),
-    CobsZpe(CobsZpeFramer),
-    // The two framers with a byte-sequence finder are large: boxed, so that the
-    // common ones keep the enum small.
+    // The larger framers are boxed, so that the common ones keep the enum (held by
+    // every connection, twice) small.
+    Dot(Box<DotFramer>),
+    Cobs(Box<CobsFramer>),
+    CobsZpe(Box<CobsZpeFramer>),
     Delimiter(Box<DelimiterFramer>),
     Stuffing(Box<StuffingFramer>),
     ContentLength(Box<ContentLengthFramer>),
@@ -102,15 +102,15 @@ impl Builtin {
             Err(codec) => codec,
         };
         let codec = match cast(codec) {
-            Ok(framer) => return Ok(Builtin::Dot(framer)),
+            Ok(framer) => return Ok(Builtin::Dot(Box::new(framer))),
             Err(codec) => codec,
         };
         let codec = match cast(codec) {
-            Ok(framer) => return Ok(Builtin::Cobs(framer)),
+            Ok(framer) => return Ok(Builtin::Cobs(Box::new(framer))),
             Err(codec) => codec,
         };
         let codec = match cast(codec) {
-            Ok(framer) => return Ok(Builtin::CobsZpe(framer)),
+            Ok(framer) => return Ok(Builtin::CobsZpe(Box::new(framer))),
             Err(codec) => codec,
         };
         let codec = match cast::<DelimiterFramer, _>(codec) {

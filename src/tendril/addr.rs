@@ -23,24 +23,36 @@ pub enum Addr {
     Path(Arc<Path>),
     /// An end without a name (a Unix client socket), numbered.
     Unnamed(u64),
-    /// One stream of a connection that carries many (a QUIC stream): the peer's
-    /// socket address, the connection's number and the stream's, which together
-    /// name it. Its [`as_inet`](Addr::as_inet) is the peer's address.
-    Stream {
-        /// The peer's socket address.
-        peer: SocketAddr,
-        /// The connection's number (stable while it lives).
-        connection: u64,
-        /// The stream's number within the connection.
-        stream: u64,
-    },
+    /// One stream of a connection that carries many (a QUIC stream). Its
+    /// [`as_inet`](Addr::as_inet) is the peer's address. Shared, so that an `Addr`
+    /// stays as small as a socket address (every connection holds two).
+    Stream(Arc<StreamAddr>),
+}
+
+/// The name of one stream of a multiplexed connection: the peer's socket address, the
+/// connection's number and the stream's, which together name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamAddr {
+    /// The peer's socket address.
+    pub peer: SocketAddr,
+    /// The connection's number (stable while it lives).
+    pub connection: u64,
+    /// The stream's number within the connection.
+    pub stream: u64,
+}
+
+impl From<StreamAddr> for Addr {
+    fn from(stream: StreamAddr) -> Self {
+        Addr::Stream(Arc::new(stream))
+    }
 }
 
 impl Addr {
     /// The socket address, for IP transports (a stream's: its peer's).
     pub fn as_inet(&self) -> Option<SocketAddr> {
         match self {
-            Addr::Inet(addr) | Addr::Stream { peer: addr, .. } => Some(*addr),
+            Addr::Inet(addr) => Some(*addr),
+            Addr::Stream(stream) => Some(stream.peer),
             _ => None,
         }
     }
@@ -84,11 +96,14 @@ impl fmt::Display for Addr {
             Addr::Inet(addr) => addr.fmt(f),
             Addr::Path(path) => path.display().fmt(f),
             Addr::Unnamed(number) => write!(f, "unnamed#{number}"),
-            Addr::Stream {
-                peer,
-                connection,
-                stream,
-            } => write!(f, "{peer}#{connection}/{stream}"),
+            Addr::Stream(stream) => {
+                let StreamAddr {
+                    peer,
+                    connection,
+                    stream,
+                } = &**stream;
+                write!(f, "{peer}#{connection}/{stream}")
+            }
         }
     }
 }

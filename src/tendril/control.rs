@@ -1,5 +1,9 @@
 //! [`Control`]: a connection as its manager controls it, whatever its frame types.
 
+use std::any::Any;
+use std::sync::Arc;
+
+use super::info::ConnectionInfo;
 use super::traffic::Totals;
 
 /// The manager's view of a connection of any frame type: tell it to shut down or to
@@ -19,11 +23,17 @@ pub(crate) trait Control: Send + Sync {
 
     /// Calls in flight, a frame held or output pending: not idle, whatever its traffic.
     fn busy(&self) -> bool;
+
+    /// Its id and addresses.
+    fn info(&self) -> &ConnectionInfo;
+
+    /// Its `Tendril`, to be downcast to its frame types.
+    fn tendril(self: Arc<Self>) -> Box<dyn Any>;
 }
 
 /// A control that does nothing, for tables in tests.
 #[cfg(test)]
-pub(crate) struct NoControl;
+pub(crate) struct NoControl(pub(crate) ConnectionInfo);
 
 #[cfg(test)]
 impl Control for NoControl {
@@ -35,5 +45,11 @@ impl Control for NoControl {
     }
     fn busy(&self) -> bool {
         false
+    }
+    fn info(&self) -> &ConnectionInfo {
+        &self.0
+    }
+    fn tendril(self: Arc<Self>) -> Box<dyn Any> {
+        Box::new(self)
     }
 }

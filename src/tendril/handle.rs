@@ -1,5 +1,6 @@
 //! [`Tendril`]: the connection as the application sees it.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::pin;
@@ -13,8 +14,10 @@ use tower::ServiceExt;
 
 use super::call_scope::current_call;
 use super::command::Command;
+use super::control::Control;
 use super::queue::{Refused, Signal};
 use super::shared::Shared;
+use super::traffic::Totals;
 use super::{Addr, CloseReason, ConnectionInfo, ReplyOrder};
 use crate::error::{BoxError, Error};
 use crate::framer::{AnyDecoder, AnyEncoder};
@@ -145,13 +148,13 @@ impl<In, Out> Tendril<In, Out> {
     /// addresses, [`remote`](Self::remote) and [`local`](Self::local) are already
     /// those.
     pub fn proxy(&self) -> Option<&ProxyHeader> {
-        self.shared.proxy.as_ref()
+        self.shared.proxy.as_deref()
     }
 
     /// The TLS session the connection runs on, once a TLS wrapper completed its
     /// handshake (at accept or connect time, or after [`wrap`](Self::wrap)).
     pub fn tls(&self) -> Option<&TlsInfo> {
-        self.shared.tls.get()
+        self.shared.tls.get().map(|tls| &**tls)
     }
 
     /// The credentials of the peer process of a Unix socket connection (its user,
@@ -280,7 +283,8 @@ impl<In, Out> Tendril<In, Out> {
         let shared = self.shared.clone();
         async move {
             loop {
-                let mut notified = pin!(shared.closed_notify.notified());
+                // Told by the queue, which closes when the connection does.
+                let mut notified = pin!(shared.queue.notified());
                 notified.as_mut().enable();
                 if let Some(reason) = shared.closed.get() {
                     return reason.clone();
@@ -298,12 +302,7 @@ impl<In, Out> Tendril<In, Out> {
     /// garbage), then the connection closes as it would have. Replaces the one set
     /// before.
     pub fn set_shed_reply(&self, frame: impl Into<Out>) {
-        let mut reply = self
-            .shared
-            .shed_reply
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *reply = Some(Box::new(frame.into()));
+        self.shared.queue.set_shed_reply(frame.into());
     }
 
     /// Calls `f` with the close reason once the connection closes (on a task of the
@@ -426,5 +425,41 @@ impl<In: 'static, Out: 'static> Tendril<In, Out> {
             wrapper: Box::new(move |io: BoxIo| live_wrap(wrapper, io)),
             call,
         })
+    }
+}
+
+/// The manager's view of a connection is its shared state.
+impl<In: Send + 'static, Out: Send + 'static> Control for Shared<In, Out> {
+    fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    fn tendril(self: Arc<Self>) -> Box<dyn Any> {
+        Box::new(Tendril::from_shared(self))
+    }
+
+    fn traffic(&self) -> Totals {
+        self.traffic.load()
+    }
+
+    fn shed_idle(&self) {
+        self.queue.signal(Signal::ShedIdle);
+    }
+
+    fn shed_memory(&self) {
+        self.queue.signal(Signal::ShedMemory);
+    }
+
+    fn busy(&self) -> bool {
+        self.traffic.busy()
+    }
+
+    fn shutdown(&self, graceful: bool) {
+        let signal = if graceful {
+            Signal::Graceful
+        } else {
+            Signal::Abort
+        };
+        self.queue.signal(signal);
     }
 }

@@ -18,7 +18,7 @@ mod reply;
 pub(crate) mod shared;
 pub(crate) mod traffic;
 
-pub use addr::Addr;
+pub use addr::{Addr, StreamAddr};
 pub use close::CloseReason;
 pub use config::{ConnectionConfig, ReadRate, ReplyOrder};
 pub use guards::{CallTimeout, MemoryBudget, ReadTooSlow, WriteStalled};

@@ -55,11 +55,11 @@ pub(crate) struct Queue<In, Out> {
     /// Commands in `state.items`, for the driver to look at without the lock.
     queued: AtomicUsize,
     signal: AtomicU8,
-    capacity: usize,
+    capacity: u32,
     /// Frames beyond `capacity` are still taken while the queued frames hold at most
     /// this many bytes: a burst of small frames to a reader whose task has not run yet
     /// is not a slow reader.
-    byte_room: usize,
+    byte_room: u32,
     driver: AtomicWaker,
     room: Notify,
     /// The size of a frame, for the memory budget (0 when unknown).
@@ -79,6 +79,9 @@ struct State<In, Out> {
     bytes: usize,
     /// Their account with the manager's memory budget.
     charge: Option<Charge>,
+    /// Written before the close if the memory budget sheds the connection (kept here,
+    /// under the queue's lock, rather than under a lock of its own).
+    shed_reply: Option<Box<Out>>,
 }
 
 impl<In, Out> Queue<In, Out> {
@@ -92,11 +95,12 @@ impl<In, Out> Queue<In, Out> {
                 waiting: 0,
                 bytes: 0,
                 charge: None,
+                shed_reply: None,
             }),
             queued: AtomicUsize::new(0),
             signal: AtomicU8::new(Signal::None as u8),
-            capacity: capacity.max(1),
-            byte_room,
+            capacity: u32::try_from(capacity.max(1)).unwrap_or(u32::MAX),
+            byte_room: u32::try_from(byte_room).unwrap_or(u32::MAX),
             driver: AtomicWaker::new(),
             room: Notify::new(),
             frame_len,
@@ -141,7 +145,7 @@ impl<In, Out> Queue<In, Out> {
             return false;
         };
         let len = (self.frame_len)(frame);
-        len > 0 && state.bytes.saturating_add(len) <= self.byte_room
+        len > 0 && state.bytes.saturating_add(len) <= self.byte_room as usize
     }
 
     /// The queued frames left the queue: their bytes go back to the budget.
@@ -171,7 +175,7 @@ impl<In, Out> Queue<In, Out> {
         if state.closed {
             return Err(Refused::Closed(command));
         }
-        if state.used >= self.capacity && !self.fits_in_bytes(&state, &command) {
+        if state.used >= self.capacity as usize && !self.fits_in_bytes(&state, &command) {
             return Err(Refused::Full(command));
         }
         if let Err(err) = self.count(&mut state, &command) {
@@ -189,7 +193,7 @@ impl<In, Out> Queue<In, Out> {
     ) -> Result<(), Refused<Command<In, Out>>> {
         let mut command = command;
         loop {
-            let mut notified = pin!(self.room.notified());
+            let mut notified = pin!(self.notified());
             // Registered before the check, so room freed after it wakes this task.
             notified.as_mut().enable();
             match self.push(command) {
@@ -295,6 +299,22 @@ impl<In, Out> Queue<In, Out> {
     #[inline]
     pub(crate) fn register(&self, waker: &Waker) {
         self.driver.register(waker);
+    }
+
+    /// Sets the frame to write if the memory budget sheds the connection.
+    pub(crate) fn set_shed_reply(&self, frame: Out) {
+        self.lock().shed_reply = Some(Box::new(frame));
+    }
+
+    /// The frame to write if the memory budget sheds the connection, taken.
+    pub(crate) fn take_shed_reply(&self) -> Option<Out> {
+        self.lock().shed_reply.take().map(|frame| *frame)
+    }
+
+    /// Resolves when room is freed for a waiting sender or the queue closes (the
+    /// connection's one notification: its `closed()` waits on it too).
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.room.notified()
     }
 
     /// The driver is gone: queued commands are dropped, and everyone waiting is told.

@@ -39,9 +39,8 @@ impl Source {
         v6_prefix: u8,
     ) -> Option<Source> {
         match remote {
-            Addr::Inet(addr) | Addr::Stream { peer: addr, .. } => {
-                Some(Source::ip(addr.ip(), v6_prefix))
-            }
+            Addr::Inet(addr) => Some(Source::ip(addr.ip(), v6_prefix)),
+            Addr::Stream(stream) => Some(Source::ip(stream.peer.ip(), v6_prefix)),
             _ => peer.map(|peer| Source::Uid(peer.uid)),
         }
     }

@@ -4,6 +4,7 @@
 //! the table up once the socket is gone.
 
 use std::future::{Future, Pending};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -188,7 +189,7 @@ impl Engine {
         {
             let mut table = self.table();
             let now = tokio::time::Instant::now();
-            let entry = Entry::new(id, Arc::new(tendril.clone()), control, source);
+            let entry = Entry::new(control, source);
             if let Err(refusal) = table.insert(key.clone(), entry, now) {
                 if let Some(source) = source {
                     self.refused_by_source(&mut table, source, refusal, now);
@@ -211,66 +212,42 @@ impl Engine {
         let span =
             tracing::debug_span!("tendril", transport = %inner.transport, %local, %remote, id);
         // A panicking acceptor fails this connection, not the loop that called it.
-        let make = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            acceptor.call(tendril.clone())
+        let make = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let made = acceptor.call(tendril.clone());
+            async move { made.await.map_err(Into::into) }
         }));
         let (accepted, accepted_rx) = oneshot::channel();
-        let guard = Guard {
-            tracked: Some(Tracked {
-                engine: self.clone(),
-                key,
-                id,
-            }),
+        let guard = Guard(Some(Tracked {
+            engine: self.clone(),
             shared: shared.clone(),
-        };
-        let engine = self.clone();
+        }));
+        // Boxed, and gone once the application is made and the transport open: a
+        // running connection's task holds its frame loop and little else.
+        let opening = Box::pin(open(make, framed, accepted, self.clone()));
         let task = async move {
             tracing::debug!("connection opened");
-            let made = match make {
-                Ok(make) => make.await.map_err(Into::into),
-                Err(panic) => Err(BoxError::from(panic_error(panic))),
-            };
-            let app = match made {
-                Ok(app) => {
-                    let _ = accepted.send(Ok(()));
-                    app
-                }
-                Err(err) => {
-                    let reason = if is_rejection(&err) {
-                        Counters::bump(&engine.inner.counters.rejected);
-                        tracing::debug!(reason = %format_args!("{err:#}"), "connection rejected");
-                        CloseReason::Rejected
-                    } else {
-                        tracing::warn!(error = %format_args!("{err:#}"), "acceptor failed");
-                        CloseReason::error(Error::application(err.to_string()))
-                    };
-                    let _ = accepted.send(Err(Error::application(err)));
+            let (app, framed) = match opening.await {
+                Ok(opened) => opened,
+                Err(reason) => {
                     guard.close(reason);
                     return;
                 }
             };
-            let framed = match framed {
-                Opening::Open(framed) => framed,
-                // A datagram peer's buffers are bounded by its queues: nothing to charge.
-                Opening::Wrapping(wrapping) => match wrapping.await {
-                    Ok(framed) => framed,
-                    Err(err) => {
-                        // Counted and logged as every close is.
-                        guard.close(CloseReason::error(err));
-                        return;
-                    }
-                },
+            let config = guard.engine().inner.config.clone();
+            let mut driver = Driver::new(framed, app, shared, config);
+            let closed = match AssertUnwindSafe(driver.frames()).catch_unwind().await {
+                // The closing steps are boxed: they take no room in a live task.
+                Ok(stop) => AssertUnwindSafe(driver.close(stop)).catch_unwind().await,
+                Err(panic) => Err(panic),
             };
-            let run = Driver::new(framed, app, shared, engine.inner.config.clone()).run();
-            match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+            match closed {
                 Ok(Closed { reason, lingering }) => {
                     let tracked = guard.close(reason);
-                    if let Some(lingering) = lingering {
-                        if let Some(tracked) = &tracked {
-                            tracked.set_lingering();
-                        }
+                    if let (Some(lingering), Some(tracked)) = (lingering, tracked) {
+                        tracked.set_lingering();
                         // In the table until the socket is gone.
-                        engine.inner.lingering.spawn(async move {
+                        let tracker = tracked.engine.inner.lingering.clone();
+                        tracker.spawn(async move {
                             lingering.run().await;
                             drop(tracked);
                         });
@@ -286,25 +263,78 @@ impl Engine {
     }
 }
 
-/// A connection's place in its manager's table, given up when dropped: once its socket
-/// is gone.
-struct Tracked {
+/// Makes a connection's application and opens its transport (a datagram peer's may
+/// still be wrapping); `Err` with the close reason if either failed.
+async fn open<M, S, T, F>(
+    make: std::thread::Result<M>,
+    framed: Opening<T, F>,
+    accepted: oneshot::Sender<Result<(), Error>>,
     engine: Engine,
-    key: (Addr, Addr),
-    id: u64,
+) -> Result<(S, T), CloseReason>
+where
+    M: Future<Output = Result<S, BoxError>>,
+    F: Future<Output = Result<T, Error>>,
+{
+    // A panicking acceptor fails this connection, not the loop that called it.
+    let made = match make {
+        Ok(make) => make.await,
+        Err(panic) => Err(BoxError::from(panic_error(panic))),
+    };
+    let app = match made {
+        Ok(app) => {
+            let _ = accepted.send(Ok(()));
+            app
+        }
+        Err(err) => {
+            let reason = if is_rejection(&err) {
+                Counters::bump(&engine.inner.counters.rejected);
+                tracing::debug!(reason = %format_args!("{err:#}"), "connection rejected");
+                CloseReason::Rejected
+            } else {
+                tracing::warn!(error = %format_args!("{err:#}"), "acceptor failed");
+                CloseReason::error(Error::application(err.to_string()))
+            };
+            let _ = accepted.send(Err(Error::application(err)));
+            return Err(reason);
+        }
+    };
+    let framed = match framed {
+        Opening::Open(framed) => framed,
+        // A datagram peer's buffers are bounded by its queues: nothing to charge.
+        Opening::Wrapping(wrapping) => wrapping.await.map_err(CloseReason::error)?,
+    };
+    Ok((app, framed))
 }
 
-impl Tracked {
+/// A connection's place in its manager's table, given up when dropped: once its socket
+/// is gone.
+struct Tracked<In, Out> {
+    engine: Engine,
+    /// Its id and addresses (the table's key) are in its info.
+    shared: Arc<Shared<In, Out>>,
+}
+
+impl<In, Out> Tracked<In, Out> {
+    fn id(&self) -> u64 {
+        self.shared.info.id()
+    }
+
+    fn key(&self) -> (Addr, Addr) {
+        let info = &self.shared.info;
+        (info.local().clone(), info.remote().clone())
+    }
+
     /// The connection lingers: a full table may shed it first.
     fn set_lingering(&self) {
-        self.engine.table().set_lingering(&self.key, self.id);
+        self.engine.table().set_lingering(&self.key(), self.id());
     }
 }
 
-impl Drop for Tracked {
+impl<In, Out> Drop for Tracked<In, Out> {
     fn drop(&mut self) {
+        let key = self.key();
         let mut table = self.engine.table();
-        if let Some(entry) = table.remove(&self.key, self.id) {
+        if let Some(entry) = table.remove(&key, self.id()) {
             // Under the lock, as `stats` reads: its traffic moves to the closed totals.
             self.engine
                 .inner
@@ -316,26 +346,28 @@ impl Drop for Tracked {
 
 /// Publishes how a connection closed, even if its task panicked or was dropped, and
 /// hands over its place in the table.
-struct Guard<In, Out> {
-    tracked: Option<Tracked>,
-    shared: Arc<Shared<In, Out>>,
-}
+struct Guard<In, Out>(Option<Tracked<In, Out>>);
 
 impl<In, Out> Guard<In, Out> {
+    fn engine(&self) -> &Engine {
+        let tracked = self.0.as_ref();
+        &tracked.expect("a guard is tracked until it closes").engine
+    }
+
     /// The connection's frame loop ended with `reason`: it is now closing.
-    fn close(mut self, reason: CloseReason) -> Option<Tracked> {
+    fn close(mut self, reason: CloseReason) -> Option<Tracked<In, Out>> {
         self.publish(reason);
-        self.tracked.take()
+        self.0.take()
     }
 
     fn publish(&mut self, reason: CloseReason) {
-        if let Some(tracked) = &self.tracked {
+        if let Some(tracked) = &self.0 {
             let engine = &tracked.engine;
             engine.inner.counters.closed(&reason);
-            engine.table().set_closing(&tracked.key, tracked.id);
-            log_close(&reason, &tracked.key.1, tracked.id);
+            engine.table().set_closing(&tracked.key(), tracked.id());
+            log_close(&reason, tracked.shared.info.remote(), tracked.id());
+            tracked.shared.set_closed(reason);
         }
-        self.shared.set_closed(reason);
     }
 }
 
@@ -361,7 +393,7 @@ fn log_close(reason: &CloseReason, remote: &Addr, id: u64) {
 
 impl<In, Out> Drop for Guard<In, Out> {
     fn drop(&mut self) {
-        if self.tracked.is_some() {
+        if self.0.is_some() {
             // A task dropped without a reason was cancelled with its runtime.
             self.publish(CloseReason::Local);
         }

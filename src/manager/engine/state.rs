@@ -2,7 +2,6 @@
 //! lookups, and shutdown. Running a connection is in `spawn`, accepting in `accept`,
 //! connecting out in `connect`.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -17,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::bounds::{descriptor_cap, Bounds};
 use super::sources::{Refusal, Source};
 use super::stats::{Counters, Stats};
-use super::table::{millis, Shed, Table};
+use super::table::{millis, Entry, Shed, Table};
 use crate::error::Error;
 use crate::tendril::io::budget::Budget;
 use crate::tendril::{Addr, ConnectionConfig, Tendril};
@@ -49,7 +48,8 @@ pub struct Engine {
 pub(crate) struct Inner {
     pub(crate) transport: Arc<str>,
     pub(crate) endpoint: Addr,
-    pub(crate) config: ConnectionConfig,
+    /// Shared by its connections (a connection that changes its own copies it).
+    pub(crate) config: Arc<ConnectionConfig>,
     pub(crate) bounds: Bounds,
     pub(crate) counters: Counters,
     /// Accept loops, connections, handshakes in progress, a transport's own tasks.
@@ -93,7 +93,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 transport: transport.into(),
                 endpoint: endpoint.into(),
-                config,
+                config: Arc::new(config),
                 bounds,
                 counters: Counters::default(),
                 tracker: TaskTracker::new(),
@@ -360,7 +360,7 @@ impl Engine {
 
     /// The (local, remote) addresses of every open connection.
     pub(crate) fn open_pairs(&self) -> Vec<(Addr, Addr)> {
-        self.table().open().map(|(key, _)| key.clone()).collect()
+        self.table().open().map(Entry::key).collect()
     }
 
     /// The newest open connection between `local` and `remote`, if its frames are
@@ -372,20 +372,20 @@ impl Engine {
     ) -> Option<Tendril<In, Out>> {
         let table = self.table();
         let entry = table.find(&(local.clone(), remote.clone()))?;
-        as_tendril(&*entry.tendril)
+        as_tendril(entry)
     }
 
     /// Every open connection whose frames are `In`/`Out`.
     pub(crate) fn open_tendrils<In: 'static, Out: 'static>(&self) -> Vec<Tendril<In, Out>> {
-        self.table()
-            .open()
-            .filter_map(|(_, entry)| as_tendril(&*entry.tendril))
-            .collect()
+        self.table().open().filter_map(as_tendril).collect()
     }
 }
 
-fn as_tendril<In: 'static, Out: 'static>(
-    tendril: &(dyn Any + Send + Sync),
-) -> Option<Tendril<In, Out>> {
-    tendril.downcast_ref::<Tendril<In, Out>>().cloned()
+fn as_tendril<In: 'static, Out: 'static>(entry: &Entry) -> Option<Tendril<In, Out>> {
+    let tendril = entry
+        .control
+        .clone()
+        .tendril()
+        .downcast::<Tendril<In, Out>>();
+    tendril.ok().map(|tendril| *tendril)
 }

@@ -18,13 +18,19 @@
 //! table saw before, when the table is nearly full (once a second) and when a newcomer
 //! finds it full; nothing is done per frame. The candidates are a [`ShedQueue`].
 //!
+//! The table holds each connection once: it is keyed by a keyed hash of its address
+//! pair (the addresses themselves are in the connection's info, compared on lookup),
+//! and a pair's one connection is stored inline, so that a connection costs the table
+//! one bucket and no allocation of its own.
+//!
 //! Every connection counts under its source (`sources`), so that a full table is
 //! shared: a newcomer from a source below its fair share displaces a connection of
 //! the source holding the most, and one from a source at its share is refused, before
 //! idleness is asked (see [`Table::make_room`]).
 
-use std::any::Any;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -38,9 +44,7 @@ use crate::tendril::Addr;
 
 /// A tracked connection.
 pub(crate) struct Entry {
-    pub(crate) id: u64,
-    /// Its `Tendril`, type-erased, for lookups.
-    pub(crate) tendril: Arc<dyn Any + Send + Sync>,
+    /// Its shared state: addresses, signals, traffic, and (type-erased) its `Tendril`.
     pub(crate) control: Arc<dyn Control>,
     /// Where it comes from (`None`: not known, such as stdio).
     source: Option<Source>,
@@ -75,15 +79,8 @@ fn fingerprint(traffic: Totals) -> u64 {
 }
 
 impl Entry {
-    pub(crate) fn new(
-        id: u64,
-        tendril: Arc<dyn Any + Send + Sync>,
-        control: Arc<dyn Control>,
-        source: Option<Source>,
-    ) -> Self {
+    pub(crate) fn new(control: Arc<dyn Control>, source: Option<Source>) -> Self {
         Entry {
-            id,
-            tendril,
             control,
             source,
             closing: false,
@@ -103,6 +100,83 @@ impl Entry {
             return false;
         }
         true
+    }
+
+    /// The connection's id.
+    pub(crate) fn id(&self) -> u64 {
+        self.control.info().id()
+    }
+
+    /// Its (local, remote) addresses.
+    pub(crate) fn key(&self) -> (Addr, Addr) {
+        let info = self.control.info();
+        (info.local().clone(), info.remote().clone())
+    }
+
+    fn is(&self, key: &(Addr, Addr)) -> bool {
+        let info = self.control.info();
+        *info.local() == key.0 && *info.remote() == key.1
+    }
+}
+
+/// The connections of one address pair (of one hash of it), oldest first: almost
+/// always one, held inline.
+enum Entries {
+    One(Entry),
+    Many(Vec<Entry>),
+}
+
+impl Entries {
+    fn as_slice(&self) -> &[Entry] {
+        match self {
+            Entries::One(entry) => std::slice::from_ref(entry),
+            Entries::Many(entries) => entries,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Entry] {
+        match self {
+            Entries::One(entry) => std::slice::from_mut(entry),
+            Entries::Many(entries) => entries,
+        }
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Entry> {
+        self.as_mut_slice()
+            .iter_mut()
+            .find(|entry| entry.id() == id)
+    }
+
+    fn push(&mut self, entry: Entry) {
+        match self {
+            Entries::Many(entries) => entries.push(entry),
+            Entries::One(_) => {
+                let Entries::One(first) = std::mem::replace(self, Entries::Many(Vec::new())) else {
+                    return;
+                };
+                *self = Entries::Many(vec![first, entry]);
+            }
+        }
+    }
+}
+
+/// Hashes a `u64` that is a keyed hash already: as it is.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
     }
 }
 
@@ -127,9 +201,14 @@ const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 /// A full table with no candidate left looks again at most this often.
 const RESCAN_EVERY: Duration = Duration::from_millis(100);
 
+/// Where a connection is: the hash of its address pair, and its id.
+type Place = (u64, u64);
+
 pub(crate) struct Table {
-    /// The connections of each address pair, oldest first.
-    pairs: HashMap<(Addr, Addr), Vec<Entry>>,
+    /// The connections of each address pair's hash, oldest first.
+    pairs: HashMap<u64, Entries, BuildHasherDefault<Prehashed>>,
+    /// The keyed hash of address pairs.
+    hasher: RandomState,
     len: usize,
     closing: usize,
     /// Connections shed and not yet gone.
@@ -138,7 +217,7 @@ pub(crate) struct Table {
     /// When candidates were last looked for.
     last_scan: Option<Instant>,
     /// The lingering connections, then the quietest at the last look, quietest first.
-    candidates: ShedQueue<((Addr, Addr), u64)>,
+    candidates: ShedQueue<Place>,
     /// The connections of each source.
     pub(crate) sources: Sources,
 }
@@ -146,7 +225,8 @@ pub(crate) struct Table {
 impl Table {
     pub(crate) fn new(limits: SourceLimits) -> Self {
         Table {
-            pairs: HashMap::new(),
+            pairs: HashMap::default(),
+            hasher: RandomState::new(),
             len: 0,
             closing: 0,
             shedding: 0,
@@ -191,11 +271,15 @@ impl Table {
         let now_ms = millis(now);
         let min_ms = min_quiet.map(|min| min.as_millis() as u64);
         let mut found = Vec::new();
-        for (key, entries) in &mut self.pairs {
-            for entry in entries.iter_mut().filter(|entry| !entry.shed) {
+        for (&hash, entries) in &mut self.pairs {
+            for entry in entries
+                .as_mut_slice()
+                .iter_mut()
+                .filter(|entry| !entry.shed)
+            {
                 if entry.lingering {
                     if min_quiet.is_some() {
-                        found.push((None, key, entry.id));
+                        found.push((None, hash, entry.id()));
                     }
                     continue;
                 }
@@ -205,7 +289,7 @@ impl Table {
                 let quiet = entry.look(now_ms);
                 if let Some(min) = min_ms {
                     if quiet && now_ms.saturating_sub(entry.quiet_since) >= min {
-                        found.push((Some(entry.quiet_since), key, entry.id));
+                        found.push((Some(entry.quiet_since), hash, entry.id()));
                     }
                 }
             }
@@ -220,7 +304,7 @@ impl Table {
         }
         found.sort_unstable_by_key(|(since, _, _)| *since);
         self.candidates
-            .replace(found.into_iter().map(|(_, key, id)| (key.clone(), id)));
+            .replace(found.into_iter().map(|(_, hash, id)| (hash, id)));
     }
 
     /// Sheds the connection quiet longest (at least `min_quiet`) for a newcomer (a
@@ -230,10 +314,8 @@ impl Table {
             let pairs = &mut self.pairs;
             let now_ms = millis(now);
             // Still lingering, or quiet since the look that chose it?
-            let shed = self.candidates.shed_first(|(key, id)| {
-                let entry = pairs
-                    .get_mut(key)
-                    .and_then(|entries| entries.iter_mut().find(|entry| entry.id == *id));
+            let shed = self.candidates.shed_first(|&(hash, id)| {
+                let entry = pairs.get_mut(&hash).and_then(|entries| entries.get_mut(id));
                 let Some(entry) = entry else {
                     return Verdict::Stale;
                 };
@@ -245,11 +327,11 @@ impl Table {
                     Verdict::Stale
                 }
             });
-            if let Some((key, id)) = shed {
+            if let Some((hash, id)) = shed {
                 let entry = self
                     .pairs
-                    .get_mut(&key)
-                    .and_then(|entries| entries.iter_mut().find(|entry| entry.id == id));
+                    .get_mut(&hash)
+                    .and_then(|entries| entries.get_mut(id));
                 if let Some(entry) = entry {
                     entry.shed = true;
                     entry.control.shed_idle();
@@ -290,7 +372,14 @@ impl Table {
         if let Some(source) = entry.source {
             self.sources.open(source, millis(now))?;
         }
-        self.pairs.entry(key).or_default().push(entry);
+        match self.pairs.entry(self.hasher.hash_one(&key)) {
+            std::collections::hash_map::Entry::Occupied(mut entries) => {
+                entries.get_mut().push(entry)
+            }
+            std::collections::hash_map::Entry::Vacant(room) => {
+                room.insert(Entries::One(entry));
+            }
+        }
         self.len += 1;
         Ok(())
     }
@@ -338,9 +427,9 @@ impl Table {
         let now_ms = millis(now);
         // (open, quiet since): lingering first, then the quietest.
         type Rank = (bool, u64);
-        let mut best: Option<(Rank, (Addr, Addr), u64)> = None;
-        for (key, entries) in &mut self.pairs {
-            for entry in entries.iter_mut() {
+        let mut best: Option<(Rank, Place)> = None;
+        for (&hash, entries) in &mut self.pairs {
+            for entry in entries.as_mut_slice() {
                 if entry.source != Some(source) || entry.shed {
                     continue;
                 }
@@ -356,16 +445,13 @@ impl Table {
                     entry.look(now_ms);
                     (true, entry.quiet_since)
                 };
-                if best.as_ref().is_none_or(|(best, _, _)| rank < *best) {
-                    best = Some((rank, key.clone(), entry.id));
+                if best.as_ref().is_none_or(|(best, _)| rank < *best) {
+                    best = Some((rank, (hash, entry.id())));
                 }
             }
         }
-        let (_, key, id) = best?;
-        let entry = self
-            .pairs
-            .get_mut(&key)
-            .and_then(|entries| entries.iter_mut().find(|entry| entry.id == id))?;
+        let (_, (hash, id)) = best?;
+        let entry = self.pairs.get_mut(&hash)?.get_mut(id)?;
         entry.shed = true;
         entry.control.shed_idle();
         self.shedding += 1;
@@ -386,11 +472,8 @@ impl Table {
 
     /// Marks connection `id` as closing (its frame loop ended).
     pub(crate) fn set_closing(&mut self, key: &(Addr, Addr), id: u64) {
-        let entry = self
-            .pairs
-            .get_mut(key)
-            .and_then(|entries| entries.iter_mut().find(|entry| entry.id == id));
-        if let Some(entry) = entry {
+        let place = (self.hasher.hash_one(key), id);
+        if let Some(entry) = self.entry(place) {
             if !entry.closing {
                 entry.closing = true;
                 self.closing += 1;
@@ -400,28 +483,38 @@ impl Table {
 
     /// Marks connection `id` as lingering (closed, waiting for its peer's end).
     pub(crate) fn set_lingering(&mut self, key: &(Addr, Addr), id: u64) {
-        let entry = self
-            .pairs
-            .get_mut(key)
-            .and_then(|entries| entries.iter_mut().find(|entry| entry.id == id));
-        if let Some(entry) = entry {
+        let place = (self.hasher.hash_one(key), id);
+        if let Some(entry) = self.entry(place) {
             entry.lingering = true;
             // A candidate at once, for the next newcomer to a full table (checked when
             // taken; the next look at the table replaces the list).
             if self.candidates.len() < MAX_QUEUED {
-                self.candidates.push_front((key.clone(), id));
+                self.candidates.push_front(place);
             }
         }
     }
 
     /// Removes connection `id`; returns it if it was there.
     pub(crate) fn remove(&mut self, key: &(Addr, Addr), id: u64) -> Option<Entry> {
-        let entries = self.pairs.get_mut(key)?;
-        let at = entries.iter().position(|entry| entry.id == id)?;
-        let entry = entries.remove(at);
-        if entries.is_empty() {
-            self.pairs.remove(key);
-        }
+        let hash = self.hasher.hash_one(key);
+        let entries = self.pairs.get_mut(&hash)?;
+        let entry = match entries {
+            Entries::One(entry) if entry.id() == id => match self.pairs.remove(&hash) {
+                Some(Entries::One(entry)) => entry,
+                _ => return None,
+            },
+            Entries::One(_) => return None,
+            Entries::Many(many) => {
+                let at = many.iter().position(|entry| entry.id() == id)?;
+                let entry = many.remove(at);
+                if many.len() == 1 {
+                    if let Some(last) = many.pop() {
+                        *entries = Entries::One(last);
+                    }
+                }
+                entry
+            }
+        };
         self.len -= 1;
         if let Some(source) = entry.source {
             self.sources.close(source, millis(Instant::now()));
@@ -438,25 +531,25 @@ impl Table {
     /// The newest open connection between `local` and `remote`.
     pub(crate) fn find(&self, key: &(Addr, Addr)) -> Option<&Entry> {
         self.pairs
-            .get(key)?
+            .get(&self.hasher.hash_one(key))?
+            .as_slice()
             .iter()
             .rev()
-            .find(|entry| !entry.closing)
+            .find(|entry| !entry.closing && entry.is(key))
     }
 
     /// Every open connection.
-    pub(crate) fn open(&self) -> impl Iterator<Item = (&(Addr, Addr), &Entry)> {
-        self.pairs.iter().flat_map(|(key, entries)| {
-            entries
-                .iter()
-                .filter(|entry| !entry.closing)
-                .map(move |entry| (key, entry))
-        })
+    pub(crate) fn open(&self) -> impl Iterator<Item = &Entry> {
+        self.all().filter(|entry| !entry.closing)
     }
 
     /// Every connection, closing ones included.
     pub(crate) fn all(&self) -> impl Iterator<Item = &Entry> {
-        self.pairs.values().flatten()
+        self.pairs.values().flat_map(Entries::as_slice)
+    }
+
+    fn entry(&mut self, (hash, id): Place) -> Option<&mut Entry> {
+        self.pairs.get_mut(&hash)?.get_mut(id)
     }
 
     /// The traffic of every connection held.
@@ -474,12 +567,18 @@ mod tests {
     use super::super::sources::{Source, SourceLimits};
     use super::{Entry, Shed, Table};
     use crate::tendril::control::NoControl;
-    use crate::tendril::Addr;
+    use crate::tendril::{Addr, ConnectionInfo};
     use std::sync::Arc;
     use tokio::time::Instant;
 
+    /// Connection `id` between the addresses of `key`.
+    fn entry_at(id: u64, key: &(Addr, Addr), source: Option<Source>) -> Entry {
+        let info = ConnectionInfo::new(id, "test".into(), key.0.clone(), key.1.clone());
+        Entry::new(Arc::new(NoControl(info)), source)
+    }
+
     fn entry(id: u64) -> Entry {
-        Entry::new(id, Arc::new(id), Arc::new(NoControl), None)
+        entry_at(id, &key(), None)
     }
 
     fn from(id: u64, source: &str) -> ((Addr, Addr), Entry) {
@@ -487,8 +586,9 @@ mod tests {
         let remote: std::net::SocketAddr = format!("{source}:{id}").parse().unwrap();
         let remote = Addr::from(remote);
         let of = Source::of(&remote, None, 64);
-        let entry = Entry::new(id, Arc::new(id), Arc::new(NoControl), of);
-        ((local.into(), remote), entry)
+        let key = (local.into(), remote);
+        let entry = entry_at(id, &key, of);
+        (key, entry)
     }
 
     #[tokio::test(start_paused = true)]
@@ -533,7 +633,7 @@ mod tests {
         // The older one goes; the newer one stays findable.
         assert!(table.remove(&key(), 1).is_some());
         let found = table.find(&key()).unwrap();
-        assert_eq!(found.id, 2);
+        assert_eq!(found.id(), 2);
         assert!(
             table.remove(&key(), 1).is_none(),
             "removing twice does nothing"
@@ -565,7 +665,7 @@ mod tests {
         };
         table.insert(key(), entry(1), Instant::now()).unwrap();
         table
-            .insert(other.clone(), entry(2), Instant::now())
+            .insert(other.clone(), entry_at(2, &other, None), Instant::now())
             .unwrap();
         table.set_closing(&other, 2);
         table.set_lingering(&other, 2);

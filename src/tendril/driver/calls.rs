@@ -35,10 +35,9 @@ struct Slot<F: Future> {
 pub(super) struct Calls<F: Future> {
     slots: Vec<Slot<F>>,
     free: Vec<usize>,
-    /// Request order: the slots of unanswered calls, oldest first.
+    /// Request order: the slots of unanswered calls, oldest first. Completion order:
+    /// the slots whose output waits to be taken, in completion order.
     queue: VecDeque<usize>,
-    /// Completion order: slots whose output waits to be taken, in completion order.
-    done: VecDeque<usize>,
     order: ReplyOrder,
     /// The connection, for the call scope.
     connection: u64,
@@ -55,7 +54,6 @@ impl<F: Future> Calls<F> {
             slots: Vec::new(),
             free: Vec::new(),
             queue: VecDeque::new(),
-            done: VecDeque::new(),
             order,
             connection,
             len: 0,
@@ -75,14 +73,9 @@ impl<F: Future> Calls<F> {
         match order {
             ReplyOrder::Completion => {
                 let slots = &self.slots;
-                self.done.extend(
-                    self.queue
-                        .drain(..)
-                        .filter(|&index| slots[index].output.is_some()),
-                );
+                self.queue.retain(|&index| slots[index].output.is_some());
             }
             ReplyOrder::Request => {
-                self.done.clear();
                 let mut outstanding: Vec<(u64, usize)> = (self.slots.iter().enumerate())
                     .filter_map(|(index, slot)| Some((slot.call?, index)))
                     .collect();
@@ -218,7 +211,7 @@ impl<F: Future> Calls<F> {
                 slot.future.as_mut().set(None);
                 slot.output = Some(output);
                 if self.order == ReplyOrder::Completion {
-                    self.done.push_back(index);
+                    self.queue.push_back(index);
                 }
             }
         }
@@ -234,7 +227,7 @@ impl<F: Future> Calls<F> {
                 self.queue.pop_front();
                 index
             }
-            ReplyOrder::Completion => self.done.pop_front()?,
+            ReplyOrder::Completion => self.queue.pop_front()?,
         };
         let slot = &mut self.slots[index];
         let output = slot.output.take()?;

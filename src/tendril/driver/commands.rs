@@ -2,6 +2,8 @@
 //! are written before the control commands that call issued take effect; everything
 //! else in the order issued.
 
+use std::sync::Arc;
+
 use super::state::{panic_error, App, Driver, Frame, Outcome, Stop};
 use super::wrap_state::WrapState;
 use crate::error::Error;
@@ -54,8 +56,9 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                     max_in_flight,
                     order,
                 } => {
-                    self.config.max_in_flight = max_in_flight.max(1);
-                    self.config.reply_order = order;
+                    let config = Arc::make_mut(&mut self.config);
+                    config.max_in_flight = max_in_flight.max(1);
+                    config.reply_order = order;
                     self.calls.set_order(order);
                 }
                 Command::Close { error, .. } => {
@@ -64,7 +67,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                 }
                 Command::Wrap { wrapper, .. } => {
                     // Everything after it waits for the wrap.
-                    self.wrap = Some(WrapState::Flushing(wrapper));
+                    self.wrap = Some(Box::new(WrapState::Flushing(wrapper)));
                     break Ok(());
                 }
             }

@@ -16,13 +16,13 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
     /// manager's signals.
     pub(super) fn poll_wrap(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
         loop {
-            match self.wrap.take() {
+            match self.wrap.take().map(|wrap| *wrap) {
                 Some(WrapState::Flushing(wrapper)) => {
                     match self.io.poll_flush(cx) {
                         Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(err)) => return Poll::Ready(Err(Stop::error(err))),
                         Poll::Pending => {
-                            self.wrap = Some(WrapState::Flushing(wrapper));
+                            self.wrap = Some(Box::new(WrapState::Flushing(wrapper)));
                             return Poll::Pending;
                         }
                     }
@@ -32,7 +32,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                         None => self.io.take_io(),
                     };
                     match taken {
-                        Ok(io) => self.wrap = Some(WrapState::Running(wrapper(io))),
+                        Ok(io) => self.wrap = Some(Box::new(WrapState::Running(wrapper(io)))),
                         Err(err) => {
                             tracing::warn!(error = %format_args!("{err:#}"), "live wrap refused");
                             return Poll::Ready(Err(Stop::now(CloseReason::error(err))));
@@ -42,12 +42,12 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                 Some(WrapState::Running(mut wrapping)) => {
                     return match wrapping.as_mut().poll(cx) {
                         Poll::Pending => {
-                            self.wrap = Some(WrapState::Running(wrapping));
+                            self.wrap = Some(Box::new(WrapState::Running(wrapping)));
                             Poll::Pending
                         }
                         Poll::Ready(Ok(io)) => {
                             if let Some(info) = io.tls_info() {
-                                let _ = self.shared.tls.set(info);
+                                let _ = self.shared.tls.set(Box::new(info));
                             }
                             self.io.put_io(io);
                             tracing::debug!("connection wrapped");

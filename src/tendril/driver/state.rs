@@ -5,6 +5,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -48,7 +49,7 @@ pub(super) type Outcome<S, In> =
     Result<Result<<S as Service<In>>::Response, <S as Service<In>>::Error>, Box<dyn Any + Send>>;
 
 /// Why the frame loop stopped, and whether what is queued should still be flushed.
-pub(super) struct Stop {
+pub(crate) struct Stop {
     pub(super) reason: CloseReason,
     pub(super) flush: bool,
     /// After the flush, wait for the peer's end (see [`Lingering`]).
@@ -105,9 +106,11 @@ where
     pub(super) held: Option<In>,
     pub(super) calls: Calls<Call<S::Future>>,
     pub(super) next_call: u64,
-    /// A live wrap in progress: nothing else happens until it is done.
-    pub(super) wrap: Option<WrapState>,
-    pub(super) config: ConnectionConfig,
+    /// A live wrap in progress: nothing else happens until it is done (boxed: rare,
+    /// and every byte here is held by every idle connection).
+    pub(super) wrap: Option<Box<WrapState>>,
+    /// The manager's, shared (copied if the connection changes its own).
+    pub(super) config: Arc<ConnectionConfig>,
     pub(super) read_closed: bool,
     /// The transport said it has no input for now, in this pass (its waker is set).
     pub(super) read_pending: bool,
@@ -117,9 +120,9 @@ where
     /// Bytes read ever when draining began: what is readable at once is read up to a
     /// bound past it, not for as long as a peer sends.
     pub(super) drain_mark: Option<u64>,
-    /// The close reason once drained: local (a graceful shutdown) or shed (a quiet UDP
-    /// peer, for a newcomer).
-    drained: CloseReason,
+    /// Draining to be shed (a quiet UDP peer, for a newcomer), not for a graceful
+    /// shutdown: the close reason once drained.
+    drain_shed: bool,
     pub(super) timer: Timer,
     /// Frames came or went since the idle deadline was last moved.
     pub(super) active: bool,
@@ -132,9 +135,8 @@ where
     output_pending: bool,
     /// Last published: busy (calls, a held frame or output pending).
     published_busy: bool,
-    /// Traffic so far, and what was last published to the connection's counts.
+    /// Traffic so far (published to the connection's counts when it moved).
     pub(super) totals: Totals,
-    published: Totals,
 }
 
 impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, Out, T> {
@@ -142,7 +144,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
         io: T,
         app: S,
         shared: Arc<Shared<In, Out>>,
-        config: ConnectionConfig,
+        config: Arc<ConnectionConfig>,
     ) -> Self {
         let connection = shared.info.id();
         Driver {
@@ -161,7 +163,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             draining: false,
             drain_read_done: false,
             drain_mark: None,
-            drained: CloseReason::Local,
+            drain_shed: false,
             timer: Timer::default(),
             active: false,
             last_activity: Instant::now(),
@@ -170,44 +172,43 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             output_pending: false,
             published_busy: false,
             totals: Totals::default(),
-            published: Totals::default(),
         }
     }
 
-    /// Runs the connection to its end and returns how it closed, with its transport if
-    /// it should linger (see [`Lingering`]).
-    // Not an `async fn`: its argument would be stored twice in the future (once as
-    // the argument, once as the binding), and this future is most of an idle
-    // connection's memory.
-    #[allow(clippy::manual_async_fn)]
-    pub(crate) fn run(self) -> impl Future<Output = Closed<T, In, Out>> {
-        let mut driver = self;
-        async move {
-            let mut stop = poll_fn(|cx| {
-                let result = driver.poll_frames(cx);
-                driver.publish_counts();
-                result
-            })
-            .await;
-            driver.shed_reply(&mut stop);
-            // Only the transport goes on: the application, its calls and the commands
-            // left are dropped now.
-            let Driver {
-                mut io,
-                shared,
-                config,
-                read_closed,
-                totals,
-                ..
-            } = driver;
+    /// Runs the frame loop until the connection should close; then
+    /// [`close`](Self::close) with what it returned. Holds nothing but the driver.
+    pub(crate) fn frames(&mut self) -> impl Future<Output = Stop> + '_ {
+        poll_fn(|cx| {
+            let result = self.poll_frames(cx);
+            self.publish_counts();
+            result
+        })
+    }
+
+    /// Closes the connection after its frame loop stopped and returns how it closed,
+    /// with its transport if it should linger (see [`Lingering`]). Only the transport
+    /// goes on: the application, its calls and the commands left are dropped now. The
+    /// closing steps are boxed, so they take no room in a live connection's task.
+    pub(crate) fn close(
+        mut self,
+        mut stop: Stop,
+    ) -> Pin<Box<dyn Future<Output = Closed<T, In, Out>> + Send>> {
+        self.shed_reply(&mut stop);
+        let Driver {
+            mut io,
+            shared,
+            config,
+            read_closed,
+            totals,
+            ..
+        } = self;
+        if stop.reason.as_error().is_some_and(|err| io.abort(err)) {
+            stop.flush = false;
+        }
+        Box::pin(async move {
             let mut lingering = None;
-            if stop.reason.as_error().is_some_and(|err| io.abort(err)) {
-                stop.flush = false;
-            }
             if stop.flush {
-                // Boxed: the closing steps take no room in a live connection's task.
-                let flushed =
-                    Box::pin(closing::flush(&mut io, &shared, config.linger, totals)).await;
+                let flushed = closing::flush(&mut io, &shared, config.linger, totals).await;
                 if flushed && stop.linger && !read_closed {
                     lingering = Some(Lingering::new(io, config.linger, shared));
                 }
@@ -216,7 +217,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                 reason: stop.reason,
                 lingering,
             }
-        }
+        })
     }
 
     /// Shed for the memory budget: the input goes at once, and the application's shed
@@ -231,7 +232,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             return;
         }
         self.io.discard_input();
-        let Some(reply) = self.shared.take_shed_reply() else {
+        let Some(reply) = self.shared.queue.take_shed_reply() else {
             return;
         };
         if self.io.write_idle() && self.io.encode(reply).is_ok() {
@@ -247,9 +248,9 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
         let (read, written) = self.io.take_counts();
         self.totals.bytes_in += read;
         self.totals.bytes_out += written;
-        if self.totals != self.published {
+        // Only the driver writes them: what they hold is what it last published.
+        if self.shared.traffic.load() != self.totals {
             self.shared.traffic.store(&self.totals);
-            self.published = self.totals;
         }
         // For a full table choosing whom to shed: never a busy connection.
         let busy = !self.calls.is_empty()
@@ -290,7 +291,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                 Signal::Graceful => self.draining = true,
                 Signal::ShedWhenDone if !self.draining => {
                     self.draining = true;
-                    self.drained = CloseReason::Shed;
+                    self.drain_shed = true;
                 }
                 Signal::ShedWhenDone | Signal::None => {}
             }
@@ -370,7 +371,11 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             // Draining answers what the peer had sent already (read without waiting),
             // then closes.
             if done && self.draining && self.drain_read_done {
-                let reason = std::mem::replace(&mut self.drained, CloseReason::Local);
+                let reason = if self.drain_shed {
+                    CloseReason::Shed
+                } else {
+                    CloseReason::Local
+                };
                 return Poll::Ready(Stop::flushing(reason));
             }
             if progress {

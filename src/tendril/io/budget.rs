@@ -233,9 +233,17 @@ impl Drop for Charge {
 mod tests {
     use super::*;
     use crate::tendril::traffic::Totals;
+    use crate::tendril::ConnectionInfo;
 
-    #[derive(Default)]
-    struct Told(AtomicBool);
+    struct Told(AtomicBool, ConnectionInfo);
+
+    impl Default for Told {
+        fn default() -> Self {
+            let addr = crate::tendril::Addr::Unnamed(0);
+            let info = ConnectionInfo::new(0, "test".into(), addr.clone(), addr);
+            Told(AtomicBool::new(false), info)
+        }
+    }
 
     impl Control for Told {
         fn shutdown(&self, _graceful: bool) {}
@@ -248,6 +256,12 @@ mod tests {
         }
         fn busy(&self) -> bool {
             false
+        }
+        fn info(&self) -> &ConnectionInfo {
+            &self.1
+        }
+        fn tendril(self: Arc<Self>) -> Box<dyn std::any::Any> {
+            Box::new(self)
         }
     }
 
