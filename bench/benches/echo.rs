@@ -6,7 +6,7 @@
 //! ```text
 //! cargo bench --bench echo                      # everything, 9 rounds
 //! ECHO_BENCH_ROUNDS=3 cargo bench --bench echo  # quicker, noisier
-//! ECHO_BENCH=memory cargo bench --bench echo    # one section: throughput | memory
+//! ECHO_BENCH=memory cargo bench --bench echo    # one section: throughput | large | memory
 //! ECHO_BENCH_OTHER=/path/to/echo cargo bench --bench echo  # A/B: another build too
 //! ```
 //!
@@ -14,6 +14,11 @@
 //! 16 bytes) and ping-pong (64 connections, one line in flight), for `echo --framer
 //! line-lf` as is, with `--timeout 30` (the built-in call timeout) and with `--tower`
 //! (tower's `ConcurrencyLimit` and `Timeout` around the service).
+//!
+//! Large frames: echo of 64 KiB length-prefixed frames (4 connections x 5,000 frames,
+//! unbounded pipelining), `echo --framer length-u32` against a hand-written
+//! `FramedRead`/`FramedWrite` server with tokio-util's `LengthDelimitedCodec`
+//! (`baseline_length`): the server CPU per frame is the CPU per byte, times 65,536.
 //!
 //! Memory: resident memory per idle connection (5,000 connections that each exchanged
 //! one line, RSS delta / 5,000) for `echo` and the baseline; and the RSS growth of
@@ -25,7 +30,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tendril_bench::{compare, example, rounds, run_echo, section, Load, Server};
+use tendril_bench::{compare, example, rounds, run_echo, section, Framing, Load, Server};
 
 fn servers(echo: &Path, baseline: &Path) -> Vec<Server> {
     const LISTEN: [&str; 4] = ["--listen", "127.0.0.1:0", "--framer", "line-lf"];
@@ -55,6 +60,7 @@ fn throughput(echo: &Path, baseline: &Path) {
         lines: 1_000_000,
         window: 0,
         line_bytes: 16,
+        framing: Framing::Lines,
     };
     compare(
         "line echo, 4 connections x 1,000,000 lines, unbounded pipelining",
@@ -68,6 +74,7 @@ fn throughput(echo: &Path, baseline: &Path) {
         lines: 3_000,
         window: 1,
         line_bytes: 16,
+        framing: Framing::Lines,
     };
     compare(
         "ping-pong, 64 connections, one line in flight",
@@ -75,6 +82,31 @@ fn throughput(echo: &Path, baseline: &Path) {
         &servers(echo, baseline),
         rounds,
         |server| run_echo(server.addr, &ping_pong),
+    );
+}
+
+fn large(echo: &Path, baseline: &Path) {
+    let servers = [
+        Server::start(
+            "echo --framer length-u32",
+            echo,
+            &["--listen", "127.0.0.1:0", "--framer", "length-u32"],
+        ),
+        Server::start("hand-written tokio (LengthDelimitedCodec)", baseline, &[]),
+    ];
+    let load = Load {
+        connections: 4,
+        lines: 5_000,
+        window: 0,
+        line_bytes: 4 + 64 * 1024,
+        framing: Framing::Length32,
+    };
+    compare(
+        "64 KiB length-prefixed frames, 4 connections x 5,000 frames, unbounded pipelining",
+        "frames/s",
+        &servers,
+        rounds(9),
+        |server| run_echo(server.addr, &load),
     );
 }
 
@@ -181,6 +213,10 @@ fn main() {
     let baseline = PathBuf::from(env!("CARGO_BIN_EXE_baseline_echo"));
     if section("throughput") {
         throughput(&echo, &baseline);
+    }
+    if section("large") {
+        let baseline = PathBuf::from(env!("CARGO_BIN_EXE_baseline_length"));
+        large(&echo, &baseline);
     }
     if section("memory") {
         memory(&echo, &baseline);

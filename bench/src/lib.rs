@@ -153,29 +153,51 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A line-echo load: `connections` connections, each sending `lines` lines of
-/// `line_bytes` bytes (newline included), with at most `window` unanswered (0: no
-/// limit, the client writes as fast as the server takes it).
+/// An echo load: `connections` connections, each sending `lines` frames of
+/// `line_bytes` bytes on the wire (a line with its newline, or a length-prefixed
+/// frame with its prefix), with at most `window` unanswered (0: no limit, the client
+/// writes as fast as the server takes it).
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
     /// Connections at once.
     pub connections: usize,
-    /// Lines per connection.
+    /// Frames per connection.
     pub lines: usize,
-    /// Lines in flight per connection at most; 0 for unbounded pipelining.
+    /// Frames in flight per connection at most; 0 for unbounded pipelining.
     pub window: usize,
-    /// Bytes per line, the newline included.
+    /// Bytes per frame on the wire, the newline or the length prefix included.
     pub line_bytes: usize,
+    /// How frames are delimited.
+    pub framing: Framing,
 }
 
-/// The lines connection `id` sends: distinct, so that a misrouted echo is caught.
+/// How an echo load's frames are delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Lines ending in `\n`.
+    Lines,
+    /// A 4-byte big-endian length, then that many bytes (tokio-util's
+    /// `LengthDelimitedCodec` default; tendril-net's `length-u32`).
+    Length32,
+}
+
+/// The frames connection `id` sends: distinct, so that a misrouted echo is caught.
 fn script(id: usize, load: &Load) -> Vec<u8> {
     let mut data = Vec::with_capacity(load.lines * load.line_bytes);
     for i in 0..load.lines {
         let start = data.len();
+        if load.framing == Framing::Length32 {
+            let body = u32::try_from(load.line_bytes - 4).expect("a frame under 4 GiB");
+            data.extend_from_slice(&body.to_be_bytes());
+        }
         data.extend_from_slice(format!("c{id}-{i}").as_bytes());
-        data.resize(start + load.line_bytes - 1, b'.');
-        data.push(b'\n');
+        match load.framing {
+            Framing::Lines => {
+                data.resize(start + load.line_bytes - 1, b'.');
+                data.push(b'\n');
+            }
+            Framing::Length32 => data.resize(start + load.line_bytes, b'.'),
+        }
     }
     data
 }
@@ -224,10 +246,12 @@ fn one_connection(addr: SocketAddr, load: &Load, data: Arc<Vec<u8>>, barrier: &B
     let (sent_data, sent_progress, load_copy) = (data.clone(), progress.clone(), *load);
     let sender = std::thread::spawn(move || {
         let load = load_copy;
+        // About 16 KiB per write, at least a frame.
+        let most = (16 * 1024 / load.line_bytes).clamp(1, 1000);
         let batch = if load.window > 0 {
-            load.window.min(1000)
+            load.window.min(most)
         } else {
-            1000
+            most
         };
         let mut sent = 0;
         while sent < load.lines {

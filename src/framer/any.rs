@@ -7,6 +7,7 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::around;
 use super::{
     ChunkFramer, CobsFramer, CobsZpeFramer, ContentLengthFramer, DelimiterFramer, DotFramer,
     IdentityFramer, LengthFramer, LineFramer, NetstringFramer, StuffingFramer,
@@ -176,6 +177,24 @@ impl Builtin {
             Builtin::ContentLength(f) => f.encode(frame, dst)?,
         }
         Ok(())
+    }
+
+    /// For the framers that keep a frame's bytes as they are: its header and trailer
+    /// written into `dst`, and where its bytes go between them (see `around`).
+    #[inline]
+    fn split(&mut self, frame: &[u8], dst: &mut BytesMut) -> Option<Result<usize, Error>> {
+        Some(match self {
+            Builtin::Line(f) => around::split(f, frame, dst).map_err(Error::from),
+            Builtin::Length(f) => around::split(f, frame, dst).map_err(Error::from),
+            Builtin::Identity(f) => around::split(f, frame, dst).map_err(Error::from),
+            Builtin::Chunk(f) => around::split(f, frame, dst).map_err(Error::from),
+            Builtin::Netstring(f) => around::split(f, frame, dst).map_err(Error::from),
+            Builtin::Delimiter(f) => around::split(&mut **f, frame, dst).map_err(Error::from),
+            Builtin::ContentLength(f) => around::split(&mut **f, frame, dst).map_err(Error::from),
+            Builtin::Dot(_) | Builtin::Cobs(_) | Builtin::CobsZpe(_) | Builtin::Stuffing(_) => {
+                return None
+            }
+        })
     }
 
     fn name(&self) -> &'static str {
@@ -356,6 +375,33 @@ impl<Out: 'static> Encoder<Out> for AnyEncoder<Out> {
     }
 }
 
+impl<Out: 'static> AnyEncoder<Out> {
+    /// Encodes `frame` into `dst`, except a `Bytes` frame of at least `min` bytes that
+    /// a built-in framer sends unchanged between a header and a trailer: those go into
+    /// `dst`, and the frame comes back with where in `dst` its bytes go, to be written
+    /// from the frame itself (a vectored write) instead of being copied.
+    #[inline]
+    pub(crate) fn encode_large(
+        &mut self,
+        frame: Out,
+        dst: &mut BytesMut,
+        min: usize,
+    ) -> Result<Option<(usize, Bytes)>, Error> {
+        let EncoderRepr::Builtin(framer) = &mut self.repr else {
+            return self.encode(frame, dst).map(|()| None);
+        };
+        let bytes = match cast::<Bytes, Out>(frame) {
+            Ok(bytes) if bytes.len() >= min => bytes,
+            Ok(bytes) => return framer.encode(&bytes, dst).map(|()| None),
+            Err(frame) => return self.encode(frame, dst).map(|()| None),
+        };
+        match framer.split(&bytes, dst) {
+            Some(at) => Ok(Some((at?, bytes))),
+            None => framer.encode(&bytes, dst).map(|()| None),
+        }
+    }
+}
+
 impl<In> fmt::Debug for AnyDecoder<In> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
@@ -381,6 +427,44 @@ impl<Out> fmt::Debug for AnyEncoder<Out> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `encode_large` leaves in the buffer, with the frame put back where it
+    /// said, is what `encode` writes; and only the framers that rewrite a frame's
+    /// bytes copy it.
+    #[test]
+    fn a_large_frame_passed_through_is_encoded_as_a_copied_one() {
+        let frame = Bytes::from(vec![b'x'; 5000]);
+        let encoders: Vec<(AnyEncoder, bool)> = vec![
+            (AnyEncoder::new(LineFramer::new()), true),
+            (AnyEncoder::new(LengthFramer::default()), true),
+            (AnyEncoder::new(NetstringFramer::new()), true),
+            (AnyEncoder::new(IdentityFramer::new()), true),
+            (AnyEncoder::new(ContentLengthFramer::new()), true),
+            (AnyEncoder::new(DelimiterFramer::new(b"\r\n\r\n")), true),
+            (AnyEncoder::new(CobsFramer::new()), false),
+            (AnyEncoder::new(DotFramer::new()), false),
+        ];
+        for (mut encoder, passes) in encoders {
+            let mut copied = BytesMut::new();
+            encoder.encode(frame.clone(), &mut copied).unwrap();
+            let mut around = BytesMut::from(&b"before"[..]);
+            let passed = encoder
+                .encode_large(frame.clone(), &mut around, 4096)
+                .unwrap();
+            assert_eq!(passed.is_some(), passes, "{encoder:?}");
+            let mut whole = around.to_vec();
+            if let Some((at, bytes)) = passed {
+                whole.splice(at..at, bytes.iter().copied());
+            }
+            assert_eq!(&whole[..6], b"before");
+            assert_eq!(&whole[6..], &copied[..], "{encoder:?}");
+            // Below the threshold, always copied.
+            assert!(encoder
+                .encode_large(Bytes::from_static(b"small"), &mut around, 4096)
+                .unwrap()
+                .is_none());
+        }
+    }
 
     #[test]
     fn built_in_framers_are_not_boxed() {

@@ -4,9 +4,10 @@
 use std::fmt;
 use std::io;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::around::{self, Around};
 use super::length::{DEFAULT_MAX_FRAME_LENGTH, PREALLOCATE_LIMIT};
 use super::scan::take_front;
 
@@ -245,7 +246,14 @@ impl<T: AsRef<[u8]>> Encoder<T> for ChunkFramer {
     type Error = ChunkError;
 
     fn encode(&mut self, frame: T, dst: &mut BytesMut) -> Result<(), ChunkError> {
-        let frame = frame.as_ref();
+        around::encode(self, frame.as_ref(), dst)
+    }
+}
+
+impl Around for ChunkFramer {
+    type Error = ChunkError;
+
+    fn head(&mut self, frame: &[u8], _dst: &mut BytesMut) -> Result<&[u8], ChunkError> {
         if frame.len() as u64 > self.encode_remaining {
             return Err(ChunkError::Overrun {
                 length: frame.len(),
@@ -253,7 +261,6 @@ impl<T: AsRef<[u8]>> Encoder<T> for ChunkFramer {
             });
         }
         self.encode_remaining -= frame.len() as u64;
-        dst.put_slice(frame);
-        Ok(())
+        Ok(b"")
     }
 }

@@ -4,10 +4,11 @@
 use std::fmt::{self, Write as _};
 use std::io;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::around::{self, Around};
 use super::length::{DEFAULT_MAX_FRAME_LENGTH, PREALLOCATE_LIMIT};
 use super::scan::{at_eof, take_front};
 use crate::error::framer_error;
@@ -229,16 +230,21 @@ impl<T: AsRef<[u8]>> Encoder<T> for ContentLengthFramer {
     type Error = ContentLengthError;
 
     fn encode(&mut self, frame: T, dst: &mut BytesMut) -> Result<(), ContentLengthError> {
-        let frame = frame.as_ref();
+        around::encode(self, frame.as_ref(), dst)
+    }
+}
+
+impl Around for ContentLengthFramer {
+    type Error = ContentLengthError;
+
+    fn head(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<&[u8], ContentLengthError> {
         if frame.len() > self.max_frame_length {
             return Err(ContentLengthError::TooLong {
                 limit: self.max_frame_length,
             });
         }
-        dst.reserve(frame.len() + 40);
         // Writing to a BytesMut cannot fail.
         let _ = write!(dst, "Content-Length: {}\r\n\r\n", frame.len());
-        dst.put_slice(frame);
-        Ok(())
+        Ok(b"")
     }
 }

@@ -3,10 +3,11 @@
 use std::fmt;
 use std::io;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use memchr::memmem::Finder;
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::around::{self, Around};
 use super::line::DEFAULT_MAX_LINE_LENGTH;
 use super::scan::{at_eof, partial_match, take_front};
 use crate::error::framer_error;
@@ -188,7 +189,14 @@ impl<T: AsRef<[u8]>> Encoder<T> for DelimiterFramer {
     type Error = DelimiterError;
 
     fn encode(&mut self, frame: T, dst: &mut BytesMut) -> Result<(), DelimiterError> {
-        let frame = frame.as_ref();
+        around::encode(self, frame.as_ref(), dst)
+    }
+}
+
+impl Around for DelimiterFramer {
+    type Error = DelimiterError;
+
+    fn head(&mut self, frame: &[u8], _dst: &mut BytesMut) -> Result<&[u8], DelimiterError> {
         if frame.len() > self.max_frame_length {
             return Err(DelimiterError::TooLong {
                 limit: self.max_frame_length,
@@ -197,10 +205,6 @@ impl<T: AsRef<[u8]>> Encoder<T> for DelimiterFramer {
         if self.conflicts(frame) {
             return Err(DelimiterError::DelimiterInFrame);
         }
-        let delimiter = self.delimiter.needle();
-        dst.reserve(frame.len() + delimiter.len());
-        dst.put_slice(frame);
-        dst.put_slice(delimiter);
-        Ok(())
+        Ok(self.delimiter.needle())
     }
 }

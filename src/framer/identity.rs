@@ -2,9 +2,10 @@
 
 use std::io;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::around::{self, Around};
 use super::scan::take_front;
 
 /// The identity framer: whatever has been received is one frame.
@@ -63,7 +64,14 @@ impl<T: AsRef<[u8]>> Encoder<T> for IdentityFramer {
     type Error = io::Error;
 
     fn encode(&mut self, frame: T, dst: &mut BytesMut) -> Result<(), io::Error> {
-        dst.put_slice(frame.as_ref());
-        Ok(())
+        around::encode(self, frame.as_ref(), dst)
+    }
+}
+
+impl Around for IdentityFramer {
+    type Error = io::Error;
+
+    fn head(&mut self, _frame: &[u8], _dst: &mut BytesMut) -> Result<&[u8], io::Error> {
+        Ok(b"")
     }
 }

@@ -6,6 +6,7 @@ use std::io;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::around::{self, Around};
 use super::scan::{at_eof, take_front};
 
 use crate::error::framer_error;
@@ -280,7 +281,14 @@ impl<T: AsRef<[u8]>> Encoder<T> for LengthFramer {
 
     #[inline]
     fn encode(&mut self, frame: T, dst: &mut BytesMut) -> Result<(), LengthError> {
-        let frame = frame.as_ref();
+        around::encode(self, frame.as_ref(), dst)
+    }
+}
+
+impl Around for LengthFramer {
+    type Error = LengthError;
+
+    fn head(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<&[u8], LengthError> {
         let length = frame.len() as u64;
         if length > self.prefix.max_length() {
             return Err(LengthError::Overflow {
@@ -295,13 +303,11 @@ impl<T: AsRef<[u8]>> Encoder<T> for LengthFramer {
             });
         }
         let width = self.prefix.width();
-        dst.reserve(width + frame.len());
         if self.big_endian {
             dst.put_slice(&length.to_be_bytes()[8 - width..]);
         } else {
             dst.put_slice(&length.to_le_bytes()[..width]);
         }
-        dst.put_slice(frame);
-        Ok(())
+        Ok(b"")
     }
 }

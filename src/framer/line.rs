@@ -3,9 +3,10 @@
 use std::fmt;
 use std::io;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::around::{self, Around};
 use super::scan::{contains_byte, find_byte, take_front};
 
 use crate::error::framer_error;
@@ -233,7 +234,15 @@ impl<T: AsRef<[u8]>> Encoder<T> for LineFramer {
 
     #[inline(always)]
     fn encode(&mut self, frame: T, dst: &mut BytesMut) -> Result<(), LineError> {
-        let frame = frame.as_ref();
+        around::encode(self, frame.as_ref(), dst)
+    }
+}
+
+impl Around for LineFramer {
+    type Error = LineError;
+
+    #[inline(always)]
+    fn head(&mut self, frame: &[u8], _dst: &mut BytesMut) -> Result<&[u8], LineError> {
         if frame.len() > self.max_length {
             return Err(LineError::TooLong {
                 limit: self.max_length,
@@ -242,12 +251,6 @@ impl<T: AsRef<[u8]>> Encoder<T> for LineFramer {
         if contains_byte(frame, b'\n') {
             return Err(LineError::NewlineInFrame);
         }
-        dst.reserve(frame.len() + 2);
-        dst.extend_from_slice(frame);
-        if self.crlf {
-            dst.put_u8(b'\r');
-        }
-        dst.put_u8(b'\n');
-        Ok(())
+        Ok(if self.crlf { b"\r\n" } else { b"\n" })
     }
 }

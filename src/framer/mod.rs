@@ -37,6 +37,7 @@
 //! replaceable at a frame boundary without losing buffered bytes.
 
 mod any;
+mod around;
 mod chunk;
 mod cobs;
 mod cobs_zpe;

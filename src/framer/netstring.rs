@@ -3,9 +3,10 @@
 use std::fmt::{self, Write as _};
 use std::io;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::around::{self, Around};
 use super::length::DEFAULT_MAX_FRAME_LENGTH;
 use super::scan::{at_eof, take_front};
 use crate::error::framer_error;
@@ -162,17 +163,21 @@ impl<T: AsRef<[u8]>> Encoder<T> for NetstringFramer {
     type Error = NetstringError;
 
     fn encode(&mut self, frame: T, dst: &mut BytesMut) -> Result<(), NetstringError> {
-        let frame = frame.as_ref();
+        around::encode(self, frame.as_ref(), dst)
+    }
+}
+
+impl Around for NetstringFramer {
+    type Error = NetstringError;
+
+    fn head(&mut self, frame: &[u8], dst: &mut BytesMut) -> Result<&[u8], NetstringError> {
         if frame.len() > self.max_frame_length {
             return Err(NetstringError::TooLong {
                 limit: self.max_frame_length,
             });
         }
-        dst.reserve(frame.len() + 22);
         // Writing to a BytesMut cannot fail.
         let _ = write!(dst, "{}:", frame.len());
-        dst.put_slice(frame);
-        dst.put_u8(b',');
-        Ok(())
+        Ok(b",")
     }
 }

@@ -146,6 +146,20 @@ impl<In: 'static, Out> Decoder for FramerSwitch<In, Out> {
     }
 }
 
+impl<In, Out: 'static> FramerSwitch<In, Out> {
+    /// Encodes `frame` with the send framer, passing a large `Bytes` frame through
+    /// rather than copying it (see [`AnyEncoder::encode_large`]).
+    #[inline]
+    pub(crate) fn encode_large(
+        &mut self,
+        frame: Out,
+        dst: &mut BytesMut,
+        min: usize,
+    ) -> Result<Option<(usize, Bytes)>, Error> {
+        self.send.encode_large(frame, dst, min)
+    }
+}
+
 impl<In, Out: 'static> Encoder<Out> for FramerSwitch<In, Out> {
     type Error = Error;
 

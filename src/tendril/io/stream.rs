@@ -11,10 +11,13 @@
 //! frames decoded from it, so that a frame kept by the application never pins a large
 //! allocation. Writing: replies are encoded into a pooled chunk, written when it
 //! passes its high-water mark or when the driver runs out of work, and the chunk goes
-//! back once everything is written.
+//! back once everything is written. A reply of at least [`LARGE`] bytes that its framer
+//! sends unchanged (every built-in but the byte-stuffing ones) is not copied: its
+//! header and trailer go into the chunk, and a vectored write sends its bytes from
+//! the frame itself, in between.
 
 use std::any::Any;
-use std::io;
+use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::task::{ready, Context, Poll};
 
@@ -41,6 +44,13 @@ const MIN_READ: usize = 1024;
 /// into a chunk.
 const STREAMING_READ: usize = pool::CHUNK / 2;
 
+/// Replies of at least this many bytes are written from the frame itself (when the
+/// stream takes vectored writes), not copied into the write buffer.
+pub(crate) const LARGE: usize = 4 * 1024;
+
+/// Slices in one vectored write, at most.
+const MAX_SLICES: usize = 64;
+
 /// Frames taking at least this much input stay counted against the memory budget
 /// while their call runs (smaller ones are within each connection's free chunk).
 const HOLD_MIN: usize = budget::FREE;
@@ -63,7 +73,14 @@ pub(crate) struct StreamIo<In, Out> {
     /// close_notify): read as an end of input, so what came before is answered, and
     /// the close reason says how it ended.
     ragged: Option<Error>,
+    /// The stream takes vectored writes: large replies are passed through.
+    vectored: bool,
     wbuf: BytesMut,
+    /// Large replies passed through, in order, each with the position in `wbuf` its
+    /// bytes go before (its header ends there, its trailer starts there).
+    passed: Vec<(usize, Bytes)>,
+    /// The bytes in `passed`.
+    passed_len: usize,
     /// Input bytes of large frames handed out whose calls still run: counted with the
     /// buffers, as their allocations live on in the application's hands.
     held: usize,
@@ -87,6 +104,7 @@ fn detached() -> io::Error {
 impl<In, Out> StreamIo<In, Out> {
     pub(crate) fn new(io: BoxIo, framers: FramerSwitch<In, Out>) -> Self {
         StreamIo {
+            vectored: io.is_write_vectored(),
             io: Some(io),
             framers,
             rbuf: BytesMut::new(),
@@ -96,6 +114,8 @@ impl<In, Out> StreamIo<In, Out> {
             streaming: false,
             ragged: None,
             wbuf: BytesMut::new(),
+            passed: Vec::new(),
+            passed_len: 0,
             held: 0,
             taken: 0,
             shared: 0,
@@ -155,12 +175,14 @@ impl<In, Out> StreamIo<In, Out> {
         self.shared = 0;
     }
 
-    /// What the budget counts: the buffers beyond their free chunks, and the held
-    /// frames outside the read buffer's allocation (those inside it live as long as
-    /// it does, and are counted with it).
+    /// What the budget counts: the buffers beyond their free chunks, the held frames
+    /// outside the read buffer's allocation (those inside it live as long as it does,
+    /// and are counted with it), and the large replies waiting to be written.
     #[inline(always)]
     fn counted_now(&self) -> usize {
-        counted(self.alloc, self.wbuf.capacity()) + self.held.saturating_sub(self.shared)
+        counted(self.alloc, self.wbuf.capacity())
+            + self.held.saturating_sub(self.shared)
+            + self.passed_len
     }
 
     /// Reads more input: `Ok(0)` at the end of the stream.
@@ -252,6 +274,63 @@ impl<In, Out> StreamIo<In, Out> {
     }
 }
 
+/// `n` bytes were written: out of the write buffer and the passed frames, in the
+/// order they go.
+fn advance_written(
+    wbuf: &mut BytesMut,
+    passed: &mut Vec<(usize, Bytes)>,
+    passed_len: &mut usize,
+    mut n: usize,
+) {
+    while n > 0 {
+        let before = passed.first().map_or(wbuf.len(), |(at, _)| *at);
+        if before > 0 {
+            let step = before.min(n);
+            wbuf.advance(step);
+            for (at, _) in passed.iter_mut() {
+                *at -= step;
+            }
+            n -= step;
+            continue;
+        }
+        let Some((_, frame)) = passed.first_mut() else {
+            return;
+        };
+        let step = frame.len().min(n);
+        frame.advance(step);
+        *passed_len -= step;
+        n -= step;
+        if frame.is_empty() {
+            passed.remove(0);
+        }
+    }
+}
+
+/// The output in the order it goes, as slices for a vectored write: the write buffer
+/// up to each passed frame, the frame, ..., the rest of the buffer (as many as
+/// `slices` holds). Returns how many.
+fn gather<'a>(wbuf: &'a [u8], passed: &'a [(usize, Bytes)], slices: &mut [IoSlice<'a>]) -> usize {
+    let mut count = 0;
+    let mut start = 0;
+    for (at, frame) in passed {
+        if count + 2 > slices.len() {
+            return count;
+        }
+        if *at > start {
+            slices[count] = IoSlice::new(&wbuf[start..*at]);
+            count += 1;
+        }
+        slices[count] = IoSlice::new(frame);
+        count += 1;
+        start = *at;
+    }
+    if start < wbuf.len() && count < slices.len() {
+        slices[count] = IoSlice::new(&wbuf[start..]);
+        count += 1;
+    }
+    count
+}
+
 /// A frame shorter than `1 / PIN_RATIO` of the large allocation it was split from,
 /// copied into one of its own size (for `Bytes` frames, whose buffer is known).
 #[inline]
@@ -280,7 +359,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
     }
 
     fn write_idle(&self) -> bool {
-        self.wbuf.is_empty()
+        self.wbuf.is_empty() && self.passed.is_empty()
     }
 
     fn discard_input(&mut self) {
@@ -346,7 +425,14 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         if self.wbuf.capacity() == 0 {
             self.wbuf = pool::take();
         }
-        self.framers.encode(frame, &mut self.wbuf)?;
+        if !self.vectored {
+            self.framers.encode(frame, &mut self.wbuf)?;
+        } else if let Some(passed) = self.framers.encode_large(frame, &mut self.wbuf, LARGE)? {
+            self.passed_len += passed.1.len();
+            self.passed.push(passed);
+            // Counted while it waits to be written.
+            return self.account();
+        }
         if self.wbuf.capacity() > pool::CHUNK {
             // A reply larger than a chunk.
             self.account()?;
@@ -356,20 +442,30 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
 
     #[inline]
     fn write_full(&self) -> bool {
-        self.wbuf.len() >= pool::CHUNK
+        self.wbuf.len() + self.passed_len >= pool::CHUNK
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Err(detached().into()));
         };
-        while !self.wbuf.is_empty() {
-            let n = ready!(io.as_mut().poll_write(cx, &self.wbuf))?;
+        while !self.wbuf.is_empty() || !self.passed.is_empty() {
+            let n = if self.passed.is_empty() {
+                ready!(io.as_mut().poll_write(cx, &self.wbuf))?
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let count = gather(&self.wbuf, &self.passed, &mut slices);
+                ready!(io.as_mut().poll_write_vectored(cx, &slices[..count]))?
+            };
             if n == 0 {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             self.moved.written(n as u64);
-            self.wbuf.advance(n);
+            advance_written(&mut self.wbuf, &mut self.passed, &mut self.passed_len, n);
+        }
+        if self.passed.capacity() > 0 {
+            // Large replies are rare: the room they took goes back.
+            self.passed = Vec::new();
         }
         ready!(io.as_mut().poll_flush(cx))?;
         Poll::Ready(Ok(()))
@@ -424,6 +520,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
     }
 
     fn put_io(&mut self, io: BoxIo) {
+        self.vectored = io.is_write_vectored();
         self.io = Some(io);
     }
 
@@ -477,6 +574,52 @@ mod tests {
         io.release();
         assert_eq!(io.rbuf.capacity(), 0, "read buffer given back");
         assert_eq!(io.wbuf.capacity(), 0, "write buffer given back");
+    }
+
+    /// Over a socket (which takes vectored writes), large replies go out from the
+    /// frames themselves, between the small ones, in order.
+    #[tokio::test]
+    async fn large_replies_are_written_from_the_frame_without_a_copy() {
+        use crate::framer::LengthFramer;
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (socket, _) = listener.accept().await.unwrap();
+        let framers = FramerSwitch::symmetric(LengthFramer::default());
+        let mut io: StreamIo<Bytes, Bytes> = StreamIo::new(crate::wrap::box_io(socket), framers);
+        let large = |byte| Bytes::from(vec![byte; 100_000]);
+        let frames = [
+            Bytes::from_static(b"one"),
+            large(b'a'),
+            large(b'b'),
+            Bytes::from_static(b"two"),
+            large(b'c'),
+        ];
+        let mut expected = BytesMut::new();
+        let mut reference = LengthFramer::default();
+        for frame in &frames {
+            reference.encode(frame.clone(), &mut expected).unwrap();
+            io.encode(frame.clone()).unwrap();
+        }
+        assert_eq!(io.passed.len(), 3, "the large frames are passed through");
+        assert!(
+            io.wbuf.len() < 64,
+            "only headers and small frames are copied"
+        );
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0; expected.len()];
+            peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(got, expected);
+        });
+        poll_fn(|cx| io.poll_flush(cx)).await.unwrap();
+        assert!(io.write_idle());
+        assert_eq!(
+            io.written_ever(),
+            frames.iter().map(|f| 4 + f.len() as u64).sum()
+        );
+        reader.await.unwrap();
     }
 
     #[tokio::test]
