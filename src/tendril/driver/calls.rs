@@ -39,8 +39,6 @@ pub(super) struct Calls<F: Future> {
     /// the slots whose output waits to be taken, in completion order.
     queue: VecDeque<usize>,
     order: ReplyOrder,
-    /// The connection, for the call scope.
-    connection: u64,
     len: usize,
     /// Held bytes of the calls answered or dropped since the driver last took them.
     freed: usize,
@@ -49,13 +47,12 @@ pub(super) struct Calls<F: Future> {
 }
 
 impl<F: Future> Calls<F> {
-    pub(super) fn new(order: ReplyOrder, connection: u64) -> Self {
+    pub(super) fn new(order: ReplyOrder) -> Self {
         Calls {
             slots: Vec::new(),
             free: Vec::new(),
             queue: VecDeque::new(),
             order,
-            connection,
             len: 0,
             freed: 0,
             last: 0,
@@ -194,8 +191,8 @@ impl<F: Future> Calls<F> {
         }
     }
 
-    /// Polls every pending call once.
-    pub(super) fn poll(&mut self, cx: &mut Context<'_>) {
+    /// Polls every pending call once, in the call scope of connection `connection`.
+    pub(super) fn poll(&mut self, connection: u64, cx: &mut Context<'_>) {
         if self.len == 0 {
             return;
         }
@@ -204,7 +201,7 @@ impl<F: Future> Calls<F> {
                 continue;
             };
             let polled = {
-                let _scope = Scope::enter(self.connection, call);
+                let _scope = Scope::enter(connection, call);
                 future.poll(cx)
             };
             if let Poll::Ready(output) = polled {
@@ -288,7 +285,7 @@ mod tests {
     #[test]
     fn a_call_ready_at_once_is_answered_without_being_queued() {
         let mut cx = Context::from_waker(Waker::noop());
-        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request, 1);
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request);
         assert_eq!(calls.start(Box::pin(ready(1)), 0, &mut cx), Some((0, 1)));
         assert!(calls.is_empty());
         assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
@@ -298,10 +295,10 @@ mod tests {
     #[test]
     fn request_order_holds_a_finished_call_behind_an_unfinished_one() {
         let mut cx = Context::from_waker(Waker::noop());
-        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request, 1);
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request);
         assert_eq!(calls.start(Box::pin(pending()), 0, &mut cx), None);
         assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), None);
-        calls.poll(&mut cx);
+        calls.poll(1, &mut cx);
         assert_eq!(calls.next(), None);
         assert_eq!(calls.len(), 2);
         assert!(calls.is_outstanding(1));
@@ -310,7 +307,7 @@ mod tests {
     #[test]
     fn completion_order_answers_a_finished_call_at_once() {
         let mut cx = Context::from_waker(Waker::noop());
-        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion, 1);
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion);
         assert_eq!(calls.start(Box::pin(pending()), 0, &mut cx), None);
         assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
         assert!(calls.is_outstanding(0));
@@ -320,7 +317,7 @@ mod tests {
     #[test]
     fn switching_the_order_keeps_every_outstanding_call() {
         let mut cx = Context::from_waker(Waker::noop());
-        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request, 1);
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request);
         calls.start(Box::pin(pending()), 0, &mut cx);
         calls.start(Box::pin(ready(1)), 1, &mut cx);
         calls.set_order(ReplyOrder::Completion);
@@ -337,7 +334,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn expired_calls_are_dropped_and_their_slots_reused() {
         let mut cx = Context::from_waker(Waker::noop());
-        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion, 1);
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion);
         calls.start(Box::pin(pending()), 0, &mut cx);
         let start = tokio::time::Instant::now();
         calls.mark_started(start);

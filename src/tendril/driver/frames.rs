@@ -117,7 +117,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
 
     /// Polls the pending calls and answers those that may be answered.
     pub(super) fn poll_calls(&mut self, cx: &mut Context<'_>) -> Result<bool, Stop> {
-        self.calls.poll(cx);
+        self.calls.poll(self.shared.info.id(), cx);
         let mut progress = false;
         while let Some((call, outcome)) = self.calls.next() {
             self.release_held();

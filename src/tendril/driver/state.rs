@@ -146,7 +146,6 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
         shared: Arc<Shared<In, Out>>,
         config: Arc<ConnectionConfig>,
     ) -> Self {
-        let connection = shared.info.id();
         Driver {
             io,
             app,
@@ -154,7 +153,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             commands: VecDeque::new(),
             applied: 0,
             held: None,
-            calls: Calls::new(config.reply_order, connection),
+            calls: Calls::new(config.reply_order),
             next_call: 0,
             wrap: None,
             config,

@@ -17,17 +17,18 @@ use tokio::time::{Instant, Sleep};
 #[derive(Default)]
 pub(super) struct Timer {
     sleep: Option<Pin<Box<Sleep>>>,
-    /// The deadline the sleep is set to, while it is armed.
-    armed: Option<Instant>,
+    /// The sleep is set to a deadline that matters (its own deadline).
+    armed: bool,
 }
 
 impl Timer {
     /// Makes sure the timer fires no later than `deadline`.
     pub(super) fn arm_by(&mut self, deadline: Instant) {
-        if self.armed.is_some_and(|armed| armed <= deadline) {
+        let set = self.sleep.as_ref().map(|sleep| sleep.deadline());
+        if self.armed && set.is_some_and(|set| set <= deadline) {
             return;
         }
-        self.armed = Some(deadline);
+        self.armed = true;
         match self.sleep.as_mut() {
             Some(sleep) => sleep.as_mut().reset(deadline),
             None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
@@ -36,12 +37,12 @@ impl Timer {
 
     /// Ready once the armed deadline passed (the timer is then disarmed).
     pub(super) fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let (Some(_), Some(sleep)) = (self.armed, self.sleep.as_mut()) else {
+        let (true, Some(sleep)) = (self.armed, self.sleep.as_mut()) else {
             return Poll::Pending;
         };
         match sleep.as_mut().poll(cx) {
             Poll::Ready(()) => {
-                self.armed = None;
+                self.armed = false;
                 Poll::Ready(())
             }
             Poll::Pending => Poll::Pending,
@@ -50,6 +51,6 @@ impl Timer {
 
     /// True while armed.
     pub(super) fn is_armed(&self) -> bool {
-        self.armed.is_some()
+        self.armed
     }
 }

@@ -79,8 +79,6 @@ pub(crate) struct StreamIo<In, Out> {
     /// Large replies passed through, in order, each with the position in `wbuf` its
     /// bytes go before (its header ends there, its trailer starts there).
     passed: Vec<(usize, Bytes)>,
-    /// The bytes in `passed`.
-    passed_len: usize,
     /// Input bytes of large frames handed out whose calls still run: counted with the
     /// buffers, as their allocations live on in the application's hands.
     held: usize,
@@ -115,7 +113,6 @@ impl<In, Out> StreamIo<In, Out> {
             ragged: None,
             wbuf: BytesMut::new(),
             passed: Vec::new(),
-            passed_len: 0,
             held: 0,
             taken: 0,
             shared: 0,
@@ -182,7 +179,13 @@ impl<In, Out> StreamIo<In, Out> {
     fn counted_now(&self) -> usize {
         counted(self.alloc, self.wbuf.capacity())
             + self.held.saturating_sub(self.shared)
-            + self.passed_len
+            + self.passed_bytes()
+    }
+
+    /// The bytes of the large replies waiting to be written (almost always none).
+    #[inline(always)]
+    fn passed_bytes(&self) -> usize {
+        self.passed.iter().map(|(_, frame)| frame.len()).sum()
     }
 
     /// Reads more input: `Ok(0)` at the end of the stream.
@@ -276,12 +279,7 @@ impl<In, Out> StreamIo<In, Out> {
 
 /// `n` bytes were written: out of the write buffer and the passed frames, in the
 /// order they go.
-fn advance_written(
-    wbuf: &mut BytesMut,
-    passed: &mut Vec<(usize, Bytes)>,
-    passed_len: &mut usize,
-    mut n: usize,
-) {
+fn advance_written(wbuf: &mut BytesMut, passed: &mut Vec<(usize, Bytes)>, mut n: usize) {
     while n > 0 {
         let before = passed.first().map_or(wbuf.len(), |(at, _)| *at);
         if before > 0 {
@@ -298,7 +296,6 @@ fn advance_written(
         };
         let step = frame.len().min(n);
         frame.advance(step);
-        *passed_len -= step;
         n -= step;
         if frame.is_empty() {
             passed.remove(0);
@@ -428,7 +425,6 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         if !self.vectored {
             self.framers.encode(frame, &mut self.wbuf)?;
         } else if let Some(passed) = self.framers.encode_large(frame, &mut self.wbuf, LARGE)? {
-            self.passed_len += passed.1.len();
             self.passed.push(passed);
             // Counted while it waits to be written.
             return self.account();
@@ -442,7 +438,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
 
     #[inline]
     fn write_full(&self) -> bool {
-        self.wbuf.len() + self.passed_len >= pool::CHUNK
+        self.wbuf.len() + self.passed_bytes() >= pool::CHUNK
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -461,7 +457,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             self.moved.written(n as u64);
-            advance_written(&mut self.wbuf, &mut self.passed, &mut self.passed_len, n);
+            advance_written(&mut self.wbuf, &mut self.passed, n);
         }
         if self.passed.capacity() > 0 {
             // Large replies are rare: the room they took goes back.
