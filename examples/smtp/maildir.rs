@@ -40,7 +40,7 @@ impl Maildir {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let name = format!(
-            "{}.M{}P{}Q{}.{}",
+            "{}.M{:06}P{}Q{}.{}",
             now.as_secs(),
             now.subsec_micros(),
             std::process::id(),
