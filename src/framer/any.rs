@@ -380,7 +380,7 @@ impl<Out: 'static> AnyEncoder<Out> {
     /// a built-in framer sends unchanged between a header and a trailer: those go into
     /// `dst`, and the frame comes back with where in `dst` its bytes go, to be written
     /// from the frame itself (a vectored write) instead of being copied.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn encode_large(
         &mut self,
         frame: Out,

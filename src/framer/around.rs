@@ -18,7 +18,7 @@ pub(crate) trait Around {
 }
 
 /// Encodes `frame` into `dst`: its header, its bytes, its trailer.
-#[inline]
+#[inline(always)]
 pub(crate) fn encode<A: Around>(
     framer: &mut A,
     frame: &[u8],
@@ -27,8 +27,18 @@ pub(crate) fn encode<A: Around>(
     let tail = framer.head(frame, dst)?;
     dst.reserve(frame.len() + tail.len());
     dst.put_slice(frame);
-    dst.put_slice(tail);
+    put_tail(tail, dst);
     Ok(())
+}
+
+/// A trailer is most often one byte (`\n`, `,`) or none: stored, not copied.
+#[inline(always)]
+fn put_tail(tail: &[u8], dst: &mut BytesMut) {
+    match tail {
+        [] => {}
+        [byte] => dst.put_u8(*byte),
+        _ => dst.put_slice(tail),
+    }
 }
 
 /// Writes `frame`'s header and trailer into `dst` and returns where in `dst` the
@@ -41,6 +51,6 @@ pub(crate) fn split<A: Around>(
 ) -> Result<usize, A::Error> {
     let tail = framer.head(frame, dst)?;
     let at = dst.len();
-    dst.put_slice(tail);
+    put_tail(tail, dst);
     Ok(at)
 }

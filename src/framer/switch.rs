@@ -149,7 +149,7 @@ impl<In: 'static, Out> Decoder for FramerSwitch<In, Out> {
 impl<In, Out: 'static> FramerSwitch<In, Out> {
     /// Encodes `frame` with the send framer, passing a large `Bytes` frame through
     /// rather than copying it (see [`AnyEncoder::encode_large`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn encode_large(
         &mut self,
         frame: Out,

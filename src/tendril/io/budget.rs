@@ -21,13 +21,16 @@ use crate::shed::ShedQueue;
 use crate::tendril::control::Control;
 use crate::tendril::guards::MemoryBudget;
 
-/// Bytes of a buffer not counted.
+/// Bytes of a read buffer not counted (a pooled read chunk).
 pub(crate) const FREE: usize = pool::CHUNK;
+
+/// Bytes of a write buffer not counted (a pooled write chunk).
+const FREE_WRITE: usize = pool::WRITE_CHUNK;
 
 /// The bytes counted for buffers of `read` and `write` bytes.
 #[inline]
 pub(crate) fn counted(read: usize, write: usize) -> usize {
-    read.saturating_sub(FREE) + write.saturating_sub(FREE)
+    read.saturating_sub(FREE) + write.saturating_sub(FREE_WRITE)
 }
 
 /// The default budget of a manager: 256 MiB.
@@ -275,9 +278,9 @@ mod tests {
 
     #[test]
     fn a_chunk_of_each_buffer_is_not_counted() {
-        assert_eq!(counted(FREE, FREE), 0);
+        assert_eq!(counted(FREE, FREE_WRITE), 0);
         assert_eq!(counted(FREE + 100, 10), 100);
-        assert_eq!(counted(FREE + 100, FREE + 1), 101);
+        assert_eq!(counted(FREE + 100, FREE_WRITE + 1), 101);
         let budget = Budget::new(MIB);
         let (mut a, _, _keep_a) = charge(&budget);
         a.set(100).unwrap();

@@ -8,41 +8,77 @@
 //! keeps its allocation alive; that buffer is simply dropped by the connection).
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use bytes::BytesMut;
 
-/// The size of a pooled buffer: the most read at once into a fresh buffer, and the
-/// write buffer's high-water mark. Twice tokio-util's 8 KiB default: half the system
-/// calls for a stream of small frames.
+/// The size of a pooled read buffer: the most read at once into a fresh buffer, and
+/// the most a frame kept by the application pins (see `stream`). Twice tokio-util's
+/// 8 KiB default.
 pub(crate) const CHUNK: usize = 16 * 1024;
 
-/// Chunks kept per thread (256 KiB).
+/// The size of a pooled write buffer, and its high-water mark: a busy connection
+/// writes up to 64 KiB per system call. On loopback and fast links a write's cost is
+/// mostly per call (the peer's wake-up, its receive path), not per byte; a write
+/// buffer holds only the connection's own encoded bytes, so its size pins nothing.
+pub(crate) const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Read chunks kept per thread (256 KiB).
 const POOLED: usize = 16;
 
+/// Write chunks kept per thread (512 KiB).
+const POOLED_WRITES: usize = 8;
+
+type Pool = LocalKey<RefCell<Vec<BytesMut>>>;
+
 thread_local! {
-    static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static READS: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static WRITES: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
 }
 
-/// An empty buffer with room for at least [`CHUNK`] bytes.
+/// An empty read buffer with room for at least [`CHUNK`] bytes.
 #[inline]
 pub(crate) fn take() -> BytesMut {
-    POOL.with_borrow_mut(Vec::pop)
-        .unwrap_or_else(|| BytesMut::with_capacity(CHUNK))
+    take_from(&READS, CHUNK)
 }
 
-/// Gives `buf` back if it is a chunk that nothing else references; drops it otherwise.
+/// Gives read buffer `buf` back if it is a chunk that nothing else references; drops
+/// it otherwise.
 #[inline]
-pub(crate) fn give(mut buf: BytesMut) {
+pub(crate) fn give(buf: BytesMut) {
+    give_to(&READS, CHUNK, POOLED, buf);
+}
+
+/// An empty write buffer with room for at least [`WRITE_CHUNK`] bytes.
+#[inline]
+pub(crate) fn take_write() -> BytesMut {
+    take_from(&WRITES, WRITE_CHUNK)
+}
+
+/// Gives write buffer `buf` back, as [`give`] does.
+#[inline]
+pub(crate) fn give_write(buf: BytesMut) {
+    give_to(&WRITES, WRITE_CHUNK, POOLED_WRITES, buf);
+}
+
+#[inline]
+fn take_from(pool: &'static Pool, size: usize) -> BytesMut {
+    pool.with_borrow_mut(Vec::pop)
+        .unwrap_or_else(|| BytesMut::with_capacity(size))
+}
+
+#[inline]
+fn give_to(pool: &'static Pool, size: usize, kept: usize, mut buf: BytesMut) {
     if buf.capacity() == 0 {
         return;
     }
     buf.clear();
     // `try_reclaim` succeeds only for a unique buffer, and then restores its whole
-    // capacity; a buffer that grew past a chunk is not kept (a read buffer's size
+    // capacity; a buffer that grew past its size is not kept (a read buffer's size
     // tells which frames may be split from it).
-    if buf.try_reclaim(CHUNK) && buf.capacity() == CHUNK {
-        POOL.with_borrow_mut(|pool| {
-            if pool.len() < POOLED {
+    if buf.try_reclaim(size) && buf.capacity() == size {
+        pool.with_borrow_mut(|pool| {
+            if pool.len() < kept {
                 pool.push(buf);
             }
         });

@@ -9,9 +9,9 @@
 //! frames split from it are gone (as a hand-written `FramedRead` does), or moved to a
 //! fresh chunk. A buffer that grew past a chunk for a large frame copies the small
 //! frames decoded from it, so that a frame kept by the application never pins a large
-//! allocation. Writing: replies are encoded into a pooled chunk, written when it
-//! passes its high-water mark or when the driver runs out of work, and the chunk goes
-//! back once everything is written. A reply of at least [`LARGE`] bytes that its framer
+//! allocation. Writing: replies are encoded into a pooled write chunk (64 KiB),
+//! written when it passes its high-water mark or when the driver runs out of work,
+//! and the chunk goes back once everything is written. A reply of at least [`LARGE`] bytes that its framer
 //! sends unchanged (every built-in but the byte-stuffing ones) is not copied: its
 //! header and trailer go into the chunk, and a vectored write sends its bytes from
 //! the frame itself, in between.
@@ -420,7 +420,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
     #[inline(always)]
     fn encode(&mut self, frame: Out) -> Result<(), Error> {
         if self.wbuf.capacity() == 0 {
-            self.wbuf = pool::take();
+            self.wbuf = pool::take_write();
         }
         if !self.vectored {
             self.framers.encode(frame, &mut self.wbuf)?;
@@ -429,7 +429,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
             // Counted while it waits to be written.
             return self.account();
         }
-        if self.wbuf.capacity() > pool::CHUNK {
+        if self.wbuf.capacity() > pool::WRITE_CHUNK {
             // A reply larger than a chunk.
             self.account()?;
         }
@@ -438,7 +438,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
 
     #[inline]
     fn write_full(&self) -> bool {
-        self.wbuf.len() + self.passed_bytes() >= pool::CHUNK
+        self.wbuf.len() + self.passed_bytes() >= pool::WRITE_CHUNK
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -526,7 +526,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
             self.set_alloc(0);
         }
         if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
-            pool::give(std::mem::take(&mut self.wbuf));
+            pool::give_write(std::mem::take(&mut self.wbuf));
         }
         // Giving back never fails.
         let _ = self.account();
