@@ -86,14 +86,14 @@ fn throughput(echo: &Path, baseline: &Path) {
 }
 
 fn large(echo: &Path, baseline: &Path) {
-    let servers = [
-        Server::start(
-            "echo --framer length-u32",
-            echo,
-            &["--listen", "127.0.0.1:0", "--framer", "length-u32"],
-        ),
+    const LISTEN: [&str; 4] = ["--listen", "127.0.0.1:0", "--framer", "length-u32"];
+    let mut servers = vec![
+        Server::start("echo --framer length-u32", echo, &LISTEN),
         Server::start("hand-written tokio (LengthDelimitedCodec)", baseline, &[]),
     ];
+    if let Some(other) = std::env::var_os("ECHO_BENCH_OTHER") {
+        servers.insert(1, Server::start("other echo", Path::new(&other), &LISTEN));
+    }
     let load = Load {
         connections: 4,
         lines: 5_000,
