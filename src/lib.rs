@@ -82,7 +82,7 @@
 //! | outbound queue per connection | 1024 frames and commands ([`ConnectionConfig`]) |
 //! | connections per manager | 10,000 (fewer where the open-file limit leaves room for fewer); when full, shared fairly by source (a newcomer below its source's share displaces a connection of the source holding the most; one at its share is refused), else a newcomer sheds the connection idle longest (2 s at least; [`CloseReason::Shed`]), else it is closed at once and counted |
 //! | connections per source (IP, IPv6 /64, Unix uid) | no limit (`max_per_source`, `source_rate`) |
-//! | buffered bytes of all a manager's connections | 256 MiB beyond 16 KiB each; when short, the largest holders are shed ([`MemoryBudget`]) |
+//! | buffered bytes of all a manager's connections | 256 MiB beyond 16 KiB read and 64 KiB write buffer each; when short, the largest holders are shed ([`MemoryBudget`]) |
 //! | application call | no limit ([`ConnectionConfig::call_timeout`]) |
 //! | flush time on close (`linger`) | 5 s |
 //! | pending output the peer takes none of | 60 s, then closed ([`WriteStalled`]) |

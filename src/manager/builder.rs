@@ -75,7 +75,7 @@ impl<O> Builder<O> {
     }
 
     /// The bytes all connections' buffers may hold together (default 256 MiB), beyond
-    /// 16 KiB of read buffer and 16 KiB of write buffer each (those are bounded by
+    /// 16 KiB of read buffer and 64 KiB of write buffer each (those are bounded by
     /// `max_connections`): partial frames, input read ahead, replies being written.
     /// While there is room, any connection may grow up to its framer's frame limit.
     /// When it runs short, none may hold more than its fair share (the budget divided

@@ -15,7 +15,7 @@ pub struct Bounds {
     /// Connections held at once, closing ones included (for a datagram transport, the
     /// peers it tracks).
     pub max_connections: usize,
-    /// Bytes all connections' buffers may hold beyond 16 KiB of read and 16 KiB of
+    /// Bytes all connections' buffers may hold beyond 16 KiB of read and 64 KiB of
     /// write buffer each (see
     /// [`Builder::memory_budget`](crate::manager::Builder::memory_budget)).
     pub memory_budget: usize,

@@ -1,7 +1,7 @@
 //! A manager's memory budget: the bytes its connections buffer, counted in total.
 //!
-//! Each connection may hold one chunk (16 KiB) of read buffer and one of write buffer
-//! without counting them (the total of those is bounded by `max_connections`); what
+//! Each connection may hold one chunk of read buffer (16 KiB) and one of write buffer
+//! (64 KiB) without counting them (the total of those is bounded by `max_connections`); what
 //! its buffers hold beyond that is charged to the budget when an allocation grows or
 //! shrinks, never per frame (an atomic add on growth, nothing while a buffer keeps its
 //! size). While the budget has room every growth is granted. When it is short, no
