@@ -185,7 +185,7 @@ impl<T: StreamTransport> StreamManager<T> {
     }
 
     /// A builder for a manager serving `listener`, a listening socket this process did
-    /// not bind itself: one passed by systemd ([`systemd`](crate::manager::systemd)),
+    /// not bind itself: one passed by systemd (`manager::systemd`, with the `systemd` feature),
     /// or handed over by other code. Its address is the manager's endpoint; bind
     /// options do not apply. The manager keeps the socket open until it is dropped,
     /// so connections still queued when it stops accepting stay in the backlog for
