@@ -3,6 +3,7 @@
 //! UDP load client ([`udp`]), a QUIC load client ([`quic`]), interleaved comparisons,
 //! and the resident memory of a process.
 
+pub mod baseline;
 pub mod quic;
 pub mod udp;
 

@@ -12,7 +12,6 @@
 //! at `\n` (delimiter kept, 8 KiB at most) written back as they are; `length`:
 //! tokio-util's `LengthDelimitedCodec` (4-byte big-endian length) both ways.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -52,11 +51,7 @@ fn main() {
     let runtime = tendril_bench::udp::runtime();
     runtime.block_on(async move {
         let endpoint = quinn::Endpoint::server(config, addr.parse().expect("ADDR")).expect("bind");
-        println!(
-            "listening on quic {}",
-            endpoint.local_addr().expect("address")
-        );
-        let _ = std::io::stdout().flush();
+        tendril_bench::baseline::announce("quic", endpoint.local_addr().expect("address"));
         while let Some(incoming) = endpoint.accept().await {
             tokio::spawn(async move {
                 let Ok(connection) = incoming.await else {
