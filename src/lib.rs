@@ -146,7 +146,8 @@
 //! # Feature flags
 //!
 //! - `tls`: the TLS wrappers (`wrap::TlsServerLayer`, `wrap::TlsClientLayer`) over
-//!   tokio-rustls, with rustls's `ring` provider.
+//!   rustls's unbuffered API (an idle session holds no buffer), with its `ring`
+//!   provider.
 //! - `proxy-protocol`: the PROXY protocol v1/v2 wrapper (`wrap::ProxyProtocolLayer`),
 //!   parsing with the `ppp` crate.
 //! - `systemd`: sockets passed by systemd (`manager::systemd`, Unix), with `listenfd`.
@@ -159,7 +160,7 @@
 //! # The code
 //!
 //! `ARCHITECTURE.md` (beside `Cargo.toml`) maps the code: the layers, bottom to top
-//! `error`, `shed` < [`framer`] < [`wrap`] < the connection (`tendril`) < [`app`] <
+//! `error`, `pool`, `shed` < [`framer`] < [`wrap`] < the connection (`tendril`) < [`app`] <
 //! [`manager`] < [`client`], each importing only from below (checked in CI), where
 //! each concept lives, and the path of a frame.
 //!
@@ -187,6 +188,7 @@ pub mod client;
 mod error;
 pub mod framer;
 pub mod manager;
+mod pool;
 mod shed;
 mod tendril;
 pub mod wrap;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, bottom first; a module may import from its own layer and those below.
 const LAYERS: &[&[&str]] = &[
-    &["error", "shed"],
+    &["error", "pool", "shed"],
     &["framer"],
     &["wrap"],
     &["tendril"],

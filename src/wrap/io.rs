@@ -16,7 +16,7 @@ use crate::error::Error;
 /// It exists because a wrapper's output must be able to say "this is TLS, and here is
 /// the peer" after the stream is boxed (the same idea as hyper-util's `Connection`).
 /// Implemented for tokio's TCP, Unix and in-memory streams, [`BoxIo`], and (with the
-/// `tls` feature) tokio-rustls streams; for any other stream, [`box_io`] boxes it as
+/// `tls` feature) [`TlsStream`](crate::wrap::TlsStream); for any other stream, [`box_io`] boxes it as
 /// plain.
 pub trait Io: AsyncRead + AsyncWrite + Send + 'static {
     /// The TLS session this stream carries, if any (the outermost one).

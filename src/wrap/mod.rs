@@ -56,15 +56,15 @@ pub use ipnet::IpNet;
 #[cfg(feature = "proxy-protocol")]
 pub use proxy::{ProxyError, ProxyProtocol, ProxyProtocolLayer, ProxyStream};
 pub use proxy_header::{ProxyCommand, ProxyHeader, ProxySsl};
+/// The rustls crate the TLS wrappers use (for configs, certificates, server names).
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use socket::{SocketOptions, SocketOptionsLayer};
 #[cfg(feature = "tls")]
 pub use tls::{
     tls_client_config, tls_server_config, HandshakeShed, HandshakeTimeout, TlsClient,
-    TlsClientLayer, TlsConfigHandle, TlsServer, TlsServerLayer,
+    TlsClientLayer, TlsConfigHandle, TlsServer, TlsServerLayer, TlsStream,
 };
-/// The rustls crate the TLS wrappers use (for configs, certificates, server names).
-#[cfg(feature = "tls")]
-pub use tokio_rustls::rustls;
 pub use wrap_fn::{wrap_fn, WrapFn, WrapFnLayer};
 pub(crate) use wrapper::take_ready;
 pub use wrapper::{NoWrapper, Wrapper};

@@ -412,3 +412,84 @@ async fn a_ragged_end_without_close_notify_still_gets_every_answer() {
     }
     manager.shutdown();
 }
+
+/// A server that speaks first (a greeting, as SMTP over TLS does) is heard by a client
+/// that sends nothing: the server's handshake ends without waiting for client data
+/// (its timeout is beyond the test's bound, so a handshake left waiting fails it).
+#[tokio::test]
+async fn a_server_that_speaks_first_is_heard_by_a_silent_client() {
+    let cert = certificate();
+    let tls = server_layer(&cert).handshake_timeout(Duration::from_secs(600));
+    let manager = TcpManager::new(localhost());
+    let addr = manager
+        .start(
+            acceptor_fn(move |tendril: Tendril| -> Result<_, BoxError> {
+                tendril.set_framers(LineFramer::new(), LineFramer::new())?;
+                tendril.try_send_frame(Bytes::from("220 hello"))?;
+                Ok(service_fn(
+                    |line: Bytes| async move { Ok::<_, BoxError>(line) },
+                ))
+            }),
+            WrapperChain::new().layer(tls),
+        )
+        .unwrap();
+    let mut client = tls_client(addr, &cert.0).await;
+    assert_eq!(within(client.next()).await.unwrap().unwrap(), "220 hello");
+    manager.shutdown();
+}
+
+/// A megabyte each way, pipelined in lines of 1,000 bytes: records span reads and
+/// writes span records, and every byte comes back in order.
+#[tokio::test]
+async fn a_megabyte_each_way_over_tls_comes_back_whole() {
+    let cert = certificate();
+    let (manager, addr, _) = tls_echo_server(server_layer(&cert));
+    let (mut sink, mut stream) = tls_client(addr, &cert.0).await.split();
+    let line = |i: usize| Bytes::from(format!("{i:06}{}", "x".repeat(994)));
+    let send = async {
+        for i in 0..1000 {
+            sink.feed(line(i)).await.unwrap();
+        }
+        sink.flush().await.unwrap();
+    };
+    let receive = async {
+        for i in 0..1000 {
+            assert_eq!(stream.next().await.unwrap().unwrap(), line(i), "line {i}");
+        }
+    };
+    within(async { tokio::join!(send, receive) }).await;
+    manager.shutdown();
+}
+
+/// A ClientHello that announces 16 MiB and keeps coming, record after record, is
+/// refused (rustls takes handshake messages up to 64 KiB; the stream holds at most
+/// that and one record): that connection closes, the next is served.
+#[tokio::test]
+async fn a_handshake_message_that_never_ends_is_refused() {
+    let cert = certificate();
+    let (manager, addr, _) = tls_echo_server(server_layer(&cert));
+    let mut attacker = within(TcpStream::connect(addr)).await.unwrap();
+    let mut first = vec![
+        0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0xff, 0xff, 0xff, 0x03, 0x03,
+    ];
+    first.resize(5 + 0x4000, 0);
+    let mut more = vec![0x16, 0x03, 0x03, 0x40, 0x00];
+    more.resize(5 + 0x4000, 0);
+    let mut sent = 0;
+    let mut closed = false;
+    for i in 0..128 {
+        let record = if i == 0 { &first } else { &more };
+        if within(attacker.write_all(record)).await.is_err() {
+            closed = true;
+            break;
+        }
+        sent += record.len();
+    }
+    closed = closed || closed_by_server(&mut attacker).await;
+    assert!(closed, "still open after {sent} bytes");
+    eventually(|| manager.stats().wrap_failed == 1).await;
+    let mut good = tls_client(addr, &cert.0).await;
+    good.send(Bytes::from("fine")).await.unwrap();
+    assert_eq!(within(good.next()).await.unwrap().unwrap(), "fine");
+    manager.shutdown();
+}

@@ -15,8 +15,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use super::pool;
 use crate::error::Error;
+use crate::pool;
 use crate::shed::ShedQueue;
 use crate::tendril::control::Control;
 use crate::tendril::guards::MemoryBudget;

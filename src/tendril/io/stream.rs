@@ -28,9 +28,10 @@ use tokio_util::io::poll_read_buf;
 
 use super::budget::{self, counted, Charge};
 use super::frame_io::Moved;
-use super::{pool, FrameIo};
+use super::FrameIo;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
+use crate::pool;
 use crate::wrap::{BoxIo, PlaintextAfterUpgrade};
 
 /// A frame shorter than its buffer's allocation divided by this is copied out of a

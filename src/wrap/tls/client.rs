@@ -4,18 +4,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rustls::client::UnbufferedClientConnection;
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::ClientConfig;
-use tokio_rustls::TlsConnector;
 use tower::Service;
 
-use super::config::session_info;
 use super::error::FAILURES;
+use super::stream::{invalid, TlsStream};
 use crate::error::BoxError;
 use crate::wrap::handshakes::Handshakes;
-use crate::wrap::{Io, NoWrapper, ProxyHeader, ResponseFuture, TlsInfo};
+use crate::wrap::{NoWrapper, ResponseFuture};
 
 /// The TLS client wrapper: completes the client side of a handshake on the I/O
 /// object, then calls `S` with the TLS stream. Usually built by
@@ -80,22 +79,12 @@ where
     }
 
     fn call(&mut self, io: IO) -> Self::Future {
-        let connector = TlsConnector::from(self.config.clone());
-        let handshake = connector.connect(self.server_name.clone(), io);
+        let (config, name) = (self.config.clone(), self.server_name.clone());
+        let handshake = async move {
+            let conn = UnbufferedClientConnection::new(config, name).map_err(invalid)?;
+            TlsStream::client(io, conn).handshake().await
+        };
         // This side's own handshakes are never shed: a full set makes the next wait.
         ResponseFuture::new(self.handshakes.run(handshake, None, self.inner.clone()))
-    }
-}
-
-impl<IO> Io for TlsStream<IO>
-where
-    IO: Io + Unpin,
-{
-    fn proxy_header(&self) -> Option<&ProxyHeader> {
-        self.get_ref().0.proxy_header()
-    }
-
-    fn tls_info(&self) -> Option<TlsInfo> {
-        Some(session_info(self.get_ref().1))
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use tokio_rustls::rustls::ServerConfig;
+use rustls::ServerConfig;
 
 use super::config::tls_server_config;
 use crate::error::Error;

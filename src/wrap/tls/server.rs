@@ -1,22 +1,22 @@
 //! [`TlsServer`]: the server side of a TLS handshake, as a wrapper.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rustls::server::{ClientHello, ResolvesServerCert, UnbufferedServerConnection};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::rustls::server::Acceptor;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::LazyConfigAcceptor;
 use tower::Service;
 
-use super::config::session_info;
 use super::error::FAILURES;
 use super::reload::TlsConfigHandle;
+use super::stream::{invalid, TlsStream};
 use crate::error::BoxError;
 use crate::wrap::handshakes::Handshakes;
-use crate::wrap::{Io, NoWrapper, ProxyHeader, ResponseFuture, TlsInfo};
+use crate::wrap::{NoWrapper, ResponseFuture};
 
 /// The TLS server wrapper: completes the server side of a handshake on the I/O object,
 /// then calls `S` with the TLS stream. Clones share the handshake slots. Usually built
@@ -78,36 +78,56 @@ where
     }
 
     fn call(&mut self, io: IO) -> Self::Future {
-        // In two steps, so that a handshake still waiting for its ClientHello is
-        // known (the first to be shed under a flood).
-        let hello = Arc::new(AtomicBool::new(false));
+        // The ClientHello's arrival is known (the first to be shed under a flood are
+        // the handshakes still waiting for theirs), and its server name kept.
+        let hello = Hello::default();
+        let arrived = hello.arrived.clone();
         // The configuration set last: a reload applies from this handshake on.
         let config = self.config.current();
-        let arrived = hello.clone();
         let handshake = async move {
-            let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
-            arrived.store(true, Ordering::Relaxed);
-            start.into_stream(config).await
+            let hello = Arc::new(hello);
+            let mut config = ServerConfig::clone(&config);
+            config.cert_resolver = Arc::new(Observed {
+                resolver: config.cert_resolver.clone(),
+                hello: hello.clone(),
+            });
+            let conn = UnbufferedServerConnection::new(Arc::new(config)).map_err(invalid)?;
+            let mut stream = TlsStream::server(io, conn).handshake().await?;
+            stream.set_server_name(hello.server_name.get().cloned());
+            Ok::<_, std::io::Error>(stream)
         };
         ResponseFuture::new(
             self.handshakes
-                .run(handshake, Some(hello), self.inner.clone()),
+                .run(handshake, Some(arrived), self.inner.clone()),
         )
     }
 }
 
-impl<IO> Io for TlsStream<IO>
-where
-    IO: Io + Unpin,
-{
-    fn proxy_header(&self) -> Option<&ProxyHeader> {
-        self.get_ref().0.proxy_header()
+/// What a handshake's ClientHello told.
+#[derive(Debug, Default)]
+struct Hello {
+    arrived: Arc<AtomicBool>,
+    server_name: OnceLock<Box<str>>,
+}
+
+/// The configured certificate resolver, seeing each ClientHello first: rustls's
+/// unbuffered server connection tells neither when it came nor the name it asked for.
+#[derive(Debug)]
+struct Observed {
+    resolver: Arc<dyn ResolvesServerCert>,
+    hello: Arc<Hello>,
+}
+
+impl ResolvesServerCert for Observed {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.hello.arrived.store(true, Ordering::Relaxed);
+        if let Some(name) = client_hello.server_name() {
+            let _ = self.hello.server_name.set(name.into());
+        }
+        self.resolver.resolve(client_hello)
     }
 
-    fn tls_info(&self) -> Option<TlsInfo> {
-        let session = self.get_ref().1;
-        let mut info = session_info(session);
-        info.server_name = session.server_name().map(str::to_owned);
-        Some(info)
+    fn only_raw_public_keys(&self) -> bool {
+        self.resolver.only_raw_public_keys()
     }
 }

@@ -1,0 +1,702 @@
+//! [`TlsStream`]: a TLS session over a byte stream, driven through rustls's unbuffered
+//! API, so that every buffer is this crate's and an idle session holds none.
+//!
+//! rustls's buffered connection keeps a 4 KiB receive buffer for its whole life (and
+//! a plaintext queue); here the ciphertext read waits in a pooled read chunk only
+//! until it is decrypted, ciphertext to send only until the socket took it, and
+//! plaintext only until it is read. What an idle session keeps is rustls's own state
+//! (keys, the handshake's outcome).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
+    UnbufferedStatus,
+};
+use rustls::CommonState;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::io::poll_read_buf;
+
+use super::config::session_info;
+use crate::pool;
+use crate::wrap::{Io, ProxyHeader, TlsInfo};
+
+/// The most ciphertext waiting to be processed: a handshake message rustls accepts
+/// (64 KiB) and a record beyond it. A peer that sends more without completing one is
+/// refused.
+const MAX_INCOMING: usize = 64 * 1024 + MAX_RECORD;
+
+/// The largest TLS record on the wire (16 KiB of payload, 256 bytes of expansion, the
+/// 5-byte header): what a read must have room for.
+const MAX_RECORD: usize = 16 * 1024 + 256 + 5;
+
+/// The least room a read into a partly filled buffer is given.
+const MIN_READ: usize = 4 * 1024;
+
+/// The most plaintext one write takes: encrypted at once, and sent before the next
+/// write is taken.
+const MAX_WRITE: usize = pool::WRITE_CHUNK;
+
+/// A TLS session over `IO`, the server's or the client's side; what
+/// [`TlsServer`](super::TlsServer) and [`TlsClient`](super::TlsClient) give the next
+/// wrapper once the handshake is done.
+///
+/// Reads give the peer's plaintext; the peer's close_notify reads as the end, and a
+/// transport that ends without one as an `UnexpectedEof` error (a ragged end, which a
+/// connection answers as an end and reports in its close reason). Writes encrypt up
+/// to 64 KiB at once; shutting down sends close_notify, then shuts `IO` down.
+/// Early (0-RTT) data is refused: a peer that sends it is closed.
+pub struct TlsStream<IO> {
+    io: IO,
+    session: Session,
+    buffers: Buffers,
+    server_name: Option<Box<str>>,
+}
+
+/// The two sides of rustls's unbuffered connection.
+enum Session {
+    Server(Box<UnbufferedServerConnection>),
+    Client(Box<UnbufferedClientConnection>),
+}
+
+/// What the session holds between calls: each buffer is empty (no allocation) while
+/// it has nothing.
+#[derive(Default)]
+struct Buffers {
+    /// Ciphertext read and not yet processed (a pooled read chunk).
+    incoming: BytesMut,
+    /// Plaintext decrypted and not yet read.
+    plaintext: BytesMut,
+    /// Ciphertext to send; its first `sent` bytes are sent.
+    outgoing: Vec<u8>,
+    sent: usize,
+    /// The peer's close_notify came: reads end once `plaintext` is drained.
+    peer_closed: bool,
+    /// The transport ended.
+    eof: bool,
+    /// Our close_notify is queued: nothing more may be written.
+    closing: bool,
+}
+
+/// What one run of the session reached.
+enum Outcome {
+    /// The handshake needs more from the peer.
+    Blocked,
+    /// Everything received is processed; application data may be written.
+    Open,
+    /// Plaintext went into the read buffer.
+    Read,
+    /// `Write::Data` was encrypted into `outgoing` (or close_notify queued).
+    Wrote,
+    /// Both sides sent close_notify.
+    Closed,
+}
+
+/// What a run should write when the session lets it.
+#[derive(Clone, Copy)]
+enum Write<'a> {
+    Nothing,
+    Data(&'a [u8]),
+    CloseNotify,
+}
+
+/// One side's records, for the code both share.
+trait Side {
+    type Data;
+    fn common(&self) -> &CommonState;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data>;
+}
+
+/// `Side` for one of rustls's two unbuffered connections (the same inherent methods
+/// on each).
+macro_rules! side {
+    ($connection:ty, $data:ty) => {
+        impl Side for $connection {
+            type Data = $data;
+            fn common(&self) -> &CommonState {
+                self
+            }
+            fn process<'c, 'i>(
+                &'c mut self,
+                incoming: &'i mut [u8],
+            ) -> UnbufferedStatus<'c, 'i, Self::Data> {
+                self.process_tls_records(incoming)
+            }
+        }
+    };
+}
+
+side!(UnbufferedServerConnection, ServerConnectionData);
+side!(UnbufferedClientConnection, ClientConnectionData);
+
+impl Session {
+    fn common(&self) -> &CommonState {
+        match self {
+            Session::Server(conn) => conn.as_ref().common(),
+            Session::Client(conn) => conn.as_ref().common(),
+        }
+    }
+
+    fn run(
+        &mut self,
+        buffers: &mut Buffers,
+        read: Option<&mut ReadBuf<'_>>,
+        write: Write<'_>,
+    ) -> io::Result<Outcome> {
+        match self {
+            Session::Server(conn) => run(&mut **conn, buffers, read, write),
+            Session::Client(conn) => run(&mut **conn, buffers, read, write),
+        }
+    }
+}
+
+/// Drives the session over `buffers.incoming` until it needs input, delivered
+/// plaintext into `read`, or took `write`. Handshake and alert records it emits are
+/// appended to `outgoing`; plaintext that does not fit `read` (or comes while writing)
+/// waits in `plaintext`.
+fn run<S: Side>(
+    conn: &mut S,
+    buffers: &mut Buffers,
+    mut read: Option<&mut ReadBuf<'_>>,
+    write: Write<'_>,
+) -> io::Result<Outcome> {
+    loop {
+        let UnbufferedStatus { mut discard, state } = conn.process(&mut buffers.incoming[..]);
+        let outcome = match state {
+            Err(error) => {
+                buffers.incoming.advance(discard);
+                queue_alert(conn, buffers);
+                // The session is over: nothing received is read again.
+                buffers.incoming.clear();
+                return Err(invalid(error));
+            }
+            Ok(ConnectionState::ReadTraffic(mut records)) => {
+                let mut delivered = false;
+                loop {
+                    let room = read.as_ref().map_or(0, |buf| buf.remaining());
+                    if delivered && records.peek_len().is_some_and(|len| len.get() > room) {
+                        // The rest waits in rustls for the next read.
+                        break;
+                    }
+                    let Some(record) = records.next_record() else {
+                        break;
+                    };
+                    let record = record.map_err(invalid)?;
+                    discard += record.discard;
+                    let here = record.payload.len().min(room);
+                    if let Some(buf) = read.as_deref_mut() {
+                        buf.put_slice(&record.payload[..here]);
+                        delivered |= here > 0;
+                    }
+                    buffers.plaintext.extend_from_slice(&record.payload[here..]);
+                    if read.is_some() && !buffers.plaintext.is_empty() {
+                        delivered = true;
+                        break;
+                    }
+                }
+                delivered.then_some(Outcome::Read)
+            }
+            Ok(ConnectionState::EncodeTlsData(mut record)) => {
+                encode(&mut record, &mut buffers.outgoing)?;
+                None
+            }
+            // Queued in `outgoing`, in order: sent before anything written after it.
+            Ok(ConnectionState::TransmitTlsData(transmit)) => {
+                transmit.done();
+                None
+            }
+            Ok(ConnectionState::BlockedHandshake) => Some(Outcome::Blocked),
+            Ok(ConnectionState::WriteTraffic(mut traffic)) => match write {
+                Write::Nothing => Some(Outcome::Open),
+                Write::Data(data) => {
+                    let guess = data.len() + (data.len() / (16 * 1024) + 1) * 64;
+                    append(&mut buffers.outgoing, guess, |out| {
+                        traffic.encrypt(data, out).map_err(encrypt_short)
+                    })?;
+                    Some(Outcome::Wrote)
+                }
+                Write::CloseNotify => {
+                    append(&mut buffers.outgoing, 64, |out| {
+                        traffic.queue_close_notify(out).map_err(encrypt_short)
+                    })?;
+                    Some(Outcome::Wrote)
+                }
+            },
+            Ok(ConnectionState::PeerClosed) => {
+                buffers.peer_closed = true;
+                None
+            }
+            Ok(ConnectionState::Closed) => {
+                buffers.peer_closed = true;
+                Some(Outcome::Closed)
+            }
+            Ok(ConnectionState::ReadEarlyData(_)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "TLS early data is not accepted",
+                ));
+            }
+            Ok(other) => {
+                return Err(io::Error::other(format!("TLS state {other:?} not handled")));
+            }
+        };
+        buffers.incoming.advance(discard);
+        if let Some(outcome) = outcome {
+            return Ok(outcome);
+        }
+    }
+}
+
+/// A rustls failure as the I/O error it ends the stream with.
+pub(super) fn invalid(error: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
+}
+
+/// After a failure, the alert rustls queued for the peer goes into `outgoing` (sent if
+/// the socket takes it; the failure is returned either way).
+fn queue_alert<S: Side>(conn: &mut S, buffers: &mut Buffers) {
+    // Only while rustls holds records to send: a call past them would process the
+    // failed input again.
+    while conn.common().wants_write() {
+        let status = conn.process(&mut buffers.incoming[..]);
+        let Ok(ConnectionState::EncodeTlsData(mut record)) = status.state else {
+            return;
+        };
+        if encode(&mut record, &mut buffers.outgoing).is_err() {
+            return;
+        }
+    }
+}
+
+/// Why rustls could not write into the room it was given.
+enum Short {
+    Needs(usize),
+    Failed(String),
+}
+
+/// Appends a handshake or alert record to `out`.
+fn encode<D>(record: &mut EncodeTlsData<'_, D>, out: &mut Vec<u8>) -> io::Result<()> {
+    append(out, 1024, |room| {
+        record.encode(room).map_err(|error| match error {
+            EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => {
+                Short::Needs(required_size)
+            }
+            other => Short::Failed(other.to_string()),
+        })
+    })
+}
+
+fn encrypt_short(error: EncryptError) -> Short {
+    match error {
+        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => {
+            Short::Needs(required_size)
+        }
+        other => Short::Failed(other.to_string()),
+    }
+}
+
+/// Appends what `fill` writes to `out`, offering `guess` bytes of room first and what
+/// it says it needs next.
+fn append(
+    out: &mut Vec<u8>,
+    guess: usize,
+    mut fill: impl FnMut(&mut [u8]) -> Result<usize, Short>,
+) -> io::Result<()> {
+    let len = out.len();
+    let mut room = guess;
+    for _ in 0..2 {
+        out.resize(len + room, 0);
+        match fill(&mut out[len..]) {
+            Ok(written) => {
+                out.truncate(len + written);
+                return Ok(());
+            }
+            Err(Short::Needs(needed)) if needed > room => room = needed,
+            Err(Short::Needs(needed)) => {
+                out.truncate(len);
+                return Err(io::Error::other(format!(
+                    "TLS record of {needed} bytes did not fit {room}"
+                )));
+            }
+            Err(Short::Failed(why)) => {
+                out.truncate(len);
+                return Err(io::Error::other(why));
+            }
+        }
+    }
+    out.truncate(len);
+    Err(io::Error::other(
+        "TLS record did not fit the room rustls asked for",
+    ))
+}
+
+impl Buffers {
+    /// Sends what `outgoing` holds; releases it once sent.
+    fn poll_send<IO: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut IO,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.sent < self.outgoing.len() {
+            let n = ready!(Pin::new(&mut *io).poll_write(cx, &self.outgoing[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        if self.outgoing.capacity() > 0 {
+            self.outgoing = Vec::new();
+            self.sent = 0;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads more ciphertext from `io` into `incoming` (a pooled chunk, given back if
+    /// the read must wait with nothing held).
+    fn poll_receive<IO: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut IO,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        if self.incoming.len() >= MAX_INCOMING {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("TLS peer sent over {MAX_INCOMING} bytes without a whole message"),
+            )));
+        }
+        if self.incoming.capacity() == 0 {
+            self.incoming = pool::take();
+        } else if self.incoming.capacity() - self.incoming.len() < MIN_READ {
+            // Moves a partial record to the front of its chunk, or grows past it.
+            self.incoming.reserve(MAX_RECORD);
+        }
+        let read = poll_read_buf(Pin::new(io), cx, &mut self.incoming);
+        if read.is_pending() {
+            self.release_incoming();
+        }
+        read
+    }
+
+    /// Gives the read chunk back once nothing in it waits.
+    fn release_incoming(&mut self) {
+        if self.incoming.is_empty() && self.incoming.capacity() > 0 {
+            pool::give(std::mem::take(&mut self.incoming));
+        }
+    }
+}
+
+impl<IO> TlsStream<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    fn new(io: IO, session: Session) -> Self {
+        TlsStream {
+            io,
+            session,
+            buffers: Buffers::default(),
+            server_name: None,
+        }
+    }
+
+    /// The server's side over `io`, handshake not started.
+    pub(super) fn server(io: IO, conn: UnbufferedServerConnection) -> Self {
+        TlsStream::new(io, Session::Server(Box::new(conn)))
+    }
+
+    /// The client's side over `io`, handshake not started.
+    pub(super) fn client(io: IO, conn: UnbufferedClientConnection) -> Self {
+        TlsStream::new(io, Session::Client(Box::new(conn)))
+    }
+
+    /// Runs the handshake to its end (each flight sent before more is read).
+    pub(super) async fn handshake(mut self) -> io::Result<Self> {
+        std::future::poll_fn(|cx| self.poll_handshake(cx)).await?;
+        Ok(self)
+    }
+
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.buffers.poll_send(&mut self.io, cx))?;
+            if !self.session.common().is_handshaking() {
+                self.buffers.release_incoming();
+                return Poll::Ready(Ok(()));
+            }
+            match self.session.run(&mut self.buffers, None, Write::Nothing) {
+                Err(error) => return Poll::Ready(Err(self.failed(cx, error))),
+                // Done: the last flight goes out at the top.
+                Ok(Outcome::Open) if !self.session.common().is_handshaking() => {}
+                Ok(Outcome::Blocked | Outcome::Open) => {
+                    // Our flight goes out before the peer's answer is awaited.
+                    ready!(self.buffers.poll_send(&mut self.io, cx))?;
+                    if ready!(self.buffers.poll_receive(&mut self.io, cx))? == 0 {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "TLS handshake cut short: the peer closed the connection",
+                        )));
+                    }
+                }
+                Ok(Outcome::Closed) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "TLS peer closed during the handshake",
+                    )))
+                }
+                Ok(Outcome::Read | Outcome::Wrote) => {}
+            }
+        }
+    }
+
+    /// `error` ends the session: the alert rustls queued goes out if the socket
+    /// takes it at once.
+    fn failed(&mut self, cx: &mut Context<'_>, error: io::Error) -> io::Error {
+        let _ = self.buffers.poll_send(&mut self.io, cx);
+        error
+    }
+
+    /// Records the server name the client asked for (SNI), on the server's side.
+    pub(super) fn set_server_name(&mut self, name: Option<Box<str>>) {
+        self.server_name = name;
+    }
+}
+
+impl<IO> Io for TlsStream<IO>
+where
+    IO: Io + Unpin,
+{
+    fn proxy_header(&self) -> Option<&ProxyHeader> {
+        self.io.proxy_header()
+    }
+
+    fn tls_info(&self) -> Option<TlsInfo> {
+        let mut info = session_info(self.session.common());
+        info.server_name = self.server_name.as_deref().map(str::to_owned);
+        Some(info)
+    }
+}
+
+impl<IO> AsyncRead for TlsStream<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            let b = &mut this.buffers;
+            if !b.plaintext.is_empty() {
+                let n = b.plaintext.len().min(buf.remaining());
+                buf.put_slice(&b.plaintext[..n]);
+                b.plaintext.advance(n);
+                if b.plaintext.is_empty() {
+                    b.plaintext = BytesMut::new();
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if b.peer_closed {
+                return Poll::Ready(Ok(()));
+            }
+            if b.eof {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed connection without sending TLS close_notify",
+                )));
+            }
+            let outcome = match this.session.run(b, Some(buf), Write::Nothing) {
+                Ok(outcome) => outcome,
+                Err(error) => return Poll::Ready(Err(this.failed(cx, error))),
+            };
+            // Records the session answers with (a key update, session tickets) go
+            // out without the read waiting for them.
+            if let Poll::Ready(Err(error)) = this.buffers.poll_send(&mut this.io, cx) {
+                return Poll::Ready(Err(error));
+            }
+            match outcome {
+                Outcome::Read => {
+                    this.buffers.release_incoming();
+                    return Poll::Ready(Ok(()));
+                }
+                Outcome::Closed | Outcome::Wrote => {}
+                Outcome::Blocked | Outcome::Open => {
+                    if this.buffers.peer_closed {
+                        continue;
+                    }
+                    if ready!(this.buffers.poll_receive(&mut this.io, cx))? == 0 {
+                        this.buffers.eof = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<IO> AsyncWrite for TlsStream<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.buffers.closing {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "TLS session shut down for writing",
+            )));
+        }
+        // Ciphertext of earlier writes goes first: one write's worth is held at most.
+        ready!(this.buffers.poll_send(&mut this.io, cx))?;
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let data = &data[..data.len().min(MAX_WRITE)];
+        match this.session.run(&mut this.buffers, None, Write::Data(data)) {
+            Ok(Outcome::Wrote) => this.buffers.release_incoming(),
+            Ok(_) => {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "TLS session cannot send application data",
+                )))
+            }
+            Err(error) => return Poll::Ready(Err(this.failed(cx, error))),
+        }
+        // The bytes are taken; sending starts now and completes on a later call.
+        if let Poll::Ready(Err(error)) = this.buffers.poll_send(&mut this.io, cx) {
+            return Poll::Ready(Err(error));
+        }
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        ready!(this.buffers.poll_send(&mut this.io, cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if !this.buffers.closing {
+            this.buffers.closing = true;
+            match this
+                .session
+                .run(&mut this.buffers, None, Write::CloseNotify)
+            {
+                Ok(_) => {}
+                Err(error) => return Poll::Ready(Err(this.failed(cx, error))),
+            }
+        }
+        ready!(this.buffers.poll_send(&mut this.io, cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+impl<IO> std::fmt::Debug for TlsStream<IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = match self.session {
+            Session::Server(_) => "server",
+            Session::Client(_) => "client",
+        };
+        f.debug_struct("TlsStream")
+            .field("side", &side)
+            .field(
+                "protocol_version",
+                &self.session.common().protocol_version(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::client::UnbufferedClientConnection;
+    use rustls::pki_types::ServerName;
+    use rustls::server::UnbufferedServerConnection;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::TlsStream;
+    use crate::wrap::{tls_client_config, tls_server_config};
+
+    /// A server and a client session over loopback TCP, handshakes done.
+    async fn pair() -> (TlsStream<TcpStream>, TlsStream<TcpStream>) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert, key) = (made.cert.pem(), made.signing_key.serialize_pem());
+        let server = Arc::new(tls_server_config(cert.as_bytes(), key.as_bytes()).unwrap());
+        let client = Arc::new(tls_client_config(cert.as_bytes()).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accept = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let conn = UnbufferedServerConnection::new(server).unwrap();
+            TlsStream::server(tcp, conn).handshake().await.unwrap()
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let conn = UnbufferedClientConnection::new(client, name).unwrap();
+        let client = TlsStream::client(tcp, conn).handshake().await.unwrap();
+        (accept.await.unwrap(), client)
+    }
+
+    fn holds_nothing(stream: &TlsStream<TcpStream>) -> bool {
+        let b = &stream.buffers;
+        b.incoming.capacity() == 0 && b.plaintext.capacity() == 0 && b.outgoing.capacity() == 0
+    }
+
+    #[tokio::test]
+    async fn an_idle_session_holds_no_buffer_after_traffic_both_ways() {
+        let (mut server, mut client) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), pair())
+                .await
+                .unwrap();
+        // Records larger than a read chunk, and a write larger than one record.
+        let sent: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let exchange = async {
+            let send = async {
+                client.write_all(&sent).await.unwrap();
+                client.flush().await.unwrap();
+                let mut done = [0; 4];
+                client.read_exact(&mut done).await.unwrap();
+                assert_eq!(&done, b"done");
+            };
+            let receive = async {
+                let mut got = vec![0; sent.len()];
+                server.read_exact(&mut got).await.unwrap();
+                assert!(got == sent);
+                server.write_all(b"done").await.unwrap();
+                server.flush().await.unwrap();
+            };
+            tokio::join!(send, receive);
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), exchange)
+            .await
+            .unwrap();
+        assert!(holds_nothing(&server), "server");
+        assert!(holds_nothing(&client), "client");
+        // close_notify reads as the end on the other side.
+        client.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        let end = server.read_to_end(&mut rest);
+        tokio::time::timeout(std::time::Duration::from_secs(10), end)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(rest.is_empty());
+    }
+}
