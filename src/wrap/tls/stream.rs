@@ -81,6 +81,9 @@ struct Buffers {
     eof: bool,
     /// Our close_notify is queued: nothing more may be written.
     closing: bool,
+    /// The session failed: rustls is not called again (its state refers to input
+    /// that is gone).
+    failed: bool,
 }
 
 /// What one run of the session reached.
@@ -253,6 +256,11 @@ fn run<S: Side>(
             return Ok(outcome);
         }
     }
+}
+
+/// What every call after a failure returns.
+fn failed_before() -> io::Error {
+    io::Error::other("the TLS session failed earlier")
 }
 
 /// A rustls failure as the I/O error it ends the stream with.
@@ -457,6 +465,7 @@ where
     /// `error` ends the session: the alert rustls queued goes out if the socket
     /// takes it at once.
     fn failed(&mut self, cx: &mut Context<'_>, error: io::Error) -> io::Error {
+        self.buffers.failed = true;
         let _ = self.buffers.poll_send(&mut self.io, cx);
         error
     }
@@ -494,6 +503,9 @@ where
         let this = &mut *self;
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
+        }
+        if this.buffers.failed {
+            return Poll::Ready(Err(failed_before()));
         }
         loop {
             let b = &mut this.buffers;
@@ -553,6 +565,9 @@ where
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        if this.buffers.failed {
+            return Poll::Ready(Err(failed_before()));
+        }
         if this.buffers.closing {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
@@ -590,7 +605,7 @@ where
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if !this.buffers.closing {
+        if !this.buffers.closing && !this.buffers.failed {
             this.buffers.closing = true;
             match this
                 .session
