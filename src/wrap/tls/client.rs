@@ -11,7 +11,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tower::Service;
 
 use super::error::FAILURES;
-use super::stream::{invalid, TlsStream};
+use super::session::invalid;
+use super::stream::TlsStream;
 use crate::error::BoxError;
 use crate::wrap::handshakes::Handshakes;
 use crate::wrap::{NoWrapper, ResponseFuture};

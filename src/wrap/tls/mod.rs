@@ -2,8 +2,9 @@
 //! [`TlsServerLayer`] and [`TlsClientLayer`] hold the settings and build the
 //! [`TlsServer`] and [`TlsClient`] services; the handshake slots and their shedding
 //! are the wrappers' shared `handshakes`, the session over the socket is
-//! [`TlsStream`] (`stream`), the errors a failed handshake gives are in `error`, and a
-//! server's swappable configuration (certificate reload) is [`TlsConfigHandle`].
+//! [`TlsStream`] (`stream`; rustls driven over its buffers in `session`), the errors
+//! a failed handshake gives are in `error`, and a server's swappable configuration
+//! (certificate reload) is [`TlsConfigHandle`].
 
 mod client;
 mod config;
@@ -11,6 +12,7 @@ mod error;
 mod layer;
 mod reload;
 mod server;
+mod session;
 mod stream;
 
 pub use client::TlsClient;

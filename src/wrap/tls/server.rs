@@ -13,7 +13,8 @@ use tower::Service;
 
 use super::error::FAILURES;
 use super::reload::TlsConfigHandle;
-use super::stream::{invalid, TlsStream};
+use super::session::invalid;
+use super::stream::TlsStream;
 use crate::error::BoxError;
 use crate::wrap::handshakes::Handshakes;
 use crate::wrap::{NoWrapper, ResponseFuture};
