@@ -12,9 +12,9 @@ use std::thread::LocalKey;
 
 use bytes::BytesMut;
 
-/// The size of a pooled read buffer: the most read at once into a fresh buffer, and
-/// the most a frame kept by the application pins (see `stream`). Twice tokio-util's
-/// 8 KiB default.
+/// The size of a pooled read buffer: the most read at once into a fresh buffer (but
+/// for bulk reads of large frames), and the most a small frame kept by the
+/// application pins (see `stream`). Twice tokio-util's 8 KiB default.
 pub(crate) const CHUNK: usize = 16 * 1024;
 
 /// The size of a pooled write buffer, and its high-water mark: a busy connection

@@ -78,7 +78,9 @@ impl<O> Builder<O> {
     /// 16 KiB of read buffer and 64 KiB of write buffer each (those are bounded by
     /// `max_connections`): partial frames, input read ahead, replies being written.
     /// While there is room, any connection may grow up to its framer's frame limit.
-    /// When it runs short, none may hold more than its fair share (the budget divided
+    /// Reads of more than 16 KiB at once for a bulk transfer of large frames (up to
+    /// 1 MiB, see the README's benchmarks) are taken only while the budget is at most
+    /// half used, so they never bring it under pressure. When it runs short, none may hold more than its fair share (the budget divided
     /// among the connections holding part of it): one asking to grow past it is
     /// closed, and when one within its share needs room, the connection holding the
     /// most is closed for it. Either closes with [`MemoryBudget`](crate::MemoryBudget)

@@ -143,6 +143,14 @@ impl Charge {
         self.counted
     }
 
+    /// True if `more` bytes fit in the budget with half of it still free: the test for
+    /// growth that is only an optimisation (a larger read), which must never bring the
+    /// budget under pressure.
+    #[inline]
+    pub(crate) fn spare(&self, more: usize) -> bool {
+        self.budget.used().saturating_add(more) <= self.budget.limit / 2
+    }
+
     /// The connection's buffers now hold `want` counted bytes (see [`counted`]).
     ///
     /// # Errors

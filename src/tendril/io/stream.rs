@@ -8,13 +8,18 @@
 //! read buffer. A partial frame reads on into its buffer, reclaimed in place once the
 //! frames split from it are gone (as a hand-written `FramedRead` does), or moved to a
 //! fresh chunk. A buffer that grew past a chunk for a large frame copies the small
-//! frames decoded from it, so that a frame kept by the application never pins a large
-//! allocation. Writing: replies are encoded into a pooled write chunk (64 KiB),
-//! written when it passes its high-water mark or when the driver runs out of work,
-//! and the chunk goes back once everything is written. A reply of at least [`LARGE`] bytes that its framer
-//! sends unchanged (every built-in but the byte-stuffing ones) is not copied: its
-//! header and trailer go into the chunk, and a vectored write sends its bytes from
-//! the frame itself, in between.
+//! frames decoded from it, so that a frame kept by the application pins at most a
+//! chunk or [`PIN_RATIO`] times its size, whichever is more. A stream of large frames that keeps more input
+//! waiting than a read takes (a bulk transfer) reads into buffers of up to
+//! [`PIN_RATIO`] frames like the last one (at most [`BULK_MAX`], and only while the
+//! memory budget is at most half used), so that a burst of them takes few system
+//! calls and none is copied out. Writing: replies are encoded into a pooled write
+//! chunk (64 KiB), written when it passes its high-water mark or when the driver runs
+//! out of work, and the chunk goes back once everything is written. A reply of at
+//! least [`LARGE`] bytes that its framer sends unchanged (every built-in but the
+//! byte-stuffing ones) is not copied: its header and trailer go into the chunk, and a
+//! vectored write sends its bytes from the frame itself, in between; such replies go
+//! out together, up to [`PASSED_HIGH_WATER`] bytes per burst.
 
 use std::any::Any;
 use std::io::{self, IoSlice};
@@ -52,6 +57,15 @@ pub(crate) const LARGE: usize = 4 * 1024;
 /// Slices in one vectored write, at most.
 const MAX_SLICES: usize = 64;
 
+/// The most a read buffer of large frames grows to while the stream keeps more input
+/// than a read takes (see [`StreamIo::bulk_room`]).
+const BULK_MAX: usize = 1024 * 1024;
+
+/// Replies passed through from their frames are written once this many of their
+/// bytes wait (or when the driver runs out of work): a burst of large frames goes out
+/// in few, large writes. They hold no buffer of their own: the bytes are the frames'.
+const PASSED_HIGH_WATER: usize = BULK_MAX;
+
 /// Frames taking at least this much input stay counted against the memory budget
 /// while their call runs (smaller ones are within each connection's free chunk).
 const HOLD_MIN: usize = budget::FREE;
@@ -70,6 +84,10 @@ pub(crate) struct StreamIo<In, Out> {
     /// The last read into an empty buffer took at least half a chunk: input streams
     /// in, so the next one goes straight into a chunk (no copy from the stack).
     streaming: bool,
+    /// The last read filled all the room it was given: the stream had more.
+    bulk: bool,
+    /// The input bytes of the last frame decoded.
+    last_frame: usize,
     /// The stream ended without its own end (`UnexpectedEof`: a TLS peer that sent no
     /// close_notify): read as an end of input, so what came before is answered, and
     /// the close reason says how it ended.
@@ -80,6 +98,8 @@ pub(crate) struct StreamIo<In, Out> {
     /// Large replies passed through, in order, each with the position in `wbuf` its
     /// bytes go before (its header ends there, its trailer starts there).
     passed: Vec<(usize, Bytes)>,
+    /// Their bytes still to write.
+    passed_len: usize,
     /// Input bytes of large frames handed out whose calls still run: counted with the
     /// buffers, as their allocations live on in the application's hands.
     held: usize,
@@ -111,9 +131,12 @@ impl<In, Out> StreamIo<In, Out> {
             readable: false,
             eof: false,
             streaming: false,
+            bulk: false,
+            last_frame: 0,
             ragged: None,
             wbuf: BytesMut::new(),
             passed: Vec::new(),
+            passed_len: 0,
             held: 0,
             taken: 0,
             shared: 0,
@@ -180,13 +203,26 @@ impl<In, Out> StreamIo<In, Out> {
     fn counted_now(&self) -> usize {
         counted(self.alloc, self.wbuf.capacity())
             + self.held.saturating_sub(self.shared)
-            + self.passed_bytes()
+            + self.passed_len
     }
 
-    /// The bytes of the large replies waiting to be written (almost always none).
-    #[inline(always)]
-    fn passed_bytes(&self) -> usize {
-        self.passed.iter().map(|(_, frame)| frame.len()).sum()
+    /// Room to read into beyond the `len` bytes buffered, for a stream of large
+    /// frames that had more input than the last read took (0 otherwise): enough for
+    /// an allocation of [`PIN_RATIO`] frames like the last one, at most [`BULK_MAX`],
+    /// so that no frame split from it is copied out, and so that a burst of them is
+    /// read, and answered, in few system calls. Only while the memory budget has
+    /// room to spare: it is an optimisation, never a reason to shed anyone.
+    #[inline]
+    fn bulk_room(&self, len: usize) -> usize {
+        if !self.bulk {
+            return 0;
+        }
+        let target = self.last_frame.saturating_mul(PIN_RATIO).min(BULK_MAX);
+        let room = target.saturating_sub(len);
+        if room <= pool::CHUNK || !self.charge.as_ref().is_none_or(|c| c.spare(target)) {
+            return 0;
+        }
+        room
     }
 
     /// Reads more input: `Ok(0)` at the end of the stream.
@@ -210,20 +246,28 @@ impl<In, Out> StreamIo<In, Out> {
                 self.account()?;
             }
             self.streaming = n >= STREAMING_READ;
+            self.bulk = n == pool::CHUNK;
             return Poll::Ready(Ok(n));
         }
         if self.rbuf.is_empty() {
             // Input streams in: read straight into a chunk, kept while reads stay
-            // large (given back, as ever, once drained).
-            self.rbuf = pool::take();
+            // large (given back, as ever, once drained), or into a bulk buffer.
+            let room = self.bulk_room(0);
+            self.rbuf = if room > 0 {
+                BytesMut::with_capacity(room)
+            } else {
+                pool::take()
+            };
             self.set_alloc(self.rbuf.capacity());
             self.account()?;
+            let offered = self.rbuf.capacity();
             let Some(io) = self.io.as_mut() else {
                 return Poll::Ready(Err(detached().into()));
             };
             return match poll_read_buf(io.as_mut(), cx, &mut self.rbuf) {
                 Poll::Ready(Ok(n)) => {
                     self.streaming = n >= STREAMING_READ;
+                    self.bulk = n == offered;
                     Poll::Ready(Ok(n))
                 }
                 Poll::Ready(Err(err)) => Poll::Ready(self.read_error(err)),
@@ -237,8 +281,13 @@ impl<In, Out> StreamIo<In, Out> {
             };
         }
         let len = self.rbuf.len();
-        if self.rbuf.capacity() - len < MIN_READ {
-            if len + MIN_READ <= pool::CHUNK {
+        let bulk = self.bulk_room(len);
+        if self.rbuf.capacity() - len < bulk.max(MIN_READ) {
+            if bulk > 0 {
+                // More input waits than a chunk takes, in frames of a size: read
+                // much of it at once.
+                self.rbuf.reserve(bulk);
+            } else if len + MIN_READ <= pool::CHUNK {
                 // A partial frame: room for a chunk's worth after it, in place if this
                 // is a chunk the frames split from it no longer share, else in a
                 // fresh chunk (after a small read's exact buffer, or a large frame's:
@@ -258,11 +307,15 @@ impl<In, Out> StreamIo<In, Out> {
             // Counted before it is filled.
             self.account()?;
         }
+        let offered = self.rbuf.capacity() - self.rbuf.len();
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Err(detached().into()));
         };
         match ready!(poll_read_buf(io.as_mut(), cx, &mut self.rbuf)) {
-            Ok(n) => Poll::Ready(Ok(n)),
+            Ok(n) => {
+                self.bulk = n == offered;
+                Poll::Ready(Ok(n))
+            }
             Err(err) => Poll::Ready(self.read_error(err)),
         }
     }
@@ -280,7 +333,12 @@ impl<In, Out> StreamIo<In, Out> {
 
 /// `n` bytes were written: out of the write buffer and the passed frames, in the
 /// order they go.
-fn advance_written(wbuf: &mut BytesMut, passed: &mut Vec<(usize, Bytes)>, mut n: usize) {
+fn advance_written(
+    wbuf: &mut BytesMut,
+    passed: &mut Vec<(usize, Bytes)>,
+    passed_len: &mut usize,
+    mut n: usize,
+) {
     while n > 0 {
         let before = passed.first().map_or(wbuf.len(), |(at, _)| *at);
         if before > 0 {
@@ -297,6 +355,7 @@ fn advance_written(wbuf: &mut BytesMut, passed: &mut Vec<(usize, Bytes)>, mut n:
         };
         let step = frame.len().min(n);
         frame.advance(step);
+        *passed_len -= step;
         n -= step;
         if frame.is_empty() {
             passed.remove(0);
@@ -329,13 +388,14 @@ fn gather<'a>(wbuf: &'a [u8], passed: &'a [(usize, Bytes)], slices: &mut [IoSlic
     count
 }
 
-/// A frame shorter than `1 / PIN_RATIO` of the large allocation it was split from,
-/// copied into one of its own size (for `Bytes` frames, whose buffer is known).
+/// A frame decoded from `used` input bytes, shorter than `1 / PIN_RATIO` of the large
+/// allocation it was split from, copied into one of its own size (for `Bytes` frames,
+/// whose buffer is known).
 #[inline]
-fn detach<In: 'static>(mut frame: In, alloc: usize) -> In {
+fn detach<In: 'static>(mut frame: In, used: usize, alloc: usize) -> In {
     if alloc > pool::CHUNK {
         if let Some(bytes) = (&mut frame as &mut dyn Any).downcast_mut::<Bytes>() {
-            if bytes.len().saturating_mul(PIN_RATIO) < alloc {
+            if used.saturating_mul(PIN_RATIO) < alloc {
                 *bytes = Bytes::copy_from_slice(bytes);
             }
         }
@@ -397,10 +457,11 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
                 match frame {
                     Some(frame) => {
                         let used = before.saturating_sub(self.rbuf.len());
+                        self.last_frame = used;
                         if used >= HOLD_MIN {
                             self.hold(used);
                         }
-                        return Poll::Ready(Ok(Some(detach(frame, self.alloc))));
+                        return Poll::Ready(Ok(Some(detach(frame, used, self.alloc))));
                     }
                     None if self.eof => {
                         self.readable = false;
@@ -426,6 +487,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         if !self.vectored {
             self.framers.encode(frame, &mut self.wbuf)?;
         } else if let Some(passed) = self.framers.encode_large(frame, &mut self.wbuf, LARGE)? {
+            self.passed_len += passed.1.len();
             self.passed.push(passed);
             // Counted while it waits to be written.
             return self.account();
@@ -439,7 +501,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
 
     #[inline]
     fn write_full(&self) -> bool {
-        self.wbuf.len() + self.passed_bytes() >= pool::WRITE_CHUNK
+        self.wbuf.len() >= pool::WRITE_CHUNK || self.passed_len >= PASSED_HIGH_WATER
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -458,11 +520,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             self.moved.written(n as u64);
-            advance_written(&mut self.wbuf, &mut self.passed, n);
-        }
-        if self.passed.capacity() > 0 {
-            // Large replies are rare: the room they took goes back.
-            self.passed = Vec::new();
+            advance_written(&mut self.wbuf, &mut self.passed, &mut self.passed_len, n);
         }
         ready!(io.as_mut().poll_flush(cx))?;
         Poll::Ready(Ok(()))
@@ -528,6 +586,10 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
         }
         if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
             pool::give_write(std::mem::take(&mut self.wbuf));
+        }
+        if self.passed.is_empty() && self.passed.capacity() > 0 {
+            // The room large replies took goes back while the connection waits.
+            self.passed = Vec::new();
         }
         // Giving back never fails.
         let _ = self.account();
@@ -601,6 +663,7 @@ mod tests {
             io.encode(frame.clone()).unwrap();
         }
         assert_eq!(io.passed.len(), 3, "the large frames are passed through");
+        assert!(!io.write_full(), "large replies wait to go out together");
         assert!(
             io.wbuf.len() < 64,
             "only headers and small frames are copied"
@@ -653,5 +716,61 @@ mod tests {
             "the large frame is split without a copy"
         );
         drop(writer.await.unwrap());
+    }
+
+    /// Decodes `count` length-prefixed frames of `size` bytes, all written before the
+    /// first read, through a connection charged to `budget`; returns how many
+    /// allocations they were split from (frames next to each other in memory share
+    /// one; a frame copied out is apart).
+    async fn burst(budget: usize, count: usize, size: usize) -> usize {
+        use crate::framer::LengthFramer;
+        use crate::tendril::control::NoControl;
+        use std::sync::Weak;
+        let (mut peer, io) = tokio::io::duplex(8 << 20);
+        let framers = FramerSwitch::symmetric(LengthFramer::default());
+        let mut io: StreamIo<Bytes, Bytes> = StreamIo::new(crate::wrap::box_io(io), framers);
+        let budget = budget::Budget::new(budget);
+        io.set_charge(budget.charge(Weak::<NoControl>::new()));
+        let mut input = BytesMut::new();
+        let mut reference = LengthFramer::default();
+        for n in 0..count {
+            reference
+                .encode(Bytes::from(vec![n as u8; size]), &mut input)
+                .unwrap();
+        }
+        peer.write_all(&input).await.unwrap();
+        let mut frames: Vec<Bytes> = Vec::new();
+        for n in 0..count {
+            let frame = poll_fn(|cx| io.poll_frame(cx)).await.unwrap().unwrap();
+            assert_eq!(frame, vec![n as u8; size]);
+            // Its call ended (the application keeps it).
+            let held = io.take_held();
+            io.release_held(held);
+            frames.push(frame);
+        }
+        let apart = frames
+            .windows(2)
+            .filter(|pair| pair[0].as_ptr() as usize + size + 4 != pair[1].as_ptr() as usize)
+            .count();
+        1 + apart
+    }
+
+    /// A burst of large frames is read in few large reads, each frame split from them
+    /// without a copy (a buffer holds at most `PIN_RATIO` frames like the last one).
+    #[tokio::test]
+    async fn a_burst_of_large_frames_is_read_in_bulk_without_copies() {
+        let allocations = burst(256 << 20, 32, 64 * 1024).await;
+        assert!(
+            allocations <= 32 / (PIN_RATIO - 1) + 2,
+            "32 frames in {allocations} buffers"
+        );
+    }
+
+    /// Larger reads are an optimisation: with the budget more than half used they
+    /// are not taken, and each frame reads into its own buffer.
+    #[tokio::test]
+    async fn a_budget_short_of_room_keeps_reads_to_the_frame() {
+        let allocations = burst(1 << 20, 32, 64 * 1024).await;
+        assert!(allocations >= 31, "32 frames in {allocations} buffers");
     }
 }
