@@ -64,6 +64,8 @@ const BULK_MAX: usize = 1024 * 1024;
 /// Replies passed through from their frames are written once this many of their
 /// bytes wait (or when the driver runs out of work): a burst of large frames goes out
 /// in few, large writes. They hold no buffer of their own: the bytes are the frames'.
+/// While the stream does not take all it is given (a peer that reads slower than it
+/// sends), the mark is a write chunk's, as for encoded replies.
 const PASSED_HIGH_WATER: usize = BULK_MAX;
 
 /// Frames taking at least this much input stay counted against the memory budget
@@ -100,6 +102,9 @@ pub(crate) struct StreamIo<In, Out> {
     passed: Vec<(usize, Bytes)>,
     /// Their bytes still to write.
     passed_len: usize,
+    /// The last write would have blocked (the peer is not reading as fast as it
+    /// sends): output waits at the small high-water mark, and reads stay small.
+    blocked: bool,
     /// Input bytes of large frames handed out whose calls still run: counted with the
     /// buffers, as their allocations live on in the application's hands.
     held: usize,
@@ -137,6 +142,7 @@ impl<In, Out> StreamIo<In, Out> {
             wbuf: BytesMut::new(),
             passed: Vec::new(),
             passed_len: 0,
+            blocked: false,
             held: 0,
             taken: 0,
             shared: 0,
@@ -210,11 +216,13 @@ impl<In, Out> StreamIo<In, Out> {
     /// frames that had more input than the last read took (0 otherwise): enough for
     /// an allocation of [`PIN_RATIO`] frames like the last one, at most [`BULK_MAX`],
     /// so that no frame split from it is copied out, and so that a burst of them is
-    /// read, and answered, in few system calls. Only while the memory budget has
-    /// room to spare: it is an optimisation, never a reason to shed anyone.
+    /// read, and answered, in few system calls. Only while the peer takes the replies
+    /// as fast as they come and the memory budget has room to spare: it is an
+    /// optimisation, never a reason to hold more for a peer that does not read, or to
+    /// shed anyone.
     #[inline]
     fn bulk_room(&self, len: usize) -> usize {
-        if !self.bulk {
+        if !self.bulk || self.blocked {
             return 0;
         }
         let target = self.last_frame.saturating_mul(PIN_RATIO).min(BULK_MAX);
@@ -501,7 +509,12 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
 
     #[inline]
     fn write_full(&self) -> bool {
-        self.wbuf.len() >= pool::WRITE_CHUNK || self.passed_len >= PASSED_HIGH_WATER
+        let high_water = if self.blocked {
+            pool::WRITE_CHUNK
+        } else {
+            PASSED_HIGH_WATER
+        };
+        self.wbuf.len() >= pool::WRITE_CHUNK || self.passed_len >= high_water
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -509,19 +522,25 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
             return Poll::Ready(Err(detached().into()));
         };
         while !self.wbuf.is_empty() || !self.passed.is_empty() {
-            let n = if self.passed.is_empty() {
-                ready!(io.as_mut().poll_write(cx, &self.wbuf))?
+            let written = if self.passed.is_empty() {
+                io.as_mut().poll_write(cx, &self.wbuf)
             } else {
                 let mut slices = [IoSlice::new(&[]); MAX_SLICES];
                 let count = gather(&self.wbuf, &self.passed, &mut slices);
-                ready!(io.as_mut().poll_write_vectored(cx, &slices[..count]))?
+                io.as_mut().poll_write_vectored(cx, &slices[..count])
             };
+            let Poll::Ready(n) = written else {
+                self.blocked = true;
+                return Poll::Pending;
+            };
+            let n = n?;
             if n == 0 {
                 return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
             }
             self.moved.written(n as u64);
             advance_written(&mut self.wbuf, &mut self.passed, &mut self.passed_len, n);
         }
+        self.blocked = false;
         ready!(io.as_mut().poll_flush(cx))?;
         Poll::Ready(Ok(()))
     }
@@ -764,6 +783,44 @@ mod tests {
             allocations <= 32 / (PIN_RATIO - 1) + 2,
             "32 frames in {allocations} buffers"
         );
+    }
+
+    /// Output to a peer that does not read waits at a write chunk's mark, not at the
+    /// burst mark, and reads stay small meanwhile.
+    #[tokio::test]
+    async fn output_to_a_peer_that_does_not_read_waits_at_a_chunk() {
+        use crate::framer::LengthFramer;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (socket, _) = listener.accept().await.unwrap();
+        let framers = FramerSwitch::symmetric(LengthFramer::default());
+        let mut io: StreamIo<Bytes, Bytes> = StreamIo::new(crate::wrap::box_io(socket), framers);
+        let frame = Bytes::from(vec![0; 256 * 1024]);
+        io.encode(frame.clone()).unwrap();
+        assert!(
+            !io.write_full(),
+            "a burst of large replies goes out together"
+        );
+        // The socket's buffers take a few MiB at most.
+        for _ in 0..256 {
+            if poll_fn(|cx| Poll::Ready(io.poll_flush(cx)))
+                .await
+                .is_pending()
+            {
+                break;
+            }
+            io.encode(frame.clone()).unwrap();
+        }
+        assert!(io.blocked, "the peer stopped taking output");
+        io.encode(frame).unwrap();
+        assert!(io.write_full(), "output waits at a chunk's mark");
+        io.bulk = true;
+        io.last_frame = 64 * 1024;
+        assert_eq!(io.bulk_room(0), 0, "no bulk reads while output is blocked");
+        io.blocked = false;
+        assert!(io.bulk_room(0) > pool::CHUNK);
     }
 
     /// Larger reads are an optimisation: with the budget more than half used they
