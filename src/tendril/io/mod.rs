@@ -6,6 +6,7 @@
 pub(crate) mod budget;
 mod datagram;
 mod frame_io;
+mod output;
 mod stream;
 
 pub use datagram::Datagrams;

@@ -13,26 +13,21 @@
 //! waiting than a read takes (a bulk transfer) reads into buffers of up to
 //! [`PIN_RATIO`] frames like the last one (at most [`BULK_MAX`], and only while the
 //! memory budget is at most half used), so that a burst of them takes few system
-//! calls and none is copied out. Writing: replies are encoded into a pooled write
-//! chunk (64 KiB), written when it passes its high-water mark or when the driver runs
-//! out of work, and the chunk goes back once everything is written. A reply of at
-//! least [`LARGE`] bytes that its framer sends unchanged (every built-in but the
-//! byte-stuffing ones) is not copied: its header and trailer go into the chunk, and a
-//! vectored write sends its bytes from the frame itself, in between; such replies go
-//! out together, up to [`PASSED_HIGH_WATER`] bytes per burst.
+//! calls and none is copied out. Writing: the connection's [`Output`].
 
 use std::any::Any;
-use std::io::{self, IoSlice};
+use std::io;
 use std::mem::MaybeUninit;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::ReadBuf;
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 use tokio_util::io::poll_read_buf;
 
 use super::budget::{self, counted, Charge};
 use super::frame_io::Moved;
+use super::output::Output;
 use super::FrameIo;
 use crate::error::Error;
 use crate::framer::FramerSwitch;
@@ -50,23 +45,9 @@ const MIN_READ: usize = 1024;
 /// into a chunk.
 const STREAMING_READ: usize = pool::CHUNK / 2;
 
-/// Replies of at least this many bytes are written from the frame itself (when the
-/// stream takes vectored writes), not copied into the write buffer.
-pub(crate) const LARGE: usize = 4 * 1024;
-
-/// Slices in one vectored write, at most.
-const MAX_SLICES: usize = 64;
-
 /// The most a read buffer of large frames grows to while the stream keeps more input
 /// than a read takes (see [`StreamIo::bulk_room`]).
 const BULK_MAX: usize = 1024 * 1024;
-
-/// Replies passed through from their frames are written once this many of their
-/// bytes wait (or when the driver runs out of work): a burst of large frames goes out
-/// in few, large writes. They hold no buffer of their own: the bytes are the frames'.
-/// While the stream does not take all it is given (a peer that reads slower than it
-/// sends), the mark is a write chunk's, as for encoded replies.
-const PASSED_HIGH_WATER: usize = BULK_MAX;
 
 /// Frames taking at least this much input stay counted against the memory budget
 /// while their call runs (smaller ones are within each connection's free chunk).
@@ -96,15 +77,8 @@ pub(crate) struct StreamIo<In, Out> {
     ragged: Option<Error>,
     /// The stream takes vectored writes: large replies are passed through.
     vectored: bool,
-    wbuf: BytesMut,
-    /// Large replies passed through, in order, each with the position in `wbuf` its
-    /// bytes go before (its header ends there, its trailer starts there).
-    passed: Vec<(usize, Bytes)>,
-    /// Their bytes still to write.
-    passed_len: usize,
-    /// The last write would have blocked (the peer is not reading as fast as it
-    /// sends): output waits at the small high-water mark, and reads stay small.
-    blocked: bool,
+    /// Replies encoded and not yet written.
+    out: Output,
     /// Input bytes of large frames handed out whose calls still run: counted with the
     /// buffers, as their allocations live on in the application's hands.
     held: usize,
@@ -139,10 +113,7 @@ impl<In, Out> StreamIo<In, Out> {
             bulk: false,
             last_frame: 0,
             ragged: None,
-            wbuf: BytesMut::new(),
-            passed: Vec::new(),
-            passed_len: 0,
-            blocked: false,
+            out: Output::new(),
             held: 0,
             taken: 0,
             shared: 0,
@@ -207,9 +178,9 @@ impl<In, Out> StreamIo<In, Out> {
     /// and are counted with it), and the large replies waiting to be written.
     #[inline(always)]
     fn counted_now(&self) -> usize {
-        counted(self.alloc, self.wbuf.capacity())
+        counted(self.alloc, self.out.capacity())
             + self.held.saturating_sub(self.shared)
-            + self.passed_len
+            + self.out.passed_len()
     }
 
     /// Room to read into beyond the `len` bytes buffered, for a stream of large
@@ -222,7 +193,7 @@ impl<In, Out> StreamIo<In, Out> {
     /// shed anyone.
     #[inline]
     fn bulk_room(&self, len: usize) -> usize {
-        if !self.bulk || self.blocked {
+        if !self.bulk || self.out.blocked() {
             return 0;
         }
         let target = self.last_frame.saturating_mul(PIN_RATIO).min(BULK_MAX);
@@ -339,63 +310,6 @@ impl<In, Out> StreamIo<In, Out> {
     }
 }
 
-/// `n` bytes were written: out of the write buffer and the passed frames, in the
-/// order they go.
-fn advance_written(
-    wbuf: &mut BytesMut,
-    passed: &mut Vec<(usize, Bytes)>,
-    passed_len: &mut usize,
-    mut n: usize,
-) {
-    while n > 0 {
-        let before = passed.first().map_or(wbuf.len(), |(at, _)| *at);
-        if before > 0 {
-            let step = before.min(n);
-            wbuf.advance(step);
-            for (at, _) in passed.iter_mut() {
-                *at -= step;
-            }
-            n -= step;
-            continue;
-        }
-        let Some((_, frame)) = passed.first_mut() else {
-            return;
-        };
-        let step = frame.len().min(n);
-        frame.advance(step);
-        *passed_len -= step;
-        n -= step;
-        if frame.is_empty() {
-            passed.remove(0);
-        }
-    }
-}
-
-/// The output in the order it goes, as slices for a vectored write: the write buffer
-/// up to each passed frame, the frame, ..., the rest of the buffer (as many as
-/// `slices` holds). Returns how many.
-fn gather<'a>(wbuf: &'a [u8], passed: &'a [(usize, Bytes)], slices: &mut [IoSlice<'a>]) -> usize {
-    let mut count = 0;
-    let mut start = 0;
-    for (at, frame) in passed {
-        if count + 2 > slices.len() {
-            return count;
-        }
-        if *at > start {
-            slices[count] = IoSlice::new(&wbuf[start..*at]);
-            count += 1;
-        }
-        slices[count] = IoSlice::new(frame);
-        count += 1;
-        start = *at;
-    }
-    if start < wbuf.len() && count < slices.len() {
-        slices[count] = IoSlice::new(&wbuf[start..]);
-        count += 1;
-    }
-    count
-}
-
 /// A frame decoded from `used` input bytes, shorter than `1 / PIN_RATIO` of the large
 /// allocation it was split from, copied into one of its own size (for `Bytes` frames,
 /// whose buffer is known).
@@ -425,7 +339,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
     }
 
     fn write_idle(&self) -> bool {
-        self.wbuf.is_empty() && self.passed.is_empty()
+        self.out.is_empty()
     }
 
     fn discard_input(&mut self) {
@@ -489,58 +403,22 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
 
     #[inline(always)]
     fn encode(&mut self, frame: Out) -> Result<(), Error> {
-        if self.wbuf.capacity() == 0 {
-            self.wbuf = pool::take_write();
-        }
-        if !self.vectored {
-            self.framers.encode(frame, &mut self.wbuf)?;
-        } else if let Some(passed) = self.framers.encode_large(frame, &mut self.wbuf, LARGE)? {
-            self.passed_len += passed.1.len();
-            self.passed.push(passed);
-            // Counted while it waits to be written.
+        if self.out.encode(&mut self.framers, frame, self.vectored)? {
             return self.account();
-        }
-        if self.wbuf.capacity() > pool::WRITE_CHUNK {
-            // A reply larger than a chunk.
-            self.account()?;
         }
         Ok(())
     }
 
     #[inline]
     fn write_full(&self) -> bool {
-        let high_water = if self.blocked {
-            pool::WRITE_CHUNK
-        } else {
-            PASSED_HIGH_WATER
-        };
-        self.wbuf.len() >= pool::WRITE_CHUNK || self.passed_len >= high_water
+        self.out.full()
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Err(detached().into()));
         };
-        while !self.wbuf.is_empty() || !self.passed.is_empty() {
-            let written = if self.passed.is_empty() {
-                io.as_mut().poll_write(cx, &self.wbuf)
-            } else {
-                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-                let count = gather(&self.wbuf, &self.passed, &mut slices);
-                io.as_mut().poll_write_vectored(cx, &slices[..count])
-            };
-            let Poll::Ready(n) = written else {
-                self.blocked = true;
-                return Poll::Pending;
-            };
-            let n = n?;
-            if n == 0 {
-                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
-            }
-            self.moved.written(n as u64);
-            advance_written(&mut self.wbuf, &mut self.passed, &mut self.passed_len, n);
-        }
-        self.blocked = false;
+        ready!(self.out.poll_write(io, cx, &self.moved))?;
         ready!(io.as_mut().poll_flush(cx))?;
         Poll::Ready(Ok(()))
     }
@@ -603,13 +481,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
             pool::give(std::mem::take(&mut self.rbuf));
             self.set_alloc(0);
         }
-        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
-            pool::give_write(std::mem::take(&mut self.wbuf));
-        }
-        if self.passed.is_empty() && self.passed.capacity() > 0 {
-            // The room large replies took goes back while the connection waits.
-            self.passed = Vec::new();
-        }
+        self.out.release();
         // Giving back never fails.
         let _ = self.account();
     }
@@ -632,6 +504,7 @@ mod tests {
     use crate::framer::LineFramer;
     use std::future::poll_fn;
     use tokio::io::AsyncWriteExt;
+    use tokio_util::codec::Encoder;
 
     fn line_io(io: tokio::io::DuplexStream) -> StreamIo<Bytes, Bytes> {
         StreamIo::new(
@@ -651,54 +524,7 @@ mod tests {
         poll_fn(|cx| io.poll_flush(cx)).await.unwrap();
         io.release();
         assert_eq!(io.rbuf.capacity(), 0, "read buffer given back");
-        assert_eq!(io.wbuf.capacity(), 0, "write buffer given back");
-    }
-
-    /// Over a socket (which takes vectored writes), large replies go out from the
-    /// frames themselves, between the small ones, in order.
-    #[tokio::test]
-    async fn large_replies_are_written_from_the_frame_without_a_copy() {
-        use crate::framer::LengthFramer;
-        use tokio::io::AsyncReadExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (socket, _) = listener.accept().await.unwrap();
-        let framers = FramerSwitch::symmetric(LengthFramer::default());
-        let mut io: StreamIo<Bytes, Bytes> = StreamIo::new(crate::wrap::box_io(socket), framers);
-        let large = |byte| Bytes::from(vec![byte; 100_000]);
-        let frames = [
-            Bytes::from_static(b"one"),
-            large(b'a'),
-            large(b'b'),
-            Bytes::from_static(b"two"),
-            large(b'c'),
-        ];
-        let mut expected = BytesMut::new();
-        let mut reference = LengthFramer::default();
-        for frame in &frames {
-            reference.encode(frame.clone(), &mut expected).unwrap();
-            io.encode(frame.clone()).unwrap();
-        }
-        assert_eq!(io.passed.len(), 3, "the large frames are passed through");
-        assert!(!io.write_full(), "large replies wait to go out together");
-        assert!(
-            io.wbuf.len() < 64,
-            "only headers and small frames are copied"
-        );
-        let reader = tokio::spawn(async move {
-            let mut got = vec![0; expected.len()];
-            peer.read_exact(&mut got).await.unwrap();
-            assert_eq!(got, expected);
-        });
-        poll_fn(|cx| io.poll_flush(cx)).await.unwrap();
-        assert!(io.write_idle());
-        assert_eq!(
-            io.written_ever(),
-            frames.iter().map(|f| 4 + f.len() as u64).sum()
-        );
-        reader.await.unwrap();
+        assert_eq!(io.out.capacity(), 0, "write buffer given back");
     }
 
     #[tokio::test]
@@ -785,10 +611,9 @@ mod tests {
         );
     }
 
-    /// Output to a peer that does not read waits at a write chunk's mark, not at the
-    /// burst mark, and reads stay small meanwhile.
+    /// While output to a peer that does not read is blocked, reads stay small.
     #[tokio::test]
-    async fn output_to_a_peer_that_does_not_read_waits_at_a_chunk() {
+    async fn reads_stay_small_while_output_is_blocked() {
         use crate::framer::LengthFramer;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let _peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
@@ -797,30 +622,23 @@ mod tests {
         let (socket, _) = listener.accept().await.unwrap();
         let framers = FramerSwitch::symmetric(LengthFramer::default());
         let mut io: StreamIo<Bytes, Bytes> = StreamIo::new(crate::wrap::box_io(socket), framers);
-        let frame = Bytes::from(vec![0; 256 * 1024]);
-        io.encode(frame.clone()).unwrap();
-        assert!(
-            !io.write_full(),
-            "a burst of large replies goes out together"
-        );
-        // The socket's buffers take a few MiB at most.
-        for _ in 0..256 {
-            if poll_fn(|cx| Poll::Ready(io.poll_flush(cx)))
-                .await
-                .is_pending()
-            {
-                break;
-            }
-            io.encode(frame.clone()).unwrap();
-        }
-        assert!(io.blocked, "the peer stopped taking output");
-        io.encode(frame).unwrap();
-        assert!(io.write_full(), "output waits at a chunk's mark");
         io.bulk = true;
         io.last_frame = 64 * 1024;
+        assert!(
+            io.bulk_room(0) > pool::CHUNK,
+            "bulk reads while output flows"
+        );
+        let frame = Bytes::from(vec![0; 256 * 1024]);
+        // The socket's buffers take a few MiB at most.
+        for _ in 0..256 {
+            io.encode(frame.clone()).unwrap();
+            let flush = poll_fn(|cx| Poll::Ready(io.poll_flush(cx)));
+            if flush.await.is_pending() {
+                break;
+            }
+        }
+        assert!(!io.write_idle(), "the peer stopped taking output");
         assert_eq!(io.bulk_room(0), 0, "no bulk reads while output is blocked");
-        io.blocked = false;
-        assert!(io.bulk_room(0) > pool::CHUNK);
     }
 
     /// Larger reads are an optimisation: with the budget more than half used they
