@@ -216,19 +216,24 @@ mod tests {
     use std::future::poll_fn;
     use tokio::io::AsyncReadExt;
 
+    /// An output to a loopback socket (which takes vectored writes), with its peer,
+    /// and length framers.
+    async fn length_output() -> (
+        BoxIo,
+        tokio::net::TcpStream,
+        FramerSwitch<Bytes, Bytes>,
+        Output,
+    ) {
+        let (socket, peer) = crate::tendril::io::tcp_pair().await;
+        let framers = FramerSwitch::symmetric(LengthFramer::default());
+        (crate::wrap::box_io(socket), peer, framers, Output::new())
+    }
+
     /// Over a socket (which takes vectored writes), large replies go out from the
     /// frames themselves, between the small ones, in order.
     #[tokio::test]
     async fn large_replies_are_written_from_the_frame_without_a_copy() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (socket, _) = listener.accept().await.unwrap();
-        let mut io = crate::wrap::box_io(socket);
-        let mut framers: FramerSwitch<Bytes, Bytes> =
-            FramerSwitch::symmetric(LengthFramer::default());
-        let mut out = Output::new();
+        let (mut io, mut peer, mut framers, mut out) = length_output().await;
         let large = |byte| Bytes::from(vec![byte; 100_000]);
         let frames = [
             Bytes::from_static(b"one"),
@@ -270,15 +275,7 @@ mod tests {
     /// burst mark.
     #[tokio::test]
     async fn output_to_a_peer_that_does_not_read_waits_at_a_chunk() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (socket, _) = listener.accept().await.unwrap();
-        let mut io = crate::wrap::box_io(socket);
-        let mut framers: FramerSwitch<Bytes, Bytes> =
-            FramerSwitch::symmetric(LengthFramer::default());
-        let mut out = Output::new();
+        let (mut io, _peer, mut framers, mut out) = length_output().await;
         let moved = Moved::default();
         let frame = Bytes::from(vec![0; 256 * 1024]);
         out.encode(&mut framers, frame.clone(), true).unwrap();

@@ -615,11 +615,7 @@ mod tests {
     #[tokio::test]
     async fn reads_stay_small_while_output_is_blocked() {
         use crate::framer::LengthFramer;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (socket, _) = listener.accept().await.unwrap();
+        let (socket, _peer) = crate::tendril::io::tcp_pair().await;
         let framers = FramerSwitch::symmetric(LengthFramer::default());
         let mut io: StreamIo<Bytes, Bytes> = StreamIo::new(crate::wrap::box_io(socket), framers);
         io.bulk = true;
