@@ -9,11 +9,12 @@
 //! frames split from it are gone (as a hand-written `FramedRead` does), or moved to a
 //! fresh chunk. A buffer that grew past a chunk for a large frame copies the small
 //! frames decoded from it, so that a frame kept by the application pins at most a
-//! chunk or [`PIN_RATIO`] times its size, whichever is more. A stream of large frames that keeps more input
-//! waiting than a read takes (a bulk transfer) reads into buffers of up to
-//! [`PIN_RATIO`] frames like the last one (at most [`BULK_MAX`], and only while the
-//! memory budget is at most half used), so that a burst of them takes few system
-//! calls and none is copied out. Writing: the connection's [`Output`].
+//! chunk or [`PIN_RATIO`] times its size, whichever is more. A stream of large frames
+//! that keeps more input waiting than a read takes (a bulk transfer) reads into
+//! buffers of up to [`PIN_RATIO`] frames like the last one (at most [`BULK_MAX`], only
+//! while the memory budget is at most half used and the peer takes its replies), so
+//! that a burst of them takes few system calls and none is copied out. Writing: the
+//! connection's [`Output`].
 
 use std::any::Any;
 use std::io;
@@ -34,8 +35,9 @@ use crate::framer::FramerSwitch;
 use crate::pool;
 use crate::wrap::{BoxIo, PlaintextAfterUpgrade};
 
-/// A frame shorter than its buffer's allocation divided by this is copied out of a
-/// buffer that grew past a chunk.
+/// A frame decoded from fewer input bytes than its buffer's allocation divided by
+/// this is copied out of a buffer larger than a chunk; a bulk read's buffer holds this
+/// many frames like the last one, so none of those is.
 const PIN_RATIO: usize = 8;
 
 /// Room a partial frame's buffer must have before the next read.
