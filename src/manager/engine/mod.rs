@@ -15,6 +15,7 @@
 mod accept;
 mod bounds;
 mod connect;
+mod entry;
 mod sources;
 mod spawn;
 mod state;

@@ -14,10 +14,10 @@ use futures_util::FutureExt;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use super::entry::Entry;
 use super::sources::Source;
 use super::state::Engine;
 use super::stats::Counters;
-use super::table::Entry;
 use crate::app::{is_rejection, Acceptor};
 use crate::error::{BoxError, Error};
 use crate::framer::FramerSwitch;

@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::bounds::{descriptor_cap, Bounds};
+use super::entry::{millis, Entry};
 use super::sources::{Refusal, Source};
 use super::stats::{Counters, Stats};
-use super::table::{millis, Entry, Shed, Table};
+use super::table::{Shed, Table};
 use crate::error::Error;
 use crate::tendril::io::budget::Budget;
 use crate::tendril::{Addr, ConnectionConfig, Tendril};
