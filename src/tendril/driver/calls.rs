@@ -10,8 +10,10 @@
 //! In request order the replies come out in call order (a finished call waits for the
 //! ones before it); in completion order each comes out as soon as it is done.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -113,15 +115,16 @@ impl<F: Future> Calls<F> {
         self.len > 0 && self.slots.iter().any(|slot| slot.call == Some(call))
     }
 
-    /// Tracks call number `call`, polling it once (in the caller's call scope): its
-    /// output if it is done and may be answered now.
+    /// Tracks call number `call`, the future `make` gives, polling it once (in the
+    /// caller's call scope): its output if it is done and may be answered now, or the
+    /// panic of `make`. The future is made in its slot, not moved there.
     #[inline(always)]
     pub(super) fn start(
         &mut self,
-        future: F,
+        make: impl FnOnce() -> F,
         call: u64,
         cx: &mut Context<'_>,
-    ) -> Option<(u64, F::Output)> {
+    ) -> Result<Option<(u64, F::Output)>, Box<dyn Any + Send>> {
         // Slot 0 serves whenever it is free (always, one call at a time); the free list
         // holds the others.
         let index = if self.slots.first().is_some_and(|slot| slot.call.is_none()) {
@@ -141,7 +144,13 @@ impl<F: Future> Calls<F> {
             self.slots.len() - 1
         };
         let slot = &mut self.slots[index];
-        slot.future.as_mut().set(Some(future));
+        let mut future = slot.future.as_mut();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| future.set(Some(make())))) {
+            if index != 0 {
+                self.free.push(index);
+            }
+            return Err(panic);
+        }
         let polled = match slot.future.as_mut().as_pin_mut() {
             Some(future) => future.poll(cx),
             None => Poll::Pending,
@@ -156,7 +165,7 @@ impl<F: Future> Calls<F> {
                     self.free.push(index);
                 }
                 // Its held bytes are the caller's to give back (it knows them).
-                Some((call, output))
+                Ok(Some((call, output)))
             }
             Poll::Ready(output) => {
                 slot.future.as_mut().set(None);
@@ -165,7 +174,7 @@ impl<F: Future> Calls<F> {
                 self.last = index;
                 self.queue.push_back(index);
                 self.len += 1;
-                None
+                Ok(None)
             }
             Poll::Pending => {
                 slot.call = Some(call);
@@ -174,7 +183,7 @@ impl<F: Future> Calls<F> {
                     self.queue.push_back(index);
                 }
                 self.len += 1;
-                None
+                Ok(None)
             }
         }
     }
@@ -286,18 +295,44 @@ mod tests {
     fn a_call_ready_at_once_is_answered_without_being_queued() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request);
-        assert_eq!(calls.start(Box::pin(ready(1)), 0, &mut cx), Some((0, 1)));
+        assert_eq!(
+            calls.start(|| Box::pin(ready(1)), 0, &mut cx).unwrap(),
+            Some((0, 1))
+        );
         assert!(calls.is_empty());
-        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
+        assert_eq!(
+            calls.start(|| Box::pin(ready(2)), 1, &mut cx).unwrap(),
+            Some((1, 2))
+        );
         assert_eq!(calls.slots.len(), 1, "the slot is reused");
+    }
+
+    #[test]
+    fn a_panic_while_making_a_call_gives_its_slot_back() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request);
+        calls.start(|| Box::pin(pending()), 0, &mut cx).unwrap();
+        let panicked = calls.start(|| panic!("in call"), 1, &mut cx);
+        assert!(panicked.is_err());
+        assert_eq!(calls.len(), 1, "the panicked call is not tracked");
+        assert_eq!(calls.slots.len(), 2);
+        calls.start(|| Box::pin(pending()), 2, &mut cx).unwrap();
+        assert_eq!(calls.slots.len(), 2, "its slot serves the next call");
+        assert!(calls.is_outstanding(2));
     }
 
     #[test]
     fn request_order_holds_a_finished_call_behind_an_unfinished_one() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request);
-        assert_eq!(calls.start(Box::pin(pending()), 0, &mut cx), None);
-        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), None);
+        assert_eq!(
+            calls.start(|| Box::pin(pending()), 0, &mut cx).unwrap(),
+            None
+        );
+        assert_eq!(
+            calls.start(|| Box::pin(ready(2)), 1, &mut cx).unwrap(),
+            None
+        );
         calls.poll(1, &mut cx);
         assert_eq!(calls.next(), None);
         assert_eq!(calls.len(), 2);
@@ -308,8 +343,14 @@ mod tests {
     fn completion_order_answers_a_finished_call_at_once() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion);
-        assert_eq!(calls.start(Box::pin(pending()), 0, &mut cx), None);
-        assert_eq!(calls.start(Box::pin(ready(2)), 1, &mut cx), Some((1, 2)));
+        assert_eq!(
+            calls.start(|| Box::pin(pending()), 0, &mut cx).unwrap(),
+            None
+        );
+        assert_eq!(
+            calls.start(|| Box::pin(ready(2)), 1, &mut cx).unwrap(),
+            Some((1, 2))
+        );
         assert!(calls.is_outstanding(0));
         assert!(!calls.is_outstanding(1));
     }
@@ -318,13 +359,16 @@ mod tests {
     fn switching_the_order_keeps_every_outstanding_call() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Request);
-        calls.start(Box::pin(pending()), 0, &mut cx);
-        calls.start(Box::pin(ready(1)), 1, &mut cx);
+        calls.start(|| Box::pin(pending()), 0, &mut cx).unwrap();
+        calls.start(|| Box::pin(ready(1)), 1, &mut cx).unwrap();
         calls.set_order(ReplyOrder::Completion);
         assert_eq!(calls.next(), Some((1, 1)), "the one done comes out at once");
         assert!(calls.is_outstanding(0));
-        assert_eq!(calls.start(Box::pin(ready(2)), 2, &mut cx), Some((2, 2)));
-        calls.start(Box::pin(pending()), 3, &mut cx);
+        assert_eq!(
+            calls.start(|| Box::pin(ready(2)), 2, &mut cx).unwrap(),
+            Some((2, 2))
+        );
+        calls.start(|| Box::pin(pending()), 3, &mut cx).unwrap();
         calls.set_order(ReplyOrder::Request);
         assert_eq!(calls.queue.len(), 2);
         assert_eq!(calls.next(), None, "call 0 comes first, and is not done");
@@ -335,13 +379,13 @@ mod tests {
     async fn expired_calls_are_dropped_and_their_slots_reused() {
         let mut cx = Context::from_waker(Waker::noop());
         let mut calls: Calls<Call> = Calls::new(ReplyOrder::Completion);
-        calls.start(Box::pin(pending()), 0, &mut cx);
+        calls.start(|| Box::pin(pending()), 0, &mut cx).unwrap();
         let start = tokio::time::Instant::now();
         calls.mark_started(start);
         assert_eq!(calls.oldest_start(), Some(start));
         assert_eq!(calls.drop_started_before(start), 1);
         assert!(calls.is_empty());
-        calls.start(Box::pin(pending()), 1, &mut cx);
+        calls.start(|| Box::pin(pending()), 1, &mut cx).unwrap();
         assert_eq!(calls.slots.len(), 1);
     }
 }

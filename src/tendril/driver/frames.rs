@@ -95,10 +95,14 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
         let started = {
             // Commands issued by `call` and the first poll belong to this call.
             let _scope = Scope::enter(self.shared.info.id(), call);
-            let future = catch_unwind(AssertUnwindSafe(|| self.app.call(frame)))
-                .map_err(|panic| Stop::error(panic_error(panic)))?;
+            let app = &mut self.app;
             self.calls
-                .start(AssertUnwindSafe(future).catch_unwind(), call, cx)
+                .start(
+                    || AssertUnwindSafe(app.call(frame)).catch_unwind(),
+                    call,
+                    cx,
+                )
+                .map_err(|panic| Stop::error(panic_error(panic)))?
         };
         // A large frame's input stays counted while its call runs.
         let held = self.io.take_held();
