@@ -7,16 +7,20 @@
 //! kept for the connection's life), and a connection with nothing buffered holds no
 //! read buffer. A partial frame reads on into its buffer, reclaimed in place once the
 //! frames split from it are gone (as a hand-written `FramedRead` does), or moved to a
-//! fresh chunk. A buffer that grew past a chunk for a large frame copies the small
-//! frames decoded from it, so that a frame kept by the application pins at most a
-//! chunk or [`PIN_RATIO`] times its size, whichever is more. A stream of large frames
+//! fresh chunk. A stream of small frames that keeps more input waiting than a chunk
+//! takes reads into wide buffers ([`WIDE_READ`], four chunks) instead, for as long as
+//! every buffer is found unshared when it is to be reused: once a frame is seen to
+//! outlive that, the connection reads in chunks again. A buffer that grew past a
+//! chunk for a large frame copies the small frames decoded from it, so that a frame
+//! kept by the application pins at most a chunk or [`PIN_RATIO`] times its size,
+//! whichever is more (or, once per connection, a wide buffer). A stream of large frames
 //! that keeps more input waiting than a read takes (a bulk transfer) reads into
 //! buffers of up to [`PIN_RATIO`] frames like the last one (at most [`BULK_MAX`], only
 //! while the memory budget is at most half used and the peer takes its replies), so
 //! that a burst of them takes few system calls and none is copied out. Writing: the
 //! connection's [`Output`].
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::io;
 use std::mem::MaybeUninit;
 use std::task::{ready, Context, Poll};
@@ -47,6 +51,10 @@ const MIN_READ: usize = 1024;
 /// into a chunk.
 const STREAMING_READ: usize = pool::CHUNK / 2;
 
+/// The read buffer of a stream of small frames that keeps more input waiting than a
+/// chunk takes (see [`StreamIo::wide_reads`]): four chunks' worth per system call.
+const WIDE_READ: usize = 4 * pool::CHUNK;
+
 /// The most a read buffer of large frames grows to while the stream keeps more input
 /// than a read takes (see [`StreamIo::bulk_room`]).
 const BULK_MAX: usize = 1024 * 1024;
@@ -73,6 +81,12 @@ pub(crate) struct StreamIo<In, Out> {
     bulk: bool,
     /// The input bytes of the last frame decoded.
     last_frame: usize,
+    /// The read buffer is a wide one ([`WIDE_READ`]): its small frames are not copied.
+    wide: bool,
+    /// A read buffer was still shared when it was to be reused: a frame split from it
+    /// outlived its call (the application keeps frames) or its call was still running.
+    /// Reads then stay in chunks, so a kept small frame pins at most a chunk.
+    kept: bool,
     /// The stream ended without its own end (`UnexpectedEof`: a TLS peer that sent no
     /// close_notify): read as an end of input, so what came before is answered, and
     /// the close reason says how it ended.
@@ -101,7 +115,7 @@ fn detached() -> io::Error {
     )
 }
 
-impl<In, Out> StreamIo<In, Out> {
+impl<In: 'static, Out> StreamIo<In, Out> {
     pub(crate) fn new(io: BoxIo, framers: FramerSwitch<In, Out>) -> Self {
         StreamIo {
             vectored: io.is_write_vectored(),
@@ -114,6 +128,9 @@ impl<In, Out> StreamIo<In, Out> {
             streaming: false,
             bulk: false,
             last_frame: 0,
+            wide: false,
+            // Only a `Bytes` frame tells whether it shares its buffer with others.
+            kept: TypeId::of::<In>() != TypeId::of::<Bytes>(),
             ragged: None,
             out: Output::new(),
             held: 0,
@@ -173,6 +190,76 @@ impl<In, Out> StreamIo<In, Out> {
     fn set_alloc(&mut self, alloc: usize) {
         self.alloc = alloc;
         self.shared = 0;
+        self.wide = false;
+    }
+
+    /// True if the next read of a stream of small frames (those no bulk read serves,
+    /// at most `1 / PIN_RATIO` of a chunk) goes into a wide buffer: the last read
+    /// filled its room (or the buffer is wide already), no frame ever
+    /// outlived its buffer's reuse, the peer takes its replies, and the memory budget
+    /// has room to spare. Fewer, larger reads cost the kernel less per byte; a wide
+    /// buffer is given back like a chunk once drained.
+    #[inline]
+    fn wide_reads(&self) -> bool {
+        (self.bulk || self.wide)
+            && !self.kept
+            && self.last_frame.saturating_mul(PIN_RATIO) <= pool::CHUNK
+            && !self.out.blocked()
+            && self
+                .charge
+                .as_ref()
+                .is_none_or(|c| c.spare(WIDE_READ - pool::CHUNK))
+    }
+
+    /// A frame decoded from `used` input bytes, shorter than `1 / PIN_RATIO` of the
+    /// allocation it was split from when that is larger than a chunk, copied into one
+    /// of its own size (for `Bytes` frames, whose buffer is known). The small frames
+    /// of a wide buffer are not, while the connection holds the buffer: its reuse
+    /// tells whether one lives on (see [`renew`](Self::renew)). The frame that takes
+    /// the rest of a wide buffer with it is, and tells whether the frames before it
+    /// live on.
+    #[inline(always)]
+    fn detach<F: 'static>(&mut self, mut frame: F, used: usize) -> F {
+        let took_rest = self.rbuf.capacity() == 0;
+        if !took_rest && (self.alloc <= pool::CHUNK || self.wide) {
+            return frame;
+        }
+        if let Some(bytes) = (&mut frame as &mut dyn Any).downcast_mut::<Bytes>() {
+            // The connection no longer sees this buffer: the frame tells.
+            self.kept |= took_rest && !bytes.is_unique();
+            if self.alloc > pool::CHUNK && used.saturating_mul(PIN_RATIO) < self.alloc {
+                *bytes = Bytes::copy_from_slice(bytes);
+            }
+        }
+        frame
+    }
+
+    /// Room for the next read of small frames, after what is buffered: the read
+    /// buffer's own allocation (a chunk, or a wide buffer) reclaimed in place if no
+    /// frame split from it lives on and it is of the size wanted, else a fresh one
+    /// the buffered bytes move to. True if it is wide.
+    fn renew(&mut self) -> bool {
+        let own = if self.wide { WIDE_READ } else { pool::CHUNK };
+        let reclaimed = if self.alloc == own && self.rbuf.capacity() > 0 {
+            let reclaimed = self.rbuf.try_reclaim(own - self.rbuf.len());
+            // Shared still: a frame outlived its call, or the call still runs.
+            self.kept |= !reclaimed;
+            reclaimed
+        } else {
+            false
+        };
+        let wide = self.wide_reads();
+        let size = if wide { WIDE_READ } else { pool::CHUNK };
+        if !(reclaimed && own == size) {
+            let mut fresh = if wide {
+                BytesMut::with_capacity(WIDE_READ)
+            } else {
+                pool::take()
+            };
+            fresh.extend_from_slice(&self.rbuf);
+            self.rbuf = fresh;
+        }
+        wide
     }
 
     /// What the budget counts: the buffers beyond their free chunks, the held frames
@@ -234,12 +321,14 @@ impl<In, Out> StreamIo<In, Out> {
             // Input streams in: read straight into a chunk, kept while reads stay
             // large (given back, as ever, once drained), or into a bulk buffer.
             let room = self.bulk_room(0);
-            self.rbuf = if room > 0 {
-                BytesMut::with_capacity(room)
+            let wide = if room > 0 {
+                self.rbuf = BytesMut::with_capacity(room);
+                false
             } else {
-                pool::take()
+                self.renew()
             };
             self.set_alloc(self.rbuf.capacity());
+            self.wide = wide;
             self.account()?;
             let offered = self.rbuf.capacity();
             let Some(io) = self.io.as_mut() else {
@@ -264,27 +353,24 @@ impl<In, Out> StreamIo<In, Out> {
         let len = self.rbuf.len();
         let bulk = self.bulk_room(len);
         if self.rbuf.capacity() - len < bulk.max(MIN_READ) {
+            let mut wide = false;
             if bulk > 0 {
                 // More input waits than a chunk takes, in frames of a size: read
                 // much of it at once.
                 self.rbuf.reserve(bulk);
             } else if len + MIN_READ <= pool::CHUNK {
-                // A partial frame: room for a chunk's worth after it, in place if this
-                // is a chunk the frames split from it no longer share, else in a
-                // fresh chunk (after a small read's exact buffer, or a large frame's:
-                // the frames after it are split without copies again).
-                let in_place =
-                    self.alloc <= pool::CHUNK && self.rbuf.try_reclaim(pool::CHUNK - len);
-                if !in_place {
-                    let mut chunk = pool::take();
-                    chunk.extend_from_slice(&self.rbuf);
-                    self.rbuf = chunk;
-                }
+                // A partial frame: room for a chunk's (or a wide buffer's) worth after
+                // it, in place if this is a buffer of that size the frames split from
+                // it no longer share, else in a fresh one (after a small read's exact
+                // buffer, or a large frame's: the frames after it are split without
+                // copies again).
+                wide = self.renew();
             } else {
                 // A frame longer than a chunk: grow by doubling.
                 self.rbuf.reserve(len);
             }
             self.set_alloc(self.rbuf.capacity());
+            self.wide = wide;
             // Counted before it is filled.
             self.account()?;
         }
@@ -292,12 +378,20 @@ impl<In, Out> StreamIo<In, Out> {
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Err(detached().into()));
         };
-        match ready!(poll_read_buf(io.as_mut(), cx, &mut self.rbuf)) {
-            Ok(n) => {
+        match poll_read_buf(io.as_mut(), cx, &mut self.rbuf) {
+            Poll::Ready(Ok(n)) => {
                 self.bulk = n == offered;
                 Poll::Ready(Ok(n))
             }
-            Err(err) => Poll::Ready(self.read_error(err)),
+            Poll::Ready(Err(err)) => Poll::Ready(self.read_error(err)),
+            Poll::Pending if self.wide => {
+                // Waiting, a partial frame keeps a buffer of its size, not a wide one.
+                self.rbuf = BytesMut::from(&self.rbuf[..]);
+                self.set_alloc(self.rbuf.capacity());
+                self.account()?;
+                Poll::Pending
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -310,21 +404,6 @@ impl<In, Out> StreamIo<In, Out> {
         }
         Err(err.into())
     }
-}
-
-/// A frame decoded from `used` input bytes, shorter than `1 / PIN_RATIO` of the large
-/// allocation it was split from, copied into one of its own size (for `Bytes` frames,
-/// whose buffer is known).
-#[inline]
-fn detach<In: 'static>(mut frame: In, used: usize, alloc: usize) -> In {
-    if alloc > pool::CHUNK {
-        if let Some(bytes) = (&mut frame as &mut dyn Any).downcast_mut::<Bytes>() {
-            if used.saturating_mul(PIN_RATIO) < alloc {
-                *bytes = Bytes::copy_from_slice(bytes);
-            }
-        }
-    }
-    frame
 }
 
 impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, Out> {
@@ -385,7 +464,7 @@ impl<In: Send + 'static, Out: Send + 'static> FrameIo<In, Out> for StreamIo<In, 
                         if used >= HOLD_MIN {
                             self.hold(used);
                         }
-                        return Poll::Ready(Ok(Some(detach(frame, used, self.alloc))));
+                        return Poll::Ready(Ok(Some(self.detach(frame, used))));
                     }
                     None if self.eof => {
                         self.readable = false;
@@ -563,6 +642,65 @@ mod tests {
             "the large frame is split without a copy"
         );
         drop(writer.await.unwrap());
+    }
+
+    /// Reads `lines` lines of 16 bytes, all written before the first read, keeping
+    /// every frame if `keep`; returns the largest read buffer seen and whether the
+    /// connection saw a frame kept.
+    async fn stream_of_lines(lines: usize, keep: bool) -> (usize, usize, bool) {
+        let (mut peer, io) = tokio::io::duplex(8 << 20);
+        let mut io = line_io(io);
+        let input = b"0123456789abcde\n".repeat(lines);
+        peer.write_all(&input).await.unwrap();
+        let mut kept = Vec::new();
+        let mut widest = 0;
+        for _ in 0..lines {
+            let frame = poll_fn(|cx| io.poll_frame(cx)).await.unwrap().unwrap();
+            assert_eq!(frame, "0123456789abcde");
+            widest = widest.max(io.alloc);
+            if keep {
+                kept.push(frame);
+            }
+        }
+        (widest, io.alloc, io.kept)
+    }
+
+    /// A stream of small frames that keeps more input waiting than a chunk takes is
+    /// read in wide buffers, and its frames are split from them without copies.
+    #[tokio::test]
+    async fn a_stream_of_small_frames_is_read_wide() {
+        let (widest, _, kept) = stream_of_lines(32 * 1024, false).await;
+        assert_eq!(widest, WIDE_READ);
+        assert!(!kept, "no frame outlived its call");
+    }
+
+    /// A partial frame waiting for the rest keeps a buffer of its size, not a wide one.
+    #[tokio::test]
+    async fn a_partial_frame_waits_in_a_buffer_of_its_size() {
+        let (mut peer, io) = tokio::io::duplex(8 << 20);
+        let mut io = line_io(io);
+        let mut input = b"0123456789abcde\n".repeat(32 * 1024);
+        input.extend_from_slice(b"partial");
+        peer.write_all(&input).await.unwrap();
+        let mut widest = 0;
+        for _ in 0..32 * 1024 {
+            poll_fn(|cx| io.poll_frame(cx)).await.unwrap().unwrap();
+            widest = widest.max(io.alloc);
+        }
+        assert_eq!(widest, WIDE_READ);
+        let waiting = poll_fn(|cx| Poll::Ready(io.poll_frame(cx))).await;
+        assert!(waiting.is_pending());
+        assert_eq!(&io.rbuf[..], b"partial");
+        assert!(io.alloc < 64, "waiting in {} bytes", io.alloc);
+    }
+
+    /// An application that keeps its frames keeps reads to chunks: a kept small frame
+    /// pins at most a chunk.
+    #[tokio::test]
+    async fn frames_kept_keep_reads_to_chunks() {
+        let (widest, _, kept) = stream_of_lines(32 * 1024, true).await;
+        assert!(kept, "the frames kept were seen");
+        assert_eq!(widest, pool::CHUNK, "never a wide buffer");
     }
 
     /// Decodes `count` length-prefixed frames of `size` bytes, all written before the
