@@ -189,14 +189,13 @@ fn memory(echo: &Path, baseline: &Path) {
     println!("\nresident memory per idle connection ({IDLE} connections, RSS delta / {IDLE})");
     println!("| server | bytes per connection |");
     println!("|---|---|");
-    for server in [
-        Server::start(
-            "echo",
-            echo,
-            &["--listen", "127.0.0.1:0", "--framer", "line-lf"],
-        ),
-        Server::start("hand-written tokio", baseline, &[]),
-    ] {
+    let listen = ["--listen", "127.0.0.1:0", "--framer", "line-lf"];
+    let mut servers = vec![Server::start("echo", echo, &listen)];
+    if let Some(other) = std::env::var_os("ECHO_BENCH_OTHER") {
+        servers.push(Server::start("other echo", Path::new(&other), &listen));
+    }
+    servers.push(Server::start("hand-written tokio", baseline, &[]));
+    for server in servers {
         let bytes = per_idle_connection(&server, IDLE);
         println!("| {} | {bytes:.0} |", server.name);
     }

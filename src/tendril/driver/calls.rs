@@ -36,7 +36,6 @@ struct Slot<F: Future> {
 
 pub(super) struct Calls<F: Future> {
     slots: Vec<Slot<F>>,
-    free: Vec<usize>,
     /// Request order: the slots of unanswered calls, oldest first. Completion order:
     /// the slots whose output waits to be taken, in completion order.
     queue: VecDeque<usize>,
@@ -52,7 +51,6 @@ impl<F: Future> Calls<F> {
     pub(super) fn new(order: ReplyOrder) -> Self {
         Calls {
             slots: Vec::new(),
-            free: Vec::new(),
             queue: VecDeque::new(),
             order,
             len: 0,
@@ -125,11 +123,9 @@ impl<F: Future> Calls<F> {
         call: u64,
         cx: &mut Context<'_>,
     ) -> Result<Option<(u64, F::Output)>, Box<dyn Any + Send>> {
-        // Slot 0 serves whenever it is free (always, one call at a time); the free list
-        // holds the others.
-        let index = if self.slots.first().is_some_and(|slot| slot.call.is_none()) {
-            0
-        } else if let Some(index) = self.free.pop() {
+        // The first free slot: slot 0 whenever it is free (always, one call at a time);
+        // there are at most `max_in_flight` slots to look through.
+        let index = if let Some(index) = self.slots.iter().position(|slot| slot.call.is_none()) {
             index
         } else {
             // One slot at a time: most connections never need a second.
@@ -145,12 +141,7 @@ impl<F: Future> Calls<F> {
         };
         let slot = &mut self.slots[index];
         let mut future = slot.future.as_mut();
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| future.set(Some(make())))) {
-            if index != 0 {
-                self.free.push(index);
-            }
-            return Err(panic);
-        }
+        catch_unwind(AssertUnwindSafe(|| future.set(Some(make()))))?;
         let polled = match slot.future.as_mut().as_pin_mut() {
             Some(future) => future.poll(cx),
             None => Poll::Pending,
@@ -161,9 +152,6 @@ impl<F: Future> Calls<F> {
             {
                 // Answered at once: the slot was never seen taken.
                 slot.future.as_mut().set(None);
-                if index != 0 {
-                    self.free.push(index);
-                }
                 // Its held bytes are the caller's to give back (it knows them).
                 Ok(Some((call, output)))
             }
@@ -195,9 +183,6 @@ impl<F: Future> Calls<F> {
         slot.call = None;
         slot.started = None;
         self.freed += std::mem::take(&mut slot.held);
-        if index != 0 {
-            self.free.push(index);
-        }
     }
 
     /// Polls every pending call once, in the call scope of connection `connection`.

@@ -35,9 +35,7 @@ where
     });
     // A peer that does not read cannot hold a closing connection forever.
     let flushed = matches!(tokio::time::timeout(linger, close).await, Ok(Ok(())));
-    let (read, written) = io.take_counts();
-    totals.bytes_in += read;
-    totals.bytes_out += written;
+    (totals.bytes_in, totals.bytes_out) = io.counts();
     shared.traffic.store(&totals);
     flushed
 }

@@ -39,8 +39,10 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
                     if self.draining {
                         // Answer what had arrived: read on while input is there at
                         // once, up to a bound past what was read when the drain began.
-                        let mark = *self.drain_mark.get_or_insert(self.io.read_ever());
-                        let read = self.io.read_ever().wrapping_sub(mark);
+                        if self.drain_mark == u64::MAX {
+                            self.drain_mark = self.io.read_ever();
+                        }
+                        let read = self.io.read_ever().wrapping_sub(self.drain_mark);
                         if read >= DRAIN_READ_LIMIT && self.io.buffered() == 0 {
                             self.drain_read_done = true;
                         }

@@ -117,9 +117,9 @@ where
     pub(super) draining: bool,
     /// Draining, and the input that had arrived is read: nothing more will be.
     pub(super) drain_read_done: bool,
-    /// Bytes read ever when draining began: what is readable at once is read up to a
-    /// bound past it, not for as long as a peer sends.
-    pub(super) drain_mark: Option<u64>,
+    /// Bytes read ever when draining began (`u64::MAX` before): what is readable at
+    /// once is read up to a bound past it, not for as long as a peer sends.
+    pub(super) drain_mark: u64,
     /// Draining to be shed (a quiet UDP peer, for a newcomer), not for a graceful
     /// shutdown: the close reason once drained.
     drain_shed: bool,
@@ -161,7 +161,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
             read_pending: false,
             draining: false,
             drain_read_done: false,
-            drain_mark: None,
+            drain_mark: u64::MAX,
             drain_shed: false,
             timer: Timer::default(),
             active: false,
@@ -244,9 +244,7 @@ impl<S: App<In, Out>, In: Frame, Out: Frame, T: FrameIo<In, Out>> Driver<S, In, 
 
     /// Stores the traffic totals for the manager's stats, if they moved.
     pub(super) fn publish_counts(&mut self) {
-        let (read, written) = self.io.take_counts();
-        self.totals.bytes_in += read;
-        self.totals.bytes_out += written;
+        (self.totals.bytes_in, self.totals.bytes_out) = self.io.counts();
         // Only the driver writes them: what they hold is what it last published.
         if self.shared.traffic.load() != self.totals {
             self.shared.traffic.store(&self.totals);

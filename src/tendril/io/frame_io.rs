@@ -73,10 +73,10 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
     /// The bytes it moved.
     fn moved(&self) -> &Moved;
 
-    /// Bytes read and written since the last call.
+    /// Bytes read and written since the connection began.
     #[inline]
-    fn take_counts(&mut self) -> (u64, u64) {
-        self.moved().take()
+    fn counts(&self) -> (u64, u64) {
+        self.moved().ever()
     }
 
     /// Bytes written since the connection began: the write-stall guard's measure of
@@ -122,13 +122,11 @@ pub(crate) trait FrameIo<In, Out>: Send + Unpin + 'static {
     }
 }
 
-/// The bytes a frame transport moved: since the driver last took them (for the
-/// connection's traffic counts), and since the connection began (the guards' measures).
-/// Cells, so that taking them needs no `&mut` of the transport.
+/// The bytes a frame transport moved since the connection began (the connection's
+/// traffic counts, and the guards' measures). Cells, so that counting needs no `&mut`
+/// of the transport.
 #[derive(Debug, Default)]
 pub(crate) struct Moved {
-    read: Cell<u64>,
-    written: Cell<u64>,
     read_ever: Cell<u64>,
     written_ever: Cell<u64>,
 }
@@ -137,20 +135,18 @@ impl Moved {
     /// `n` bytes read.
     #[inline]
     pub(crate) fn read(&self, n: u64) {
-        self.read.set(self.read.get() + n);
         self.read_ever.set(self.read_ever.get() + n);
     }
 
     /// `n` bytes written.
     #[inline]
     pub(crate) fn written(&self, n: u64) {
-        self.written.set(self.written.get() + n);
         self.written_ever.set(self.written_ever.get() + n);
     }
 
-    /// The bytes read and written since the last take.
+    /// The bytes read and written ever.
     #[inline]
-    pub(crate) fn take(&self) -> (u64, u64) {
-        (self.read.take(), self.written.take())
+    pub(crate) fn ever(&self) -> (u64, u64) {
+        (self.read_ever.get(), self.written_ever.get())
     }
 }

@@ -265,7 +265,7 @@ mod tests {
             .unwrap();
         assert!(out.is_empty());
         assert_eq!(
-            moved.take().1,
+            moved.ever().1,
             frames.iter().map(|f| 4 + f.len() as u64).sum::<u64>()
         );
         reader.await.unwrap();
