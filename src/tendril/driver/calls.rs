@@ -10,7 +10,6 @@
 //! In request order the replies come out in call order (a finished call waits for the
 //! ones before it); in completion order each comes out as soon as it is done.
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -122,7 +121,7 @@ impl<F: Future> Calls<F> {
         make: impl FnOnce() -> F,
         call: u64,
         cx: &mut Context<'_>,
-    ) -> Result<Option<(u64, F::Output)>, Box<dyn Any + Send>> {
+    ) -> std::thread::Result<Option<(u64, F::Output)>> {
         // The first free slot: slot 0 whenever it is free (always, one call at a time);
         // there are at most `max_in_flight` slots to look through.
         let index = if let Some(index) = self.slots.iter().position(|slot| slot.call.is_none()) {
