@@ -215,9 +215,9 @@ impl<In: 'static, Out> StreamIo<In, Out> {
     /// allocation it was split from when that is larger than a chunk, copied into one
     /// of its own size (for `Bytes` frames, whose buffer is known). The small frames
     /// of a wide buffer are not, while the connection holds the buffer: its reuse
-    /// tells whether one lives on (see [`renew`](Self::renew)). The frame that takes
-    /// the rest of a wide buffer with it is, and tells whether the frames before it
-    /// live on.
+    /// tells whether one lives on (see [`renew`](Self::renew)). A frame that takes
+    /// the rest of its buffer with it tells whether the frames before it live on (and
+    /// out of a wide buffer, it is copied).
     #[inline(always)]
     fn detach<F: 'static>(&mut self, mut frame: F, used: usize) -> F {
         let took_rest = self.rbuf.capacity() == 0;
@@ -644,13 +644,18 @@ mod tests {
         drop(writer.await.unwrap());
     }
 
-    /// Reads `lines` lines of 16 bytes, all written before the first read, keeping
-    /// every frame if `keep`; returns the largest read buffer seen and whether the
-    /// connection saw a frame kept.
-    async fn stream_of_lines(lines: usize, keep: bool) -> (usize, usize, bool) {
+    /// Reads `lines` lines of 16 bytes, written with `tail` before the first read,
+    /// keeping every frame if `keep`; returns the connection, its peer and the largest
+    /// read buffer seen.
+    async fn read_lines(
+        lines: usize,
+        keep: bool,
+        tail: &[u8],
+    ) -> (StreamIo<Bytes, Bytes>, tokio::io::DuplexStream, usize) {
         let (mut peer, io) = tokio::io::duplex(8 << 20);
         let mut io = line_io(io);
-        let input = b"0123456789abcde\n".repeat(lines);
+        let mut input = b"0123456789abcde\n".repeat(lines);
+        input.extend_from_slice(tail);
         peer.write_all(&input).await.unwrap();
         let mut kept = Vec::new();
         let mut widest = 0;
@@ -662,31 +667,22 @@ mod tests {
                 kept.push(frame);
             }
         }
-        (widest, io.alloc, io.kept)
+        (io, peer, widest)
     }
 
     /// A stream of small frames that keeps more input waiting than a chunk takes is
     /// read in wide buffers, and its frames are split from them without copies.
     #[tokio::test]
     async fn a_stream_of_small_frames_is_read_wide() {
-        let (widest, _, kept) = stream_of_lines(32 * 1024, false).await;
+        let (io, _peer, widest) = read_lines(32 * 1024, false, b"").await;
         assert_eq!(widest, WIDE_READ);
-        assert!(!kept, "no frame outlived its call");
+        assert!(!io.kept, "no frame outlived its call");
     }
 
     /// A partial frame waiting for the rest keeps a buffer of its size, not a wide one.
     #[tokio::test]
     async fn a_partial_frame_waits_in_a_buffer_of_its_size() {
-        let (mut peer, io) = tokio::io::duplex(8 << 20);
-        let mut io = line_io(io);
-        let mut input = b"0123456789abcde\n".repeat(32 * 1024);
-        input.extend_from_slice(b"partial");
-        peer.write_all(&input).await.unwrap();
-        let mut widest = 0;
-        for _ in 0..32 * 1024 {
-            poll_fn(|cx| io.poll_frame(cx)).await.unwrap().unwrap();
-            widest = widest.max(io.alloc);
-        }
+        let (mut io, _peer, widest) = read_lines(32 * 1024, false, b"partial").await;
         assert_eq!(widest, WIDE_READ);
         let waiting = poll_fn(|cx| Poll::Ready(io.poll_frame(cx))).await;
         assert!(waiting.is_pending());
@@ -698,8 +694,8 @@ mod tests {
     /// pins at most a chunk.
     #[tokio::test]
     async fn frames_kept_keep_reads_to_chunks() {
-        let (widest, _, kept) = stream_of_lines(32 * 1024, true).await;
-        assert!(kept, "the frames kept were seen");
+        let (io, _peer, widest) = read_lines(32 * 1024, true, b"").await;
+        assert!(io.kept, "the frames kept were seen");
         assert_eq!(widest, pool::CHUNK, "never a wide buffer");
     }
 
